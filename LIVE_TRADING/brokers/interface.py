@@ -1,0 +1,255 @@
+"""The Broker protocol: the one interface a trading pipeline talks to.
+
+A pipeline gets a broker with ``get_broker()`` (the venue comes from the
+config key ``live_trading.venue``: ``paper``, ``binance`` or ``ibkr``) and
+calls the nine methods below. Every venue implements the same contract:
+
+* **Synchronous.** A call returns when its work is done. Live adapters poll
+  the venue until the order reaches a state worth reporting (filled, resting
+  and acknowledged, rejected) or their ``order_timeout_s`` passes.
+* **Plain dicts.** Results are dicts whose keys are documented by the
+  ``OrderResult``, ``Fill`` and ``Quote`` TypedDicts. Timestamps are aware
+  UTC ``datetime`` objects; symbols are upper case.
+* **One vocabulary.** Sides ``BUY``/``SELL``; order types ``market``,
+  ``limit``, ``stop``, ``stop_limit``; time in force ``gtc``, ``day``,
+  ``ioc``, ``fok``; statuses ``new``, ``partially_filled``, ``filled``,
+  ``cancelled``, ``rejected``, ``expired``.
+* **Idempotent submission.** The same ``client_order_id`` twice returns the
+  first order, never a second one.
+* **One error tree** (``LIVE_TRADING.common.exceptions``): a refused order
+  raises ``OrderRejectedError`` and changes nothing.
+
+Adding a venue is one line: ``register_venue("name", "package.module:Factory")``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol, TypedDict, runtime_checkable
+
+from CONFIG.config_loader import get_cfg
+
+# --------------------------------------------------------------------------
+# Result shapes
+# --------------------------------------------------------------------------
+
+
+class OrderResult(TypedDict):
+    """What ``submit_order``, ``cancel_order`` and ``get_order`` return."""
+
+    order_id: str
+    client_order_id: str | None
+    symbol: str
+    side: str  # BUY | SELL
+    order_type: str  # market | limit | stop | stop_limit
+    qty: float  # ordered quantity
+    filled_qty: float
+    status: str  # new | partially_filled | filled | cancelled | rejected | expired
+    fill_price: float | None  # average price of what filled; None if nothing did
+    fee: float  # total fees charged so far (in fee currency; quote currency on paper)
+    limit_price: float | None
+    stop_price: float | None
+    time_in_force: str  # gtc | day | ioc | fok
+    timestamp: datetime  # when the order was created (venue time)
+    venue: str
+
+
+class Fill(TypedDict, total=False):
+    """One execution. ``get_fills()`` returns these, oldest first."""
+
+    order_id: str
+    fill_id: str
+    timestamp: datetime
+    symbol: str
+    side: str
+    qty: float
+    fill_price: float
+    notional: float  # qty * fill_price
+    fee: float
+    fee_currency: str
+    venue: str
+    slippage_bps: float  # paper only: slippage applied on this fill
+    fee_bps: float  # paper only: fee / notional in bps
+
+
+class Quote(TypedDict):
+    """Top of book for one symbol."""
+
+    symbol: str
+    bid: float
+    ask: float
+    bid_size: float
+    ask_size: float
+    timestamp: datetime
+    spread_bps: float  # (ask - bid) / mid * 1e4
+
+
+# --------------------------------------------------------------------------
+# The protocol
+# --------------------------------------------------------------------------
+
+
+@runtime_checkable
+class Broker(Protocol):
+    """Protocol every venue adapter satisfies (paper, Binance, IBKR)."""
+
+    def submit_order(
+        self,
+        symbol: str,
+        side: str,
+        qty: float,
+        order_type: str = "market",
+        limit_price: float | None = None,
+        *,
+        stop_price: float | None = None,
+        time_in_force: str = "gtc",
+        client_order_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Place an order and return its ``OrderResult``.
+
+        Market orders return once filled (or as far as they got within the
+        venue's timeout); orders that rest return once the venue accepted them
+        (status ``new``). ``limit_price`` is required for ``limit`` and
+        ``stop_limit``, ``stop_price`` for ``stop`` and ``stop_limit``.
+        ``client_order_id`` (``[A-Za-z0-9_-]{1,36}``) makes the call idempotent.
+
+        Raises:
+            OrderRejectedError: invalid input or the venue refused (nothing placed).
+            InsufficientFundsError: not enough cash / position.
+            RiskLimitError: a pre-trade risk limit refused it.
+            QuoteUnavailableError: no (fresh) quote to price a market order (paper).
+            OrderStatusUnknownError: the venue's answer was lost; reconcile by client id.
+            BrokerError: any other failure.
+        """
+        ...
+
+    def cancel_order(self, order_id: str) -> dict[str, Any]:
+        """Cancel an open order; returns its ``OrderResult`` with status ``cancelled``.
+
+        An order that already reached a final state is not an error: its
+        ``OrderResult`` is returned with that final status (``filled``, ...).
+        Raises ``OrderNotFoundError`` for an id the venue does not know.
+        """
+        ...
+
+    def get_order(self, order_id: str) -> dict[str, Any]:
+        """The current ``OrderResult`` of an order; ``OrderNotFoundError`` if unknown."""
+        ...
+
+    def get_open_orders(self) -> list[dict[str, Any]]:
+        """``OrderResult`` of every order still ``new`` or ``partially_filled``."""
+        ...
+
+    def get_positions(self) -> dict[str, float]:
+        """Non-zero positions by symbol; positive long, negative short."""
+        ...
+
+    def get_cash(self) -> float:
+        """Cash available for new orders (net of what open orders reserve)."""
+        ...
+
+    def get_fills(self, since: datetime | None = None) -> list[dict[str, Any]]:
+        """Fills (``Fill`` dicts) at or after ``since`` (aware UTC), oldest first."""
+        ...
+
+    def get_quote(self, symbol: str) -> dict[str, Any]:
+        """Current ``Quote``; ``QuoteUnavailableError`` if none can be had."""
+        ...
+
+    def now(self) -> datetime:
+        """The broker's current time (aware UTC)."""
+        ...
+
+
+# --------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------
+
+
+def normalize_order(
+    symbol: str,
+    side: str,
+    qty: float,
+    px: float | None = None,
+) -> dict[str, Any]:
+    """Normalize order parameters to the standard form (upper-case symbol and side, float qty/px)."""
+    return {
+        "symbol": str(symbol).strip().upper(),
+        "side": str(side).strip().upper(),
+        "qty": float(qty),
+        "px": float(px) if px is not None else None,
+    }
+
+
+# --------------------------------------------------------------------------
+# Venue registry
+# --------------------------------------------------------------------------
+
+#: venue name -> "module:attribute" of a callable ``(**kwargs) -> Broker``,
+#: imported only when that venue is asked for (``import LIVE_TRADING`` never
+#: imports ib_async, yfinance or the Binance client).
+_VENUES: dict[str, str] = {
+    "paper": "LIVE_TRADING.brokers.paper:PaperBroker",
+    "binance": "LIVE_TRADING.brokers.binance.broker:BinanceBroker",
+    "ibkr": "LIVE_TRADING.brokers.ibkr.broker:IBKRBroker",
+}
+
+
+def register_venue(name: str, target: str | Callable[..., Any]) -> None:
+    """Make ``get_broker(name)`` build brokers with ``target``.
+
+    ``target`` is a callable taking keyword arguments, or a ``"module:attr"``
+    string naming one (imported on first use).
+    """
+    _VENUES[name.strip().lower()] = target  # type: ignore[assignment]
+
+
+def known_venues() -> list[str]:
+    return sorted(_VENUES)
+
+
+def resolve_target(target: str | Callable[..., Any]) -> Callable[..., Any]:
+    """Import a ``"module:attr"`` target (or return a callable as is)."""
+    if callable(target):
+        return target
+    module_name, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+def get_broker(venue: str | None = None, *, risk: bool = True, **kwargs: Any) -> Broker:
+    """Build the broker for ``venue`` (``None``: the config key ``live_trading.venue``).
+
+    Keyword arguments go to the venue's constructor and override the config
+    (``None`` means "use the config"). Every broker is wrapped in the
+    pre-trade risk limits of ``live_trading.risk`` unless ``risk=False``.
+
+    Raises:
+        ValueError: unknown venue (names the known ones).
+        ConfigError: invalid configuration for that venue.
+    """
+    if venue is None:
+        venue = get_cfg("live_trading.venue", default="paper")
+    name = str(venue).strip().lower()
+    target = _VENUES.get(name)
+    if target is None:
+        raise ValueError(f"Unknown broker venue: {venue!r} (known: {', '.join(known_venues())})")
+    broker = resolve_target(target)(**kwargs)
+    if risk:
+        from LIVE_TRADING.brokers.risk import wrap_with_risk_limits
+
+        broker = wrap_with_risk_limits(broker)
+    return broker
+
+
+__all__ = [
+    "Broker",
+    "Fill",
+    "OrderResult",
+    "Quote",
+    "get_broker",
+    "known_venues",
+    "normalize_order",
+    "register_venue",
+]

@@ -1,0 +1,144 @@
+"""Pre-trade risk limits, applied in front of every venue.
+
+``get_broker`` wraps whichever broker it builds in a ``RiskGuard`` configured
+from ``live_trading.risk``, so the same limits guard paper and live trading.
+A breach raises ``RiskLimitError`` (an ``OrderRejectedError``) naming the limit,
+before anything reaches the venue or the journal.
+
+Limits (``null`` = no limit):
+
+``trading_enabled``     kill switch: ``false`` refuses every new order
+``allowed_symbols``     only these symbols may be traded
+``max_order_qty``       largest quantity of one order
+``max_order_value``     largest ``qty * price`` of one order
+``max_position_value``  largest ``|position after the order| * price`` per symbol
+                        (orders that shrink a position are always allowed)
+
+The price used is the order's limit price (stop price for stop orders), and
+for market orders the side of the quote the order would take (ask for buys,
+bid for sells): the quote is only fetched when a value limit is set.
+Cancels and reads are never limited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from LIVE_TRADING.brokers.validation import OrderRequest, validate_order
+from LIVE_TRADING.brokers.wrapper import BrokerWrapper
+from LIVE_TRADING.common.constants import SIDE_BUY
+from LIVE_TRADING.common.exceptions import RiskLimitError
+from LIVE_TRADING.common.settings import SettingsReader
+
+
+def symbol_key(symbol: str) -> str:
+    """Compare symbols across spellings: ``BTC/USDT``, ``btcusdt`` and ``BTC.USDT`` are one."""
+    return symbol.strip().upper().replace("/", "").replace(".", "").replace("-", "")
+
+
+@dataclass(frozen=True)
+class RiskLimits:
+    trading_enabled: bool = True
+    max_order_value: float | None = None
+    max_order_qty: float | None = None
+    max_position_value: float | None = None
+    allowed_symbols: frozenset[str] | None = None
+
+    @classmethod
+    def from_config(cls, **overrides: Any) -> RiskLimits:
+        """Limits from ``live_trading.risk`` (keyword arguments override)."""
+        r = SettingsReader("risk", overrides)
+        enabled = r.boolean("trading_enabled")
+        max_value = r.number("max_order_value", gt=0, optional=True)
+        max_qty = r.number("max_order_qty", gt=0, optional=True)
+        max_pos = r.number("max_position_value", gt=0, optional=True)
+        allowed = r.string_list("allowed_symbols")
+        r.finish()
+        return cls(
+            trading_enabled=enabled,
+            max_order_value=max_value,
+            max_order_qty=max_qty,
+            max_position_value=max_pos,
+            allowed_symbols=frozenset(symbol_key(s) for s in allowed) if allowed is not None else None,
+        )
+
+    def check(self, order: OrderRequest, price: float | None = None, position: float = 0.0) -> None:
+        """Raise ``RiskLimitError`` if ``order`` breaks a limit.
+
+        ``price`` is needed only for the value limits; ``position`` is the
+        current signed position in the order's symbol.
+        """
+        sym = order.symbol
+        if not self.trading_enabled:
+            raise RiskLimitError(
+                sym, "trading is disabled (live_trading.risk.trading_enabled is false)", limit="trading_enabled"
+            )
+        if self.allowed_symbols is not None and symbol_key(sym) not in self.allowed_symbols:
+            raise RiskLimitError(
+                sym,
+                f"{sym} is not in live_trading.risk.allowed_symbols ({', '.join(sorted(self.allowed_symbols))})",
+                limit="allowed_symbols",
+            )
+        if self.max_order_qty is not None and order.qty > self.max_order_qty:
+            raise RiskLimitError(
+                sym, f"quantity {order.qty:g} exceeds max_order_qty {self.max_order_qty:g}", limit="max_order_qty"
+            )
+        if price is None:
+            return
+        value = order.qty * price
+        if self.max_order_value is not None and value > self.max_order_value:
+            raise RiskLimitError(
+                sym,
+                f"order value {value:,.2f} exceeds max_order_value {self.max_order_value:,.2f}",
+                limit="max_order_value",
+            )
+        if self.max_position_value is not None:
+            after = position + (order.qty if order.side == SIDE_BUY else -order.qty)
+            after_value = abs(after) * price
+            if after_value > self.max_position_value and abs(after) > abs(position):
+                raise RiskLimitError(
+                    sym,
+                    f"position value after the order {after_value:,.2f} exceeds "
+                    f"max_position_value {self.max_position_value:,.2f}",
+                    limit="max_position_value",
+                )
+
+    @property
+    def needs_price(self) -> bool:
+        return self.max_order_value is not None or self.max_position_value is not None
+
+
+class RiskGuard(BrokerWrapper):
+    """A Broker that checks ``RiskLimits`` before passing an order on."""
+
+    def __init__(self, inner: Any, limits: RiskLimits) -> None:
+        super().__init__(inner)
+        self.limits = limits
+
+    def submit_order(self, symbol: str, side: str, qty: float, order_type: str = "market",
+                     limit_price: float | None = None, **kwargs: Any) -> dict[str, Any]:
+        order = validate_order(symbol, side, qty, order_type, limit_price, kwargs.get("stop_price"),
+                               kwargs.get("time_in_force", "gtc"), kwargs.get("client_order_id"))
+        limits = self.limits
+        price = position = None
+        if limits.trading_enabled and limits.needs_price:
+            price = order.limit_price or order.stop_price
+            if price is None:
+                quote = self._inner.get_quote(order.symbol)
+                price = quote["ask"] if order.side == SIDE_BUY else quote["bid"]
+            if limits.max_position_value is not None:
+                key = symbol_key(order.symbol)
+                position = next(
+                    (q for s, q in self._inner.get_positions().items() if symbol_key(s) == key), 0.0
+                )
+        limits.check(order, price, position or 0.0)
+        return self._inner.submit_order(symbol, side, qty, order_type, limit_price, **kwargs)
+
+
+def wrap_with_risk_limits(broker: Any, limits: RiskLimits | None = None) -> RiskGuard:
+    """``broker`` behind the limits of ``live_trading.risk`` (or the ``limits`` given)."""
+    return RiskGuard(broker, limits if limits is not None else RiskLimits.from_config())
+
+
+__all__ = ["RiskGuard", "RiskLimits", "symbol_key", "wrap_with_risk_limits"]

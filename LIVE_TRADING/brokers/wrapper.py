@@ -1,0 +1,67 @@
+"""``BrokerWrapper``: a Broker that forwards to another one.
+
+Base for the layers ``get_broker`` puts around every venue (risk limits,
+metrics). Subclasses override the calls they care about; everything else,
+including venue extras such as ``PaperBroker.set_quote``, passes through.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+
+class BrokerWrapper:
+    """Forward the Broker protocol (and any other attribute) to ``inner``."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    @property
+    def inner(self) -> Any:
+        """The wrapped broker."""
+        return self._inner
+
+    def unwrap(self) -> Any:
+        """The innermost (venue) broker."""
+        inner = self._inner
+        while isinstance(inner, BrokerWrapper):
+            inner = inner._inner
+        return inner
+
+    def submit_order(self, symbol: str, side: str, qty: float, order_type: str = "market",
+                     limit_price: float | None = None, **kwargs: Any) -> dict[str, Any]:
+        return self._inner.submit_order(symbol, side, qty, order_type, limit_price, **kwargs)
+
+    def cancel_order(self, order_id: str) -> dict[str, Any]:
+        return self._inner.cancel_order(order_id)
+
+    def get_order(self, order_id: str) -> dict[str, Any]:
+        return self._inner.get_order(order_id)
+
+    def get_open_orders(self) -> list[dict[str, Any]]:
+        return self._inner.get_open_orders()
+
+    def get_positions(self) -> dict[str, float]:
+        return self._inner.get_positions()
+
+    def get_cash(self) -> float:
+        return self._inner.get_cash()
+
+    def get_fills(self, since: datetime | None = None) -> list[dict[str, Any]]:
+        return self._inner.get_fills(since)
+
+    def get_quote(self, symbol: str) -> dict[str, Any]:
+        return self._inner.get_quote(symbol)
+
+    def now(self) -> datetime:
+        return self._inner.now()
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for attributes not found normally: venue extras.
+        if name == "_inner":
+            raise AttributeError(name)
+        return getattr(self._inner, name)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._inner!r})"

@@ -1,0 +1,1 @@
+"""Shared pieces: constants, the error tree, the journal, clocks and settings."""

@@ -1,0 +1,154 @@
+"""Vocabulary shared by every venue, and the built-in configuration defaults.
+
+The same words mean the same thing on paper, Binance and IBKR: adapters map
+their venue's vocabulary onto these at their boundary.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+# --- sides -------------------------------------------------------------------
+SIDE_BUY = "BUY"
+SIDE_SELL = "SELL"
+SIDES = (SIDE_BUY, SIDE_SELL)
+
+# --- order types -------------------------------------------------------------
+ORDER_TYPE_MARKET = "market"
+ORDER_TYPE_LIMIT = "limit"
+ORDER_TYPE_STOP = "stop"
+ORDER_TYPE_STOP_LIMIT = "stop_limit"
+ORDER_TYPES = (ORDER_TYPE_MARKET, ORDER_TYPE_LIMIT, ORDER_TYPE_STOP, ORDER_TYPE_STOP_LIMIT)
+#: order types that need a ``limit_price`` / a ``stop_price``
+NEEDS_LIMIT_PRICE = frozenset({ORDER_TYPE_LIMIT, ORDER_TYPE_STOP_LIMIT})
+NEEDS_STOP_PRICE = frozenset({ORDER_TYPE_STOP, ORDER_TYPE_STOP_LIMIT})
+
+# --- time in force -----------------------------------------------------------
+TIF_GTC = "gtc"
+TIF_DAY = "day"
+TIF_IOC = "ioc"
+TIF_FOK = "fok"
+TIME_IN_FORCE = (TIF_GTC, TIF_DAY, TIF_IOC, TIF_FOK)
+
+# --- order statuses ----------------------------------------------------------
+STATUS_NEW = "new"
+STATUS_PARTIALLY_FILLED = "partially_filled"
+STATUS_FILLED = "filled"
+STATUS_CANCELLED = "cancelled"
+STATUS_REJECTED = "rejected"
+STATUS_EXPIRED = "expired"
+ORDER_STATUSES = (
+    STATUS_NEW,
+    STATUS_PARTIALLY_FILLED,
+    STATUS_FILLED,
+    STATUS_CANCELLED,
+    STATUS_REJECTED,
+    STATUS_EXPIRED,
+)
+OPEN_STATUSES = frozenset({STATUS_NEW, STATUS_PARTIALLY_FILLED})
+FINAL_STATUSES = frozenset({STATUS_FILLED, STATUS_CANCELLED, STATUS_REJECTED, STATUS_EXPIRED})
+
+# --- journal events ----------------------------------------------------------
+EVENT_SESSION = "session"
+EVENT_ORDER = "order"
+EVENT_FILL = "fill"
+EVENT_CANCEL = "cancel"
+EVENT_REJECT = "reject"
+EVENT_EXPIRE = "expire"
+JOURNAL_EVENTS = (EVENT_SESSION, EVENT_ORDER, EVENT_FILL, EVENT_CANCEL, EVENT_REJECT, EVENT_EXPIRE)
+
+#: ``client_order_id`` rule, the strictest venue's (Binance: ^[a-zA-Z0-9-_]{1,36}$),
+#: so that an id that works on paper works everywhere.
+CLIENT_ORDER_ID_PATTERN = r"^[A-Za-z0-9_-]{1,36}$"
+
+#: Quantities below this are treated as zero (positions are closed, orders done).
+QTY_EPSILON = 1e-9
+
+# --- built-in defaults -------------------------------------------------------
+# The packaged CONFIG/live_trading.yaml holds the same values (a test keeps the
+# two in step); these are what the code falls back to when a key is absent.
+DEFAULT_CONFIG: dict[str, Any] = {
+    "venue": "paper",
+    "paper": {
+        "initial_cash": 100_000.0,
+        "slippage_bps": 5.0,
+        "fee_bps": 1.0,
+        "log_dir": "logs/paper_trades",
+        "resume": False,
+        "slippage": {"model": "fixed_bps", "base_bps": 1.0, "impact_bps": 10.0},
+        "fees": {
+            "model": "bps",
+            "per_share": 0.005,
+            "min_per_order": 1.0,
+            "max_pct_of_notional": 1.0,
+            "maker_bps": 0.0,
+            "taker_bps": 1.0,
+        },
+        "respect_quote_size": False,
+        "allow_short": False,
+        "margin_requirement": 0.5,
+        "end_of_day_utc": "00:00",
+        "data_provider": None,
+        "max_quote_age_s": 60.0,
+    },
+    "journal": {"fsync": False},
+    "risk": {
+        "trading_enabled": True,
+        "max_order_value": None,
+        "max_order_qty": None,
+        "max_position_value": None,
+        "allowed_symbols": None,
+    },
+    "data": {
+        "provider": "sim",
+        "sim": {
+            "seed": 42,
+            "start_price": 100.0,
+            "drift": 0.05,
+            "volatility": 0.2,
+            "spread_bps": 2.0,
+            "size": 1000.0,
+            "symbols": {},
+        },
+        "replay": {"path": None, "spread_bps": 2.0, "size": 1000.0},
+        "yfinance": {"cache_ttl_s": 30.0, "spread_bps": 10.0},
+    },
+    "binance": {
+        "api_key": None,
+        "api_secret": None,
+        "testnet": True,
+        "base_url": None,
+        "quote_asset": "USDT",
+        "recv_window_ms": 5000,
+        "order_timeout_s": 10.0,
+        "allow_live": False,
+    },
+    "ibkr": {
+        "host": "127.0.0.1",
+        "port": 7497,
+        "client_id": 1,
+        "account": None,
+        "connect_timeout_s": 10.0,
+        "order_timeout_s": 10.0,
+        "market_data_type": 1,
+        "readonly": False,
+        "allow_live": False,
+    },
+}
+
+
+def default_for(key: str) -> Any:
+    """The built-in default for a dotted key such as ``"live_trading.paper.fee_bps"``.
+
+    Raises ``KeyError`` for a key that has no built-in default.
+    """
+    parts = key.split(".")
+    if parts and parts[0] == "live_trading":
+        parts = parts[1:]
+    node: Any = DEFAULT_CONFIG
+    for part in parts:
+        if not isinstance(node, dict) or part not in node:
+            raise KeyError(key)
+        node = node[part]
+    return copy.deepcopy(node)

@@ -1,0 +1,164 @@
+"""The one error tree of LIVE_TRADING.
+
+Every error the package raises on purpose is one of these. Venue adapters
+translate their venue's errors into this tree at their boundary (a table of
+venue codes -> classes) and chain the original with ``raise ... from exc``;
+the venue's own code and message stay on the exception as ``.code`` and
+``.venue_message``.
+
+::
+
+    LiveTradingError
+    ├── BrokerError                      anything a broker call can fail with
+    │   ├── OrderRejectedError           the order was refused (.symbol, .reason)
+    │   │   ├── InsufficientFundsError   not enough cash / position / margin
+    │   │   └── RiskLimitError           a pre-trade risk limit said no (.limit)
+    │   ├── OrderNotFoundError           no such order (or no longer open)
+    │   ├── QuoteUnavailableError        "No quote ..." (missing or stale)
+    │   ├── BrokerConnectionError        venue unreachable / connection dropped
+    │   ├── RateLimitError               venue throttled us (.retry_after_s)
+    │   ├── AuthenticationError          missing / wrong credentials
+    │   └── OrderStatusUnknownError      we cannot tell whether an order exists
+    │                                    (.client_order_id: look it up later)
+    ├── ConfigError (also a ValueError)  bad configuration (.problems)
+    └── DataProviderError                market data could not be had (.symbol)
+
+Catch ``BrokerError`` around broker calls, ``OrderRejectedError`` for "the
+venue said no, nothing happened", and treat ``OrderStatusUnknownError`` as
+"something may have happened: reconcile by client order id before retrying".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LiveTradingError(Exception):
+    """Root of every error raised on purpose by LIVE_TRADING."""
+
+
+class BrokerError(LiveTradingError):
+    """A broker call failed.
+
+    ``code`` and ``venue_message`` carry the venue's own error code and text
+    when the error was translated from a venue error (``None`` otherwise).
+    """
+
+    def __init__(self, message: str = "", *, code: Any = None, venue_message: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.venue_message = venue_message
+
+
+class OrderRejectedError(BrokerError):
+    """The order was refused; nothing was placed and no state changed."""
+
+    def __init__(
+        self,
+        symbol: str,
+        reason: str,
+        *,
+        code: Any = None,
+        venue_message: str | None = None,
+    ) -> None:
+        self.symbol = symbol
+        self.reason = reason
+        label = symbol if symbol else "<no symbol>"
+        super().__init__(f"Order for {label} rejected: {reason}", code=code, venue_message=venue_message)
+
+
+class InsufficientFundsError(OrderRejectedError):
+    """Not enough cash (buys), position (sells) or margin (shorts)."""
+
+
+class RiskLimitError(OrderRejectedError):
+    """A pre-trade risk limit refused the order before it reached the venue."""
+
+    def __init__(self, symbol: str, reason: str, *, limit: str) -> None:
+        super().__init__(symbol, reason)
+        self.limit = limit
+
+
+class OrderNotFoundError(BrokerError):
+    """No order with that id (or it is no longer open, for cancels)."""
+
+    def __init__(self, order_id: str, message: str | None = None, **kw: Any) -> None:
+        self.order_id = order_id
+        super().__init__(message or f"Order not found: {order_id!r}", **kw)
+
+
+class QuoteUnavailableError(BrokerError):
+    """No usable quote: none known, or the one known is stale. Messages start "No quote"."""
+
+    def __init__(self, symbol: str, detail: str = "available", **kw: Any) -> None:
+        self.symbol = symbol
+        super().__init__(f"No quote for {symbol} {detail}".rstrip(), **kw)
+
+
+class BrokerConnectionError(BrokerError):
+    """The venue could not be reached, or the connection dropped."""
+
+
+class RateLimitError(BrokerError):
+    """The venue throttled us. ``retry_after_s`` says how long it asked us to wait, if it did."""
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after_s = retry_after_s
+
+
+class AuthenticationError(BrokerError):
+    """Credentials are missing, wrong, or lack a permission."""
+
+
+class OrderStatusUnknownError(BrokerError):
+    """An order may or may not exist at the venue.
+
+    Raised when a submission's answer was lost and looking the order up by
+    its client order id did not settle the question. Do not resubmit with a
+    new id: query ``get_order`` / ``get_open_orders`` later, or resubmit with
+    the *same* ``client_order_id`` (submission is idempotent on it).
+    """
+
+    def __init__(self, client_order_id: str, message: str | None = None, **kw: Any) -> None:
+        self.client_order_id = client_order_id
+        super().__init__(
+            message or f"Status of order with client_order_id {client_order_id!r} is unknown", **kw
+        )
+
+
+class ConfigError(LiveTradingError, ValueError):
+    """Bad configuration. ``problems`` lists every problem found (one line each)."""
+
+    def __init__(self, message: str | None = None, *, problems: list[str] | None = None) -> None:
+        self.problems = list(problems) if problems else ([message] if message else [])
+        if message is None:
+            message = "; ".join(self.problems) if len(self.problems) == 1 else (
+                f"{len(self.problems)} configuration problems:\n  - " + "\n  - ".join(self.problems)
+            )
+        super().__init__(message)
+
+
+class DataProviderError(LiveTradingError):
+    """Market data could not be had. ``symbol`` names the symbol when there is one."""
+
+    def __init__(self, message: str, *, symbol: str | None = None) -> None:
+        super().__init__(message)
+        self.symbol = symbol
+
+
+__all__ = [
+    "AuthenticationError",
+    "BrokerConnectionError",
+    "BrokerError",
+    "ConfigError",
+    "DataProviderError",
+    "InsufficientFundsError",
+    "LiveTradingError",
+    "OrderNotFoundError",
+    "OrderRejectedError",
+    "OrderStatusUnknownError",
+    "QuoteUnavailableError",
+    "RateLimitError",
+    "RiskLimitError",
+]

@@ -1,0 +1,66 @@
+"""Shared fixtures. Every test runs in its own temp directory with its own config.
+
+The autouse fixture points ``LIVE_TRADING_CONFIG`` at a copy of the packaged
+defaults whose journal directories live under the test's ``tmp_path``, so no
+test writes to the repository's ``logs/`` or depends on the user's config.
+Use ``write_config(...)`` to run a test against other settings.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from CONFIG.config_loader import PACKAGED_CONFIG, reload_config
+from LIVE_TRADING.common.clock import ManualClock
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+@pytest.fixture(autouse=True)
+def isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Run each test in tmp_path with a config whose log dirs are inside it."""
+    monkeypatch.chdir(tmp_path)
+    base = yaml.safe_load(PACKAGED_CONFIG.read_text())
+    base = _merge(base, {"live_trading": {"paper": {"log_dir": str(tmp_path / "logs" / "paper_trades")}}})
+    path = tmp_path / "live_trading.yaml"
+    path.write_text(yaml.safe_dump(base, sort_keys=False))
+    monkeypatch.setenv("LIVE_TRADING_CONFIG", str(path))
+    reload_config()
+    yield path
+    reload_config()
+
+
+@pytest.fixture
+def write_config(isolated_config: Path):
+    """``write_config({"paper": {"fee_bps": 0}})`` merges settings into the test's config file."""
+
+    def _write(live_trading: dict[str, Any] | None = None, *, raw: str | None = None) -> Path:
+        if raw is not None:
+            isolated_config.write_text(raw)
+        else:
+            data = yaml.safe_load(isolated_config.read_text())
+            data = _merge(data, {"live_trading": live_trading or {}})
+            isolated_config.write_text(yaml.safe_dump(data, sort_keys=False))
+        reload_config()
+        return isolated_config
+
+    return _write
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """A clock that only moves when the test says so (starts 2026-01-05 14:30 UTC)."""
+    return ManualClock()
