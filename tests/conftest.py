@@ -34,7 +34,17 @@ def isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Run each test in tmp_path with a config whose log dirs are inside it."""
     monkeypatch.chdir(tmp_path)
     base = yaml.safe_load(PACKAGED_CONFIG.read_text())
-    base = _merge(base, {"live_trading": {"paper": {"log_dir": str(tmp_path / "logs" / "paper_trades")}}})
+    logs = tmp_path / "logs"
+    base = _merge(
+        base,
+        {
+            "live_trading": {
+                "paper": {"log_dir": str(logs / "paper_trades")},
+                "binance": {"log_dir": str(logs / "binance")},
+                "ibkr": {"log_dir": str(logs / "ibkr")},
+            }
+        },
+    )
     path = tmp_path / "live_trading.yaml"
     path.write_text(yaml.safe_dump(base, sort_keys=False))
     monkeypatch.setenv("LIVE_TRADING_CONFIG", str(path))

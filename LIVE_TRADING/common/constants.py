@@ -123,6 +123,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
         "recv_window_ms": 5000,
         "order_timeout_s": 10.0,
         "allow_live": False,
+        "log_dir": "logs/binance",
     },
     "ibkr": {
         "host": "127.0.0.1",
@@ -134,6 +135,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
         "market_data_type": 1,
         "readonly": False,
         "allow_live": False,
+        "log_dir": "logs/ibkr",
     },
 }
 

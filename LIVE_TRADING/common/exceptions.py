@@ -22,6 +22,7 @@ the venue's own code and message stay on the exception as ``.code`` and
     │                                    (.client_order_id: look it up later)
     ├── ConfigError (also a ValueError)  bad configuration (.problems)
     └── DataProviderError                market data could not be had (.symbol)
+        └── InvalidQuoteError (also a ValueError)  non-finite, non-positive or crossed quote
 
 Catch ``BrokerError`` around broker calls, ``OrderRejectedError`` for "the
 venue said no, nothing happened", and treat ``OrderStatusUnknownError`` as
@@ -147,6 +148,10 @@ class DataProviderError(LiveTradingError):
         self.symbol = symbol
 
 
+class InvalidQuoteError(DataProviderError, ValueError):
+    """A quote that cannot be used: non-finite or non-positive prices, negative sizes, bid > ask."""
+
+
 __all__ = [
     "AuthenticationError",
     "BrokerConnectionError",
@@ -154,6 +159,7 @@ __all__ = [
     "ConfigError",
     "DataProviderError",
     "InsufficientFundsError",
+    "InvalidQuoteError",
     "LiveTradingError",
     "OrderNotFoundError",
     "OrderRejectedError",

@@ -1,0 +1,195 @@
+"""Market data providers: quotes and historical bars behind one interface.
+
+Every broker can be fed by a ``DataProvider``; the default (``sim``) runs
+offline. ``get_data_provider()`` builds the one named by
+``live_trading.data.provider`` through a registry like ``get_broker``'s::
+
+    provider = get_data_provider()              # sim, unless configured otherwise
+    provider.get_quote("AAPL")                  # -> Quote dict
+    provider.get_multiple_quotes(["AAPL", "MSFT"])
+    provider.get_historical("AAPL", period="1mo", interval="1d")   # -> DataFrame
+
+Historical frames have one shape for every provider (``normalize_ohlcv``):
+a tz-aware UTC ``DatetimeIndex`` named ``timestamp``, float columns
+``open, high, low, close, volume``, sorted, without duplicate timestamps.
+``period`` and ``interval`` use the yfinance vocabulary; anything else raises
+``DataProviderError`` listing the allowed values.
+
+``get_multiple_quotes`` returns the quotes it could get; symbols that failed
+are left out and listed in ``provider.last_errors`` (symbol -> message), so one
+bad symbol never loses the others' quotes.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from typing import Any
+
+import pandas as pd
+
+from CONFIG.config_loader import get_cfg
+from LIVE_TRADING.brokers.interface import resolve_target
+from LIVE_TRADING.common.exceptions import DataProviderError
+
+#: yfinance's vocabulary, with the length of each as a timedelta
+#: (months and years approximate; "ytd" and "max" are resolved by providers).
+PERIODS: dict[str, timedelta | None] = {
+    "1d": timedelta(days=1),
+    "5d": timedelta(days=5),
+    "1mo": timedelta(days=30),
+    "3mo": timedelta(days=91),
+    "6mo": timedelta(days=182),
+    "1y": timedelta(days=365),
+    "2y": timedelta(days=730),
+    "5y": timedelta(days=1826),
+    "10y": timedelta(days=3652),
+    "ytd": None,
+    "max": None,
+}
+INTERVALS: dict[str, timedelta] = {
+    "1m": timedelta(minutes=1),
+    "2m": timedelta(minutes=2),
+    "5m": timedelta(minutes=5),
+    "15m": timedelta(minutes=15),
+    "30m": timedelta(minutes=30),
+    "60m": timedelta(hours=1),
+    "90m": timedelta(minutes=90),
+    "1h": timedelta(hours=1),
+    "1d": timedelta(days=1),
+    "5d": timedelta(days=5),
+    "1wk": timedelta(weeks=1),
+    "1mo": timedelta(days=30),
+    "3mo": timedelta(days=91),
+}
+OHLCV_COLUMNS = ("open", "high", "low", "close", "volume")
+
+
+def check_period(period: str) -> str:
+    """``period`` if it is in the yfinance vocabulary, else ``DataProviderError`` listing the allowed ones."""
+    if period not in PERIODS:
+        raise DataProviderError(f"Unsupported period {period!r} (allowed: {', '.join(PERIODS)})")
+    return period
+
+
+def check_interval(interval: str) -> str:
+    if interval not in INTERVALS:
+        raise DataProviderError(f"Unsupported interval {interval!r} (allowed: {', '.join(INTERVALS)})")
+    return interval
+
+
+def normalize_ohlcv(frame: pd.DataFrame, symbol: str | None = None) -> pd.DataFrame:
+    """Bring an OHLCV frame into the common shape (see module docstring).
+
+    Column names are matched case-insensitively (``Open``/``open``); a naive
+    index is taken as UTC; duplicates keep the last row. Raises
+    ``DataProviderError`` naming missing columns.
+    """
+    if frame is None or not isinstance(frame, pd.DataFrame):
+        raise DataProviderError(f"No historical data for {symbol}", symbol=symbol)
+    df = frame.copy()
+    df.columns = [str(c).strip().lower() for c in df.columns]
+    if "volume" not in df.columns and {"open", "high", "low", "close"} <= set(df.columns):
+        df["volume"] = 0.0
+    missing = [c for c in OHLCV_COLUMNS if c not in df.columns]
+    if missing:
+        raise DataProviderError(
+            f"Historical data for {symbol} lacks column(s): {', '.join(missing)}", symbol=symbol
+        )
+    df = df[list(OHLCV_COLUMNS)].astype("float64")
+    index = pd.DatetimeIndex(pd.to_datetime(df.index))
+    index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+    df.index = index
+    df.index.name = "timestamp"
+    df = df[~df.index.duplicated(keep="last")].sort_index()
+    return df
+
+
+class DataProvider(abc.ABC):
+    """Quotes and historical bars for symbols.
+
+    Subclasses implement ``get_quote`` and ``get_historical``; the default
+    ``get_multiple_quotes`` loops over ``get_quote`` (providers that can batch
+    override it).
+    """
+
+    #: symbol -> error message for the symbols the last ``get_multiple_quotes`` could not get
+    last_errors: dict[str, str]
+
+    def __init__(self) -> None:
+        self.last_errors = {}
+
+    @abc.abstractmethod
+    def get_quote(self, symbol: str) -> dict[str, Any]:
+        """Current ``Quote``; ``DataProviderError`` naming the symbol if none can be had."""
+
+    @abc.abstractmethod
+    def get_historical(self, symbol: str, period: str = "1mo", interval: str = "1d") -> pd.DataFrame:
+        """OHLCV bars in the common frame shape."""
+
+    def get_multiple_quotes(self, symbols: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Quotes for every symbol that has one; failures go to ``last_errors``."""
+        out: dict[str, dict[str, Any]] = {}
+        errors: dict[str, str] = {}
+        for symbol in symbols:
+            try:
+                quote = self.get_quote(symbol)
+            except DataProviderError as exc:
+                errors[str(symbol).upper()] = str(exc)
+            else:
+                out[quote["symbol"]] = quote
+        self.last_errors = errors
+        return out
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections (optional)."""
+
+
+#: provider name -> "module:attribute" of a callable ``(**kwargs) -> DataProvider``
+_PROVIDERS: dict[str, str | Callable[..., Any]] = {
+    "sim": "LIVE_TRADING.brokers.sim_data:SimDataProvider",
+    "replay": "LIVE_TRADING.brokers.replay_data:ReplayDataProvider",
+    "yfinance": "LIVE_TRADING.brokers.yfinance_data:YFinanceProvider",
+    "binance": "LIVE_TRADING.brokers.binance.data:BinanceDataProvider",
+    "ibkr": "LIVE_TRADING.brokers.ibkr.data:IBKRDataProvider",
+}
+
+
+def register_data_provider(name: str, target: str | Callable[..., Any]) -> None:
+    """Make ``get_data_provider(name)`` build providers with ``target``."""
+    _PROVIDERS[name.strip().lower()] = target
+
+
+def known_data_providers() -> list[str]:
+    return sorted(_PROVIDERS)
+
+
+def get_data_provider(backend: str | None = None, **kwargs: Any) -> DataProvider:
+    """Build the data provider ``backend`` (``None``: ``live_trading.data.provider``, default ``sim``).
+
+    Raises ``ValueError`` for an unknown backend (naming the known ones).
+    """
+    if backend is None:
+        backend = get_cfg("live_trading.data.provider", default="sim")
+    name = str(backend).strip().lower()
+    target = _PROVIDERS.get(name)
+    if target is None:
+        raise ValueError(
+            f"Unknown data provider backend: {backend!r} (known: {', '.join(known_data_providers())})"
+        )
+    return resolve_target(target)(**kwargs)
+
+
+__all__ = [
+    "INTERVALS",
+    "OHLCV_COLUMNS",
+    "PERIODS",
+    "DataProvider",
+    "check_interval",
+    "check_period",
+    "get_data_provider",
+    "known_data_providers",
+    "normalize_ohlcv",
+    "register_data_provider",
+]
