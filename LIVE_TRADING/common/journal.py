@@ -106,6 +106,25 @@ class Journal:
             self._write(day, data)
         return full
 
+    def write_batch(self, items: list[tuple[str, dict[str, Any]]], *, ts: datetime | None = None) -> None:
+        """Append several records (``(event, record)`` pairs) in one ``write``, all or nothing.
+
+        Used when records belong together (an order and its immediate fill):
+        either every line reaches the OS or an error is raised.
+        """
+        when = ts or self.clock()
+        stamp = when.isoformat()
+        lines = []
+        try:
+            for event, record in items:
+                full = {"event": event, "run_id": self.run_id, "ts": stamp}
+                full.update(record)
+                lines.append(encode_record(full))
+        except (TypeError, ValueError) as exc:
+            raise BrokerError(f"Journal record cannot be encoded: {exc}") from exc
+        with self._lock:
+            self._write(stamp[:10], b"".join(lines))
+
     def _open(self, day: str) -> None:
         if self._fd is not None:
             os.close(self._fd)

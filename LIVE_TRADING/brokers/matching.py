@@ -1,0 +1,143 @@
+"""Resting-order books for the paper broker (pure data structures, no I/O).
+
+Each symbol has one ``SymbolBook`` with four price-ordered queues (binary
+heaps, price then time priority):
+
+=============  ==========================  ================================
+queue          fires when                  first in line
+=============  ==========================  ================================
+buy_limits     ask <= limit                highest limit
+sell_limits    bid >= limit                lowest limit
+buy_stops      ask >= stop                 lowest stop
+sell_stops     bid <= stop                 highest stop
+=============  ==========================  ================================
+
+So a quote update looks only at the top of four heaps and pops what fires:
+O(log n + fills) however many orders rest elsewhere or out of reach.
+Removal (cancel, expiry, fill) is lazy: the broker marks the order and the
+queue drops it when it reaches the top; a queue rebuilds itself when dead
+entries outnumber live ones, so memory stays bounded under cancel churn.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from typing import Any
+
+#: what an order is resting as (``RestingOrder.resting``)
+AS_LIMIT = "limit"
+AS_STOP = "stop"
+
+
+class PriceQueue:
+    """A heap of resting orders keyed by ``key(order)`` (smaller first), FIFO on ties."""
+
+    __slots__ = ("_heap", "_key", "_kind", "_live", "_seq")
+
+    def __init__(self, key: Callable[[Any], float], kind: str) -> None:
+        self._heap: list[tuple[float, int, Any]] = []
+        self._key = key
+        self._kind = kind
+        self._live = 0
+        self._seq = 0
+
+    def __len__(self) -> int:
+        return self._live
+
+    def push(self, order: Any) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (self._key(order), self._seq, order))
+        order.queue = self
+        order.resting = self._kind
+        self._live += 1
+        if len(self._heap) > 64 and len(self._heap) > 2 * self._live:
+            self._compact()
+
+    def discard(self, order: Any) -> None:
+        """Mark ``order`` as gone from this queue (it is dropped lazily)."""
+        if order.queue is self:
+            order.queue = None
+            order.resting = None
+            self._live -= 1
+
+    def top(self) -> Any | None:
+        """The first live order, or ``None``."""
+        heap = self._heap
+        while heap:
+            order = heap[0][2]
+            if order.queue is self:
+                return order
+            heapq.heappop(heap)
+        return None
+
+    def _compact(self) -> None:
+        self._heap = [e for e in self._heap if e[2].queue is self]
+        heapq.heapify(self._heap)
+
+    def orders(self) -> list[Any]:
+        return [e[2] for e in self._heap if e[2].queue is self]
+
+
+class SymbolBook:
+    """The resting orders of one symbol."""
+
+    __slots__ = ("buy_limits", "buy_stops", "sell_limits", "sell_stops")
+
+    def __init__(self) -> None:
+        self.buy_limits = PriceQueue(lambda o: -o.limit_price, AS_LIMIT)
+        self.sell_limits = PriceQueue(lambda o: o.limit_price, AS_LIMIT)
+        self.buy_stops = PriceQueue(lambda o: o.stop_price, AS_STOP)
+        self.sell_stops = PriceQueue(lambda o: -o.stop_price, AS_STOP)
+
+    def __len__(self) -> int:
+        return len(self.buy_limits) + len(self.sell_limits) + len(self.buy_stops) + len(self.sell_stops)
+
+    def rest_limit(self, order: Any, is_buy: bool) -> None:
+        (self.buy_limits if is_buy else self.sell_limits).push(order)
+
+    def rest_stop(self, order: Any, is_buy: bool) -> None:
+        (self.buy_stops if is_buy else self.sell_stops).push(order)
+
+    # -- what fires at a quote ---------------------------------------------
+    def next_triggered_stop(self, bid: float, ask: float) -> tuple[Any, bool] | None:
+        """A stop order whose trigger the quote reached, and whether it is a buy."""
+        o = self.buy_stops.top()
+        if o is not None and ask >= o.stop_price:
+            return o, True
+        o = self.sell_stops.top()
+        if o is not None and bid <= o.stop_price:
+            return o, False
+        return None
+
+    def next_crossing_buy(self, ask: float) -> Any | None:
+        o = self.buy_limits.top()
+        return o if o is not None and ask <= o.limit_price else None
+
+    def next_crossing_sell(self, bid: float) -> Any | None:
+        o = self.sell_limits.top()
+        return o if o is not None and bid >= o.limit_price else None
+
+
+def buy_limit_marketable(limit_price: float, ask: float) -> bool:
+    return ask <= limit_price
+
+
+def sell_limit_marketable(limit_price: float, bid: float) -> bool:
+    return bid >= limit_price
+
+
+def stop_triggered(is_buy: bool, stop_price: float, bid: float, ask: float) -> bool:
+    """A BUY stop triggers when ask >= stop, a SELL stop when bid <= stop."""
+    return ask >= stop_price if is_buy else bid <= stop_price
+
+
+__all__ = [
+    "AS_LIMIT",
+    "AS_STOP",
+    "PriceQueue",
+    "SymbolBook",
+    "buy_limit_marketable",
+    "sell_limit_marketable",
+    "stop_triggered",
+]

@@ -1,0 +1,1205 @@
+"""PaperBroker: a realistic simulated venue behind the Broker protocol.
+
+What it simulates
+-----------------
+* **Order types** ``market``, ``limit``, ``stop``, ``stop_limit``. Market
+  orders fill at once at the quote plus slippage (BUY at ``ask * (1 + s)``,
+  SELL at ``bid * (1 - s)``). A marketable limit fills at once the same way but
+  never worse than its limit; a non-marketable one rests. Resting orders are
+  matched on every quote (``set_quote``, ``update_quotes``, or a quote pulled
+  from the data provider): a resting BUY limit fills when ``ask <= limit`` at
+  ``min(limit, ask)`` (a maker fill, no slippage), a SELL limit when
+  ``bid >= limit`` at ``max(limit, bid)``; a BUY stop triggers when
+  ``ask >= stop`` and then behaves as a market order (a stop-limit becomes a
+  limit); SELL stops trigger when ``bid <= stop``.
+* **Time in force** ``gtc`` (default); ``day`` expires at the first
+  ``paper.end_of_day_utc`` (HH:MM UTC, default 00:00) after it was placed;
+  ``ioc`` fills what it can now and cancels the rest; ``fok`` fills in full now
+  or is refused with ``OrderRejectedError`` (nothing happens). For stop orders
+  the time in force applies from the moment they trigger (a stop ``fok`` that
+  cannot fill in full at its trigger ends ``rejected``).
+* **Partial fills** with ``paper.respect_quote_size``: a fill takes at most the
+  displayed size on the other side of the quote (each quote's size is used up
+  by the fills against it). A limit order's remainder keeps resting, an ioc's
+  is cancelled, a fok is refused; a market order bigger than the displayed size
+  fills in full at a worse price: its slippage is the larger of the configured
+  model's and the square-root impact ``base_bps + impact_bps * sqrt(qty / size)``.
+* **Costs** from ``LIVE_TRADING.brokers.costs``: slippage models ``fixed_bps``,
+  ``spread_only``, ``sqrt_impact``; fee models ``bps``, ``per_share``,
+  ``maker_taker`` (resting fills are maker fills, everything else takes).
+* **Reservations.** Open BUY orders reserve cash (their price cap x remaining
+  quantity + the most fee they can cost; a stop's cap is its stop price plus
+  slippage), open SELL orders reserve position. ``get_cash()`` is the cash
+  available for new orders, so two open orders can never spend the same money.
+* **Shorting** (``paper.allow_short``, default off): sells beyond the position
+  are refused unless shorting is allowed, and then only while equity stays at
+  or above ``paper.margin_requirement`` x the gross short value (counting the
+  short that open sell orders could create).
+* **P&L.** Per-symbol average cost, realized P&L on reductions and flips,
+  unrealized P&L at mid, fees: ``get_position_details()`` and
+  ``get_account_summary()``.
+
+Durability
+----------
+Every accepted order, fill, cancel, expiry and reject is written to the JSONL
+journal (``LIVE_TRADING.common.journal``) *before* the in-memory state changes
+and before the call returns; if the journal cannot be written the call raises
+``BrokerError`` and the state stays as journaled. ``PaperBroker(resume=True)``
+rebuilds cash, positions, P&L, orders (open ones back in the book, with their
+reservations), fills and the id counter from the latest run in ``log_dir`` and
+continues that run.
+
+Quotes
+------
+``set_quote`` feeds quotes by hand (tests, simulations). With a data provider
+(``data_provider=`` or config ``paper.data_provider``), an order that needs a
+quote and has none fresher than ``paper.max_quote_age_s`` asks the provider;
+``update_quotes(symbols)`` pulls a batch and matches resting orders (call it
+once per pipeline step). A quote older than the limit is refused with
+``QuoteUnavailableError`` ("No quote for X is stale: ...").
+
+Cancels
+-------
+``cancel_order`` of an open order returns it ``cancelled`` and releases what it
+reserved. Cancelling an order that already ended returns its final state (no
+error, nothing changes); an unknown id raises ``OrderNotFoundError``.
+
+All state changes happen under one lock: one PaperBroker may be shared by
+several threads.
+"""
+
+from __future__ import annotations
+
+import heapq
+import inspect
+import logging
+import threading
+from bisect import bisect_left
+from dataclasses import asdict, dataclass
+from datetime import datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+from LIVE_TRADING.brokers import costs
+from LIVE_TRADING.brokers.costs import MAKER, TAKER, apply_slippage, fill_fee
+from LIVE_TRADING.brokers.matching import SymbolBook
+from LIVE_TRADING.brokers.quotes import make_quote, mid_price
+from LIVE_TRADING.brokers.validation import OrderRequest, clean_symbol, validate_order
+from LIVE_TRADING.common.clock import Clock, ensure_utc, utc_now
+from LIVE_TRADING.common.constants import (
+    EVENT_CANCEL,
+    EVENT_EXPIRE,
+    EVENT_FILL,
+    EVENT_ORDER,
+    EVENT_REJECT,
+    EVENT_SESSION,
+    FINAL_STATUSES,
+    ORDER_TYPE_LIMIT,
+    ORDER_TYPE_MARKET,
+    ORDER_TYPE_STOP,
+    ORDER_TYPE_STOP_LIMIT,
+    QTY_EPSILON,
+    SIDE_BUY,
+    SIDE_SELL,
+    STATUS_CANCELLED,
+    STATUS_EXPIRED,
+    STATUS_FILLED,
+    STATUS_NEW,
+    STATUS_PARTIALLY_FILLED,
+    STATUS_REJECTED,
+    TIF_DAY,
+    TIF_FOK,
+    TIF_IOC,
+)
+from LIVE_TRADING.common.exceptions import (
+    BrokerError,
+    DataProviderError,
+    InsufficientFundsError,
+    OrderNotFoundError,
+    OrderRejectedError,
+    QuoteUnavailableError,
+)
+from LIVE_TRADING.common.journal import Journal, iter_records, latest_run_id
+from LIVE_TRADING.common.settings import SettingsReader
+
+logger = logging.getLogger(__name__)
+
+VENUE = "paper"
+_HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
+
+
+# --------------------------------------------------------------------------
+# Settings
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PaperConfig:
+    """The paper broker's settings, validated once (``from_config``)."""
+
+    initial_cash: float
+    slippage_bps: float
+    fee_bps: float
+    log_dir: str
+    resume: bool
+    fsync: bool
+    slippage_model: str
+    slippage_base_bps: float
+    slippage_impact_bps: float
+    fee_model: str
+    fee_per_share: float
+    fee_min_per_order: float
+    fee_max_pct_of_notional: float
+    fee_maker_bps: float
+    fee_taker_bps: float
+    respect_quote_size: bool
+    allow_short: bool
+    margin_requirement: float
+    end_of_day_utc: str
+    max_quote_age_s: float
+    data_provider: str | None
+    currency: str
+
+    @classmethod
+    def from_config(cls, **kw: Any) -> PaperConfig:
+        """Settings from ``live_trading.paper`` (and ``journal.fsync``); keyword arguments override.
+
+        Raises ``ConfigError`` listing every invalid value.
+        """
+        r = SettingsReader("paper", kw)
+        slip_model = kw.get("slippage_model")
+        fee_model = kw.get("fee_model")
+        values = dict(
+            initial_cash=r.number("initial_cash", ge=0),
+            slippage_bps=r.number("slippage_bps", ge=0),
+            fee_bps=r.number("fee_bps", ge=0),
+            log_dir=r.string("log_dir", None if kw.get("log_dir") is None else str(kw["log_dir"])),
+            resume=r.boolean("resume"),
+            slippage_model=r.choice(
+                "slippage.model", costs.SLIPPAGE_MODELS, slip_model if isinstance(slip_model, str) else None
+            ),
+            slippage_base_bps=r.number("slippage.base_bps", ge=0),
+            slippage_impact_bps=r.number("slippage.impact_bps", ge=0),
+            fee_model=r.choice("fees.model", costs.FEE_MODELS, fee_model if isinstance(fee_model, str) else None),
+            fee_per_share=r.number("fees.per_share", ge=0),
+            fee_min_per_order=r.number("fees.min_per_order", ge=0),
+            fee_max_pct_of_notional=r.number("fees.max_pct_of_notional", ge=0),
+            fee_maker_bps=r.number("fees.maker_bps"),
+            fee_taker_bps=r.number("fees.taker_bps", ge=0),
+            respect_quote_size=r.boolean("respect_quote_size"),
+            allow_short=r.boolean("allow_short"),
+            margin_requirement=r.number("margin_requirement", ge=0),
+            end_of_day_utc=r.string(
+                "end_of_day_utc", pattern=_HHMM, allowed="a time HH:MM (UTC, 24-hour clock)"
+            ),
+            max_quote_age_s=r.number("max_quote_age_s", gt=0),
+            data_provider=None if not isinstance(kw.get("data_provider"), str | type(None)) else r.string(
+                "data_provider", optional=True
+            ),
+            currency=r.string("currency", kw.get("currency") or "USD"),
+        )
+        fsync_reader = SettingsReader("journal", {"fsync": kw.get("fsync")})
+        values["fsync"] = fsync_reader.boolean("fsync")
+        r.problems.extend(fsync_reader.problems)
+        if values["fee_maker_bps"] is not None and values["fee_maker_bps"] < -100:
+            r.problems.append(
+                f"live_trading.paper.fees.maker_bps must be a number >= -100 (a rebate), got {values['fee_maker_bps']!r}"
+            )
+        r.finish()
+        return cls(**values)  # type: ignore[arg-type]
+
+    def make_slippage_model(self) -> costs.SlippageModel:
+        if self.slippage_model == "spread_only":
+            return costs.SpreadOnly()
+        if self.slippage_model == "sqrt_impact":
+            return costs.SqrtImpact(self.slippage_base_bps, self.slippage_impact_bps)
+        return costs.FixedBps(self.slippage_bps)
+
+    def make_fee_model(self) -> costs.FeeModel:
+        if self.fee_model == "per_share":
+            return costs.PerShareFee(self.fee_per_share, self.fee_min_per_order, self.fee_max_pct_of_notional)
+        if self.fee_model == "maker_taker":
+            return costs.MakerTakerFee(self.fee_maker_bps, self.fee_taker_bps)
+        return costs.BpsFee(self.fee_bps)
+
+
+# --------------------------------------------------------------------------
+# Internal state
+# --------------------------------------------------------------------------
+
+
+class _Order:
+    """One order's live state (internal; callers get ``result()`` dicts)."""
+
+    __slots__ = (
+        "client_order_id",
+        "created",
+        "expires_at",
+        "fee",
+        "filled_notional",
+        "filled_qty",
+        "is_buy",
+        "limit_price",
+        "nfills",
+        "order_id",
+        "order_type",
+        "qty",
+        "queue",
+        "reserved_cash",
+        "reserved_qty",
+        "resting",
+        "side",
+        "status",
+        "stop_price",
+        "symbol",
+        "tif",
+        "triggered",
+    )
+
+    def __init__(self, order_id: str, req: OrderRequest, created: datetime) -> None:
+        self.order_id = order_id
+        self.client_order_id = req.client_order_id
+        self.symbol = req.symbol
+        self.side = req.side
+        self.is_buy = req.side == SIDE_BUY
+        self.order_type = req.order_type
+        self.qty = req.qty
+        self.limit_price = req.limit_price
+        self.stop_price = req.stop_price
+        self.tif = req.time_in_force
+        self.created = created
+        self.expires_at: datetime | None = None
+        self.status = STATUS_NEW
+        self.filled_qty = 0.0
+        self.filled_notional = 0.0
+        self.fee = 0.0
+        self.nfills = 0
+        self.triggered = False
+        self.reserved_cash = 0.0
+        self.reserved_qty = 0.0
+        self.queue: Any = None
+        self.resting: str | None = None
+
+    @property
+    def remaining(self) -> float:
+        return self.qty - self.filled_qty
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == STATUS_NEW or self.status == STATUS_PARTIALLY_FILLED
+
+    def result(self) -> dict[str, Any]:
+        return {
+            "order_id": self.order_id,
+            "client_order_id": self.client_order_id,
+            "symbol": self.symbol,
+            "side": self.side,
+            "order_type": self.order_type,
+            "qty": self.qty,
+            "filled_qty": self.filled_qty,
+            "status": self.status,
+            "fill_price": self.filled_notional / self.filled_qty if self.filled_qty > 0 else None,
+            "fee": self.fee,
+            "limit_price": self.limit_price,
+            "stop_price": self.stop_price,
+            "time_in_force": self.tif,
+            "timestamp": self.created,
+            "venue": VENUE,
+        }
+
+    def record(self) -> dict[str, Any]:
+        """The journal's ``order`` record: everything needed to rebuild the order."""
+        return {
+            "order_id": self.order_id,
+            "client_order_id": self.client_order_id,
+            "symbol": self.symbol,
+            "side": self.side,
+            "order_type": self.order_type,
+            "qty": self.qty,
+            "limit_price": self.limit_price,
+            "stop_price": self.stop_price,
+            "time_in_force": self.tif,
+            "status": self.status,
+            "created": self.created.isoformat(),
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+            "triggered": self.triggered,
+        }
+
+
+class _Position:
+    __slots__ = ("avg_cost", "fees", "qty", "realized_pnl")
+
+    def __init__(self) -> None:
+        self.qty = 0.0
+        self.avg_cost = 0.0
+        self.realized_pnl = 0.0
+        self.fees = 0.0
+
+    def apply(self, is_buy: bool, qty: float, price: float, fee: float) -> None:
+        """Average cost and realized P&L after a fill (reductions and flips realize)."""
+        signed = qty if is_buy else -qty
+        held = self.qty
+        self.fees += fee
+        if held == 0.0 or (held > 0) == is_buy:
+            total = abs(held) + qty
+            self.avg_cost = (abs(held) * self.avg_cost + qty * price) / total
+            self.qty = held + signed
+            return
+        closing = min(qty, abs(held))
+        self.realized_pnl += closing * (price - self.avg_cost) * (1.0 if held > 0 else -1.0)
+        self.qty = held + signed
+        if abs(self.qty) <= QTY_EPSILON:
+            self.qty = 0.0
+            self.avg_cost = 0.0
+        elif (self.qty > 0) != (held > 0):  # flipped: the rest opens at this price
+            self.avg_cost = price
+
+
+# --------------------------------------------------------------------------
+# The broker
+# --------------------------------------------------------------------------
+
+
+class PaperBroker:
+    """Simulated broker implementing the Broker protocol (see the module docstring).
+
+    Keyword arguments override the config (``live_trading.paper.*``); ``None``
+    means "use the config", ``0`` means zero.
+
+    Args:
+        initial_cash: starting cash (``reset()`` returns to it).
+        slippage_bps: slippage of the ``fixed_bps`` model.
+        fee_bps: fee of the ``bps`` model.
+        log_dir: journal directory (default ``logs/paper_trades``).
+        clock: callable returning an aware UTC datetime (default: system time).
+        data_provider: a ``DataProvider`` or the name of one (``"sim"``, ...).
+        resume: continue the latest run journaled in ``log_dir``.
+        fsync: fsync each journal record.
+        slippage_model / fee_model: a model name (see ``costs``) or a model object.
+        respect_quote_size, allow_short, margin_requirement, end_of_day_utc,
+        max_quote_age_s: see the module docstring.
+    """
+
+    def __init__(
+        self,
+        *,
+        slippage_bps: float | None = None,
+        fee_bps: float | None = None,
+        initial_cash: float | None = None,
+        log_dir: str | Path | None = None,
+        clock: Clock | None = None,
+        data_provider: Any = None,
+        resume: bool | None = None,
+        fsync: bool | None = None,
+        slippage_model: Any = None,
+        fee_model: Any = None,
+        respect_quote_size: bool | None = None,
+        allow_short: bool | None = None,
+        margin_requirement: float | None = None,
+        end_of_day_utc: str | None = None,
+        max_quote_age_s: float | None = None,
+        currency: str | None = None,
+    ) -> None:
+        self.config = cfg = PaperConfig.from_config(
+            slippage_bps=slippage_bps,
+            fee_bps=fee_bps,
+            initial_cash=initial_cash,
+            log_dir=log_dir,
+            resume=resume,
+            fsync=fsync,
+            slippage_model=slippage_model,
+            fee_model=fee_model,
+            respect_quote_size=respect_quote_size,
+            allow_short=allow_short,
+            margin_requirement=margin_requirement,
+            end_of_day_utc=end_of_day_utc,
+            max_quote_age_s=max_quote_age_s,
+            data_provider=data_provider,
+            currency=currency,
+        )
+        self._clock: Clock = clock or utc_now
+        self._slippage: costs.SlippageModel = (
+            slippage_model if slippage_model is not None and not isinstance(slippage_model, str)
+            else cfg.make_slippage_model()
+        )
+        self._fees: costs.FeeModel = (
+            fee_model if fee_model is not None and not isinstance(fee_model, str) else cfg.make_fee_model()
+        )
+        self._impact = costs.SqrtImpact(cfg.slippage_base_bps, cfg.slippage_impact_bps)
+        self._slippage_bps = cfg.slippage_bps  # seed attribute names, kept for compatibility
+        self._fee_bps = cfg.fee_bps
+        self._initial_cash = cfg.initial_cash
+        self._respect_size = cfg.respect_quote_size
+        self._allow_short = cfg.allow_short
+        self._max_age = cfg.max_quote_age_s
+        hh, mm = (int(x) for x in cfg.end_of_day_utc.split(":"))
+        self._eod = time(hh, mm)
+        self._provider = self._make_provider(data_provider if data_provider is not None else cfg.data_provider)
+        self._lock = threading.RLock()
+        self._log_dir = Path(cfg.log_dir)
+        self._init_state(cfg.initial_cash)
+        run_id = latest_run_id(self._log_dir) if cfg.resume else None
+        self._journal = Journal(self._log_dir, run_id=run_id, fsync=cfg.fsync, clock=self._clock)
+        if run_id is not None:
+            self._replay(run_id)
+        self._journal.write(
+            EVENT_SESSION,
+            {
+                "venue": VENUE,
+                "initial_cash": self._initial_cash,
+                "resumed": run_id is not None,
+                "settings": {k: v for k, v in asdict(cfg).items() if k != "data_provider"},
+            },
+        )
+
+    # -- construction helpers ----------------------------------------------
+    def _init_state(self, cash: float) -> None:
+        self._cash = float(cash)
+        self._reserved_cash = 0.0
+        self._reserved_sell: dict[str, float] = {}
+        self._positions: dict[str, _Position] = {}
+        self._orders: dict[str, _Order] = {}
+        self._open: dict[str, _Order] = {}
+        self._by_cid: dict[str, _Order] = {}
+        self._fills: list[dict[str, Any]] = []
+        self._books: dict[str, SymbolBook] = {}
+        self._expiries: list[tuple[datetime, int, _Order]] = []
+        self._seq = 0
+        self._quotes: dict[str, dict[str, Any]] = getattr(self, "_quotes", {})
+        self._avail: dict[str, list[float]] = getattr(self, "_avail", {})
+
+    def _make_provider(self, spec: Any) -> Any:
+        if spec is None:
+            return None
+        if not isinstance(spec, str):
+            return spec
+        from LIVE_TRADING.brokers.data_provider import get_data_provider
+
+        kwargs: dict[str, Any] = {}
+        try:
+            from LIVE_TRADING.brokers.data_provider import _PROVIDERS
+            from LIVE_TRADING.brokers.interface import resolve_target
+
+            target = resolve_target(_PROVIDERS[spec.strip().lower()])
+            if "clock" in inspect.signature(target).parameters:
+                kwargs["clock"] = self._clock
+        except (KeyError, TypeError, ValueError, ImportError):
+            pass
+        return get_data_provider(spec, **kwargs)
+
+    @property
+    def data_provider(self) -> Any:
+        return self._provider
+
+    @property
+    def journal(self) -> Journal:
+        return self._journal
+
+    @property
+    def run_id(self) -> str:
+        return self._journal.run_id
+
+    # ======================================================================
+    # Broker protocol
+    # ======================================================================
+    def submit_order(
+        self,
+        symbol: str,
+        side: str,
+        qty: float,
+        order_type: str = "market",
+        limit_price: float | None = None,
+        *,
+        stop_price: float | None = None,
+        time_in_force: str = "gtc",
+        client_order_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Place an order (see the module docstring for how each type fills)."""
+        try:
+            req = validate_order(
+                symbol, side, qty, order_type, limit_price, stop_price, time_in_force, client_order_id
+            )
+        except OrderRejectedError as exc:
+            self._journal_reject(exc, {"symbol": repr(symbol), "side": repr(side), "qty": repr(qty),
+                                       "order_type": repr(order_type)})
+            raise
+        with self._lock:
+            now = self._clock()
+            if self._expiries:
+                self._expire_due(now)
+            if req.client_order_id is not None:
+                existing = self._by_cid.get(req.client_order_id)
+                if existing is not None:
+                    return existing.result()
+            try:
+                return self._submit(req, now)
+            except (OrderRejectedError, QuoteUnavailableError) as exc:
+                self._journal_reject(exc, {"symbol": req.symbol, "side": req.side, "qty": req.qty,
+                                           "order_type": req.order_type,
+                                           "client_order_id": req.client_order_id})
+                raise
+
+    def cancel_order(self, order_id: str) -> dict[str, Any]:
+        """Cancel an open order. A final order's result is returned unchanged; unknown ids raise."""
+        with self._lock:
+            self._expire_due(self._clock())
+            order = self._orders.get(order_id)
+            if order is None:
+                raise OrderNotFoundError(order_id)
+            if order.status in FINAL_STATUSES:
+                return order.result()
+            self._end(order, STATUS_CANCELLED, EVENT_CANCEL, "cancelled by user")
+            return order.result()
+
+    def get_order(self, order_id: str) -> dict[str, Any]:
+        with self._lock:
+            self._expire_due(self._clock())
+            order = self._orders.get(order_id)
+            if order is None:
+                raise OrderNotFoundError(order_id)
+            return order.result()
+
+    def get_open_orders(self) -> list[dict[str, Any]]:
+        with self._lock:
+            self._expire_due(self._clock())
+            return [o.result() for o in self._open.values()]
+
+    def get_positions(self) -> dict[str, float]:
+        with self._lock:
+            return {s: p.qty for s, p in self._positions.items() if p.qty != 0.0}
+
+    def get_cash(self) -> float:
+        """Cash available for new orders: cash minus what open BUY orders reserve."""
+        with self._lock:
+            return float(self._cash - self._reserved_cash)
+
+    def get_fills(self, since: datetime | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            if since is None:
+                return [dict(f) for f in self._fills]
+            since = ensure_utc(since, "since")
+            i = bisect_left(self._fills, since, key=lambda f: f["timestamp"])
+            return [dict(f) for f in self._fills[i:]]
+
+    def get_quote(self, symbol: str) -> dict[str, Any]:
+        """The latest quote if fresh, else one from the data provider; ``QuoteUnavailableError`` otherwise."""
+        sym = clean_symbol(symbol)
+        with self._lock:
+            return dict(self._quote_for(sym, self._clock()))
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    # ======================================================================
+    # Extras
+    # ======================================================================
+    def set_quote(
+        self,
+        symbol: str,
+        bid: float,
+        ask: float,
+        bid_size: float = 100,
+        ask_size: float = 100,
+        *,
+        timestamp: datetime | None = None,
+    ) -> None:
+        """Set the quote for a symbol (tests, simulations) and match resting orders against it.
+
+        Raises ``InvalidQuoteError`` (a ``ValueError``) for non-finite,
+        non-positive or crossed (bid > ask) prices or negative sizes.
+        """
+        quote = make_quote(symbol, bid, ask, bid_size, ask_size, timestamp or self._clock())
+        with self._lock:
+            self._on_quote(quote, self._clock())
+
+    def update_quotes(self, symbols: list[str] | tuple[str, ...]) -> dict[str, dict[str, Any]]:
+        """Pull quotes for ``symbols`` from the data provider and match resting orders.
+
+        Returns the quotes received. Symbols the provider could not quote are
+        logged and listed in ``data_provider.last_errors``; the others still apply.
+        """
+        if self._provider is None:
+            raise BrokerError(
+                "update_quotes needs a data provider: PaperBroker(data_provider=...) or live_trading.paper.data_provider"
+            )
+        quotes = self._provider.get_multiple_quotes(list(symbols))
+        errors = getattr(self._provider, "last_errors", None)
+        if errors:
+            logger.warning("No quotes for %s: %s", ", ".join(sorted(errors)), errors)
+        with self._lock:
+            now = self._clock()
+            for quote in quotes.values():
+                self._on_quote(quote, now)
+        return quotes
+
+    def get_portfolio_value(self) -> float:
+        """Cash plus positions marked at mid (at average cost where no quote is known)."""
+        with self._lock:
+            return self._equity()
+
+    def get_position_details(self) -> dict[str, dict[str, float | None]]:
+        """Per symbol: qty, avg_cost, market_price (mid), market_value, unrealized_pnl, realized_pnl, fees.
+
+        Symbols that were traded and are now flat are included (their realized P&L stays).
+        """
+        with self._lock:
+            out: dict[str, dict[str, float | None]] = {}
+            for sym, p in self._positions.items():
+                quote = self._quotes.get(sym)
+                mark = mid_price(quote) if quote else None
+                unreal = (mark - p.avg_cost) * p.qty if (mark is not None and p.qty) else 0.0
+                out[sym] = {
+                    "qty": p.qty,
+                    "avg_cost": p.avg_cost if p.qty else None,
+                    "market_price": mark,
+                    "market_value": p.qty * (mark if mark is not None else p.avg_cost),
+                    "unrealized_pnl": unreal,
+                    "realized_pnl": p.realized_pnl,
+                    "fees": p.fees,
+                }
+            return out
+
+    def get_account_summary(self) -> dict[str, float]:
+        """Cash, reserved cash, equity, realized/unrealized P&L and fees paid, account-wide."""
+        with self._lock:
+            details = self.get_position_details()
+            return {
+                "cash": self._cash,
+                "reserved_cash": self._reserved_cash,
+                "available_cash": self._cash - self._reserved_cash,
+                "equity": self._equity(),
+                "realized_pnl": sum(d["realized_pnl"] or 0.0 for d in details.values()),
+                "unrealized_pnl": sum(d["unrealized_pnl"] or 0.0 for d in details.values()),
+                "fees": sum(d["fees"] or 0.0 for d in details.values()),
+                "initial_cash": self._initial_cash,
+            }
+
+    def reset(self, initial_cash: float | None = None) -> None:
+        """Start over with the constructor's initial cash (or ``initial_cash``), as a new journal run.
+
+        Positions, orders, fills and P&L are cleared; quotes are kept.
+        """
+        if initial_cash is not None:
+            cash = SettingsReader("paper", {"initial_cash": initial_cash}).number("initial_cash", ge=0)
+            if cash is None:
+                raise OrderRejectedError("", f"Invalid initial_cash: {initial_cash!r} (must be a number >= 0)")
+            self._initial_cash = cash
+        with self._lock:
+            old = self._journal
+            self._journal = Journal(self._log_dir, fsync=old.fsync, clock=self._clock)
+            old.close()
+            self._journal.write(EVENT_SESSION, {"venue": VENUE, "initial_cash": self._initial_cash,
+                                                "resumed": False, "reset_of": old.run_id})
+            self._init_state(self._initial_cash)
+
+    def close(self) -> None:
+        """Close the journal file (the broker can not trade afterwards)."""
+        self._journal.close()
+
+    def __enter__(self) -> PaperBroker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"PaperBroker(run_id={self.run_id!r}, cash={self._cash:.2f}, log_dir={str(self._log_dir)!r})"
+
+    # ======================================================================
+    # Order flow
+    # ======================================================================
+    def _next_id(self) -> str:
+        self._seq += 1
+        return f"{self._journal.run_id}-{self._seq}"
+
+    def _submit(self, req: OrderRequest, now: datetime) -> dict[str, Any]:
+        order = _Order(self._next_id(), req, now)
+        if order.tif == TIF_DAY:
+            order.expires_at = self._end_of_day(now)
+        if order.order_type == ORDER_TYPE_MARKET:
+            quote = self._quote_for(order.symbol, now)
+            self._take(order, quote, now, new=True)
+        else:
+            self._check_can_open(order)
+            quote = self._quote_for(order.symbol, now, required=False)
+            if order.order_type == ORDER_TYPE_LIMIT:
+                self._accept_limit(order, quote, now)
+            else:
+                self._accept_stop(order, quote, now)
+        return order.result()
+
+    def _accept_limit(self, order: _Order, quote: dict[str, Any] | None, now: datetime) -> None:
+        marketable = quote is not None and (
+            quote["ask"] <= order.limit_price if order.is_buy else quote["bid"] >= order.limit_price
+        )
+        if marketable:
+            assert quote is not None
+            self._take(order, quote, now, new=True, limit=order.limit_price)
+            return
+        if order.tif == TIF_FOK:
+            raise OrderRejectedError(order.symbol, "FOK order cannot be filled in full now (limit not marketable)")
+        if order.tif == TIF_IOC:
+            self._register(order, [(EVENT_ORDER, order.record())])
+            self._end(order, STATUS_CANCELLED, EVENT_CANCEL, "ioc: nothing fillable now")
+            return
+        self._rest(order, [(EVENT_ORDER, order.record())])
+
+    def _accept_stop(self, order: _Order, quote: dict[str, Any] | None, now: datetime) -> None:
+        if quote is not None and (
+            quote["ask"] >= order.stop_price if order.is_buy else quote["bid"] <= order.stop_price
+        ):
+            self._register(order, [(EVENT_ORDER, order.record())], reserve=True)
+            self._trigger(order, quote, now)
+            return
+        self._rest(order, [(EVENT_ORDER, order.record())])
+
+    def _trigger(self, order: _Order, quote: dict[str, Any], now: datetime) -> None:
+        """A stop reached its trigger: journal it, then act as a market order (stop) or a limit (stop-limit)."""
+        if order.queue is not None:
+            order.queue.discard(order)
+        order.triggered = True
+        self._journal.write(EVENT_ORDER, order.record(), ts=now)
+        try:
+            if order.order_type == ORDER_TYPE_STOP:
+                self._take(order, quote, now)
+            elif quote["ask"] <= order.limit_price if order.is_buy else quote["bid"] >= order.limit_price:
+                self._take(order, quote, now, limit=order.limit_price)
+            elif order.tif == TIF_IOC:
+                self._end(order, STATUS_CANCELLED, EVENT_CANCEL, "ioc: nothing fillable at trigger")
+            elif order.tif == TIF_FOK:
+                self._end(order, STATUS_REJECTED, EVENT_REJECT, "fok: cannot fill in full at trigger")
+            else:
+                self._book(order.symbol).rest_limit(order, order.is_buy)
+        except OrderRejectedError as exc:
+            self._end(order, STATUS_REJECTED, EVENT_REJECT, exc.reason)
+
+    def _take(
+        self,
+        order: _Order,
+        quote: dict[str, Any],
+        now: datetime,
+        *,
+        new: bool = False,
+        limit: float | None = None,
+    ) -> None:
+        """Fill ``order`` against ``quote`` as a taker (market, marketable limit, triggered stop).
+
+        ``new``: the order is being submitted (its ``order`` record goes in the
+        same journal write as its first fill, and a refusal raises instead of
+        ending the order).
+        """
+        is_buy = order.is_buy
+        ref = quote["ask"] if is_buy else quote["bid"]
+        displayed = quote["ask_size"] if is_buy else quote["bid_size"]
+        remaining = order.qty - order.filled_qty
+        qty = remaining
+        bps = self._slippage.bps(qty, displayed)
+        if self._respect_size:
+            avail = self._available(order.symbol, quote, is_buy)
+            if remaining > avail + QTY_EPSILON:
+                if order.tif == TIF_FOK:
+                    reason = f"fok: only {avail:g} displayed of {remaining:g} wanted"
+                    if new:
+                        raise OrderRejectedError(order.symbol, reason)
+                    self._end(order, STATUS_REJECTED, EVENT_REJECT, reason)
+                    return
+                if limit is not None or order.tif == TIF_IOC:
+                    qty = avail
+                else:  # a market order walks the book: worse price through the impact model
+                    bps = max(bps, self._impact.bps(qty, avail))
+        price = apply_slippage(ref, is_buy, bps)
+        if limit is not None:
+            price = min(price, limit) if is_buy else max(price, limit)
+        if qty > QTY_EPSILON:
+            self._execute(order, qty, price, TAKER, ref, now, new=new)
+        elif new:
+            self._register(order, [(EVENT_ORDER, order.record())])
+        if not order.is_open:
+            return
+        if order.tif == TIF_IOC or (limit is None and order.order_type != ORDER_TYPE_STOP_LIMIT):
+            self._end(order, STATUS_CANCELLED, EVENT_CANCEL, "ioc: remainder cancelled"
+                      if order.tif == TIF_IOC else "no liquidity for the remainder")
+        elif order.queue is None:
+            if new:
+                self._reserve(order)
+            self._book(order.symbol).rest_limit(order, is_buy)
+            if order.tif == TIF_DAY and new:
+                self._schedule_expiry(order)
+
+    def _register(self, order: _Order, records: list[tuple[str, dict[str, Any]]], reserve: bool = False) -> None:
+        """Journal ``records`` (the order's acceptance) and make the order known."""
+        if records:
+            self._journal.write_batch(records, ts=order.created)
+        self._orders[order.order_id] = order
+        self._open[order.order_id] = order
+        if order.client_order_id is not None:
+            self._by_cid[order.client_order_id] = order
+        if reserve:
+            self._reserve(order)
+            if order.tif == TIF_DAY:
+                self._schedule_expiry(order)
+
+    def _rest(self, order: _Order, records: list[tuple[str, dict[str, Any]]]) -> None:
+        """Accept an order that rests (limit not marketable, stop not triggered)."""
+        self._register(order, records, reserve=True)
+        book = self._book(order.symbol)
+        if order.order_type == ORDER_TYPE_LIMIT or order.triggered:
+            book.rest_limit(order, order.is_buy)
+        else:
+            book.rest_stop(order, order.is_buy)
+
+    def _end(self, order: _Order, status: str, event: str, reason: str) -> None:
+        """Journal and apply the end of an open order (cancel, expiry, reject)."""
+        self._journal.write(event, {"order_id": order.order_id, "status": status, "reason": reason,
+                                    "filled_qty": order.filled_qty})
+        self._close(order, status)
+
+    def _close(self, order: _Order, status: str) -> None:
+        order.status = status
+        if order.queue is not None:
+            order.queue.discard(order)
+        self._release(order)
+        self._open.pop(order.order_id, None)
+
+    # -- fills ---------------------------------------------------------------
+    def _check_fill_funds(self, order: _Order, qty: float, price: float, liquidity: str) -> float:
+        """Raise ``InsufficientFundsError`` unless ``order`` can take a fill of ``qty`` at ``price``; return its fee."""
+        notional = qty * price
+        fee = fill_fee(self._fees, order.filled_qty, order.filled_notional, qty, notional, liquidity)
+        if order.is_buy:
+            available = self._cash - self._reserved_cash + order.reserved_cash
+            if notional + fee > available + 1e-9:
+                raise InsufficientFundsError(
+                    order.symbol, f"Insufficient cash: need ${notional + fee:,.2f}, have ${available:,.2f}"
+                )
+        else:
+            pos = self._positions.get(order.symbol)
+            held = pos.qty if pos is not None else 0.0
+            free = held - self._reserved_sell.get(order.symbol, 0.0) + order.reserved_qty
+            if qty > free + QTY_EPSILON:
+                if not self._allow_short:
+                    raise InsufficientFundsError(
+                        order.symbol, f"Insufficient position: need {qty:g}, have {max(free, 0.0):g} available"
+                    )
+                cost = fee + max(0.0, (self._mark(order.symbol) - price) * qty)
+                self._check_margin(order.symbol, free - qty, price, cost)
+        return fee
+
+    def _check_margin(self, symbol: str, short_after: float, price: float, cost: float) -> None:
+        """Shorting: equity must stay >= margin_requirement x gross short value."""
+        req = self.config.margin_requirement
+        gross = 0.0
+        for sym, pos in self._positions.items():
+            if sym == symbol:
+                continue
+            exposure = pos.qty - self._reserved_sell.get(sym, 0.0)
+            if exposure < 0:
+                gross += -exposure * self._mark(sym)
+        if short_after < 0:
+            gross += -short_after * price
+        equity = self._equity() - cost
+        if equity < req * gross - 1e-9:
+            raise InsufficientFundsError(
+                symbol,
+                f"Insufficient margin: equity ${equity:,.2f} < {req:g} x gross short value ${gross:,.2f}",
+            )
+
+    def _execute(
+        self, order: _Order, qty: float, price: float, liquidity: str, ref: float, now: datetime, new: bool = False
+    ) -> None:
+        """Journal one fill of ``order`` and apply it (cash, position, P&L, order, reservations).
+
+        Funds are checked first (``InsufficientFundsError``, nothing written).
+        ``new``: the order is being accepted by this fill; its ``order`` record
+        is written in the same journal write as the fill.
+        """
+        fee = self._check_fill_funds(order, qty, price, liquidity)
+        notional = qty * price
+        filled = order.filled_qty + qty
+        status = STATUS_FILLED if filled >= order.qty - QTY_EPSILON else STATUS_PARTIALLY_FILLED
+        fill = {
+            "order_id": order.order_id,
+            "fill_id": f"{order.order_id}-f{order.nfills + 1}",
+            "timestamp": now,
+            "symbol": order.symbol,
+            "side": order.side,
+            "qty": qty,
+            "fill_price": price,
+            "notional": notional,
+            "fee": fee,
+            "fee_currency": self.config.currency,
+            "venue": VENUE,
+            "slippage_bps": (price / ref - 1.0) * 1e4 * (1.0 if order.is_buy else -1.0),
+            "fee_bps": fee / notional * 1e4 if notional else 0.0,
+            "liquidity": liquidity,
+        }
+        record = dict(fill)
+        record["status"] = status
+        if new:
+            self._journal.write_batch([(EVENT_ORDER, order.record()), (EVENT_FILL, record)], ts=now)
+            self._register(order, [])
+        else:
+            self._journal.write(EVENT_FILL, record, ts=now)
+        self._apply_fill(order, fill, status)
+        if self._respect_size:
+            avail = self._avail.get(order.symbol)
+            if avail is not None:
+                side = 1 if order.is_buy else 0
+                avail[side] = max(0.0, avail[side] - qty)
+
+    def _apply_fill(self, order: _Order, fill: dict[str, Any], status: str) -> None:
+        qty, notional, fee = fill["qty"], fill["notional"], fill["fee"]
+        if order.is_buy:
+            self._cash -= notional + fee
+        else:
+            self._cash += notional - fee
+        pos = self._positions.get(order.symbol)
+        if pos is None:
+            pos = self._positions[order.symbol] = _Position()
+        pos.apply(order.is_buy, qty, fill["fill_price"], fee)
+        order.filled_qty += qty
+        order.filled_notional += notional
+        order.fee += fee
+        order.nfills += 1
+        self._fills.append(fill)
+        if status == STATUS_FILLED:
+            self._close(order, STATUS_FILLED)
+        else:
+            order.status = status
+            if order.reserved_cash or order.reserved_qty:
+                self._reserve(order)
+
+    # -- reservations ----------------------------------------------------------
+    def _reserve(self, order: _Order) -> None:
+        """(Re)compute what the open ``order`` holds back for its remaining quantity."""
+        self._release(order)
+        remaining = order.qty - order.filled_qty
+        if remaining <= QTY_EPSILON:
+            return
+        if order.is_buy:
+            cap = order.limit_price if order.limit_price is not None else apply_slippage(
+                order.stop_price, True, self._slippage.bps(remaining, remaining)
+            )
+            notional = cap * remaining
+            order.reserved_cash = notional + self._fees.max_fee(remaining, notional)
+            self._reserved_cash += order.reserved_cash
+        else:
+            order.reserved_qty = remaining
+            self._reserved_sell[order.symbol] = self._reserved_sell.get(order.symbol, 0.0) + remaining
+
+    def _release(self, order: _Order) -> None:
+        if order.reserved_cash:
+            self._reserved_cash -= order.reserved_cash
+            if abs(self._reserved_cash) < 1e-9:
+                self._reserved_cash = 0.0
+            order.reserved_cash = 0.0
+        if order.reserved_qty:
+            left = self._reserved_sell.get(order.symbol, 0.0) - order.reserved_qty
+            if left <= QTY_EPSILON:
+                self._reserved_sell.pop(order.symbol, None)
+            else:
+                self._reserved_sell[order.symbol] = left
+            order.reserved_qty = 0.0
+
+    def _check_can_open(self, order: _Order) -> None:
+        """A resting order must be affordable in full (cash, position or margin) when placed."""
+        remaining = order.qty
+        if order.is_buy:
+            cap = order.limit_price if order.limit_price is not None else apply_slippage(
+                order.stop_price, True, self._slippage.bps(remaining, remaining)
+            )
+            notional = cap * remaining
+            need = notional + self._fees.max_fee(remaining, notional)
+            have = self._cash - self._reserved_cash
+            if need > have + 1e-9:
+                raise InsufficientFundsError(
+                    order.symbol, f"Insufficient cash: need ${need:,.2f} reserved, have ${have:,.2f}"
+                )
+        else:
+            pos = self._positions.get(order.symbol)
+            free = (pos.qty if pos else 0.0) - self._reserved_sell.get(order.symbol, 0.0)
+            if remaining > free + QTY_EPSILON:
+                if not self._allow_short:
+                    raise InsufficientFundsError(
+                        order.symbol, f"Insufficient position: need {remaining:g}, have {max(free, 0.0):g} available"
+                    )
+                price = order.limit_price if order.limit_price is not None else order.stop_price
+                self._check_margin(order.symbol, free - remaining, price, 0.0)
+
+    # -- quotes and matching -----------------------------------------------------
+    def _quote_for(self, symbol: str, now: datetime, required: bool = True) -> Any:
+        quote = self._quotes.get(symbol)
+        if quote is not None and (now - quote["timestamp"]).total_seconds() <= self._max_age:
+            return quote
+        if self._provider is not None:
+            try:
+                fresh = self._provider.get_quote(symbol)
+            except DataProviderError as exc:
+                if not required:
+                    return None
+                raise QuoteUnavailableError(symbol, f"available from the data provider: {exc}") from exc
+            self._on_quote(fresh, now)
+            quote = self._quotes.get(symbol)
+            if quote is not None and (now - quote["timestamp"]).total_seconds() <= self._max_age:
+                return quote
+        if not required:
+            return None
+        if quote is None:
+            raise QuoteUnavailableError(symbol)
+        age = (now - quote["timestamp"]).total_seconds()
+        raise QuoteUnavailableError(
+            symbol, f"is stale: {age:.1f}s old (max_quote_age_s {self._max_age:g})"
+        )
+
+    def _on_quote(self, quote: dict[str, Any], now: datetime) -> None:
+        sym = quote["symbol"]
+        held = self._quotes.get(sym)
+        if held is not None and quote["timestamp"] < held["timestamp"]:
+            logger.debug("Ignoring out-of-order quote for %s (%s < %s)", sym, quote["timestamp"], held["timestamp"])
+            return
+        if self._expiries:
+            self._expire_due(now)
+        self._quotes[sym] = quote
+        self._avail[sym] = [quote["bid_size"], quote["ask_size"]]
+        book = self._books.get(sym)
+        if book is not None and len(book):
+            self._match(book, quote, now)
+
+    def _available(self, symbol: str, quote: dict[str, Any], is_buy: bool) -> float:
+        avail = self._avail.get(symbol)
+        if avail is None:
+            avail = self._avail[symbol] = [quote["bid_size"], quote["ask_size"]]
+        return avail[1] if is_buy else avail[0]
+
+    def _match(self, book: SymbolBook, quote: dict[str, Any], now: datetime) -> None:
+        """Trigger stops and fill resting limits that the quote reaches (O(log n + fills))."""
+        bid, ask = quote["bid"], quote["ask"]
+        while (hit := book.next_triggered_stop(bid, ask)) is not None:
+            self._trigger(hit[0], quote, now)
+        for is_buy in (True, False):
+            while True:
+                order = book.next_crossing_buy(ask) if is_buy else book.next_crossing_sell(bid)
+                if order is None:
+                    break
+                qty = order.qty - order.filled_qty
+                if self._respect_size:
+                    qty = min(qty, self._available(order.symbol, quote, is_buy))
+                    if qty <= QTY_EPSILON:
+                        break
+                price = min(order.limit_price, ask) if is_buy else max(order.limit_price, bid)
+                try:
+                    self._execute(order, qty, price, MAKER, ask if is_buy else bid, now)
+                except InsufficientFundsError as exc:  # e.g. a short sell that margin no longer covers
+                    self._end(order, STATUS_REJECTED, EVENT_REJECT, exc.reason)
+                if order.is_open:
+                    break  # liquidity used up; the rest waits for the next quote
+
+    def _book(self, symbol: str) -> SymbolBook:
+        book = self._books.get(symbol)
+        if book is None:
+            book = self._books[symbol] = SymbolBook()
+        return book
+
+    # -- time ----------------------------------------------------------------
+    def _end_of_day(self, when: datetime) -> datetime:
+        """The first end-of-day (``paper.end_of_day_utc``) strictly after ``when``."""
+        eod = when.replace(hour=self._eod.hour, minute=self._eod.minute, second=0, microsecond=0)
+        return eod if eod > when else eod + timedelta(days=1)
+
+    def _schedule_expiry(self, order: _Order) -> None:
+        if order.expires_at is not None:
+            heapq.heappush(self._expiries, (order.expires_at, id(order), order))
+
+    def _expire_due(self, now: datetime) -> None:
+        heap = self._expiries
+        while heap and heap[0][0] <= now:
+            order = heapq.heappop(heap)[2]
+            if order.is_open:
+                self._end(order, STATUS_EXPIRED, EVENT_EXPIRE, f"day order expired at {order.expires_at.isoformat()}")
+
+    # -- valuation -------------------------------------------------------------
+    def _mark(self, symbol: str) -> float:
+        quote = self._quotes.get(symbol)
+        if quote is not None:
+            return (quote["bid"] + quote["ask"]) / 2.0
+        pos = self._positions.get(symbol)
+        return pos.avg_cost if pos is not None else 0.0
+
+    def _equity(self) -> float:
+        value = self._cash
+        for sym, pos in self._positions.items():
+            if pos.qty:
+                value += pos.qty * self._mark(sym)
+        return value
+
+    # -- journal ---------------------------------------------------------------
+    def _journal_reject(self, exc: BrokerError, details: dict[str, Any]) -> None:
+        """Record a refused order; a journal failure here is logged, the refusal still raised."""
+        reason = getattr(exc, "reason", None) or str(exc)
+        try:
+            self._journal.write(EVENT_REJECT, {**details, "reason": reason, "error": type(exc).__name__})
+        except BrokerError:
+            logger.exception("Could not journal the rejection of an order (%s)", reason)
+
+    def _replay(self, run_id: str) -> None:
+        """Rebuild state from the journal records of ``run_id`` (resume)."""
+        first_session = True
+        max_seq = 0
+        count = 0
+        for rec in iter_records(self._log_dir, run_id):
+            count += 1
+            event = rec["event"]
+            if event == EVENT_SESSION:
+                if first_session:
+                    self._initial_cash = float(rec.get("initial_cash", self._initial_cash))
+                    self._cash = self._initial_cash
+                    first_session = False
+            elif event == EVENT_ORDER:
+                order = self._orders.get(rec["order_id"])
+                if order is None:
+                    req = OrderRequest(
+                        rec["symbol"], rec["side"], float(rec["qty"]), rec["order_type"], rec.get("limit_price"),
+                        rec.get("stop_price"), rec["time_in_force"], rec.get("client_order_id"),
+                    )
+                    order = _Order(rec["order_id"], req, datetime.fromisoformat(rec["created"]))
+                    self._orders[order.order_id] = order
+                    self._open[order.order_id] = order
+                    if order.client_order_id:
+                        self._by_cid[order.client_order_id] = order
+                    seq = rec["order_id"].rsplit("-", 1)[-1]
+                    if seq.isdigit():
+                        max_seq = max(max_seq, int(seq))
+                order.triggered = bool(rec.get("triggered"))
+                order.expires_at = datetime.fromisoformat(rec["expires_at"]) if rec.get("expires_at") else None
+            elif event == EVENT_FILL:
+                order = self._orders.get(rec["order_id"])
+                if order is None:
+                    logger.warning("Journal fill %s refers to unknown order %s; skipped", rec.get("fill_id"),
+                                   rec.get("order_id"))
+                    continue
+                fill = {k: rec[k] for k in (
+                    "order_id", "fill_id", "symbol", "side", "qty", "fill_price", "notional", "fee",
+                    "fee_currency", "venue", "slippage_bps", "fee_bps", "liquidity") if k in rec}
+                fill["timestamp"] = datetime.fromisoformat(rec["timestamp"])
+                self._apply_fill(order, fill, rec.get("status", STATUS_FILLED))
+            elif event in (EVENT_CANCEL, EVENT_EXPIRE, EVENT_REJECT) and rec.get("order_id"):
+                order = self._orders.get(rec["order_id"])
+                if order is not None and order.is_open:
+                    self._close(order, rec.get("status") or {
+                        EVENT_CANCEL: STATUS_CANCELLED, EVENT_EXPIRE: STATUS_EXPIRED}.get(event, STATUS_REJECTED))
+        self._seq = max_seq
+        # Open orders go back into the book with their reservations.
+        for order in list(self._open.values()):
+            self._reserve(order)
+            if order.tif == TIF_DAY:
+                self._schedule_expiry(order)
+            book = self._book(order.symbol)
+            if order.order_type in (ORDER_TYPE_LIMIT,) or (order.order_type == ORDER_TYPE_STOP_LIMIT and order.triggered):
+                book.rest_limit(order, order.is_buy)
+            elif order.order_type in (ORDER_TYPE_STOP, ORDER_TYPE_STOP_LIMIT) and not order.triggered:
+                book.rest_stop(order, order.is_buy)
+        logger.info("Resumed paper run %s from %d journal records: cash %.2f, %d positions, %d open orders",
+                    run_id, count, self._cash, len(self.get_positions()), len(self._open))
+
+
+__all__ = ["SIDE_BUY", "SIDE_SELL", "PaperBroker", "PaperConfig"]
