@@ -1,0 +1,67 @@
+"""get_broker: config-driven venue choice, the registry, lazy imports, risk wrapping."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from LIVE_TRADING.brokers import Broker, PaperBroker, get_broker, register_venue
+from LIVE_TRADING.brokers.interface import known_venues
+from LIVE_TRADING.brokers.risk import RiskGuard
+
+
+def test_unknown_venue_message_lists_known():
+    with pytest.raises(ValueError) as err:
+        get_broker("x")
+    assert str(err.value) == "Unknown broker venue: 'x' (known: binance, ibkr, paper)"
+
+
+def test_venue_from_config(write_config):
+    write_config({"venue": "nowhere"})
+    with pytest.raises(ValueError, match="'nowhere'"):
+        get_broker()
+    write_config({"venue": "PAPER"})
+    b = get_broker()
+    assert isinstance(b.unwrap(), PaperBroker)
+
+
+def test_kwargs_reach_the_constructor():
+    b = get_broker("paper", initial_cash=1234)
+    assert b.get_cash() == 1234
+
+
+def test_every_broker_is_wrapped_in_risk_limits_and_is_a_broker():
+    b = get_broker("paper")
+    assert isinstance(b, RiskGuard) and isinstance(b, Broker)
+    b.set_quote("A", 1, 1.01)  # venue extras pass through
+    assert b.get_quote("A")["bid"] == 1.0
+    assert isinstance(get_broker("paper", risk=False), PaperBroker)
+
+
+def test_register_venue_is_one_line():
+    class Fake:
+        def __init__(self, **kw):
+            self.kw = kw
+
+    register_venue("fake_venue_for_test", Fake)
+    try:
+        b = get_broker("fake_venue_for_test", risk=False, answer=42)
+        assert isinstance(b, Fake) and b.kw == {"answer": 42}
+        assert "fake_venue_for_test" in known_venues()
+    finally:
+        from LIVE_TRADING.brokers import interface
+
+        interface._VENUES.pop("fake_venue_for_test")
+
+
+def test_import_does_not_pull_venue_clients():
+    code = (
+        "import sys, LIVE_TRADING, LIVE_TRADING.brokers, LIVE_TRADING.brokers.interface\n"
+        "from LIVE_TRADING.brokers import get_broker, PaperBroker\n"
+        "bad = [m for m in ('ib_async', 'ib_insync', 'yfinance', 'LIVE_TRADING.brokers.binance') if m in sys.modules]\n"
+        "print(bad)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
