@@ -112,7 +112,7 @@ def test_rejections_leave_state_untouched_and_are_journaled(broker):
         broker.submit_order("AAPL", "BUY", 10_000)
     with pytest.raises(InsufficientFundsError, match="Insufficient position"):
         broker.submit_order("AAPL", "SELL", 11)
-    with pytest.raises(QuoteUnavailableError, match="^No quote"):
+    with pytest.raises(QuoteUnavailableError, match=r"^No quote"):
         broker.submit_order("MSFT", "BUY", 1)
     assert snapshot(broker) == before
     rejects = [r for r in iter_records(broker.journal.log_dir) if r["event"] == "reject"]
