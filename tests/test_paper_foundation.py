@@ -68,6 +68,10 @@ def test_portfolio_value_marks_at_mid(broker):
 BAD_ORDERS = [
     ({"side": "HOLD"}, "Invalid side"),
     ({"side": None}, "Invalid side"),
+    ({"side": ["BUY"]}, "Invalid side"),
+    ({"qty": [1]}, r"\[1\]"),
+    ({"order_type": ["market"]}, "Invalid order type"),
+    ({"time_in_force": {}}, "Invalid time in force"),
     ({"qty": float("nan")}, "nan"),
     ({"qty": float("inf")}, "inf"),
     ({"qty": 0}, "Invalid quantity: 0"),

@@ -73,7 +73,7 @@ def test_stale_quote_refused(clock):
 def test_provider_with_stale_data_refused(clock):
     p = ScriptedProvider(clock, {"AAPL": (100.0, 100.2)}, lag_s=900)  # e.g. 15-minute delayed data
     b = PaperBroker(data_provider=p, clock=clock)
-    with pytest.raises(QuoteUnavailableError, match="is stale: 900.0s old"):
+    with pytest.raises(QuoteUnavailableError, match=r"is stale: 900\.0s old"):
         b.submit_order("AAPL", "BUY", 1)
 
 

@@ -134,12 +134,14 @@ def fill_fee(
     For linear models this is just the fill's own fee; for ``PerShareFee`` it
     charges the per-order minimum on the first fill and caps the order's total.
     """
-    if isinstance(model, BpsFee | MakerTakerFee):  # linear: skip the subtraction
+    if type(model) in _LINEAR:  # linear: skip the subtraction
         return model.order_fee(qty, notional, liquidity)
     after = model.order_fee(prior_qty + qty, prior_notional + notional, liquidity)
     before = model.order_fee(prior_qty, prior_notional, liquidity) if prior_qty > 0 else 0.0
     return after - before
 
+
+_LINEAR = frozenset({BpsFee, MakerTakerFee})
 
 SLIPPAGE_MODELS = ("fixed_bps", "spread_only", "sqrt_impact")
 FEE_MODELS = ("bps", "per_share", "maker_taker")

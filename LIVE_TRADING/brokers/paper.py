@@ -234,6 +234,7 @@ class _Order:
     __slots__ = (
         "client_order_id",
         "created",
+        "created_iso",
         "expires_at",
         "fee",
         "filled_notional",
@@ -256,7 +257,7 @@ class _Order:
         "triggered",
     )
 
-    def __init__(self, order_id: str, req: OrderRequest, created: datetime) -> None:
+    def __init__(self, order_id: str, req: OrderRequest, created: datetime, created_iso: str) -> None:
         self.order_id = order_id
         self.client_order_id = req.client_order_id
         self.symbol = req.symbol
@@ -268,6 +269,7 @@ class _Order:
         self.stop_price = req.stop_price
         self.tif = req.time_in_force
         self.created = created
+        self.created_iso = created_iso
         self.expires_at: datetime | None = None
         self.status = STATUS_NEW
         self.filled_qty = 0.0
@@ -307,9 +309,12 @@ class _Order:
             "venue": VENUE,
         }
 
-    def record(self) -> dict[str, Any]:
+    def record(self, run_id: str, ts: str) -> dict[str, Any]:
         """The journal's ``order`` record: everything needed to rebuild the order."""
         return {
+            "event": EVENT_ORDER,
+            "run_id": run_id,
+            "ts": ts,
             "order_id": self.order_id,
             "client_order_id": self.client_order_id,
             "symbol": self.symbol,
@@ -320,7 +325,7 @@ class _Order:
             "stop_price": self.stop_price,
             "time_in_force": self.tif,
             "status": self.status,
-            "created": self.created.isoformat(),
+            "created": self.created_iso,
             "expires_at": self.expires_at.isoformat() if self.expires_at else None,
             "triggered": self.triggered,
         }
@@ -713,12 +718,21 @@ class PaperBroker:
         return f"{self._journal.run_id}-{self._seq}"
 
     def _submit(self, req: OrderRequest, now: datetime) -> dict[str, Any]:
-        order = _Order(self._next_id(), req, now)
+        order = _Order(self._next_id(), req, now, now.isoformat())
         if order.tif == TIF_DAY:
             order.expires_at = self._end_of_day(now)
         if order.order_type == ORDER_TYPE_MARKET:
             quote = self._quote_for(order.symbol, now)
-            self._take(order, quote, now, new=True)
+            if self._respect_size:
+                self._take(order, quote, now, new=True)
+            else:  # the hot path: fills in full at the quote plus slippage
+                if order.is_buy:
+                    ref = quote["ask"]
+                    price = ref * (1.0 + self._slippage.bps(order.qty, quote["ask_size"]) * 1e-4)
+                else:
+                    ref = quote["bid"]
+                    price = ref * (1.0 - self._slippage.bps(order.qty, quote["bid_size"]) * 1e-4)
+                self._execute(order, order.qty, price, TAKER, ref, now, new=True)
         else:
             self._check_can_open(order)
             quote = self._quote_for(order.symbol, now, required=False)
@@ -739,26 +753,26 @@ class PaperBroker:
         if order.tif == TIF_FOK:
             raise OrderRejectedError(order.symbol, "FOK order cannot be filled in full now (limit not marketable)")
         if order.tif == TIF_IOC:
-            self._register(order, [(EVENT_ORDER, order.record())])
+            self._register(order)
             self._end(order, STATUS_CANCELLED, EVENT_CANCEL, "ioc: nothing fillable now")
             return
-        self._rest(order, [(EVENT_ORDER, order.record())])
+        self._rest(order)
 
     def _accept_stop(self, order: _Order, quote: dict[str, Any] | None, now: datetime) -> None:
         if quote is not None and (
             quote["ask"] >= order.stop_price if order.is_buy else quote["bid"] <= order.stop_price
         ):
-            self._register(order, [(EVENT_ORDER, order.record())], reserve=True)
+            self._register(order, reserve=True)
             self._trigger(order, quote, now)
             return
-        self._rest(order, [(EVENT_ORDER, order.record())])
+        self._rest(order)
 
     def _trigger(self, order: _Order, quote: dict[str, Any], now: datetime) -> None:
         """A stop reached its trigger: journal it, then act as a market order (stop) or a limit (stop-limit)."""
         if order.queue is not None:
             order.queue.discard(order)
         order.triggered = True
-        self._journal.write(EVENT_ORDER, order.record(), ts=now)
+        self._journal.write_records([order.record(self._journal.run_id, now.isoformat())])
         try:
             if order.order_type == ORDER_TYPE_STOP:
                 self._take(order, quote, now)
@@ -813,7 +827,7 @@ class PaperBroker:
         if qty > QTY_EPSILON:
             self._execute(order, qty, price, TAKER, ref, now, new=new)
         elif new:
-            self._register(order, [(EVENT_ORDER, order.record())])
+            self._register(order)
         if not order.is_open:
             return
         if order.tif == TIF_IOC or (limit is None and order.order_type != ORDER_TYPE_STOP_LIMIT):
@@ -826,12 +840,13 @@ class PaperBroker:
             if order.tif == TIF_DAY and new:
                 self._schedule_expiry(order)
 
-    def _register(self, order: _Order, records: list[tuple[str, dict[str, Any]]], reserve: bool = False) -> None:
-        """Journal ``records`` (the order's acceptance) and make the order known."""
-        if records:
-            self._journal.write_batch(records, ts=order.created)
+    def _register(self, order: _Order, reserve: bool = False, journal: bool = True, is_open: bool = True) -> None:
+        """Journal the order's acceptance (unless already done) and make the order known."""
+        if journal:
+            self._journal.write_records([order.record(self._journal.run_id, order.created_iso)])
         self._orders[order.order_id] = order
-        self._open[order.order_id] = order
+        if is_open:
+            self._open[order.order_id] = order
         if order.client_order_id is not None:
             self._by_cid[order.client_order_id] = order
         if reserve:
@@ -839,9 +854,9 @@ class PaperBroker:
             if order.tif == TIF_DAY:
                 self._schedule_expiry(order)
 
-    def _rest(self, order: _Order, records: list[tuple[str, dict[str, Any]]]) -> None:
+    def _rest(self, order: _Order) -> None:
         """Accept an order that rests (limit not marketable, stop not triggered)."""
-        self._register(order, records, reserve=True)
+        self._register(order, reserve=True)
         book = self._book(order.symbol)
         if order.order_type == ORDER_TYPE_LIMIT or order.triggered:
             book.rest_limit(order, order.is_buy)
@@ -917,29 +932,30 @@ class PaperBroker:
         notional = qty * price
         filled = order.filled_qty + qty
         status = STATUS_FILLED if filled >= order.qty - QTY_EPSILON else STATUS_PARTIALLY_FILLED
+        ts = order.created_iso if new else now.isoformat()
+        run_id = self._journal.run_id
+        fill_id = f"{order.order_id}-f{order.nfills + 1}"
+        slippage = (price / ref - 1.0) * 1e4 if order.is_buy else (1.0 - price / ref) * 1e4
+        fee_bps = fee / notional * 1e4 if notional else 0.0
+        currency = self.config.currency
+        record = {
+            "event": EVENT_FILL, "run_id": run_id, "ts": ts,
+            "order_id": order.order_id, "fill_id": fill_id, "timestamp": ts, "symbol": order.symbol,
+            "side": order.side, "qty": qty, "fill_price": price, "notional": notional, "fee": fee,
+            "fee_currency": currency, "venue": VENUE, "slippage_bps": slippage, "fee_bps": fee_bps,
+            "liquidity": liquidity, "status": status,
+        }
+        if new:
+            self._journal.write_records([order.record(run_id, ts), record])
+            self._register(order, journal=False, is_open=status != STATUS_FILLED)
+        else:
+            self._journal.write_records([record])
         fill = {
-            "order_id": order.order_id,
-            "fill_id": f"{order.order_id}-f{order.nfills + 1}",
-            "timestamp": now,
-            "symbol": order.symbol,
-            "side": order.side,
-            "qty": qty,
-            "fill_price": price,
-            "notional": notional,
-            "fee": fee,
-            "fee_currency": self.config.currency,
-            "venue": VENUE,
-            "slippage_bps": (price / ref - 1.0) * 1e4 * (1.0 if order.is_buy else -1.0),
-            "fee_bps": fee / notional * 1e4 if notional else 0.0,
+            "order_id": order.order_id, "fill_id": fill_id, "timestamp": now, "symbol": order.symbol,
+            "side": order.side, "qty": qty, "fill_price": price, "notional": notional, "fee": fee,
+            "fee_currency": currency, "venue": VENUE, "slippage_bps": slippage, "fee_bps": fee_bps,
             "liquidity": liquidity,
         }
-        record = dict(fill)
-        record["status"] = status
-        if new:
-            self._journal.write_batch([(EVENT_ORDER, order.record()), (EVENT_FILL, record)], ts=now)
-            self._register(order, [])
-        else:
-            self._journal.write(EVENT_FILL, record, ts=now)
         self._apply_fill(order, fill, status)
         if self._respect_size:
             avail = self._avail.get(order.symbol)
@@ -1161,7 +1177,7 @@ class PaperBroker:
                         rec["symbol"], rec["side"], float(rec["qty"]), rec["order_type"], rec.get("limit_price"),
                         rec.get("stop_price"), rec["time_in_force"], rec.get("client_order_id"),
                     )
-                    order = _Order(rec["order_id"], req, datetime.fromisoformat(rec["created"]))
+                    order = _Order(rec["order_id"], req, datetime.fromisoformat(rec["created"]), rec["created"])
                     self._orders[order.order_id] = order
                     self._open[order.order_id] = order
                     if order.client_order_id:

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from LIVE_TRADING.common.constants import (
     CLIENT_ORDER_ID_PATTERN,
@@ -24,11 +23,14 @@ from LIVE_TRADING.common.constants import (
 from LIVE_TRADING.common.exceptions import OrderRejectedError
 
 _CID = re.compile(CLIENT_ORDER_ID_PATTERN)
+_INF = math.inf
+_SIDES = frozenset(SIDES)
+_TYPES = frozenset(ORDER_TYPES)
+_TIFS = frozenset(TIME_IN_FORCE)
 
 
-@dataclass(frozen=True, slots=True)
-class OrderRequest:
-    """A validated order: upper-case symbol and side, positive finite qty and prices."""
+class OrderRequest(NamedTuple):
+    """A validated order: upper-case symbol and side, positive finite qty and prices (immutable)."""
 
     symbol: str
     side: str
@@ -42,22 +44,31 @@ class OrderRequest:
 
 def clean_symbol(symbol: Any) -> str:
     """``symbol`` stripped and upper-cased; ``OrderRejectedError`` if it is not a non-empty string."""
-    if not isinstance(symbol, str) or not symbol.strip():
-        raise OrderRejectedError(str(symbol) if symbol is not None else "", f"Invalid symbol: {symbol!r} (must be a non-empty string)")
-    return symbol.strip().upper()
+    if type(symbol) is str:
+        sym = symbol.strip().upper()
+        if sym:
+            return sym
+    elif isinstance(symbol, str) and symbol.strip():
+        return symbol.strip().upper()
+    raise OrderRejectedError(
+        str(symbol) if symbol is not None else "", f"Invalid symbol: {symbol!r} (must be a non-empty string)"
+    )
 
 
 def positive_number(value: Any, what: str, symbol: str) -> float:
     """``value`` as a positive finite float, or ``OrderRejectedError`` naming it."""
-    if isinstance(value, bool) or value is None:
-        raise OrderRejectedError(symbol, f"Invalid {what}: {value!r} (must be a positive finite number)")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise OrderRejectedError(symbol, f"Invalid {what}: {value!r} (must be a positive finite number)") from None
-    if not math.isfinite(number) or number <= 0:
-        raise OrderRejectedError(symbol, f"Invalid {what}: {value!r} (must be a positive finite number)")
-    return number
+    cls = type(value)
+    if cls is float or cls is int:  # the common case, without the generic checks
+        if 0 < value < _INF:
+            return float(value)
+    elif cls is not bool and value is not None:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        if math.isfinite(number) and number > 0:
+            return number
+    raise OrderRejectedError(symbol, f"Invalid {what}: {value!r} (must be a positive finite number)")
 
 
 def validate_order(
@@ -72,18 +83,34 @@ def validate_order(
 ) -> OrderRequest:
     """Check every argument of ``submit_order``; return the clean ``OrderRequest``."""
     sym = clean_symbol(symbol)
-    s = side.strip().upper() if isinstance(side, str) else side
-    if s not in SIDES:
+    s = side if type(side) is str and side in _SIDES else (side.strip().upper() if isinstance(side, str) else None)
+    if s not in _SIDES:
         raise OrderRejectedError(sym, f"Invalid side: {side!r} (allowed: BUY, SELL)")
     quantity = positive_number(qty, "quantity", sym)
-    ot = order_type.strip().lower() if isinstance(order_type, str) else order_type
-    if ot not in ORDER_TYPES:
+    ot = order_type if type(order_type) is str and order_type in _TYPES else (
+        order_type.strip().lower() if isinstance(order_type, str) else None
+    )
+    if ot not in _TYPES:
         raise OrderRejectedError(sym, f"Invalid order type: {order_type!r} (allowed: {', '.join(ORDER_TYPES)})")
-    tif = time_in_force.strip().lower() if isinstance(time_in_force, str) else time_in_force
-    if tif not in TIME_IN_FORCE:
+    tif = time_in_force if type(time_in_force) is str and time_in_force in _TIFS else (
+        time_in_force.strip().lower() if isinstance(time_in_force, str) else None
+    )
+    if tif not in _TIFS:
         raise OrderRejectedError(
             sym, f"Invalid time in force: {time_in_force!r} (allowed: {', '.join(TIME_IN_FORCE)})"
         )
+    if ot == "market" and limit_price is None and stop_price is None:
+        lp = sp = None
+    else:
+        lp, sp = _prices(sym, ot, limit_price, stop_price)
+    if client_order_id is not None and (not isinstance(client_order_id, str) or not _CID.match(client_order_id)):
+        raise OrderRejectedError(
+            sym, f"Invalid client_order_id: {client_order_id!r} (must match {CLIENT_ORDER_ID_PATTERN})"
+        )
+    return OrderRequest(sym, s, quantity, ot, lp, sp, tif, client_order_id)
+
+
+def _prices(sym: str, ot: str, limit_price: Any, stop_price: Any) -> tuple[float | None, float | None]:
     if ot in NEEDS_LIMIT_PRICE:
         if limit_price is None:
             raise OrderRejectedError(sym, f"A {ot} order needs a limit_price")
@@ -100,11 +127,7 @@ def validate_order(
         raise OrderRejectedError(sym, f"A {ot} order takes no stop_price (got {stop_price!r})")
     else:
         sp = None
-    if client_order_id is not None and (not isinstance(client_order_id, str) or not _CID.match(client_order_id)):
-        raise OrderRejectedError(
-            sym, f"Invalid client_order_id: {client_order_id!r} (must match {CLIENT_ORDER_ID_PATTERN})"
-        )
-    return OrderRequest(sym, s, quantity, ot, lp, sp, tif, client_order_id)
+    return lp, sp
 
 
 __all__ = ["OrderRequest", "clean_symbol", "positive_number", "validate_order"]
