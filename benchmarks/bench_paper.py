@@ -38,9 +38,13 @@ from LIVE_TRADING.common.journal import encode_record, journal_files  # noqa: E4
 SYMBOLS = ["AAPL", "MSFT", "SPY", "QQQ"]
 
 
-def make_broker(log_dir: str, via_get_broker: bool = False):
+def make_broker(log_dir: str, layers: str = "none"):
+    """``layers``: none (bare PaperBroker), metrics (metrics only), all (what get_broker builds)."""
     kw = dict(initial_cash=1e12, log_dir=log_dir, slippage_bps=5, fee_bps=1)
-    b = get_broker("paper", **kw) if via_get_broker else PaperBroker(**kw)
+    if layers == "none":
+        b = PaperBroker(**kw)
+    else:
+        b = get_broker("paper", risk=layers == "all", **kw)
     for s in SYMBOLS:
         b.set_quote(s, 100.0, 100.02, 1e9, 1e9)
     return b
@@ -79,7 +83,7 @@ def journal_records_per_order(log_dir: str) -> list[list[dict]]:
 
 def bench_throughput(n: int, rounds: int) -> None:
     """Best of ``rounds`` interleaved runs of each, so a busy machine skews them alike."""
-    bare, layered, floors = [], [], []
+    bare, metered, layered, floors = [], [], [], []
     for _ in range(rounds):
         with tempfile.TemporaryDirectory() as d:
             b = make_broker(d)
@@ -89,16 +93,22 @@ def bench_throughput(n: int, rounds: int) -> None:
             assert len(per_order) == n
             floors.append(floor(per_order, Path(d) / "floor.jsonl") / n)
         with tempfile.TemporaryDirectory() as d:
-            g = make_broker(d, via_get_broker=True)
+            m = make_broker(d, layers="metrics")
+            metered.append(run_orders(m, n) / n)
+            m.close()
+        with tempfile.TemporaryDirectory() as d:
+            g = make_broker(d, layers="all")
             layered.append(run_orders(g, n) / n)
             g.close()
-    b_, g_, f_ = min(bare), min(layered), min(floors)
+    b_, m_, g_, f_ = min(bare), min(metered), min(layered), min(floors)
     print(f"orders                       : {n:,} market orders x {rounds} rounds, journal on (best round shown)")
     print(f"PaperBroker.submit_order     : {1 / b_:12,.0f} orders/s  ({b_ * 1e6:6.2f} us/order)")
     print(f"floor (encode + write)       : {1 / f_:12,.0f} orders/s  ({f_ * 1e6:6.2f} us/order)")
     print(f"ratio broker / floor         : {b_ / f_:12.2f} x")
-    print(f"get_broker('paper') (layers) : {1 / g_:12,.0f} orders/s  ({g_ * 1e6:6.2f} us/order, "
-          f"{(g_ / b_ - 1) * 100:+.1f}% vs bare PaperBroker)")
+    print(f"with metrics (health)        : {1 / m_:12,.0f} orders/s  ({m_ * 1e6:6.2f} us/order, "
+          f"{(m_ / b_ - 1) * 100:+.1f}% vs bare PaperBroker)")
+    print(f"get_broker('paper'), all     : {1 / g_:12,.0f} orders/s  ({g_ * 1e6:6.2f} us/order, "
+          f"{(g_ / b_ - 1) * 100:+.1f}% vs bare: metrics + risk-limit layer)")
 
 
 def bench_memory(n: int) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from LIVE_TRADING.brokers import Broker, PaperBroker, get_broker, register_venue
 from LIVE_TRADING.brokers.interface import known_venues
+from LIVE_TRADING.brokers.metrics import InstrumentedBroker
 from LIVE_TRADING.brokers.risk import RiskGuard
 
 
@@ -34,12 +35,13 @@ def test_kwargs_reach_the_constructor():
     assert b.get_cash() == 1234
 
 
-def test_every_broker_is_wrapped_in_risk_limits_and_is_a_broker():
+def test_every_broker_is_wrapped_in_risk_limits_and_metrics_and_is_a_broker():
     b = get_broker("paper")
-    assert isinstance(b, RiskGuard) and isinstance(b, Broker)
+    assert isinstance(b, InstrumentedBroker) and isinstance(b.inner, RiskGuard) and isinstance(b, Broker)
+    assert isinstance(b.unwrap(), PaperBroker)
     b.set_quote("A", 1, 1.01)  # venue extras pass through
     assert b.get_quote("A")["bid"] == 1.0
-    assert isinstance(get_broker("paper", risk=False), PaperBroker)
+    assert isinstance(get_broker("paper", risk=False, metrics=False), PaperBroker)
 
 
 def test_register_venue_is_one_line():
@@ -49,7 +51,7 @@ def test_register_venue_is_one_line():
 
     register_venue("fake_venue_for_test", Fake)
     try:
-        b = get_broker("fake_venue_for_test", risk=False, answer=42)
+        b = get_broker("fake_venue_for_test", risk=False, metrics=False, answer=42)
         assert isinstance(b, Fake) and b.kw == {"answer": 42}
         assert "fake_venue_for_test" in known_venues()
     finally:

@@ -218,12 +218,14 @@ def resolve_target(target: str | Callable[..., Any]) -> Callable[..., Any]:
     return getattr(importlib.import_module(module_name), attr)
 
 
-def get_broker(venue: str | None = None, *, risk: bool = True, **kwargs: Any) -> Broker:
+def get_broker(venue: str | None = None, *, risk: bool = True, metrics: bool = True, **kwargs: Any) -> Broker:
     """Build the broker for ``venue`` (``None``: the config key ``live_trading.venue``).
 
     Keyword arguments go to the venue's constructor and override the config
     (``None`` means "use the config"). Every broker is wrapped in the
-    pre-trade risk limits of ``live_trading.risk`` unless ``risk=False``.
+    pre-trade risk limits of ``live_trading.risk`` (``risk=False`` to skip) and,
+    outermost, in call metrics with a ``health()`` method (``metrics=False``).
+    ``broker.unwrap()`` returns the venue broker itself.
 
     Raises:
         ValueError: unknown venue (names the known ones).
@@ -240,6 +242,10 @@ def get_broker(venue: str | None = None, *, risk: bool = True, **kwargs: Any) ->
         from LIVE_TRADING.brokers.risk import wrap_with_risk_limits
 
         broker = wrap_with_risk_limits(broker)
+    if metrics:
+        from LIVE_TRADING.brokers.metrics import InstrumentedBroker
+
+        broker = InstrumentedBroker(broker, venue=name)
     return broker
 
 

@@ -679,6 +679,12 @@ class PaperBroker:
                 "initial_cash": self._initial_cash,
             }
 
+    def venue_health(self) -> dict[str, Any]:
+        """Status for ``health()``: the simulator is always connected."""
+        with self._lock:
+            return {"connected": True, "open_orders": len(self._open), "quotes": len(self._quotes),
+                    "journal": str(self._journal.path or self._log_dir)}
+
     def reset(self, initial_cash: float | None = None) -> None:
         """Start over with the constructor's initial cash (or ``initial_cash``), as a new journal run.
 

@@ -1,0 +1,226 @@
+"""Per-broker metrics and a health verdict (seed "BrokerMetrics" / "health score").
+
+``get_broker`` puts every broker behind an ``InstrumentedBroker``: each
+protocol call is timed and counted, failures are counted by error class, and
+order outcomes are tallied. ``broker.health()`` turns that into a verdict::
+
+    {
+      "healthy": True, "reasons": [],
+      "venue": "paper",
+      "calls": {"submit_order": {"count": 120, "errors": 2, "p50_ms": 0.02, "p95_ms": ..., "p99_ms": ...}, ...},
+      "orders": {"submitted": 118, "filled": 110, "rejected": 2, "open": 6},
+      "errors": {"InsufficientFundsError": 2},
+      "reconnects": 0,
+      "last_success": datetime | None, "last_error": {"at": ..., "error": "...", "message": "..."} | None,
+      "rate_limit_headroom": 0.93 | None,      # fraction of the venue's request budget left
+      "venue_status": {...},                    # whatever the venue adapter reports (venue_health())
+    }
+
+Unhealthy when: the venue says it is not connected; the most recent call failed
+with a connection or authentication error; more than half of the last 20
+calls failed for reasons other than order rejections; or less than 10% of the
+rate limit is left. Venue adapters may expose ``venue_health() -> dict`` with
+``connected``, ``reconnects`` and ``rate_limit_headroom`` keys.
+
+Cost: two ``perf_counter`` calls and a few counter updates per call.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import Counter, deque
+from datetime import UTC, datetime
+from typing import Any
+
+from LIVE_TRADING.brokers.wrapper import BrokerWrapper
+from LIVE_TRADING.common.constants import STATUS_FILLED, STATUS_REJECTED
+from LIVE_TRADING.common.exceptions import AuthenticationError, BrokerConnectionError, OrderRejectedError
+
+#: latencies kept per method (a ring buffer) for the percentiles
+WINDOW = 1024
+RECENT = 20
+_COUNTED = frozenset({STATUS_FILLED, STATUS_REJECTED})
+
+
+def _percentile(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank percentile of an already sorted list (``q`` in 0..100)."""
+    if not sorted_values:
+        return 0.0
+    k = max(0, min(len(sorted_values) - 1, math.ceil(q / 100.0 * len(sorted_values)) - 1))
+    return sorted_values[k]
+
+
+class BrokerMetrics:
+    """Counters and latency windows of one broker. Thread-safe."""
+
+    def __init__(self, window: int = WINDOW) -> None:
+        self._lock = threading.Lock()
+        self._window = window
+        self.latency: dict[str, deque[float]] = {}
+        self.calls: Counter[str] = Counter()
+        self.call_errors: Counter[str] = Counter()
+        self.errors: Counter[str] = Counter()
+        self.orders: Counter[str] = Counter()
+        self.recent: deque[bool] = deque(maxlen=RECENT)  # True = the call failed (not a rejection)
+        self._last_success: float | None = None
+        self.last_error: dict[str, Any] | None = None
+        self.last_call_failed_hard = False
+
+    def record(self, method: str, seconds: float, error: BaseException | None = None, outcome: str | None = None) -> None:
+        """Count one call of ``method`` that took ``seconds`` (and failed with ``error``, if given).
+
+        ``outcome`` (a status) marks an order submission: it counts as submitted unless
+        it raised, and ``filled`` / ``rejected`` outcomes are tallied too.
+        """
+        with self._lock:
+            lat = self.latency.get(method)
+            if lat is None:
+                lat = self.latency[method] = deque(maxlen=self._window)
+            lat.append(seconds)
+            self.calls[method] += 1
+            if outcome is not None:
+                if error is None:
+                    self.orders["submitted"] += 1
+                if outcome in _COUNTED:
+                    self.orders[outcome] += 1
+            if error is None:
+                self._last_success = time.time()
+                self.recent.append(False)
+                self.last_call_failed_hard = False
+                return
+            name = type(error).__name__
+            self.call_errors[method] += 1
+            self.errors[name] += 1
+            self.recent.append(not isinstance(error, OrderRejectedError))
+            self.last_call_failed_hard = isinstance(error, BrokerConnectionError | AuthenticationError)
+            self.last_error = {"at": datetime.now(UTC), "method": method, "error": name, "message": str(error)}
+
+    @property
+    def last_success(self) -> datetime | None:
+        t = self._last_success
+        return datetime.fromtimestamp(t, UTC) if t is not None else None
+
+    def record_order(self, outcome: str) -> None:
+        with self._lock:
+            self.orders[outcome] += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            calls = {}
+            for method, lat in self.latency.items():
+                values = sorted(lat)
+                calls[method] = {
+                    "count": self.calls[method],
+                    "errors": self.call_errors[method],
+                    "p50_ms": _percentile(values, 50) * 1e3,
+                    "p95_ms": _percentile(values, 95) * 1e3,
+                    "p99_ms": _percentile(values, 99) * 1e3,
+                }
+            return {
+                "calls": calls,
+                "orders": {
+                    "submitted": self.orders["submitted"],
+                    "filled": self.orders[STATUS_FILLED],
+                    "rejected": self.orders[STATUS_REJECTED],
+                },
+                "errors": dict(self.errors),
+                "last_success": self.last_success,
+                "last_error": dict(self.last_error) if self.last_error else None,
+                "recent_failure_rate": (sum(self.recent) / len(self.recent)) if self.recent else 0.0,
+                "last_call_failed_hard": self.last_call_failed_hard,
+            }
+
+
+class InstrumentedBroker(BrokerWrapper):
+    """A Broker that times and counts every call of the broker it wraps; adds ``health()``."""
+
+    def __init__(self, inner: Any, venue: str | None = None) -> None:
+        super().__init__(inner)
+        self.metrics = BrokerMetrics()
+        self.venue = venue or type(self.unwrap()).__name__
+
+    def _timed(self, method: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            result = fn(*args, **kwargs)
+        except Exception as exc:
+            self.metrics.record(method, time.perf_counter() - t0, exc)
+            raise
+        self.metrics.record(method, time.perf_counter() - t0)
+        return result
+
+    def submit_order(self, symbol: str, side: str, qty: float, order_type: str = "market",
+                     limit_price: float | None = None, **kwargs: Any) -> dict[str, Any]:
+        metrics = self.metrics
+        t0 = time.perf_counter()
+        try:
+            result = self._inner.submit_order(symbol, side, qty, order_type, limit_price, **kwargs)
+        except OrderRejectedError as exc:
+            metrics.record("submit_order", time.perf_counter() - t0, exc, STATUS_REJECTED)
+            raise
+        except Exception as exc:
+            metrics.record("submit_order", time.perf_counter() - t0, exc)
+            raise
+        metrics.record("submit_order", time.perf_counter() - t0, None,
+                       result.get("status", "") if type(result) is dict else "")
+        return result
+
+    def cancel_order(self, order_id: str) -> dict[str, Any]:
+        return self._timed("cancel_order", self._inner.cancel_order, order_id)
+
+    def get_order(self, order_id: str) -> dict[str, Any]:
+        return self._timed("get_order", self._inner.get_order, order_id)
+
+    def get_open_orders(self) -> list[dict[str, Any]]:
+        return self._timed("get_open_orders", self._inner.get_open_orders)
+
+    def get_positions(self) -> dict[str, float]:
+        return self._timed("get_positions", self._inner.get_positions)
+
+    def get_cash(self) -> float:
+        return self._timed("get_cash", self._inner.get_cash)
+
+    def get_fills(self, since: datetime | None = None) -> list[dict[str, Any]]:
+        return self._timed("get_fills", self._inner.get_fills, since)
+
+    def get_quote(self, symbol: str) -> dict[str, Any]:
+        return self._timed("get_quote", self._inner.get_quote, symbol)
+
+    def now(self) -> datetime:
+        return self._timed("now", self._inner.now)
+
+    def health(self) -> dict[str, Any]:
+        """Metrics plus a ``healthy`` verdict and the ``reasons`` for it (see the module docstring)."""
+        snap = self.metrics.snapshot()
+        venue_status: dict[str, Any] = {}
+        probe = getattr(self.unwrap(), "venue_health", None)
+        reasons: list[str] = []
+        if callable(probe):
+            try:
+                venue_status = dict(probe())
+            except Exception as exc:  # a health probe must never raise
+                reasons.append(f"venue health probe failed: {type(exc).__name__}: {exc}")
+        if venue_status.get("connected") is False:
+            reasons.append("not connected to the venue")
+        if snap["last_call_failed_hard"] and snap["last_error"]:
+            reasons.append(f"last call failed: {snap['last_error']['error']}: {snap['last_error']['message']}")
+        if len(self.metrics.recent) >= 5 and snap["recent_failure_rate"] > 0.5:
+            reasons.append(f"{snap['recent_failure_rate']:.0%} of the last {len(self.metrics.recent)} calls failed")
+        headroom = venue_status.get("rate_limit_headroom")
+        if headroom is not None and headroom < 0.10:
+            reasons.append(f"rate limit nearly used up ({headroom:.0%} left)")
+        snap["orders"]["open"] = venue_status.get("open_orders")
+        return {
+            "healthy": not reasons,
+            "reasons": reasons,
+            "venue": self.venue,
+            **snap,
+            "reconnects": int(venue_status.get("reconnects", 0) or 0),
+            "rate_limit_headroom": headroom,
+            "venue_status": venue_status,
+        }
+
+
+__all__ = ["BrokerMetrics", "InstrumentedBroker"]
