@@ -297,20 +297,23 @@ class ReplayDataProvider(DataProvider):
 
         Bars files give their own bars (resampled when ``interval`` differs
         from their spacing); quotes files give bars of their mid prices with
-        volume 0. Resampled bars start on multiples of ``interval`` since the
-        Unix epoch and are labelled by their start. ``period="max"`` covers the
-        whole file. Empty if nothing falls in the window.
+        volume 0, from the rows in the window. Resampled bars start on
+        multiples of ``interval`` since the Unix epoch and are labelled by
+        their start (the first may hold only the part of its span inside the
+        window). ``period="max"`` covers the whole file. Empty if nothing falls
+        in the window; ``DataProviderError`` before the symbol's first row.
         """
         sym = normalize_symbol(symbol)
         series = self._series_for(sym)
         now = self._now()
         start, step = history_window(period, interval, now, earliest=series.known[0], intraday_limits=False)
-        rows = series.frame[series.frame["known"] <= now]
-        if rows.empty:
+        if series.known[0] > now:
             raise DataProviderError(
                 f"No history for {sym} at {now.isoformat()}: its replay data starts at {series.known[0].isoformat()}",
                 symbol=sym,
             )
+        frame = series.frame
+        rows = frame[(frame["known"] <= now) & (frame.index >= start)]
         if self.kind == "quotes":
             bars = ((rows["bid"] + rows["ask"]) / 2.0).resample(step, origin="epoch", label="left", closed="left").ohlc()
             bars["volume"] = 0.0
@@ -321,8 +324,7 @@ class ReplayDataProvider(DataProvider):
                 bars = bars.resample(step, origin="epoch", label="left", closed="left").agg(
                     {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
                 )
-        bars = bars.dropna(subset=["close"])
-        return normalize_ohlcv(bars[bars.index >= start], sym)
+        return normalize_ohlcv(bars.dropna(subset=["close"]), sym)
 
 
 __all__ = ["BAR_COLUMNS", "QUOTE_COLUMNS", "ReplayDataProvider"]
