@@ -258,6 +258,19 @@ def test_bad_bars_are_named(tmp_path):
     assert "low above open or close in row 2" in str(err.value)
 
 
+def test_file_without_rows(tmp_path):
+    with pytest.raises(DataProviderError, match="has no rows"):
+        ReplayDataProvider(write(tmp_path, "timestamp,symbol,bid,ask\n"))
+
+
+def test_infinite_prices_and_sizes_are_bad_rows(tmp_path):
+    text = "timestamp,symbol,bid,ask,ask_size\n2026-01-05T14:30:00Z,AAPL,1,inf,1\n2026-01-05T14:30:00Z,AAPL,1,2,inf\n"
+    with pytest.raises(DataProviderError) as err:
+        ReplayDataProvider(write(tmp_path, text))
+    assert "ask is not a positive number in row 1" in str(err.value)
+    assert "ask_size is negative or infinite in row 2" in str(err.value)
+
+
 def test_unreadable_file(tmp_path):
     path = tmp_path / "broken.parquet"
     path.write_bytes(b"not parquet")

@@ -151,6 +151,15 @@ def test_volatility_zero_gives_pure_drift(clock):
     assert mid_price(provider.get_quote("AAPL")) == pytest.approx(100.0 * math.exp(0.1), rel=1e-9)
 
 
+def test_absurd_parameters_give_a_data_error_not_a_crash(clock):
+    provider = SimDataProvider(clock=clock, drift=1e9)
+    clock.advance(days=1)
+    with pytest.raises(DataProviderError, match="No quote for AAPL"):
+        provider.get_quote("AAPL")
+    assert provider.get_multiple_quotes(["AAPL"]) == {}
+    assert "AAPL" in provider.last_errors
+
+
 # -- calibration -----------------------------------------------------------------
 
 

@@ -60,6 +60,7 @@ BAR_COLUMNS = ("timestamp", "symbol", "open", "high", "low", "close")
 SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
 BAR_TIMES = ("end", "start")
 _SHOWN = 5  # bad rows named per problem
+_INF = float("inf")
 
 
 @dataclass
@@ -147,52 +148,50 @@ class ReplayDataProvider(DataProvider):
         self.spread_bps = r.number("spread_bps", spread_bps, ge=0)
         self.size = r.number("size", size, ge=0)
         self.bar_time = r.choice("bar_time", BAR_TIMES, bar_time)
-        file = None
-        if raw_path is None or not str(raw_path).strip():
+        file = Path(str(raw_path)).expanduser() if raw_path is not None and str(raw_path).strip() else None
+        if file is None:
             r.problems.append(
                 f"{r.key('path')} must name a CSV or Parquet file of quotes or bars to replay, got {raw_path!r} "
                 f"({source})"
             )
-        else:
-            file = Path(str(raw_path)).expanduser()
-            if not file.name.lower().endswith(SUFFIXES):
-                r.problems.append(f"{r.key('path')} must end in one of {', '.join(SUFFIXES)}, got {str(raw_path)!r} ({source})")
-            elif not file.is_file():
-                r.problems.append(f"{r.key('path')} names no file: {str(raw_path)!r} ({source})")
-        r.finish()
-        assert file is not None
-        self.path = file
-        self.kind, self._series = self._load(file)
-        logger.info("Replaying %s of %d symbol(s) from %s", self.kind, len(self._series), file)
+        elif not file.name.lower().endswith(SUFFIXES):
+            r.problems.append(f"{r.key('path')} must end in one of {', '.join(SUFFIXES)}, got {str(raw_path)!r} ({source})")
+        elif not file.is_file():
+            r.problems.append(f"{r.key('path')} names no file: {str(raw_path)!r} ({source})")
+        r.finish()  # raises unless file is set
+        self.path: Path = file  # type: ignore[assignment]
+        self.kind, self._series = self._load(self.path)
+        logger.info("Replaying %s of %d symbol(s) from %s", self.kind, len(self._series), self.path)
 
     # -- loading ---------------------------------------------------------------
     def _load(self, path: Path) -> tuple[str, dict[str, _Series]]:
         table = _read_table(path)
         table.columns = [str(c).strip().lower() for c in table.columns]
         kind = _check_columns(path, table.columns)
+        if table.empty:
+            raise DataProviderError(f"Replay file {path} has no rows")
         df = pd.DataFrame({"timestamp": _parse_times(table["timestamp"])})
         df["symbol"] = table["symbol"].astype("string").str.strip().str.upper()
         prices = ("bid", "ask") if kind == "quotes" else ("open", "high", "low", "close")
         for column in prices:
             df[column] = pd.to_numeric(table[column], errors="coerce")
         sizes = ("bid_size", "ask_size") if kind == "quotes" else ("volume",)
-        for column in sizes:
-            values = pd.to_numeric(table[column], errors="coerce") if column in table else None
-            df[column] = (values if values is not None else pd.Series(float("nan"), index=df.index)).astype("float64")
+        for column in sizes:  # optional: missing columns and cells mean "not given"
+            df[column] = pd.to_numeric(table[column], errors="coerce") if column in table else float("nan")
 
         problems = {
             "unparseable timestamp": df["timestamp"].isna(),
             "empty symbol": df["symbol"].isna() | (df["symbol"] == ""),
         }
         for column in prices:
-            problems[f"{column} is not a positive number"] = ~(df[column] > 0) | df[column].isin([float("inf")])
+            problems[f"{column} is not a positive number"] = ~df[column].between(0, _INF, inclusive="neither")
         if kind == "quotes":
             problems["crossed quote (bid > ask)"] = df["bid"] > df["ask"]
         else:
             problems["high below open, low or close"] = df["high"] < df[["open", "low", "close"]].max(axis=1)
             problems["low above open or close"] = df["low"] > df[["open", "close"]].min(axis=1)
         for column in sizes:
-            problems[f"{column} is negative or infinite"] = df[column].notna() & ~df[column].between(0, float("inf"), inclusive="left")
+            problems[f"{column} is negative or infinite"] = df[column].notna() & ~df[column].between(0, _INF, inclusive="left")
         self._raise_bad_rows(path, problems)
 
         if kind == "quotes":
@@ -211,7 +210,8 @@ class ReplayDataProvider(DataProvider):
             bad = list(mask.fillna(True).to_numpy().nonzero()[0])
             if bad:
                 rows = ", ".join(str(i + 1) for i in bad[:_SHOWN])
-                lines.append(f"{what} in row {rows}" if len(bad) == 1 else f"{what} in {len(bad)} rows: {rows}" + (", ..." if len(bad) > _SHOWN else ""))
+                more = ", ..." if len(bad) > _SHOWN else ""
+                lines.append(f"{what} in row {rows}" if len(bad) == 1 else f"{what} in {len(bad)} rows: {rows}{more}")
         if lines:
             raise DataProviderError(
                 f"Replay file {path} has bad rows (data rows counted from 1 after the header): " + "; ".join(lines)

@@ -58,6 +58,7 @@ from LIVE_TRADING.brokers.data_provider import (
 )
 from LIVE_TRADING.brokers.quotes import make_quote
 from LIVE_TRADING.common.clock import Clock, ensure_utc, utc_now
+from LIVE_TRADING.common.exceptions import DataProviderError
 from LIVE_TRADING.common.settings import SettingsReader, to_float
 
 logger = logging.getLogger(__name__)
@@ -160,9 +161,10 @@ class _Path:
 class _Symbol:
     """Parameters and path of one symbol, with the GBM coefficients precomputed."""
 
-    __slots__ = ("drift_per_s", "half_spread", "params", "path", "vol_per_sqrt_s")
+    __slots__ = ("drift_per_s", "half_spread", "params", "path", "symbol", "vol_per_sqrt_s")
 
-    def __init__(self, params: SymbolParams, key: bytes) -> None:
+    def __init__(self, symbol: str, params: SymbolParams, key: bytes) -> None:
+        self.symbol = symbol
         self.params = params
         self.path = _Path(key)
         self.drift_per_s = (params.drift - params.volatility**2 / 2.0) / _YEAR_S
@@ -170,9 +172,13 @@ class _Symbol:
         self.half_spread = params.spread_bps / 2e4
 
     def mid(self, n: int) -> float:
-        return self.params.start_price * math.exp(
-            self.drift_per_s * n + self.vol_per_sqrt_s * self.path.at(n)
-        )
+        try:
+            return self.params.start_price * math.exp(self.drift_per_s * n + self.vol_per_sqrt_s * self.path.at(n))
+        except OverflowError:
+            raise DataProviderError(
+                f"No quote for {self.symbol}: its simulated price overflowed (drift/volatility too large)",
+                symbol=self.symbol,
+            ) from None
 
 
 def _symbol_key(seed: int, symbol: str) -> bytes:
@@ -276,7 +282,7 @@ class SimDataProvider(DataProvider):
             params = self._defaults
             if sym in self._per_symbol:
                 params = dataclasses.replace(params, **self._per_symbol[sym])
-            state = self._symbols[sym] = _Symbol(params, _symbol_key(self.seed, sym))  # type: ignore[arg-type]
+            state = self._symbols[sym] = _Symbol(sym, params, _symbol_key(self.seed, sym))  # type: ignore[arg-type]
         return state
 
     # -- quotes --------------------------------------------------------------
