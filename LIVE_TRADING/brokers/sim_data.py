@@ -18,8 +18,8 @@ normal variate), never Python's salted ``hash()`` nor global random state.
 at the block ends is a running sum, the value inside a block is found by
 halving the block at most 16 times. So a quote for any time costs at most 16
 hashes, usually 1-2 when the clock moved a little since the last quote (the
-last descent is kept per symbol), and a year of daily bars is as cheap as a
-day of minute bars.
+last descent is kept per symbol), and a year of daily bars needs no walk
+through the 31 million seconds in between.
 
 **Clock-driven.** Prices move when the injected ``clock`` moves (one step
 per whole second). The quote's ``timestamp`` is the grid second it was
@@ -321,7 +321,8 @@ class SimDataProvider(DataProvider):
         still forming and its close is the current mid. Open and close are the
         path at the bar's first and last second, high and low the extremes of
         those and a few evenly spaced samples in between. Volume is a
-        deterministic draw around ``size`` per minute.
+        deterministic draw around ``size`` per minute. ``period="max"`` reaches
+        back ten years; intraday intervals keep yfinance's limits.
         """
         sym = normalize_symbol(symbol)
         with self._lock:
