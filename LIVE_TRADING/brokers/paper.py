@@ -193,10 +193,10 @@ class PaperConfig:
                 "end_of_day_utc", pattern=_HHMM, allowed="a time HH:MM (UTC, 24-hour clock)"
             ),
             max_quote_age_s=r.number("max_quote_age_s", gt=0),
-            data_provider=None if not isinstance(kw.get("data_provider"), str | type(None)) else r.string(
-                "data_provider", optional=True
-            ),
-            currency=r.string("currency", kw.get("currency") or "USD"),
+            # a provider object passed in is used as is; a name is validated like any setting
+            data_provider=r.string("data_provider", optional=True)
+            if kw.get("data_provider") is None or isinstance(kw.get("data_provider"), str) else None,
+            currency=r.string("currency"),
         )
         fsync_reader = SettingsReader("journal", {"fsync": kw.get("fsync")})
         values["fsync"] = fsync_reader.boolean("fsync")

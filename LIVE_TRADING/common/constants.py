@@ -91,6 +91,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
         "end_of_day_utc": "00:00",
         "data_provider": None,
         "max_quote_age_s": 60.0,
+        "currency": "USD",
     },
     "journal": {"fsync": False},
     "risk": {
