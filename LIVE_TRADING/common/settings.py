@@ -60,7 +60,7 @@ class SettingsReader:
         except KeyError:
             default = None
         try:
-            value = get_cfg(key, default=_MISSING)
+            value = get_cfg(key)
         except KeyError:
             return default, "built-in default"
         except ConfigError as exc:
