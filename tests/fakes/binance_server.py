@@ -38,8 +38,11 @@ Faults, injected per endpoint with ``inject(method, path, mode, ...)``:
 without processing: 429, 418, -1121, -2010, -2015, ...), ``"drop_before"``
 (close the connection without processing), ``"drop_after"`` (process, then
 close without answering), ``"error_after"`` (process, then answer a 5xx),
-``"delay"`` (sleep ``delay_s`` real seconds before processing). Clock skew:
-``skew_ms`` shifts the server clock.
+``"delay"`` (sleep ``delay_s`` real seconds before processing),
+``"delay_after"`` (process, then sleep ``delay_s`` before answering: a client
+timeout after acceptance). Clock skew: ``skew_ms`` shifts the server clock.
+``defer_market_fills = n`` makes market orders answer ``NEW`` and fill on the
+n-th query of the order (to exercise polling).
 """
 
 from __future__ import annotations
@@ -122,7 +125,7 @@ def verify_signature(secret: str, raw_query: str, raw_body: str) -> bool:
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: int, msg: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, status: int, code: int | None, msg: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(msg)
         self.status, self.code, self.msg = status, code, msg
         self.headers = headers or {}
@@ -213,6 +216,7 @@ class Order:
     update_time: int = 0
     locked_left: Decimal = ZERO  # funds still locked for this order
     triggered: bool = False
+    deferred: int = 0  # market order: fill on the n-th query
     fills: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -303,6 +307,7 @@ class FakeBinance:
         self.used_weight = 0
         self.max_used_weight = 0
         self.rejected_429 = 0
+        self.defer_market_fills = 0
         self.lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -439,7 +444,7 @@ class FakeBinance:
                 return 0, None, {}, "drop"
             if fault is not None and fault.mode == "status":
                 extra = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
-                raise ApiError(fault.status, fault.code if fault.code is not None else -1000, fault.msg, extra)
+                raise ApiError(fault.status, fault.code, fault.msg, extra)
             if fault is not None and fault.mode == "delay":
                 threading.Event().wait(fault.delay_s)
             self._charge_weight(WEIGHTS[endpoint](params))
@@ -448,9 +453,12 @@ class FakeBinance:
             with self.lock:
                 body = self._dispatch(method, path, params)
         except ApiError as err:
-            return err.status, {"code": err.code, "msg": err.msg}, err.headers, "reply"
+            payload = {"code": err.code, "msg": err.msg} if err.code is not None else {"msg": err.msg}
+            return err.status, payload, err.headers, "reply"
         if fault is not None and fault.mode == "drop_after":
             return 0, None, {}, "drop"
+        if fault is not None and fault.mode == "delay_after":
+            threading.Event().wait(fault.delay_s)
         if fault is not None and fault.mode == "error_after":
             return fault.status, {"code": fault.code or -1000,
                                   "msg": fault.msg or "An unknown error occurred while processing the request."}, {}, "reply"
@@ -475,7 +483,14 @@ class FakeBinance:
                 self._spec(sym)
             return [o.view() for o in self.orders.values() if o.is_open and (sym is None or o.symbol == sym)]
         if path == "/api/v3/order" and method == "GET":
-            return self._find(p, query=True).view()
+            order = self._find(p, query=True)
+            if order.deferred > 0:
+                order.deferred -= 1
+                if order.deferred == 0:
+                    self._take(order, self.books[order.symbol])
+                    if order.is_open:
+                        self._close(order, "EXPIRED")
+            return order.view()
         if path == "/api/v3/order" and method == "POST":
             return self._new_order(p)
         if path == "/api/v3/order" and method == "DELETE":
@@ -668,7 +683,9 @@ class FakeBinance:
             self.balances[need_asset][0] -= need
             self.balances[need_asset][1] += need
             order.locked_left = need
-        if otype == "MARKET":
+        if otype == "MARKET" and self.defer_market_fills > 0:
+            order.deferred = self.defer_market_fills
+        elif otype == "MARKET":
             self._take(order, book)
             if order.is_open:
                 self._close(order, "EXPIRED")
