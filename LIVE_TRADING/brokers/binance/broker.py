@@ -311,9 +311,9 @@ class BinanceBroker:
         records: list[tuple[str, dict[str, Any]]] = []
         if event is not None and (changed or force):
             records.append((event, {**result, **(extra or {})}))
+        records.extend((EVENT_FILL, dict(f)) for f in sorted(new_fills, key=lambda f: f["fill_id"]))
         if result["status"] == STATUS_EXPIRED and (previous is None or previous.get("status") != STATUS_EXPIRED):
             records.append((EVENT_EXPIRE, dict(result)))
-        records.extend((EVENT_FILL, dict(f)) for f in sorted(new_fills, key=lambda f: f["fill_id"]))
         self._write(records)
         with self._lock:
             self._orders[key] = result
