@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from fakes.binance_server import FakeBinance
-
 from LIVE_TRADING.brokers.interface import get_broker
 from LIVE_TRADING.common.clock import ManualClock
 
