@@ -11,6 +11,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import requests
 from fakes.binance_server import FakeBinance
 from fakes.binance_support import Sleeper, make_broker
 
@@ -335,3 +336,41 @@ def test_quote_from_book_ticker(fake, broker, clock):
     fake.set_book("ETHUSDT", "0", "0", "0", "0")
     with pytest.raises(QuoteUnavailableError):
         broker.get_quote("ETHUSDT")
+
+
+# -- plumbing ---------------------------------------------------------------------------
+
+
+class CountingSession(requests.Session):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent = 0
+        self.closed = False
+
+    def request(self, *args, **kwargs):
+        self.sent += 1
+        return super().request(*args, **kwargs)
+
+    def close(self) -> None:
+        self.closed = True
+        super().close()
+
+
+def test_an_injected_session_carries_every_request_and_stays_open(fake, clock, sleeper):
+    session = CountingSession()
+    broker = make_broker(fake, clock, sleeper, session=session)
+    broker.get_quote("BTCUSDT")
+    broker.submit_order("BTCUSDT", "BUY", 0.001)
+    assert session.sent == len(fake.requests) == 4
+    broker.unwrap().close()
+    assert not session.closed  # the caller owns it
+    session.close()
+
+
+def test_balances_and_journal_of_a_session(fake, broker):
+    broker.submit_order("BTCUSDT", "BUY", 0.001)
+    assert broker.get_balances()["BTC"] == {"free": pytest.approx(0.000999), "locked": 0.0}
+    assert "ETH" not in broker.get_balances()  # zero balances are left out
+    session = journal_events(broker, "session")[0]
+    assert session["testnet"] is True and session["quote_asset"] == "USDT"
+    assert all(r["run_id"] == session["run_id"] for r in journal_events(broker))

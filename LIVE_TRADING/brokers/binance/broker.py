@@ -42,6 +42,10 @@ No doubled orders
     not found -> it is re-sent once with the same id; still unknown ->
     ``OrderStatusUnknownError`` carrying the id. A ``client_order_id`` you pass
     that Binance already knows returns that order instead of placing another.
+    The lookup is tried ``reconcile_attempts`` times, ``reconcile_delay_s``
+    apart, before concluding "not found": Binance accepts a client id again once
+    its first order is no longer open, so re-sending is only safe when the first
+    order really never arrived; the delay covers Binance's own propagation lag.
 
 Fees are as Binance charges them: in the asset received (base asset on buys,
 quote asset on sells) unless paid in BNB; ``OrderResult.fee`` sums the
@@ -663,6 +667,14 @@ class BinanceBroker:
         for b in data.get("balances", []):
             out[str(b.get("asset", "")).upper()] = (float(b.get("free") or 0), float(b.get("locked") or 0))
         return out
+
+    def get_balances(self) -> dict[str, dict[str, float]]:
+        """Every non-zero balance of the account: ``{"BTC": {"free": 0.5, "locked": 0.1}, ...}``."""
+        return {
+            asset: {"free": free, "locked": locked}
+            for asset, (free, locked) in sorted(self._balances().items())
+            if free or locked
+        }
 
     def get_cash(self) -> float:
         """Free balance of ``quote_asset`` (what is not locked by open orders)."""
