@@ -221,6 +221,21 @@ def test_unknown_orders_raise_order_not_found(broker):
         broker.get_order("FOOBAR:1")
 
 
+def test_a_partially_filled_limit_order_rests_and_returns_at_once(fake, broker):
+    fake.set_book("BTCUSDT", "50000", "50010", ask_qty="0.004")
+    order = broker.submit_order("BTCUSDT", "BUY", 0.01, "limit", 50010)
+    assert (order["status"], order["filled_qty"], order["fee"]) == (
+        "partially_filled", pytest.approx(0.004), pytest.approx(0.000004)
+    )
+    assert [o["status"] for o in broker.get_open_orders()] == ["partially_filled"]
+    assert not fake.calls("GET", "/api/v3/order")  # no polling for an order that rests
+    fake.set_book("BTCUSDT", "49000", "49010")
+    done = broker.get_order(order["order_id"])
+    assert (done["status"], done["filled_qty"]) == ("filled", pytest.approx(0.01))
+    assert done["fill_price"] == pytest.approx((0.004 * 50010 + 0.006 * 50010) / 0.01)
+    assert len(broker.get_fills()) == 2
+
+
 def test_ioc_and_fok_limit_orders(fake, broker):
     fake.set_book("BTCUSDT", "50000", "50010", ask_qty="0.004")
     ioc = broker.submit_order("BTCUSDT", "BUY", 0.01, "limit", 50010, time_in_force="ioc")
@@ -288,6 +303,11 @@ def test_day_orders_and_bad_input_are_rejected_before_sending(fake, broker):
     with pytest.raises(OrderRejectedError, match="client_order_id"):
         broker.submit_order("BTCUSDT", "BUY", 0.001, client_order_id="has space")
     assert posts(fake) == []
+    # get_broker's risk guard validates input first; the venue broker journals what reaches it
+    assert len(journal_events(broker, "reject")) == 3
+    with pytest.raises(OrderRejectedError, match="quantity"):
+        broker.unwrap().submit_order("BTCUSDT", "BUY", float("nan"))
+    assert journal_events(broker, "reject")[-1]["qty"] == "nan"
 
 
 def test_insufficient_balance_is_binance_s_answer(fake, broker):

@@ -233,6 +233,19 @@ def test_a_retry_after_beyond_the_bound_raises_and_blocks_further_requests(fake,
     assert broker.get_quote("BTCUSDT")["bid"] == 50000.0
 
 
+def test_a_short_418_ban_is_waited_out(fake, broker, sleeper):
+    fake.inject("GET", "/api/v3/account", "status", status=418, code=-1003, retry_after=30, msg="IP banned")
+    assert broker.get_cash() == 10000.0
+    assert sleeper.calls == [30.0]
+
+
+def test_418_without_retry_after_is_not_retried(fake, broker):
+    fake.inject("GET", "/api/v3/account", "status", status=418, code=None, msg="I'm a teapot")
+    with pytest.raises(RateLimitError):
+        broker.get_cash()
+    assert len(fake.calls("GET", "/api/v3/account")) == 1
+
+
 def test_418_ban_is_a_rate_limit_error_without_retry(fake, broker):
     fake.inject("GET", "/api/v3/account", "status", status=418, code=-1003, retry_after=3600,
                 msg="Way too much request weight used; IP banned")

@@ -99,6 +99,7 @@ from LIVE_TRADING.common.constants import (
     OPEN_STATUSES,
     ORDER_TYPE_MARKET,
     ORDER_TYPE_STOP,
+    ORDER_TYPE_STOP_LIMIT,
     QTY_EPSILON,
     STATUS_EXPIRED,
     TIF_DAY,
@@ -414,8 +415,16 @@ class BinanceBroker:
             OrderStatusUnknownError: the answer was lost twice; reconcile by ``client_order_id``.
             RateLimitError, AuthenticationError, BrokerConnectionError: see ``errors``.
         """
-        req = validate_order(symbol, side, qty, order_type, limit_price, stop_price, time_in_force,
-                             client_order_id)
+        try:
+            req = validate_order(symbol, side, qty, order_type, limit_price, stop_price, time_in_force,
+                                 client_order_id)
+        except OrderRejectedError as exc:
+            raw_request = {"symbol": repr(symbol), "side": repr(side), "qty": repr(qty),
+                           "order_type": repr(order_type), "limit_price": repr(limit_price),
+                           "stop_price": repr(stop_price), "time_in_force": repr(time_in_force),
+                           "client_order_id": repr(client_order_id)}
+            self._safe_journal(EVENT_REJECT, {"venue": VENUE, **raw_request, "reason": exc.reason, "code": None})
+            raise
         sym = to_binance_symbol(req.symbol)
         try:
             if req.time_in_force == TIF_DAY:
@@ -430,7 +439,7 @@ class BinanceBroker:
             if rules.status != "TRADING":
                 raise OrderRejectedError(sym, f"{sym} is not trading on Binance (status {rules.status})")
             reference = None
-            if req.order_type in (ORDER_TYPE_STOP, "stop_limit"):
+            if req.order_type in (ORDER_TYPE_STOP, ORDER_TYPE_STOP_LIMIT):
                 quote = self.get_quote(sym)
                 reference = (quote["bid"] + quote["ask"]) / 2
             btype = binance_order_type(req.order_type, req.side, req.stop_price, reference)
@@ -476,15 +485,15 @@ class BinanceBroker:
         self._commit(result, fills, force=True, extra=extra)
         return dict(result)
 
-    def _journal_reject(self, req: Any, sym: str, exc: OrderRejectedError, client_order_id: str | None = None) -> None:
-        """Record a refused order; a journal failure here is logged and the refusal still raised."""
+    def _safe_journal(self, event: str, record: dict[str, Any]) -> None:
+        """Journal a record about a refusal; a journal failure is logged and the refusal still raised."""
         try:
-            self._journal_reject_record(req, sym, exc, client_order_id)
+            self.journal.write(event, record)
         except BrokerError:
-            logger.exception("Could not journal the rejection of an order on %s (%s)", sym, exc.reason)
+            logger.exception("Could not journal a %s record (%s)", event, record.get("reason"))
 
-    def _journal_reject_record(self, req: Any, sym: str, exc: OrderRejectedError, client_order_id: str | None) -> None:
-        self.journal.write(
+    def _journal_reject(self, req: Any, sym: str, exc: OrderRejectedError, client_order_id: str | None = None) -> None:
+        self._safe_journal(
             EVENT_REJECT,
             {
                 "venue": VENUE,

@@ -30,10 +30,13 @@ Request weight
 Retries
     Only requests that are safe to repeat (``idempotent``: reads and cancels)
     are retried, with exponential backoff ``backoff_base_s * 2**attempt``
-    (capped at ``backoff_max_s``), after a network error, a 5xx, a -1001/-1008
-    or a 429 with an acceptable ``Retry-After``. A non-idempotent request (an
-    order POST) is never re-sent here: a lost answer, a 5xx, -1006 or -1007
-    raise ``ExecutionUnknownError`` and the caller reconciles by client order id.
+    (capped at ``backoff_max_s``), after a network error, a 5xx, a -1001/-1008,
+    or a 429/418 whose ``Retry-After`` is within ``max_retry_after_s`` (waited
+    out exactly; a 429 without one backs off, a 418 without one is not
+    retried). A non-idempotent request (an order POST) is never re-sent here: a
+    lost answer, a 5xx, -1006 or -1007 raise ``ExecutionUnknownError`` and the
+    caller reconciles by client order id; a 429/418 on it raises
+    ``RateLimitError`` (the order was refused, nothing was placed).
 
 Every call has a timeout. Nothing secret is logged: log lines name the method,
 path, status and weight only, and exception messages never include URLs.
@@ -391,12 +394,10 @@ class BinanceHTTP:
                             retry_after_s=retry_after)
             if status in (429, 418) or code in RATE_LIMIT_CODES:
                 self._block(retry_after)
-                if (
-                    idempotent
-                    and attempt < self.max_retries
-                    and status != 418
-                    and (retry_after is None or retry_after <= self.max_retry_after_s)
-                ):
+                # wait out a Retry-After within the bound; without one, back off on 429 but never
+                # hammer a 418 (an IP ban grows with every request sent during it)
+                waitable = retry_after <= self.max_retry_after_s if retry_after is not None else status != 418
+                if idempotent and attempt < self.max_retries and waitable:
                     delay = retry_after if retry_after is not None else self._backoff(attempt)
                     logger.warning("Binance %d on %s %s; retry in %.2f s", status, method, path, delay)
                     self.stats["retries"] += 1
