@@ -120,8 +120,8 @@ def test_lost_answer_of_a_resting_order_gives_exactly_one_order(fake, broker):
 
 
 def test_timeout_after_accept_gives_exactly_one_order(fake, clock, sleeper):
-    broker = make_broker(fake, clock, sleeper, request_timeout_s=0.2)
-    fake.inject("POST", "/api/v3/order", "delay_after", delay_s=0.6)
+    broker = make_broker(fake, clock, sleeper, request_timeout_s=0.3)
+    fake.inject("POST", "/api/v3/order", "delay_after", delay_s=1.0)
     result = broker.submit_order("BTCUSDT", "BUY", 0.001)
     assert result["status"] == "filled"
     assert len(posts(fake)) == 1 and len(fake.orders) == 1
@@ -184,8 +184,8 @@ def test_reads_give_up_after_max_retries(fake, clock, sleeper):
 
 
 def test_read_timeouts_are_retried(fake, clock, sleeper):
-    broker = make_broker(fake, clock, sleeper, request_timeout_s=0.2)
-    fake.inject("GET", "/api/v3/ticker/bookTicker", "delay", delay_s=0.5)
+    broker = make_broker(fake, clock, sleeper, request_timeout_s=0.3)
+    fake.inject("GET", "/api/v3/ticker/bookTicker", "delay", delay_s=1.0)
     assert broker.get_quote("BTCUSDT")["bid"] == 50000.0
 
 
