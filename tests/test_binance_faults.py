@@ -263,6 +263,24 @@ def test_429_on_an_order_is_not_resent(fake, broker):
     assert len(posts(fake)) == 1 and fake.orders == {}
 
 
+def test_venue_health_reports_link_weight_and_blocks(fake, broker, clock, sleeper):
+    venue = broker.unwrap()
+    health = venue.venue_health()
+    assert health["connected"] is True and health["blocked_for_s"] == 0
+    assert 0.99 < health["rate_limit_headroom"] <= 1.0  # 21 of 6000 used by start-up
+    fake.inject("GET", "/api/v3/account", "status", status=429, code=-1003, retry_after=120, msg="slow")
+    with pytest.raises(RateLimitError):
+        broker.get_cash()
+    assert venue.venue_health()["blocked_for_s"] == pytest.approx(120, abs=1)
+    clock.advance(seconds=121)
+    fake.inject("GET", "/api/v3/account", "drop_before", count=10)
+    with pytest.raises(BrokerConnectionError):
+        broker.get_cash()
+    assert venue.venue_health()["connected"] is False
+    broker.get_quote("BTCUSDT")
+    assert venue.venue_health()["connected"] is True
+
+
 def test_request_weight_stays_under_a_low_limit_over_a_burst_of_200_requests(clock, sleeper):
     with FakeBinance(clock=clock, weight_limit=100) as fake:
         broker = make_broker(fake, clock, sleeper)

@@ -784,6 +784,26 @@ class BinanceBroker:
         except (KeyError, InvalidQuoteError) as exc:
             raise QuoteUnavailableError(sym, f"from Binance (empty or invalid book: {exc})") from exc
 
+    def venue_health(self) -> dict[str, Any]:
+        """What this adapter knows about its link to Binance, without a request (for ``health()``).
+
+        ``connected`` is false after a request finally failed to reach Binance;
+        ``rate_limit_headroom`` is the unused fraction of the tightest request
+        weight budget; ``open_orders`` counts the orders last seen open.
+        """
+        http = self.http
+        with self._lock:
+            open_orders = sum(1 for o in self._orders.values() if o["status"] in OPEN_STATUSES)
+        return {
+            "connected": http.connected,
+            "rate_limit_headroom": http.headroom(),
+            "blocked_for_s": http.blocked_for_s(),
+            "open_orders": open_orders,
+            "server_offset_ms": http.offset_ms,
+            "testnet": self.config.testnet,
+            **http.stats,
+        }
+
     def now(self) -> datetime:
         """Binance's time (local clock + the measured offset), aware UTC."""
         return ms_to_dt(self.http.server_ms())

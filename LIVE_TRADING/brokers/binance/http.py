@@ -195,6 +195,8 @@ class BinanceHTTP:
         self._blocked_until_ms = 0
         #: counters for monitoring and tests
         self.stats = {"requests": 0, "retries": 0, "weight_waits": 0, "time_syncs": 0}
+        #: False after a request finally failed to reach Binance; True once any answer arrives
+        self.connected = True
 
     def __repr__(self) -> str:
         return f"BinanceHTTP(base_url={self.base_url!r}, api_key='***')"
@@ -239,6 +241,24 @@ class BinanceHTTP:
             window_ms = next((lim.window_ms for lim in self.limits if lim.header == header), 60_000)
             window, used = self._used.get(header, (-1, 0))
             return used if window == self.server_ms() // window_ms else 0
+
+    def headroom(self) -> float | None:
+        """The fraction of the tightest REQUEST_WEIGHT budget still unused (``None`` before limits are known)."""
+        with self._lock:
+            if not self.limits:
+                return None
+            now = self.server_ms()
+            left = []
+            for lim in self.limits:
+                window, used = self._used.get(lim.header, (-1, 0))
+                used = used if window == now // lim.window_ms else 0
+                left.append(max(0.0, 1.0 - used / lim.limit) if lim.limit > 0 else 1.0)
+            return min(left)
+
+    def blocked_for_s(self) -> float:
+        """Seconds until a Retry-After block ends (0 when not blocked)."""
+        with self._lock:
+            return max(0.0, (self._blocked_until_ms - self.server_ms()) / 1000)
 
     def _wait_for_capacity(self, weight: int) -> None:
         with self._lock:
@@ -367,10 +387,12 @@ class BinanceHTTP:
                     attempt += 1
                     self._sleep(delay)
                     continue
+                self.connected = False
                 raise BrokerConnectionError(message) from None
             except requests.RequestException as exc:  # invalid URL, too many redirects, ...
                 raise BrokerConnectionError(f"Binance {method} {path} failed ({type(exc).__name__})") from None
 
+            self.connected = True
             self._note_weight(resp.headers, weight)
             status = resp.status_code
             logger.debug("Binance %s %s -> %d (weight %d)", method, path, status, weight)
