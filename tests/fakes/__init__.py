@@ -1,0 +1,1 @@
+"""Test stand-ins: real local servers and fake clients driven through the real code paths."""
