@@ -166,6 +166,7 @@ class IBKRBroker:
         self._meta_by_ref: dict[str, _OrderMeta] = {}
         self._order_errors: dict[tuple[int, int], list[IBError]] = {}
         self._status_override: dict[int, str] = {}
+        self._confirmed_rejects: dict[tuple[int, int], IBError] = {}
         self._journaled_fills: set[str] = set()
         self._journal_refs: dict[str, str] = {}
         self.journal = Journal(self.settings.log_dir, fsync=fsync, clock=self.clock)
@@ -332,6 +333,8 @@ class IBKRBroker:
         return self._order_errors.get((meta.generation, meta.ib_order_id), [])
 
     def _reject_error(self, meta: _OrderMeta | None) -> IBError | None:
+        if meta is not None and (meta.generation, meta.ib_order_id) in self._confirmed_rejects:
+            return self._confirmed_rejects[(meta.generation, meta.ib_order_id)]
         for err in self._errors_of(meta):
             if parsing.order_error_kind(err.code) == "reject":
                 return err
@@ -393,7 +396,7 @@ class IBKRBroker:
             "filled_qty": filled,
             "status": status_word,
             "fill_price": fill_price,
-            "fee": sum(self._commission(f) for f in fills),
+            "fee": sum((self._commission(f) for f in fills), 0.0),
             "limit_price": meta.limit_price if meta else parsing.clean_price(order.lmtPrice, unset),
             "stop_price": meta.stop_price if meta else parsing.clean_price(order.auxPrice, unset),
             "time_in_force": tif,
@@ -518,7 +521,12 @@ class IBKRBroker:
         existing = await self._existing(cid, user_cid)
         if existing is not None:
             logger.info("client_order_id %s is order %s already; not placing it again", cid, self._perm(existing))
-            return self._result(existing)
+            result = self._result(existing)
+            if result["status"] == STATUS_REJECTED:
+                raise OrderRejectedError(
+                    result["symbol"], f"IB rejected the order with client_order_id {cid} earlier; use a new id"
+                )
+            return result
         if not conn.ib_servers_ok:
             raise BrokerConnectionError(
                 "TWS has lost its connection to IB's servers (error 1100); the order was not sent",
@@ -563,7 +571,7 @@ class IBKRBroker:
         def done() -> bool:
             return (
                 self._reject_error(meta) is not None
-                or trade.orderStatus.status in parsing.IB_DONE
+                or (trade.orderStatus.status in parsing.IB_DONE and not self._library_cancelled(trade))
                 or filled() >= req.qty - QTY_EPSILON
             )
 
@@ -580,6 +588,9 @@ class IBKRBroker:
 
         if not ib.isConnected():
             trade = await self._after_drop(cid)
+        elif self._library_cancelled(trade) and self._reject_error(meta) is None and filled() <= QTY_EPSILON:
+            # the library marked the order Cancelled on an error code we do not know; IB's word decides
+            trade = await self._verify_library_cancel(trade, meta, cid)
         reject = self._reject_error(meta)
         result = self._result(trade)
         if reject is not None or result["status"] == STATUS_REJECTED:
@@ -617,6 +628,25 @@ class IBKRBroker:
         await self._journal_new_fills(wait=False)
         self._journal_status(meta, result, trade)
         return result
+
+    @staticmethod
+    def _library_cancelled(trade: Any) -> bool:
+        """``Cancelled`` set by ib_async / ib_insync on an error, not by an orderStatus from TWS."""
+        if trade.orderStatus.status != "Cancelled" or not trade.log:
+            return False
+        last = trade.log[-1]
+        return last.status == "Cancelled" and bool(getattr(last, "errorCode", 0))
+
+    async def _verify_library_cancel(self, trade: Any, meta: _OrderMeta, cid: str) -> Any:
+        errors = [e for e in self._errors_of(meta) if parsing.order_error_kind(e.code) == "unknown"]
+        remote = await self._find_remote(ref=cid)
+        if remote is not None and remote is not trade and self._perm(remote):
+            self._status_override.pop(self._perm(remote), None)
+            return remote
+        if remote is None and errors:
+            # IB does not list the order at all: it never took it, and that error says why
+            self._confirmed_rejects[(meta.generation, meta.ib_order_id)] = errors[-1]
+        return trade
 
     async def _existing(self, cid: str, user_cid: bool) -> Any:
         """The order already placed with this client order id, if any (idempotency)."""

@@ -118,7 +118,8 @@ def derive_status(
       message, or ib_async / ib_insync marking an order ``Cancelled`` after a
       10148 "cannot be cancelled, state: Filled").
     * ``Inactive``, or ``Cancelled`` after a reject error with nothing filled,
-      is ``rejected``.
+      is ``rejected`` (``rejected`` is the caller's verdict from the error
+      codes: a code of ``ORDER_ERROR_KIND`` meaning reject).
     * An ``ioc`` / ``fok`` order cancelled by IB (not by us) is ``expired``,
       like the unfilled rest of an IOC order on the other venues.
     * Open statuses with a partial fill are ``partially_filled``.
@@ -229,10 +230,18 @@ _STATE = re.compile(r"state:\s*([A-Za-z]+)")
 
 
 def order_error_kind(code: int) -> str:
-    """``reject`` / ``cancelled`` / ``not_found`` / ``not_cancellable`` / ``warning`` / ``info`` for an order error."""
+    """What an error with an order's id means: ``reject``, ``cancelled``, ``not_found``,
+    ``not_cancellable``, ``warning``, ``info`` or ``unknown``.
+
+    Only the codes of ``ORDER_ERROR_KIND`` are trusted to mean a rejection.
+    Any other code is ``unknown``: IB sends many informational codes on live
+    orders (ib_async and ib_insync even mark the order ``Cancelled`` on
+    them), so an unknown code counts as a rejection only if IB itself ends
+    the order without a fill (see ``IBKRBroker``), never on its own.
+    """
     if 2100 <= code < 2200 or code == DELAYED_DISPLAYED:
         return "info"
-    return ORDER_ERROR_KIND.get(code, "reject" if code < 2000 or code >= 10000 else "info")
+    return ORDER_ERROR_KIND.get(code, "unknown")
 
 
 def reject_reason(message: str) -> str:
