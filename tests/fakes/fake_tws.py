@@ -347,6 +347,8 @@ class FakeTWS:
         self.executions: list[FakeExecution] = []
         self.busy_client_ids: set[int] = set()
         self.reject_symbols: dict[str, str] = {}
+        #: symbol -> (code, message) of an informational error sent on every accepted order
+        self.order_notices: dict[str, tuple[int, str]] = {}
         self.max_fill_qty: dict[int, float] = {}
         self.ack_orders = True
         self.pacing_violations = 0
@@ -384,6 +386,10 @@ class FakeTWS:
     def stop_listening(self) -> None:
         sock, self._listener = self._listener, None
         if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept() (Linux)
+            except OSError:
+                pass
             try:
                 sock.close()
             except OSError:
@@ -921,7 +927,11 @@ class FakeTWS:
             self._send_status(s, order)
             return
         order.status = "PreSubmitted" if order.order_type in ("STP", "STP LMT") else "Submitted"
+        self._broadcast_account(None)  # a resting buy reserves funds
         self._send_status(s, order)
+        notice = self.order_notices.get(c.local_symbol) or self.order_notices.get(c.symbol)
+        if notice is not None:
+            s.error(order_id, *notice)
         self._match(order)
 
     def _complete(self, order: FakeOrder, completed_status: str) -> None:
@@ -931,11 +941,11 @@ class FakeTWS:
     def _cancel_remaining(self, order: FakeOrder, reason: str = "") -> None:
         order.status = "Cancelled"
         self._complete(order, reason or "Cancelled by Trader")
+        self._broadcast_account(None)
         owner = self._owner(order)
         self._send_status(owner, order)
         if owner is not None:
             owner.error(order.order_id, 202, f"Order Canceled - reason:{reason}")
-        self._broadcast_account(None)
 
     def _match(self, order: FakeOrder) -> None:
         if not order.is_open:
@@ -1014,12 +1024,13 @@ class FakeTWS:
         self.cash += (-notional if order.action == "BUY" else notional) * multiplier - commission
         if not notify:
             return
+        # position and account updates first: a client that saw the fill has seen them too
+        self._broadcast_account(c.con_id)
         owner = self._owner(order)
         if owner is not None:
             owner.send(*self._exec_fields(execution, -1, owner.version))
             self._send_status(owner, order)
             self._send_commission(owner, execution)
-        self._broadcast_account(c.con_id)
 
     def _cancel_order(self, s: _Session, fields: list[str]) -> None:
         order_id = int(fields[2])

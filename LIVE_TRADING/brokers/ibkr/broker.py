@@ -253,6 +253,20 @@ class IBKRBroker:
     def _run(self, coro_fn: Any) -> Any:
         return self.conn.run(coro_fn)
 
+    def _read(self, coro_fn: Any) -> Any:
+        """Run a read; if the connection dropped under it, reconnect and run it once more."""
+
+        async def go() -> Any:
+            try:
+                return await coro_fn()
+            except BrokerConnectionError:
+                if self.conn.ib.isConnected() or self.conn.closed:
+                    raise
+                logger.info("Connection dropped during a read; reconnecting and retrying once")
+                return await coro_fn()
+
+        return self.conn.run(go)
+
     def close(self) -> None:
         """Disconnect from IB and close the journal (idempotent)."""
         try:
@@ -639,11 +653,11 @@ class IBKRBroker:
 
     async def _verify_library_cancel(self, trade: Any, meta: _OrderMeta, cid: str) -> Any:
         errors = [e for e in self._errors_of(meta) if parsing.order_error_kind(e.code) == "unknown"]
+        # asking for the open orders also refreshes this trade's status from TWS's orderStatus
         remote = await self._find_remote(ref=cid)
-        if remote is not None and remote is not trade and self._perm(remote):
-            self._status_override.pop(self._perm(remote), None)
+        if remote is not None:
             return remote
-        if remote is None and errors:
+        if errors:
             # IB does not list the order at all: it never took it, and that error says why
             self._confirmed_rejects[(meta.generation, meta.ib_order_id)] = errors[-1]
         return trade
@@ -803,7 +817,7 @@ class IBKRBroker:
             self._journal_status(self._meta_for(trade), result, trade)
             return result
 
-        return self._run(go)
+        return self._read(go)
 
     def get_open_orders(self) -> list[dict[str, Any]]:
         async def go() -> list[dict[str, Any]]:
@@ -817,7 +831,7 @@ class IBKRBroker:
                     out.append(result)
             return sorted(out, key=lambda r: (r["timestamp"], r["order_id"]))
 
-        return self._run(go)
+        return self._read(go)
 
     def get_positions(self) -> dict[str, float]:
         async def go() -> dict[str, float]:
@@ -831,7 +845,7 @@ class IBKRBroker:
                 out[sym] = out.get(sym, 0.0) + qty
             return {s: q for s, q in out.items() if abs(q) > QTY_EPSILON}
 
-        return self._run(go)
+        return self._read(go)
 
     def get_cash(self) -> float:
         """``cash_tag`` (TotalCashValue or AvailableFunds) of the account, in its base currency."""
@@ -859,7 +873,7 @@ class IBKRBroker:
                 raise BrokerError(f"IB reported no {tag} for account {self.conn.account}")
             return cash
 
-        return self._run(go)
+        return self._read(go)
 
     def get_fills(self, since: datetime | None = None) -> list[dict[str, Any]]:
         """Executions of the account (today's, as IB keeps them, plus this session's), oldest first."""
@@ -875,7 +889,7 @@ class IBKRBroker:
                 out = [f for f in out if f["timestamp"] >= start]
             return sorted(out, key=lambda f: (f["timestamp"], f["fill_id"]))
 
-        return self._run(go)
+        return self._read(go)
 
     def get_quote(self, symbol: Any) -> dict[str, Any]:
         """A snapshot quote (delayed data when live is not subscribed; see ``data.py``)."""
@@ -883,7 +897,7 @@ class IBKRBroker:
             sym = self.resolver.symbol_of(symbol)
         except UnknownSymbolError as exc:
             raise QuoteUnavailableError(str(symbol).strip().upper(), f"({exc.reason})") from exc
-        quotes, errors = self._run(lambda: self.market.quotes([symbol]))
+        quotes, errors = self._read(lambda: self.market.quotes([symbol]))
         if sym in quotes:
             return quotes[sym]
         if quotes:
@@ -900,7 +914,7 @@ class IBKRBroker:
             when = await self.conn.request(self.conn.ib.reqCurrentTimeAsync(), "the current time")
             return ensure_utc(when if when.tzinfo else when.replace(tzinfo=UTC), "IB time")
 
-        return self._run(go)
+        return self._read(go)
 
 
 __all__ = ["IBKRBroker", "new_client_order_id"]

@@ -427,19 +427,19 @@ class IBConnection:
     def _translate(self, exc: BaseException, client_id: int) -> BrokerConnectionError:
         where = self.address
         hint = (
-            f"Is TWS or IB Gateway running on {where} with API enabled? (TWS: Configure > API > Settings > "
+            f"is TWS or IB Gateway running on {where} with API enabled? (TWS: Configure > API > Settings > "
             "Enable ActiveX and Socket Clients; ports 7497 TWS paper, 4002 IB Gateway paper)"
         )
         if isinstance(exc, TimeoutError):
             return BrokerConnectionError(
                 f"Timed out after {self.settings.connect_timeout_s:g}s connecting to IB at {where} (client id "
-                f"{client_id}): the API handshake did not complete. {hint} Is a confirmation dialog waiting in TWS?"
+                f"{client_id}): the API handshake did not complete; {hint} Is a confirmation dialog waiting in TWS?"
             )
         if isinstance(exc, ConnectionRefusedError):
-            return BrokerConnectionError(f"Cannot connect to IB at {where}: connection refused. {hint}")
+            return BrokerConnectionError(f"Cannot connect to IB at {where} (connection refused): {hint}")
         if isinstance(exc, OSError):
-            return BrokerConnectionError(f"Cannot connect to IB at {where}: {exc}. {hint}")
-        return BrokerConnectionError(f"Cannot connect to IB at {where}: {exc!r}. {hint}")
+            return BrokerConnectionError(f"Cannot connect to IB at {where} ({exc}): {hint}")
+        return BrokerConnectionError(f"Cannot connect to IB at {where} ({exc!r}): {hint}")
 
     async def _after_connect(self, reconnect: bool) -> None:
         ib = self.ib
