@@ -235,7 +235,7 @@ class MarketData:
                 # IB sends volume -1 where it has none (MIDPOINT bars)
                 "volume": [max(float(b.volume), 0.0) for b in bars],
             },
-            index=pd.DatetimeIndex(index),
+            index=pd.DatetimeIndex(index).as_unit("ns"),
         )
         return normalize_ohlcv(frame, symbol)
 
