@@ -103,7 +103,7 @@ def wait_disconnected(broker) -> None:
 
 def test_market_order_fills_with_fee_and_is_journaled(connect, tws, tmp_path):
     broker = connect()
-    assert isinstance(broker, Broker)
+    assert isinstance(broker, Broker) and isinstance(broker.unwrap(), Broker)
 
     result = broker.submit_order("aapl", "buy", 10)
 

@@ -327,3 +327,16 @@ def test_library_choice(monkeypatch):
         load_ib_module("zipline")
     with pytest.raises(ConfigError, match="no IB class"):
         load_ib_module(types.ModuleType("fake_ib"))
+
+
+def test_falls_back_to_ib_insync_when_ib_async_is_missing(monkeypatch):
+    import ib_insync
+
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    monkeypatch.setitem(sys.modules, "ib_async", None)  # "not installed": import raises ImportError
+    assert load_ib_module() is ib_insync
+    with pytest.raises(ConfigError, match="not installed"):
+        load_ib_module("ib_async")
+    monkeypatch.setitem(sys.modules, "ib_insync", None)
+    with pytest.raises(ConfigError, match=r"pip install 'live-trading\[ibkr\]'"):
+        load_ib_module()

@@ -46,12 +46,14 @@ Journal
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import threading
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from LIVE_TRADING.brokers.ibkr import parsing
@@ -86,7 +88,7 @@ from LIVE_TRADING.common.exceptions import (
     OrderStatusUnknownError,
     QuoteUnavailableError,
 )
-from LIVE_TRADING.common.journal import Journal, iter_records, journal_files
+from LIVE_TRADING.common.journal import Journal, journal_files
 from LIVE_TRADING.common.settings import SettingsReader
 
 logger = logging.getLogger(__name__)
@@ -95,6 +97,20 @@ VENUE = parsing.VENUE
 #: journal day files read at start-up to know which fills / client order ids were recorded
 _JOURNAL_DAYS = 8
 _MAX_ERRORS = 5000
+
+
+def _read_records(path: Path) -> list[dict[str, Any]]:
+    """The whole JSON records of one journal file (a torn last line is skipped)."""
+    out = []
+    with open(path, "rb") as fh:
+        for raw in fh:
+            try:
+                record = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                out.append(record)
+    return out
 
 
 def new_client_order_id() -> str:
@@ -218,18 +234,17 @@ class IBKRBroker:
             self._order_errors.pop(next(iter(self._order_errors)))
 
     def _load_journal_index(self) -> None:
-        files = journal_files(self.settings.log_dir)[-_JOURNAL_DAYS:]
-        if not files:
-            return
-        first_day = files[0].stem
-        for record in iter_records(self.settings.log_dir):
-            if str(record.get("ts", ""))[:10] < first_day:
-                continue
-            event = record.get("event")
-            if event == EVENT_FILL and record.get("fill_id"):
-                self._journaled_fills.add(str(record["fill_id"]))
-            elif event == EVENT_ORDER and record.get("client_order_id"):
-                self._journal_refs[str(record["client_order_id"])] = str(record.get("order_id"))
+        """Fill ids and client order ids of the last ``_JOURNAL_DAYS`` journal files (IB keeps a week of executions)."""
+        for path in journal_files(self.settings.log_dir)[-_JOURNAL_DAYS:]:
+            for record in _read_records(path):
+                self._index_record(record)
+
+    def _index_record(self, record: dict[str, Any]) -> None:
+        event = record.get("event")
+        if event == EVENT_FILL and record.get("fill_id"):
+            self._journaled_fills.add(str(record["fill_id"]))
+        elif event == EVENT_ORDER and record.get("client_order_id"):
+            self._journal_refs[str(record["client_order_id"])] = str(record.get("order_id"))
 
     async def _on_connect(self, reconnected: bool) -> None:
         conn = self.conn
@@ -246,9 +261,9 @@ class IBKRBroker:
                 "reconnect": reconnected,
             },
         )
-        if reconnected:
-            # fills that happened while we were away: record them now
-            await self._journal_new_fills(wait=True)
+        # fills IB reported at the synchronisation that the journal lacks (they happened while we were
+        # disconnected, or before a crash): record them now
+        await self._journal_new_fills(wait=True)
 
     def _run(self, coro_fn: Any) -> Any:
         return self.conn.run(coro_fn)
