@@ -262,6 +262,16 @@ def test_informational_error_does_not_reject_a_live_order(connect, tws):
     assert [o["order_id"] for o in broker.get_open_orders()] == [result["order_id"]]
 
 
+def test_error_without_acknowledgement_rejects_without_waiting_for_the_timeout(connect, tws):
+    # e.g. fractional shares: IB answers only an error code that ib_async / ib_insync do not know
+    tws.order_errors["AAPL"] = (10243, "Fractional-sized order cannot be placed via API.")
+    broker = connect(order_timeout_s=30.0)  # a regression here would make this test slow, not wrong
+    with pytest.raises(OrderRejectedError) as info:
+        broker.submit_order("AAPL", "BUY", 0.5)
+    assert info.value.code == 10243 and "Fractional" in info.value.reason
+    assert tws.orders == [] and broker.get_open_orders() == []
+
+
 def test_unknown_symbol_is_rejected_naming_it(connect, tws):
     broker = connect()
     with pytest.raises(OrderRejectedError) as info:
@@ -317,6 +327,10 @@ def test_unacknowledged_order_raises_status_unknown(connect, tws):
     with pytest.raises(OrderStatusUnknownError) as info:
         broker.submit_order("AAPL", "BUY", 1, client_order_id="lost-1")
     assert info.value.client_order_id == "lost-1"
+    # retrying with the same id never sends a second order while the first one's fate is unknown
+    with pytest.raises(OrderStatusUnknownError):
+        broker.submit_order("AAPL", "BUY", 1, client_order_id="lost-1")
+    assert len(tws.requests(3)) == 1
 
 
 def test_readonly_refuses_orders_but_reads(connect, tws):

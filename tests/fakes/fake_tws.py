@@ -349,6 +349,8 @@ class FakeTWS:
         self.reject_symbols: dict[str, str] = {}
         #: symbol -> (code, message) of an informational error sent on every accepted order
         self.order_notices: dict[str, tuple[int, str]] = {}
+        #: symbol -> (code, message): orders are refused with only this error (no status, no permId)
+        self.order_errors: dict[str, tuple[int, str]] = {}
         self.max_fill_qty: dict[int, float] = {}
         self.ack_orders = True
         self.pacing_violations = 0
@@ -901,6 +903,10 @@ class FakeTWS:
         if not self.ack_orders:
             return
         c = matches[0]
+        refusal = self.order_errors.get(c.local_symbol) or self.order_errors.get(c.symbol)
+        if refusal is not None:
+            s.error(order_id, *refusal)
+            return
         order = FakeOrder(
             perm_id=next(self._perm_ids),
             order_id=order_id,

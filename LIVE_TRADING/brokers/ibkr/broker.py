@@ -338,9 +338,9 @@ class IBKRBroker:
             completed = await self.conn.request(ib.reqCompletedOrdersAsync(False), "the completed orders")
         for pool in (list(ib.trades()), list(open_trades), list(completed)):
             trade = self._find_by_perm(perm, pool) if perm else self._find_by_ref(ref or "", pool)
-            if trade is not None:
-                if perm and trade in completed and trade not in ib.trades():
-                    self._status_override[perm] = trade.orderStatus.status
+            # only an order IB has numbered (permId) proves that IB has it: our own record of an
+            # order TWS never acknowledged does not
+            if trade is not None and self._perm(trade):
                 return trade
         return None
 
@@ -572,7 +572,10 @@ class IBKRBroker:
             raise OrderRejectedError(sym, exc.reason, code=exc.code, venue_message=exc.venue_message) from exc
         order = self._build_order(req, cid)
         ib = conn.ib
-        trade = ib.placeOrder(resolved.contract, order)
+        try:
+            trade = ib.placeOrder(resolved.contract, order)
+        except ConnectionError as exc:  # raised by the client before anything is written
+            raise BrokerConnectionError(f"Connection to IB lost; order {cid} was not sent: {exc}") from exc
         meta = _OrderMeta(
             client_order_id=cid,
             symbol=sym,
@@ -607,6 +610,8 @@ class IBKRBroker:
         def settled() -> bool:
             if done():
                 return True
+            if self._library_cancelled(trade) and not self._perm(trade):
+                return True  # an error before TWS acknowledged the order: go and ask IB at once
             if immediate:
                 return False
             return trade.orderStatus.status in parsing.IB_ACKNOWLEDGED and self._perm(trade) > 0
@@ -680,9 +685,19 @@ class IBKRBroker:
     async def _existing(self, cid: str, user_cid: bool) -> Any:
         """The order already placed with this client order id, if any (idempotency)."""
         trade = self._find_by_ref(cid)
-        if trade is not None:
+        if trade is not None and self._perm(trade):
             return trade
         meta = self._meta_by_ref.get(cid)
+        if trade is not None:  # sent earlier in this session, never acknowledged
+            remote = await self._find_remote(ref=cid)
+            if remote is not None:
+                return remote
+            if self._reject_error(meta) is not None:
+                return trade
+            raise OrderStatusUnknownError(
+                cid, f"An order with client_order_id {cid} was sent earlier and IB has not acknowledged it; "
+                "look it up later before sending it again",
+            )
         if meta is not None and meta.perm_id:
             trade = self._find_by_perm(meta.perm_id)
             if trade is not None:
@@ -785,7 +800,11 @@ class IBKRBroker:
                 return True
             return trade.orderStatus.status in parsing.IB_DONE
 
-        conn.ib.cancelOrder(order)
+        try:
+            conn.ib.cancelOrder(order)
+        except ConnectionError as exc:
+            meta.cancel_requested = False
+            raise BrokerConnectionError(f"Connection to IB lost; cancel of order {perm} was not sent: {exc}") from exc
         await conn.wait_until(answered, self.settings.order_timeout_s)
         errors = new_errors()
         not_found = [e for e in errors if parsing.order_error_kind(e.code) == "not_found"]

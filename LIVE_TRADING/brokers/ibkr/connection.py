@@ -490,7 +490,10 @@ class IBConnection:
         """Switch this session's market data type (kept across reconnects)."""
         self.market_data_type = market_data_type
         if self.ib.isConnected():
-            self.ib.reqMarketDataType(market_data_type)
+            try:
+                self.ib.reqMarketDataType(market_data_type)
+            except ConnectionError:  # dropped just now: applied again at the reconnect
+                pass
 
     # -- closing -----------------------------------------------------------------
     def close(self) -> None:
