@@ -270,6 +270,10 @@ def test_error_without_acknowledgement_rejects_without_waiting_for_the_timeout(c
         broker.submit_order("AAPL", "BUY", 0.5)
     assert info.value.code == 10243 and "Fractional" in info.value.reason
     assert tws.orders == [] and broker.get_open_orders() == []
+    sent_ref = tws.requests(3)[0][26]  # the orderRef IB received: the generated client order id
+    with pytest.raises(OrderRejectedError, match="earlier"):  # the same id again: still the rejected order
+        broker.submit_order("AAPL", "BUY", 0.5, client_order_id=sent_ref)
+    assert len(tws.requests(3)) == 1
 
 
 def test_unknown_symbol_is_rejected_naming_it(connect, tws):

@@ -177,7 +177,6 @@ class IBKRBroker:
         jr.finish()
         self.clock: Clock = clock or utc_now
         self._lock = threading.RLock()
-        self._meta_by_key: dict[tuple[int, int, int], _OrderMeta] = {}
         self._meta_by_perm: dict[int, _OrderMeta] = {}
         self._meta_by_ref: dict[str, _OrderMeta] = {}
         self._order_errors: dict[tuple[int, int], list[IBError]] = {}
@@ -188,11 +187,11 @@ class IBKRBroker:
         self.journal = Journal(self.settings.log_dir, fsync=fsync, clock=self.clock)
         self._load_journal_index()
         self.conn = IBConnection(self.settings, ib=ib, ib_module=ib_module, name="ibkr")
-        self._remote_lock: asyncio.Lock = self.conn._thread.call(asyncio.Lock)
+        self._remote_lock: asyncio.Lock = self.conn.call(asyncio.Lock)
         self.resolver = ContractResolver(self.conn, self.settings.contracts)
         self.market = MarketData(self.conn, self.resolver, self.clock)
         self.conn.on_connect(self._on_connect)
-        self.conn._thread.call(self._install_handlers)
+        self.conn.call(self._install_handlers)
         if connect:
             try:
                 self.conn.run(self.conn.ensure_connected)
@@ -590,7 +589,6 @@ class IBKRBroker:
             ib_order_id=int(order.orderId),
             client_id=conn.client_id,
         )
-        self._meta_by_key[(meta.generation, meta.client_id, meta.ib_order_id)] = meta
         self._meta_by_ref[cid] = meta
         logger.info("Placed %s %s %g %s (orderRef %s, orderId %d)", req.order_type, req.side, req.qty, sym, cid,
                     meta.ib_order_id)
@@ -617,18 +615,20 @@ class IBKRBroker:
             return trade.orderStatus.status in parsing.IB_ACKNOWLEDGED and self._perm(trade) > 0
 
         await conn.wait_until(settled, self.settings.order_timeout_s)
-        if not done() and settled() and self.settings.ack_grace_s > 0:
+        if not done() and settled() and self._perm(trade) and self.settings.ack_grace_s > 0:
             await conn.wait_until(lambda: done() or filled() > 0, self.settings.ack_grace_s)
 
         if not ib.isConnected():
             trade = await self._after_drop(cid)
-        elif self._library_cancelled(trade) and self._reject_error(meta) is None and filled() <= QTY_EPSILON:
+        elif self._library_cancelled(trade) and self._reject_error(meta) is None:
             # the library marked the order Cancelled on an error code we do not know; IB's word decides
             trade = await self._verify_library_cancel(trade, meta, cid)
         reject = self._reject_error(meta)
         result = self._result(trade)
         if reject is not None or result["status"] == STATUS_REJECTED:
-            self._meta_by_ref.pop(cid, None)
+            if self._perm(trade):
+                meta.perm_id = self._perm(trade)
+                self._meta_by_perm[meta.perm_id] = meta
             if reject is not None:
                 error = parsing.rejection_error(sym, reject.code, reject.message)
             else:
@@ -645,8 +645,8 @@ class IBKRBroker:
                 raise OrderStatusUnknownError(
                     cid,
                     f"IB did not acknowledge order {cid} ({req.side} {req.qty:g} {sym}) within "
-                    f"{self.settings.order_timeout_s:g}s; it may or may not exist. Look it up later, or resubmit "
-                    "with the same client_order_id (never a new one)",
+                    f"{self.settings.order_timeout_s:g}s; it may or may not exist. Check get_open_orders() / "
+                    "get_fills() later; resubmitting with the same client_order_id never places a second order",
                 )
             trade = found
             perm = self._perm(trade)
@@ -695,8 +695,9 @@ class IBKRBroker:
             if self._reject_error(meta) is not None:
                 return trade
             raise OrderStatusUnknownError(
-                cid, f"An order with client_order_id {cid} was sent earlier and IB has not acknowledged it; "
-                "look it up later before sending it again",
+                cid, f"An order with client_order_id {cid} was sent earlier in this session and IB never "
+                "acknowledged it; it is not sent again under this id. Check get_open_orders() / get_fills(), "
+                "and use a new client_order_id if it is not there",
             )
         if meta is not None and meta.perm_id:
             trade = self._find_by_perm(meta.perm_id)

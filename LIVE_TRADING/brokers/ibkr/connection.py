@@ -228,6 +228,10 @@ class IBConnection:
             raise BrokerConnectionError("The IBKR connection is closed")
         return self._thread.run(coro_fn)
 
+    def call(self, fn: Callable[[], T]) -> T:
+        """Run a plain function on the I/O thread (e.g. to create asyncio objects bound to its loop)."""
+        return self._thread.call(fn)
+
     def on_connect(self, callback: Callable[[bool], Any]) -> None:
         """Call ``callback(reconnected)`` (may be async) after every successful connect, on the I/O loop."""
         self._on_connect.append(callback)
