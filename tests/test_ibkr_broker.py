@@ -23,6 +23,7 @@ from LIVE_TRADING.brokers.interface import Broker, get_broker
 from LIVE_TRADING.common.clock import ManualClock
 from LIVE_TRADING.common.exceptions import (
     BrokerConnectionError,
+    BrokerError,
     ConfigError,
     InsufficientFundsError,
     OrderNotFoundError,
@@ -393,6 +394,18 @@ def test_cancel_of_an_order_ib_no_longer_knows(connect, tws):
     with pytest.raises(OrderNotFoundError) as info:
         broker.cancel_order(rest["order_id"])
     assert info.value.code == 10147
+
+
+def test_an_order_of_another_client_id_is_visible_but_only_its_owner_cancels_it(connect, tws):
+    owner = connect(client_id=1)
+    other = connect(client_id=2)
+    rest = owner.submit_order("AAPL", "BUY", 5, "limit", 150.0, client_order_id="mine-1")
+    seen = other.get_order(rest["order_id"])  # found at IB by permId (all clients' open orders)
+    assert (seen["status"], seen["client_order_id"], seen["limit_price"]) == ("new", "mine-1", 150.0)
+    with pytest.raises(BrokerError, match="placed by API client 1"):
+        other.cancel_order(rest["order_id"])
+    assert tws.requests(4) == []
+    assert owner.cancel_order(rest["order_id"])["status"] == "cancelled"
 
 
 def test_unknown_order_ids(connect, tws):

@@ -887,10 +887,8 @@ class IBKRBroker:
         tag = self.settings.cash_tag
 
         def lookup() -> float | None:
-            values = [
-                v for v in self.conn.ib.accountValues(self.conn.account or "")
-                if v.tag == tag and v.currency and v.currency != "BASE"
-            ]
+            values = [v for v in self.conn.ib.accountValues(self.conn.account or "") if v.tag == tag and v.currency]
+            values.sort(key=lambda v: v.currency == "BASE")  # the base currency's own code first
             for value in values:
                 try:
                     return float(value.value)
