@@ -689,3 +689,15 @@ def test_older_server_version_resyncs_orders(ib_lib):
 def test_unknown_setting_is_a_type_error(tws, ib_lib):
     with pytest.raises(TypeError, match="prot"):
         get_broker("ibkr", prot=7497, ib_module=ib_lib)
+
+
+def test_lazy_connection_and_context_manager(tws, ib_lib):
+    from LIVE_TRADING.brokers.ibkr.broker import IBKRBroker
+
+    with IBKRBroker(port=tws.port, ib_module=ib_lib, connect=False, **FAST) as broker:
+        assert tws.connections == 0 and "not connected" in repr(broker)
+        assert broker.get_positions() == {}
+        assert tws.connections == 1 and ", connected" in repr(broker)
+    eventually(lambda: tws.client_ids == [])  # the API session was closed
+    with pytest.raises(BrokerConnectionError, match="closed"):
+        broker.get_positions()

@@ -23,6 +23,14 @@ Orders
     an order IB never acknowledged -> ``OrderStatusUnknownError`` after a
     last lookup by ``orderRef``.
 
+Errors on an order
+    Only the codes of ``parsing.ORDER_ERROR_KIND`` count as a rejection.
+    ib_async and ib_insync mark an order ``Cancelled`` on any error code
+    they do not list as a warning - including informational ones on a live
+    order - so such a ``Cancelled`` is checked with IB (all open and today's
+    completed orders) before it is believed; an order IB does not list after
+    an unknown error is reported rejected with that error.
+
 Order ids
     ``order_id`` is IB's permId (see ``parsing.py``): it survives reconnects,
     client-id changes and TWS restarts.
@@ -41,6 +49,16 @@ Journal
     ``expire`` as they happen, ``fill`` once per execution (with its
     commission), all written before the call that learnt of them returns.
     Fills that happened while disconnected are journaled at the reconnect.
+
+Limits (IB's, documented rather than hidden)
+    * An order placed under another API client id (say a reconnect had to
+      take ``client_id + 1`` because TWS still held the old session) is
+      visible, but IB lets only that client id - or TWS's "Master API client
+      ID" - cancel it: ``cancel_order`` raises ``BrokerError`` saying so.
+    * ``get_fills`` covers the executions IB reports: today's (TWS keeps up
+      to 7 days when so configured) plus this session's.
+    * Positions and account values are IB's pushed view: positions change
+      with every fill, account values (cash) when TWS sends them.
 """
 
 from __future__ import annotations
