@@ -66,8 +66,6 @@ class SettingsReader:
         except ConfigError as exc:
             self.problems.append(str(exc))
             return default, "built-in default"
-        if value is _MISSING:  # the key is present but null: "use the default"
-            return default, "built-in default"
         return value, f"in {config_path()}"
 
     def _problem(self, name: str, allowed: str, value: Any, source: str) -> None:
