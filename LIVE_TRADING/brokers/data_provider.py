@@ -10,7 +10,7 @@ offline. ``get_data_provider()`` builds the one named by
     provider.get_historical("AAPL", period="1mo", interval="1d")   # -> DataFrame
 
 Historical frames have one shape for every provider (``normalize_ohlcv``):
-a tz-aware UTC ``DatetimeIndex`` named ``timestamp``, float columns
+a tz-aware UTC ``DatetimeIndex`` (nanosecond unit) named ``timestamp``, float columns
 ``open, high, low, close, volume``, sorted, without duplicate timestamps.
 ``period`` and ``interval`` use the yfinance vocabulary; anything else raises
 ``DataProviderError`` listing the allowed values.
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -66,24 +66,84 @@ INTERVALS: dict[str, timedelta] = {
 OHLCV_COLUMNS = ("open", "high", "low", "close", "volume")
 
 
+#: The longest stretch of history each intraday interval covers (yfinance's limits:
+#: 1m bars for about a week, other minute bars for 60 days, hourly bars for 730 days).
+#: Providers apply them too, so a request that works on ``sim`` works on ``yfinance``.
+INTRADAY_LIMITS: dict[str, timedelta] = {
+    "1m": timedelta(days=7),
+    "2m": timedelta(days=60),
+    "5m": timedelta(days=60),
+    "15m": timedelta(days=60),
+    "30m": timedelta(days=60),
+    "60m": timedelta(days=730),
+    "90m": timedelta(days=60),
+    "1h": timedelta(days=730),
+}
+
+
 def check_period(period: str) -> str:
     """``period`` if it is in the yfinance vocabulary, else ``DataProviderError`` listing the allowed ones."""
-    if period not in PERIODS:
+    if not isinstance(period, str) or period not in PERIODS:
         raise DataProviderError(f"Unsupported period {period!r} (allowed: {', '.join(PERIODS)})")
     return period
 
 
 def check_interval(interval: str) -> str:
-    if interval not in INTERVALS:
+    """``interval`` if it is in the yfinance vocabulary, else ``DataProviderError`` listing the allowed ones."""
+    if not isinstance(interval, str) or interval not in INTERVALS:
         raise DataProviderError(f"Unsupported interval {interval!r} (allowed: {', '.join(INTERVALS)})")
     return interval
+
+
+def normalize_symbol(symbol: Any) -> str:
+    """``symbol`` stripped and upper-cased; ``DataProviderError`` if it is not a non-empty string."""
+    if not isinstance(symbol, str) or not symbol.strip():
+        raise DataProviderError(f"Invalid symbol {symbol!r}: must be a non-empty string")
+    return symbol.strip().upper()
+
+
+def history_window(
+    period: str,
+    interval: str,
+    now: datetime,
+    *,
+    earliest: datetime | None = None,
+    intraday_limits: bool = True,
+) -> tuple[datetime, timedelta]:
+    """Where a ``get_historical(period, interval)`` request starts, and its bar length.
+
+    ``period`` counts back from ``now``; ``"ytd"`` starts on January 1st (UTC)
+    of ``now``'s year and ``"max"`` at ``earliest`` (the provider's first
+    data). With ``intraday_limits`` an intraday ``interval`` refuses periods
+    longer than ``INTRADAY_LIMITS`` allows, naming the periods it accepts.
+    Raises ``DataProviderError`` for anything unsupported.
+    """
+    check_period(period)
+    check_interval(interval)
+    if period == "ytd":
+        start = datetime(now.year, 1, 1, tzinfo=UTC)
+    elif period == "max":
+        if earliest is None:
+            raise DataProviderError("Period 'max' needs a provider that knows its first data")
+        start = earliest
+    else:
+        start = now - PERIODS[period]  # type: ignore[operator]
+    limit = INTRADAY_LIMITS.get(interval) if intraday_limits else None
+    if limit is not None and (period == "max" or now - start > limit):
+        allowed = [p for p, span in PERIODS.items() if span is not None and span <= limit]
+        raise DataProviderError(
+            f"Interval {interval!r} covers at most {limit.days} days of history, "
+            f"period {period!r} is longer (allowed with {interval}: {', '.join(allowed)})"
+        )
+    return start, INTERVALS[interval]
 
 
 def normalize_ohlcv(frame: pd.DataFrame, symbol: str | None = None) -> pd.DataFrame:
     """Bring an OHLCV frame into the common shape (see module docstring).
 
     Column names are matched case-insensitively (``Open``/``open``); a naive
-    index is taken as UTC; duplicates keep the last row. Raises
+    index is taken as UTC; duplicates keep the last row; rows without a
+    price are dropped and a missing volume counts as 0. Raises
     ``DataProviderError`` naming missing columns.
     """
     if frame is None or not isinstance(frame, pd.DataFrame):
@@ -98,9 +158,11 @@ def normalize_ohlcv(frame: pd.DataFrame, symbol: str | None = None) -> pd.DataFr
             f"Historical data for {symbol} lacks column(s): {', '.join(missing)}", symbol=symbol
         )
     df = df[list(OHLCV_COLUMNS)].astype("float64")
+    df = df.dropna(subset=["open", "high", "low", "close"])
+    df["volume"] = df["volume"].fillna(0.0)
     index = pd.DatetimeIndex(pd.to_datetime(df.index))
     index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
-    df.index = index
+    df.index = index.as_unit("ns")
     df.index.name = "timestamp"
     df = df[~df.index.duplicated(keep="last")].sort_index()
     return df
@@ -130,15 +192,21 @@ class DataProvider(abc.ABC):
 
     def get_multiple_quotes(self, symbols: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Quotes for every symbol that has one; failures go to ``last_errors``."""
+        return self._collect(symbols, self.get_quote)
+
+    def _collect(
+        self, symbols: Iterable[str], quote: Callable[[str], dict[str, Any]]
+    ) -> dict[str, dict[str, Any]]:
+        """``{symbol: quote(symbol)}`` for the symbols that have one; the others' errors in ``last_errors``."""
         out: dict[str, dict[str, Any]] = {}
         errors: dict[str, str] = {}
         for symbol in symbols:
             try:
-                quote = self.get_quote(symbol)
+                result = quote(symbol)
             except DataProviderError as exc:
-                errors[str(symbol).upper()] = str(exc)
+                errors[str(symbol).strip().upper()] = str(exc)
             else:
-                out[quote["symbol"]] = quote
+                out[result["symbol"]] = result
         self.last_errors = errors
         return out
 
@@ -183,13 +251,16 @@ def get_data_provider(backend: str | None = None, **kwargs: Any) -> DataProvider
 
 __all__ = [
     "INTERVALS",
+    "INTRADAY_LIMITS",
     "OHLCV_COLUMNS",
     "PERIODS",
     "DataProvider",
     "check_interval",
     "check_period",
     "get_data_provider",
+    "history_window",
     "known_data_providers",
     "normalize_ohlcv",
+    "normalize_symbol",
     "register_data_provider",
 ]
