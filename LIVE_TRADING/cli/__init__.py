@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from LIVE_TRADING import __version__
+from LIVE_TRADING.cli.errors import UsageError
 from LIVE_TRADING.cli.render import PROG, Output, error_line
-from LIVE_TRADING.cli.session import UsageError
 
 EXIT_OK, EXIT_BROKER, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 

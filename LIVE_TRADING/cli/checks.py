@@ -9,7 +9,7 @@
    and, for venue ``binance`` / ``ibkr``, that venue's own settings.
    Keys the package does not know are reported as warnings (a typo is
    otherwise silently ignored).
-3. With no problems, live venues get a read-only connection check: the
+3. With no problems, live venues (any venue but paper) get a read-only connection check: the
    broker is built and asked for its time and cash, and its
    ``venue_health()`` (connected, account, server time offset, rate-limit
    headroom, reconnects) is shown. Paper needs no connection; its journal
@@ -206,10 +206,10 @@ def cmd_check_config(args: argparse.Namespace, out: Output, venue_override: str 
     code = 0
     if problems:
         code = 2
-    elif venue in LIVE_VENUES:
-        facts, problems, code = connection_check(venue)
     elif venue == "paper":
         facts = _paper_facts()
+    elif venue is not None:
+        facts, problems, code = connection_check(venue)
     if out.json_mode:
         out.json({"config": str(path), "venue": venue, "ok": code == 0, "problems": problems,
                   "warnings": warnings, "connection": facts})
@@ -224,7 +224,7 @@ def cmd_check_config(args: argparse.Namespace, out: Output, venue_override: str 
                 out.line(f"  - {p}")
         if facts:
             out.fields([(k, when(v) if k == "venue time (UTC)" else v) for k, v in facts.items()],
-                       title="Venue check (read-only)" if venue in LIVE_VENUES else "Venue")
+                       title="Venue" if venue == "paper" else "Venue check (read-only)")
         if code == 0:
             out.line("Configuration OK.")
     if code == 2:

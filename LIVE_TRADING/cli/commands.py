@@ -12,6 +12,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from LIVE_TRADING.cli.errors import UsageError
 from LIVE_TRADING.cli.render import (
     Output,
     error_line,
@@ -24,7 +25,7 @@ from LIVE_TRADING.cli.render import (
     signed_money,
     when,
 )
-from LIVE_TRADING.cli.session import UsageError, broker_session
+from LIVE_TRADING.cli.session import broker_session
 from LIVE_TRADING.common.constants import (
     ORDER_TYPE_LIMIT,
     ORDER_TYPE_MARKET,

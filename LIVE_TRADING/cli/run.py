@@ -16,9 +16,10 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from LIVE_TRADING.cli.errors import UsageError
 from LIVE_TRADING.cli.plot import PlotUnavailableError, require_matplotlib, save_equity_plot
 from LIVE_TRADING.cli.render import Output, error_line, money, pct, price, qty, signed_money, when
-from LIVE_TRADING.cli.session import RunSession, UsageError, open_run_session
+from LIVE_TRADING.cli.session import RunSession, open_run_session
 from LIVE_TRADING.pipeline import PipelineConfig, RunResult, StepInfo, run_loop
 from LIVE_TRADING.strategies import get_strategy
 

@@ -35,6 +35,7 @@ from typing import Any
 from CONFIG.config_loader import config_path, get_cfg
 from LIVE_TRADING.brokers.data_provider import INTERVALS, get_data_provider
 from LIVE_TRADING.brokers.interface import get_broker, known_venues
+from LIVE_TRADING.cli.errors import UsageError
 from LIVE_TRADING.common.clock import ManualClock, utc_now
 from LIVE_TRADING.common.exceptions import ConfigError
 from LIVE_TRADING.pipeline import PipelineConfig
@@ -42,10 +43,6 @@ from LIVE_TRADING.pipeline import PipelineConfig
 logger = logging.getLogger(__name__)
 
 SIMULATED_PROVIDERS = ("sim", "replay")
-
-
-class UsageError(Exception):
-    """Bad command-line input (exit code 2)."""
 
 
 def resolve_venue(override: str | None) -> str:
