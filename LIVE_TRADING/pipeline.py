@@ -89,6 +89,7 @@ class PipelineConfig:
     bar: str
     interval_s: float | None
     min_trade_value: float
+    qty_step: float | None
     order_type: str
     cancel_open_on_exit: bool
 
@@ -106,6 +107,7 @@ class PipelineConfig:
             bar=r.choice("bar", INTERVALS),
             interval_s=r.number("interval_s", ge=0, optional=True),
             min_trade_value=r.number("min_trade_value", ge=0),
+            qty_step=r.number("qty_step", gt=0, optional=True),
             order_type=r.choice("order_type", REBALANCE_ORDER_TYPES),
             cancel_open_on_exit=r.boolean("cancel_open_on_exit"),
         )

@@ -556,16 +556,17 @@ def test_get_strategy_by_name_and_its_errors():
 def test_pipeline_config_defaults_and_overrides():
     cfg = PipelineConfig.from_config()
     assert cfg.symbols == ("AAPL", "MSFT", "GOOG") and cfg.strategy == "ma_crossover" and cfg.steps == 100
-    assert cfg.bar == "1h" and cfg.interval_s is None and cfg.cancel_open_on_exit is True
+    assert cfg.bar == "1h" and cfg.interval_s is None and cfg.cancel_open_on_exit is True and cfg.qty_step is None
     cfg = PipelineConfig.from_config(symbols=["btcusdt"], steps=5, interval_s=0)
     assert cfg.symbols == ("BTCUSDT",) and cfg.steps == 5 and cfg.interval_s == 0
 
 
 def test_pipeline_config_lists_every_problem(write_config):
     write_config({"pipeline": {"symbols": [], "strategy": "magic", "steps": 1.5, "bar": "7m",
-                               "interval_s": -1, "min_trade_value": "x", "order_type": "stop"}})
+                               "interval_s": -1, "min_trade_value": "x", "qty_step": 0, "order_type": "stop"}})
     with pytest.raises(ConfigError) as err:
         PipelineConfig.from_config()
     keys = [p.split(" ")[0] for p in err.value.problems]
     assert keys == [f"live_trading.pipeline.{k}" for k in
-                    ("symbols", "strategy", "steps", "bar", "interval_s", "min_trade_value", "order_type")]
+                    ("symbols", "strategy", "steps", "bar", "interval_s", "min_trade_value", "qty_step",
+                     "order_type")]

@@ -155,6 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="real seconds between steps (default: none when simulated, else one bar)")
     run.add_argument("--min-trade-value", type=nonneg_float, metavar="V",
                      help="skip trades worth less (default: pipeline.min_trade_value)")
+    run.add_argument("--qty-step", type=positive_float, metavar="Q",
+                     help="round trades toward zero to a multiple of Q, e.g. 1 for whole shares")
     run.add_argument("--order-type", choices=("market", "limit"), help="market, or limit at the touch")
     run.add_argument("--keep-open", action="store_true", help="leave the run's open orders working when it stops")
     run.add_argument("--seed", type=int, help="sim data provider seed (default: data.sim.seed)")

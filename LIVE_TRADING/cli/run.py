@@ -75,6 +75,7 @@ def cmd_run(args: argparse.Namespace, out: Output, venue: str) -> int:
         "bar": args.bar,
         "interval_s": args.interval_s,
         "min_trade_value": args.min_trade_value,
+        "qty_step": args.qty_step,
         "order_type": args.order_type,
         "cancel_open_on_exit": False if args.keep_open else None,
     }
@@ -88,11 +89,15 @@ def cmd_run(args: argparse.Namespace, out: Output, venue: str) -> int:
     session = open_run_session(venue, cfg, seed=args.seed)
     if session.note:
         out.note(session.note)
+    if not session.simulated and not out.json_mode:
+        out.note(f"Real-time run on {venue}: {session.steps} steps, one every {session.interval_s:g} s "
+                 "(--interval-s to change). Ctrl-C stops cleanly.")
     try:
         with _progress(out, session.steps) as on_step, _sigterm_as_interrupt():
             result = run_loop(
                 session.broker, session.provider, strategy, session.steps,
                 symbols=cfg.symbols, order_type=cfg.order_type, min_trade_value=cfg.min_trade_value,
+                qty_step=cfg.qty_step,
                 bar=cfg.bar, history_provider=session.history_provider, advance=session.advance,
                 interval_s=session.interval_s, cancel_open_on_exit=cfg.cancel_open_on_exit, on_step=on_step,
             )
@@ -178,7 +183,8 @@ def _print_summary(
             ("cash", money(r.cash)),
             ("open orders at exit", f"{len(r.cancelled)} cancelled, {len(r.left_open)} left open"),
             ("step errors", len(r.errors)),
-            ("journal", f"{r.journal_path or '-'}" + (f" (run {r.run_id})" if r.run_id else "")),
+            ("journal", r.journal_path or "-"),
+            ("run id", r.run_id or "-"),
             *([("plot", str(plot))] if plot is not None else []),
         ],
         title="Run summary",

@@ -131,6 +131,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
         "bar": "1h",
         "interval_s": None,
         "min_trade_value": 100.0,
+        "qty_step": None,
         "order_type": "market",
         "cancel_open_on_exit": True,
     },
