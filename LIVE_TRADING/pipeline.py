@@ -479,9 +479,11 @@ class RunResult:
     """What ``run_loop`` did. Money amounts are in the account currency.
 
     ``equity_curve`` holds ``(time, equity)`` after each completed step;
-    ``initial_equity`` is the value before the first trade. P&L and fees are
-    the broker's (``get_account_summary``) when it reports them, else computed
-    from the run's fills as if the account had started flat.
+    ``initial_equity`` is the value before the first trade. ``orders`` are the
+    orders the loop placed; ``fills`` are the broker's fills since the run
+    started (on a live account shared with other activity, those fills too).
+    P&L and fees are the broker's (``get_account_summary``) when it reports
+    them, else computed from ``fills`` as if the account had started flat.
     """
 
     steps_requested: int
@@ -670,15 +672,15 @@ def run_loop(
     result = RunResult(steps_requested=steps)
     result.started_at = broker.now()
     history: dict[str, deque[float]] = {s: deque(maxlen=lookback) for s in syms}
-    if warmup:
-        source = history_provider if history_provider is not None else provider
-        for sym, closes in warm_history(source, syms, bar, lookback - 1, result.started_at).items():
-            history[sym].extend(closes)
     token = uuid.uuid4().hex[:8]
     ours: set[str] = set()
     consecutive = 0
     next_start: float | None = None
     try:
+        if warmup:  # inside the try: Ctrl-C during a slow (network) warm-up still ends with a summary
+            source = history_provider if history_provider is not None else provider
+            for sym, closes in warm_history(source, syms, bar, lookback - 1, result.started_at).items():
+                history[sym].extend(closes)
         for step in range(1, steps + 1):
             if step > 1:
                 if advance is not None:
