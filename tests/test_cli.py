@@ -340,3 +340,21 @@ def test_run_on_replay_data_is_simulated_and_stops_at_the_end_of_the_file(capsys
 
     code, _, err = run_main(capsys, "run", "--seed", "3")
     assert code == 2 and "--seed only applies to the sim data provider" in one_error_line(err)
+
+
+def test_one_shot_sim_prices_continue_from_the_run(capsys, tmp_path):
+    from datetime import datetime
+
+    from LIVE_TRADING.brokers.sim_data import SimDataProvider
+    from LIVE_TRADING.cli.session import sim_anchor
+
+    assert sim_anchor(tmp_path / "empty") is None
+    code, out, _ = run_main(capsys, "run", "--steps", "5", "--strategy", "equal_weight", "--json")
+    started = datetime.fromisoformat(json.loads(out)["started_at"])
+    assert code == 0 and sim_anchor(tmp_path / "logs" / "paper_trades") == started
+
+    code, out, _ = run_main(capsys, "quote", "AAPL", "--json")
+    (quote,) = json.loads(out)["quotes"]
+    at = datetime.fromisoformat(quote["timestamp"])
+    same_market = SimDataProvider(seed=42, start_time=started, clock=lambda: at).get_quote("AAPL")
+    assert quote["bid"] == pytest.approx(same_market["bid"]) and quote["ask"] == pytest.approx(same_market["ask"])

@@ -5,7 +5,11 @@ One-shot commands (``quote``, ``order``, ``positions``, ...)
     ``paper.log_dir`` (``resume=True``), so the account carries over from
     one command to the next through the journal, and prices orders from
     ``paper.data_provider`` or, when that is null, ``data.provider``
-    (``sim`` by default) on the real clock.
+    (``sim`` by default) on the real clock. The ``sim`` market of a resumed
+    account starts where that account's run started (``sim_anchor``), so
+    its prices move on continuously from one command to the next, and from
+    the end of a ``run`` to the ``positions`` after it (with the run's seed
+    from the config; ``data.sim.start_time``, when set, wins).
 
 ``run``
     ``open_run_session(venue, config)``. On ``paper`` with the ``sim`` or
@@ -30,6 +34,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from CONFIG.config_loader import config_path, get_cfg
@@ -37,7 +42,9 @@ from LIVE_TRADING.brokers.data_provider import INTERVALS, get_data_provider
 from LIVE_TRADING.brokers.interface import get_broker, known_venues
 from LIVE_TRADING.cli.errors import UsageError
 from LIVE_TRADING.common.clock import ManualClock, utc_now
+from LIVE_TRADING.common.constants import EVENT_SESSION
 from LIVE_TRADING.common.exceptions import ConfigError
+from LIVE_TRADING.common.journal import iter_records, latest_run_id
 from LIVE_TRADING.pipeline import PipelineConfig
 
 logger = logging.getLogger(__name__)
@@ -79,11 +86,38 @@ def close_quietly(obj: Any) -> None:
             logger.warning("Closing %s failed: %s", type(obj).__name__, exc)
 
 
+def sim_anchor(log_dir: str | Path) -> datetime | None:
+    """When the latest paper run in ``log_dir`` began (its first ``session`` record), or None.
+
+    One-shot commands start the ``sim`` market there (unless ``data.sim.start_time``
+    is set), so prices continue where the account's run left them instead of
+    restarting at ``start_price`` in every process.
+    """
+    run_id = latest_run_id(log_dir)
+    if run_id is None:
+        return None
+    for record in iter_records(log_dir, run_id):
+        if record.get("event") == EVENT_SESSION:
+            try:
+                return datetime.fromisoformat(record["ts"])
+            except (KeyError, TypeError, ValueError):
+                return None
+    return None
+
+
 def open_broker(venue: str) -> Any:
     """The broker a one-shot command uses (see the module docstring)."""
-    if venue == "paper":
-        return get_broker("paper", resume=True, data_provider=paper_provider_name())
-    return get_broker(venue)
+    if venue != "paper":
+        return get_broker(venue)
+    name = paper_provider_name()
+    provider: Any = name
+    if name == "sim" and get_cfg("live_trading.data.sim.start_time", default=None) is None:
+        from LIVE_TRADING.brokers.paper import PaperConfig
+
+        anchor = sim_anchor(PaperConfig.from_config().log_dir)
+        if anchor is not None:
+            provider = get_data_provider("sim", start_time=anchor)
+    return get_broker("paper", resume=True, data_provider=provider)
 
 
 @contextlib.contextmanager
@@ -183,4 +217,5 @@ __all__ = [
     "open_run_session",
     "paper_provider_name",
     "resolve_venue",
+    "sim_anchor",
 ]
