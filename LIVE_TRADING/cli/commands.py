@@ -200,12 +200,12 @@ def cmd_fills(args: argparse.Namespace, out: Output, venue: str) -> int:
         out.json(fills)
     elif fills:
         out.table(
-            ("time (UTC)", "fill_id", "symbol", "side", "qty", "price", "notional", "fee"),
-            [(when(f.get("timestamp")), f.get("fill_id"), f.get("symbol"), f.get("side"),
-              qty(f.get("qty")), price(f.get("fill_price")), money(f.get("notional")),
-              f"{money(f.get('fee'))} {f.get('fee_currency') or ''}".strip()) for f in fills],
-            title=f"Fills ({len(fills)})", right=("qty", "price", "notional", "fee"),
-            no_wrap=("time (UTC)", "fill_id"),
+            ("time (UTC)", "fill_id", "fill", "price", "fee"),
+            [(when(f.get("timestamp")), f.get("fill_id"), f"{f.get('side')} {qty(f.get('qty'))} {f.get('symbol')}",
+              price(f.get("fill_price")), f"{money(f.get('fee'))} {f.get('fee_currency') or ''}".strip())
+             for f in fills],
+            title=f"Fills ({len(fills)})", right=("price", "fee"),
+            no_wrap=("time (UTC)", "fill_id", "fill"),
         )
     else:
         out.line("No fills" + (f" since {since.isoformat()}." if since else "."))

@@ -120,13 +120,18 @@ class Output:
         right: Iterable[str] = (),
         no_wrap: Iterable[str] = (),
     ) -> None:
+        """Rows under ``columns``; columns empty ("-") in every row are left out."""
         right_set, no_wrap_set = set(right), set(no_wrap)
-        table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", title_style="bold")
-        for col in columns:
+        cells = [[str(c) for c in row] for row in rows]
+        keep = [i for i, _ in enumerate(columns) if not cells or any(r[i] not in ("-", "") for r in cells)]
+        table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", title_style="bold",
+                      collapse_padding=True, pad_edge=False)
+        for i in keep:
+            col = columns[i]
             table.add_column(col, justify="right" if col in right_set else "left",
                              no_wrap=col in no_wrap_set or col in right_set)
-        for row in rows:
-            table.add_row(*[str(c) for c in row])
+        for row in cells:
+            table.add_row(*[row[i] for i in keep])
         self.out.print(table)
 
     def fields(self, pairs: Iterable[tuple[str, Any]], *, title: str | None = None) -> None:
@@ -154,22 +159,24 @@ def error_line(message: str) -> None:
     sys.stderr.flush()
 
 
-ORDER_COLUMNS = ("order_id", "status", "symbol", "side", "type", "qty", "filled", "avg price", "limit", "stop",
-                 "tif")
+ORDER_COLUMNS = ("order_id", "status", "order", "type", "filled", "limit", "stop")
 
 
 def order_row(o: Mapping[str, Any]) -> list[str]:
+    filled = qty(o.get("filled_qty"))
+    if o.get("fill_price") is not None:
+        filled += f" @ {price(o.get('fill_price'))}"
     return [
-        str(o.get("order_id")), str(o.get("status")), str(o.get("symbol")), str(o.get("side")),
-        str(o.get("order_type")), qty(o.get("qty")), qty(o.get("filled_qty")), price(o.get("fill_price")),
-        price(o.get("limit_price")), price(o.get("stop_price")), str(o.get("time_in_force")),
+        str(o.get("order_id")), str(o.get("status")), f"{o.get('side')} {qty(o.get('qty'))} {o.get('symbol')}",
+        f"{o.get('order_type')} {o.get('time_in_force')}", filled, price(o.get("limit_price")),
+        price(o.get("stop_price")),
     ]
 
 
 def print_orders(out: Output, orders: Sequence[Mapping[str, Any]], title: str) -> None:
     """Orders as a table (one row each)."""
     out.table(ORDER_COLUMNS, [order_row(o) for o in orders], title=title,
-              right=("qty", "filled", "avg price", "limit", "stop"), no_wrap=("order_id", "status", "type"))
+              right=("filled", "limit", "stop"), no_wrap=("order_id", "status", "order", "type"))
 
 
 def print_order(out: Output, o: Mapping[str, Any], title: str) -> None:
