@@ -145,11 +145,12 @@ class Output:
         self.out.print(table)
 
     def line(self, text: str = "") -> None:
-        self.out.print(text, markup=False)
+        """One line of plain text, never wrapped (so it stays greppable)."""
+        self.out.print(text, markup=False, soft_wrap=True)
 
     def note(self, text: str) -> None:
         """A remark on stderr (not part of the result)."""
-        self.err.print(text, markup=False)
+        self.err.print(text, markup=False, soft_wrap=True)
 
 
 def error_line(message: str) -> None:
