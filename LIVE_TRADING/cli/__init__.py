@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 import traceback
@@ -55,8 +56,8 @@ def _number(text: str, *, positive: bool) -> float:
     try:
         value = float(text)
     except ValueError:
-        value = float("nan")
-    if not (value == value and value not in (float("inf"), float("-inf"))) or value < 0 or (positive and value == 0):
+        value = math.nan
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
         raise argparse.ArgumentTypeError(f"must be a number {'> 0' if positive else '>= 0'}, got {text!r}")
     return value
 
