@@ -225,10 +225,33 @@ def _config_message(exc: Exception) -> str:
     return f"{len(problems)} config problems (run '{PROG} check-config' for the list): " + "; ".join(problems)
 
 
+def _report(exc: Exception, debug: bool) -> int:
+    """Print the one line for ``exc`` (and its traceback with ``--debug``); return the exit code."""
+    from LIVE_TRADING.common.exceptions import BrokerError, ConfigError, DataProviderError
+
+    if isinstance(exc, UsageError):
+        error_line(str(exc))
+        code = EXIT_USAGE
+    elif isinstance(exc, ConfigError):
+        error_line(_config_message(exc))
+        code = EXIT_USAGE
+    elif isinstance(exc, BrokerError | DataProviderError):
+        error_line(str(exc))
+        code = EXIT_BROKER
+    elif isinstance(exc, ImportError):  # a venue adapter or optional dependency that is not installed
+        error_line(f"cannot load what this command needs: {exc}")
+        code = EXIT_USAGE
+    else:
+        error_line(f"unexpected {type(exc).__name__}: {exc}" + ("" if debug else " (run with --debug for details)"))
+        code = EXIT_BROKER
+    if debug:
+        traceback.print_exception(exc)
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     from CONFIG.config_loader import ENV_VAR, load_config, reload_config
-    from LIVE_TRADING.common.exceptions import BrokerError, ConfigError, DataProviderError
 
     parser = build_parser()
     debug = False
@@ -254,26 +277,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             args.symbols = _symbols(args.symbols)
         return _handlers()[args.command](args, out, venue)
-    except UsageError as exc:
-        error_line(str(exc))
-        code = EXIT_USAGE
-    except ConfigError as exc:
-        error_line(_config_message(exc))
-        code = EXIT_USAGE
-    except (BrokerError, DataProviderError) as exc:
-        error_line(str(exc))
-        code = EXIT_BROKER
-    except ImportError as exc:  # a venue adapter or optional dependency that is not installed
-        error_line(f"cannot load what this command needs: {exc}")
-        code = EXIT_USAGE
-    except KeyboardInterrupt:
+    except Exception as exc:  # every failure becomes one line and an exit code
+        code = _report(exc, debug)
+    except KeyboardInterrupt as exc:
         error_line("interrupted")
         code = EXIT_INTERRUPTED
-    except Exception as exc:
-        error_line(f"unexpected {type(exc).__name__}: {exc}" + ("" if debug else " (run with --debug for details)"))
-        code = EXIT_BROKER
-    if debug:
-        traceback.print_exc()
+        if debug:
+            traceback.print_exception(exc)
     return code
 
 
