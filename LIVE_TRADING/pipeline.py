@@ -696,7 +696,7 @@ def run_loop(
             try:
                 _cancel_ours(broker, ours, result, keep=False)
                 quotes = _fetch_quotes(broker, provider, syms)
-                if result.initial_equity is None:
+                if result.initial_equity is None and not result.equity_curve:  # before the first trade
                     result.initial_equity = portfolio_value(broker, quotes)
                 for sym, quote in quotes.items():
                     if sym in history:

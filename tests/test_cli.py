@@ -250,6 +250,8 @@ def test_broker_errors_exit_1_with_one_line(capsys):
     assert "Insufficient position" in one_error_line(err)
     code, _, err = run_main(capsys, "cancel", "no-such-order")
     assert code == 1 and "Order not found" in one_error_line(err)
+    code, _, err = run_main(capsys, "--debug", "cancel", "no-such-order")
+    assert code == 1 and "Traceback" in err and "OrderNotFoundError" in err
 
 
 def test_config_option_points_at_another_file(capsys, tmp_path, isolated_config, monkeypatch):

@@ -463,6 +463,7 @@ def test_a_passing_failure_is_recorded_and_the_loop_goes_on(clock):
     assert result.stop_reason == "completed" and result.steps_done == 3
     assert [e["step"] for e in result.errors] == [1]
     assert result.positions == {"AAA": 1.0}  # the strategy's first call came at step 2
+    assert result.initial_equity is None and len(result.equity_curve) == 3  # step 1 had no prices
 
 
 def test_interval_paces_steps_from_start_to_start(clock):
