@@ -278,7 +278,8 @@ class FakeVenue:
         return 1234.5
 
     def venue_health(self):
-        return {"connected": True, "account": "DU123", "rate_limit_headroom": 0.9, "reconnects": 2}
+        return {"connected": True, "account": "DU123", "rate_limit_headroom": 0.9, "reconnects": 2,
+                "server_offset_ms": 12.5, "testnet": True, "nested": {"not": "shown"}}
 
     def close(self):
         self.closed = True
@@ -308,7 +309,9 @@ def test_check_config_connects_read_only_to_live_venues(capsys, fake_venues):
     assert code == 0 and report["ok"] and report["problems"] == []
     facts = report["connection"]
     assert facts["account"] == "DU123" and facts["rate limit headroom"] == 0.9 and facts["reconnects"] == 2
-    assert facts["cash available"] == 1234.5 and "server time offset ms" in facts
+    assert facts["cash available"] == 1234.5 and facts["testnet"] is True
+    assert facts["server offset ms"] == 12.5 and "server time offset ms" not in facts  # the venue's own figure
+    assert "nested" not in facts
     assert fake_venues[-1].closed
 
     code, out, err = run_main(capsys, "--venue", "fakedown", "check-config")
@@ -360,3 +363,21 @@ def test_one_shot_sim_prices_continue_from_the_run(capsys, tmp_path):
     at = datetime.fromisoformat(quote["timestamp"])
     same_market = SimDataProvider(seed=42, start_time=started, clock=lambda: at).get_quote("AAPL")
     assert quote["bid"] == pytest.approx(same_market["bid"]) and quote["ask"] == pytest.approx(same_market["ask"])
+
+
+def test_check_config_counts_missing_credentials_as_a_config_problem():
+    from LIVE_TRADING.cli.checks import _collect
+    from LIVE_TRADING.common.exceptions import AuthenticationError, ConfigError
+
+    problems: list[str] = []
+
+    def no_credentials():
+        raise AuthenticationError("API credentials are missing: set BINANCE_API_KEY")
+
+    def two_problems():
+        raise ConfigError(problems=["a.b must be x", "a.c must be y"])
+
+    assert _collect(problems, "live_trading.binance", no_credentials) is None
+    assert _collect(problems, "live_trading.ibkr", two_problems) is None
+    assert problems == ["live_trading.binance: API credentials are missing: set BINANCE_API_KEY",
+                        "a.b must be x", "a.c must be y"]

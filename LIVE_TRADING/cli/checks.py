@@ -10,9 +10,9 @@
    Keys the package does not know are reported as warnings (a typo is
    otherwise silently ignored).
 3. With no problems, live venues (any venue but paper) get a read-only connection check: the
-   broker is built and asked for its time and cash, and its
-   ``venue_health()`` (connected, account, server time offset, rate-limit
-   headroom, reconnects) is shown. Paper needs no connection; its journal
+   broker is built and asked for its time and cash, and what its
+   ``venue_health()`` reports is shown (connected, account, server time
+   offset, rate-limit headroom, reconnects first, then any other figures). Paper needs no connection; its journal
    is not touched.
 
 Exit codes: 0 all good; 2 configuration problems (all listed); 1 the
@@ -34,7 +34,7 @@ from LIVE_TRADING.cli.render import Output, error_line, money, when
 from LIVE_TRADING.cli.session import close_quietly
 from LIVE_TRADING.common.clock import utc_now
 from LIVE_TRADING.common.constants import DEFAULT_CONFIG
-from LIVE_TRADING.common.exceptions import BrokerError, ConfigError, DataProviderError
+from LIVE_TRADING.common.exceptions import BrokerError, ConfigError, LiveTradingError
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +48,10 @@ VENUE_CONFIG_LOADERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "ibkr": ("LIVE_TRADING.brokers.ibkr.config",
              ("IBKRSettings.load", "IBKRSettings.from_config", "IBKRConfig.from_config", "load_ibkr_config")),
 }
+#: venue_health() keys shown first by the read-only check (the rest follow alphabetically)
+_SHOWN_FIRST = ("connected", "account", "testnet", "server_time_offset_ms", "server_offset_ms",
+                "rate_limit_headroom", "reconnects")
+_OFFSET_KEYS = ("server_time_offset_ms", "server_offset_ms")
 #: free-form mappings (symbols as keys) and sections owned by venue adapters: no unknown-key warnings inside
 _FREE_FORM = frozenset({"live_trading.data.sim.symbols", "live_trading.binance", "live_trading.ibkr"})
 
@@ -58,7 +62,7 @@ def _collect(problems: list[str], label: str, build: Callable[[], Any]) -> Any:
         return build()
     except ConfigError as exc:
         problems.extend(exc.problems or [str(exc)])
-    except (DataProviderError, ValueError, TypeError) as exc:
+    except (LiveTradingError, ValueError, TypeError) as exc:  # e.g. AuthenticationError: no credentials
         problems.append(f"{label}: {exc}")
     except ImportError as exc:
         problems.append(f"{label}: cannot be loaded ({exc})")
@@ -171,12 +175,11 @@ def connection_check(venue: str) -> tuple[dict[str, Any], list[str], int]:
         inner = unwrap() if callable(unwrap) else broker
         probe = getattr(inner, "venue_health", None)
         if callable(probe):
-            status = dict(probe())
-            for key in ("connected", "account", "server_time_offset_ms", "rate_limit_headroom", "reconnects"):
-                if key in status:
-                    facts[key.replace("_", " ")] = status[key]
-            if "server_time_offset_ms" in status:
+            status = {k: v for k, v in dict(probe()).items() if v is None or isinstance(v, str | int | float | bool)}
+            if any(k in status for k in _OFFSET_KEYS):  # the venue measured it: show its figure
                 facts.pop("server time offset ms", None)
+            for key in sorted(status, key=lambda k: (_SHOWN_FIRST.index(k) if k in _SHOWN_FIRST else 99, k)):
+                facts[key.replace("_", " ")] = status[key]
     except BrokerError as exc:
         return facts, [f"read-only check on {venue} failed: {type(exc).__name__}: {exc}"], 1
     finally:

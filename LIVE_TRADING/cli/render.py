@@ -125,7 +125,7 @@ class Output:
         cells = [[str(c) for c in row] for row in rows]
         keep = [i for i, _ in enumerate(columns) if not cells or any(r[i] not in ("-", "") for r in cells)]
         table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", title_style="bold",
-                      collapse_padding=True, pad_edge=False)
+                      collapse_padding=True, pad_edge=False, min_width=len(title or "") + 4)
         for i in keep:
             col = columns[i]
             table.add_column(col, justify="right" if col in right_set else "left",
@@ -137,7 +137,7 @@ class Output:
     def fields(self, pairs: Iterable[tuple[str, Any]], *, title: str | None = None) -> None:
         """A two-column table of ``(label, value)`` pairs."""
         table = Table(title=title, box=box.SIMPLE_HEAD, show_header=False, title_justify="left",
-                      title_style="bold")
+                      title_style="bold", min_width=len(title or "") + 4)
         table.add_column("field", style="bold")
         table.add_column("value", overflow="fold")
         for label, value in pairs:
