@@ -225,7 +225,7 @@ def cmd_check_config(args: argparse.Namespace, out: Output, venue_override: str 
             out.line(f"{len(problems)} {what}{'s' if len(problems) != 1 else ''}:")
             for p in problems:
                 out.line(f"  - {p}")
-        if facts:
+        if len(facts) > 1:  # more than the venue's name
             out.fields([(k, when(v) if k == "venue time (UTC)" else v) for k, v in facts.items()],
                        title="Venue" if venue == "paper" else "Venue check (read-only)")
         if code == 0:
