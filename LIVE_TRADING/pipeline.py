@@ -204,15 +204,22 @@ def pnl_from_fills(fills: Iterable[Mapping[str, Any]], marks: Mapping[str, float
     """Average-cost P&L of a list of fills, as if the account started flat.
 
     Returns ``realized_pnl``, ``unrealized_pnl`` (open quantity at ``marks``;
-    symbols without a mark count 0), ``fees`` and ``positions``. Used for
-    venues that do not report P&L themselves (``get_account_summary``).
+    symbols without a mark count 0), ``fees`` (their plain sum),
+    ``fees_by_currency`` and ``positions``. Used for venues that do not report
+    P&L themselves (``get_account_summary``). Fees are not netted into the
+    quantities: a venue that charges the fee in the asset bought (Binance)
+    leaves slightly less in the account than ``positions`` says.
     """
     qty: dict[str, float] = {}
     cost: dict[str, float] = {}
     realized = fees = 0.0
+    by_currency: dict[str, float] = {}
     for f in fills:
         sym, q, px = f["symbol"], float(f["qty"]), float(f["fill_price"])
-        fees += float(f.get("fee") or 0.0)
+        fee = float(f.get("fee") or 0.0)
+        fees += fee
+        currency = str(f.get("fee_currency") or "")
+        by_currency[currency] = by_currency.get(currency, 0.0) + fee
         signed = q if f["side"] == SIDE_BUY else -q
         held, avg = qty.get(sym, 0.0), cost.get(sym, 0.0)
         if held == 0 or (held > 0) == (signed > 0):
@@ -232,6 +239,7 @@ def pnl_from_fills(fills: Iterable[Mapping[str, Any]], marks: Mapping[str, float
         "realized_pnl": realized,
         "unrealized_pnl": unrealized,
         "fees": fees,
+        "fees_by_currency": by_currency,
         "positions": {s: q for s, q in qty.items() if q},
     }
 
@@ -478,6 +486,9 @@ def warm_history(
 class RunResult:
     """What ``run_loop`` did. Money amounts are in the account currency.
 
+    ``fees`` is the broker's total (paper: account currency) or the plain sum
+    of the fills' fees; ``fees_by_currency`` splits the fills' fees by
+    currency (Binance charges in the asset received or in BNB).
     ``equity_curve`` holds ``(time, equity)`` after each completed step;
     ``initial_equity`` is the value before the first trade. ``orders`` are the
     orders the loop placed; ``fills`` are the broker's fills since the run
@@ -504,6 +515,7 @@ class RunResult:
     position_details: dict[str, dict[str, Any]] | None = None
     cash: float | None = None
     fees: float = 0.0
+    fees_by_currency: dict[str, float] = field(default_factory=dict)
     realized_pnl: float | None = None
     unrealized_pnl: float | None = None
     journal_path: str | None = None
@@ -553,6 +565,7 @@ class RunResult:
             "trades_skipped": len(self.skipped),
             "fills": len(self.fills),
             "fees": self.fees,
+            "fees_by_currency": dict(self.fees_by_currency),
             "realized_pnl": self.realized_pnl,
             "unrealized_pnl": self.unrealized_pnl,
             "initial_equity": self.initial_equity,
@@ -779,7 +792,9 @@ def _finish(broker: Any, result: RunResult, ours: set[str], cancel_open: bool) -
     except BrokerError as exc:
         logger.warning("Could not read the final account state: %s", exc)
         result.errors.append({"step": result.steps_done, "error": type(exc).__name__, "message": str(exc)})
-    result.fees = math.fsum(float(f.get("fee") or 0.0) for f in result.fills)
+    by_currency = pnl_from_fills(result.fills, {})["fees_by_currency"]
+    result.fees_by_currency = by_currency
+    result.fees = math.fsum(by_currency.values())
     summary = getattr(broker, "get_account_summary", None)
     details = getattr(broker, "get_position_details", None)
     acct: dict[str, Any] | None = None

@@ -308,17 +308,19 @@ def test_max_drawdown_fraction_and_amount():
 
 
 def test_pnl_from_fills_average_cost_realized_and_unrealized():
+    usd, bnb = {"fee_currency": "USD"}, {"fee_currency": "BNB"}
     fills = [
-        {"symbol": "A", "side": "BUY", "qty": 10, "fill_price": 100.0, "fee": 1.0},
-        {"symbol": "A", "side": "BUY", "qty": 10, "fill_price": 110.0, "fee": 1.0},  # avg 105
-        {"symbol": "A", "side": "SELL", "qty": 5, "fill_price": 120.0, "fee": 0.5},  # +75
-        {"symbol": "B", "side": "SELL", "qty": 2, "fill_price": 50.0, "fee": 0.0},  # short 2 @ 50
-        {"symbol": "B", "side": "BUY", "qty": 3, "fill_price": 40.0, "fee": 0.0},  # cover +20, long 1 @ 40
+        {"symbol": "A", "side": "BUY", "qty": 10, "fill_price": 100.0, "fee": 1.0, **usd},
+        {"symbol": "A", "side": "BUY", "qty": 10, "fill_price": 110.0, "fee": 1.0, **usd},  # avg 105
+        {"symbol": "A", "side": "SELL", "qty": 5, "fill_price": 120.0, "fee": 0.5, **usd},  # +75
+        {"symbol": "B", "side": "SELL", "qty": 2, "fill_price": 50.0, "fee": 0.01, **bnb},  # short 2 @ 50
+        {"symbol": "B", "side": "BUY", "qty": 3, "fill_price": 40.0, "fee": 0.02, **bnb},  # cover +20, long 1 @ 40
     ]
     pnl = pnl_from_fills(fills, {"A": 100.0, "B": 45.0})
     assert pnl["realized_pnl"] == pytest.approx(95.0)
     assert pnl["unrealized_pnl"] == pytest.approx(15 * (100 - 105) + 1 * (45 - 40))
-    assert pnl["fees"] == pytest.approx(2.5)
+    assert pnl["fees_by_currency"] == pytest.approx({"USD": 2.5, "BNB": 0.03})
+    assert pnl["fees"] == pytest.approx(2.53)
     assert pnl["positions"] == {"A": 15.0, "B": 1.0}
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from LIVE_TRADING.cli.errors import UsageError
 from LIVE_TRADING.cli.render import (
     Output,
+    amount,
     error_line,
     money,
     pct,
@@ -76,11 +77,10 @@ def cmd_quote(args: argparse.Namespace, out: Output, venue: str) -> int:
     else:
         if quotes:
             out.table(
-                ("symbol", "bid", "ask", "mid", "spread bps", "bid size", "ask size", "time (UTC)"),
-                [(q["symbol"], price(q["bid"]), price(q["ask"]), price((q["bid"] + q["ask"]) / 2),
-                  f"{q.get('spread_bps', 0.0):.2f}", qty(q.get("bid_size")), qty(q.get("ask_size")),
-                  when(q.get("timestamp"))) for q in quotes],
-                right=("bid", "ask", "mid", "spread bps", "bid size", "ask size"), no_wrap=("time (UTC)",),
+                ("symbol", "bid", "ask", "spread bps", "bid size", "ask size", "time (UTC)"),
+                [(q["symbol"], price(q["bid"]), price(q["ask"]), f"{q.get('spread_bps', 0.0):.2f}",
+                  qty(q.get("bid_size")), qty(q.get("ask_size")), when(q.get("timestamp"))) for q in quotes],
+                right=("bid", "ask", "spread bps", "bid size", "ask size"), no_wrap=("symbol", "time (UTC)"),
             )
         for f in failures:
             error_line(f["message"])
@@ -202,7 +202,7 @@ def cmd_fills(args: argparse.Namespace, out: Output, venue: str) -> int:
         out.table(
             ("time (UTC)", "fill_id", "fill", "price", "fee"),
             [(when(f.get("timestamp")), f.get("fill_id"), f"{f.get('side')} {qty(f.get('qty'))} {f.get('symbol')}",
-              price(f.get("fill_price")), f"{money(f.get('fee'))} {f.get('fee_currency') or ''}".strip())
+              price(f.get("fill_price")), amount(f.get("fee"), f.get("fee_currency")))
              for f in fills],
             title=f"Fills ({len(fills)})", right=("price", "fee"),
             no_wrap=("time (UTC)", "fill_id", "fill"),

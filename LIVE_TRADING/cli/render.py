@@ -59,6 +59,15 @@ def money(value: Any) -> str:
     return f"{float(value):,.2f}"
 
 
+def amount(value: Any, currency: str | None = None) -> str:
+    """A fee or other amount: 2 decimals from 1 up, up to 8 significant digits below (crypto fees)."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    v = float(value)
+    text = f"{v:,.2f}" if abs(v) >= 1 or v == 0 else f"{v:.8g}"
+    return f"{text} {currency}" if currency else text
+
+
 def signed_money(value: Any) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
@@ -75,9 +84,12 @@ def qty(value: Any) -> str:
 
 
 def price(value: Any) -> str:
+    """2 decimals from 1000 up, 4 from 1 up, up to 8 significant digits below."""
     if value is None:
         return "-"
     v = float(value)
+    if abs(v) >= 1000:
+        return f"{v:,.2f}"
     return f"{v:,.4f}" if abs(v) >= 1 else f"{v:.8g}"
 
 
@@ -192,7 +204,7 @@ def print_order(out: Output, o: Mapping[str, Any], title: str) -> None:
             ("limit price", price(o.get("limit_price"))),
             ("stop price", price(o.get("stop_price"))),
             ("filled", f"{qty(o.get('filled_qty'))} at {price(o.get('fill_price'))}"),
-            ("fee", money(o.get("fee"))),
+            ("fee", amount(o.get("fee"))),
             ("created (UTC)", when(o.get("timestamp"))),
             ("venue", o.get("venue")),
         ],
@@ -200,4 +212,4 @@ def print_order(out: Output, o: Mapping[str, Any], title: str) -> None:
     )
 
 
-__all__ = ["PROG", "Output", "error_line", "money", "order_row", "pct", "price", "print_order", "print_orders", "qty", "to_json", "when"]
+__all__ = ["PROG", "Output", "amount", "error_line", "money", "order_row", "pct", "price", "print_order", "print_orders", "qty", "to_json", "when"]

@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from LIVE_TRADING.cli.errors import UsageError
 from LIVE_TRADING.cli.plot import PlotUnavailableError, require_matplotlib, save_equity_plot
-from LIVE_TRADING.cli.render import Output, error_line, money, pct, price, qty, signed_money, when
+from LIVE_TRADING.cli.render import Output, amount, error_line, money, pct, price, qty, signed_money, when
 from LIVE_TRADING.cli.session import RunSession, open_run_session
 from LIVE_TRADING.pipeline import PipelineConfig, RunResult, StepInfo, run_loop
 from LIVE_TRADING.strategies import get_strategy
@@ -163,6 +163,12 @@ def _print_summary(
     steps = f"{r.steps_done} of {r.steps_requested}"
     if r.stop_reason != "completed":
         steps += f" ({r.stop_reason})"
+    pace = (f"one per {cfg.bar} bar of simulated time" if session.simulated
+            else f"one every {session.interval_s:g} s, history in {cfg.bar} bars")
+    if r.fees_by_currency and not getattr(session.broker, "get_account_summary", None):
+        fees = ", ".join(amount(v, c or None) for c, v in sorted(r.fees_by_currency.items()))
+    else:
+        fees = money(r.fees)
     rejected = len(r.failed)
     out.fields(
         [
@@ -170,12 +176,12 @@ def _print_summary(
             ("data", _data_label(session)),
             ("strategy", repr(strategy)),
             ("symbols", ", ".join(cfg.symbols)),
-            ("steps", f"{steps}, one per {cfg.bar} bar"),
+            ("steps", f"{steps}, {pace}"),
             ("period (UTC)", f"{when(r.started_at)} -> {when(r.ended_at)}"),
             ("orders", f"{len(r.orders)} placed, {r.count('filled')} filled, {rejected} failed, "
                        f"{len(r.skipped)} trades skipped (below {money(cfg.min_trade_value)} or no cash)"),
             ("fills", len(r.fills)),
-            ("fees", money(r.fees)),
+            ("fees", fees),
             ("realized P&L", signed_money(r.realized_pnl)),
             ("unrealized P&L", signed_money(r.unrealized_pnl)),
             ("equity", f"{money(r.initial_equity)} -> {money(r.final_equity)} ({pct(r.total_return)})"),
