@@ -64,8 +64,14 @@ def amount(value: Any, currency: str | None = None) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
     v = float(value)
-    text = f"{v:,.2f}" if abs(v) >= 1 or v == 0 else f"{v:.8g}"
+    text = f"{v:,.2f}" if abs(v) >= 1 or v == 0 else _small(v)
     return f"{text} {currency}" if currency else text
+
+
+def _small(v: float) -> str:
+    """A number below 1 in plain decimals (no exponent), up to 10 places."""
+    text = f"{v:.10f}".rstrip("0").rstrip(".")
+    return text if text not in ("0", "-0") else f"{v:.3g}"
 
 
 def signed_money(value: Any) -> str:
@@ -90,7 +96,7 @@ def price(value: Any) -> str:
     v = float(value)
     if abs(v) >= 1000:
         return f"{v:,.2f}"
-    return f"{v:,.4f}" if abs(v) >= 1 else f"{v:.8g}"
+    return f"{v:,.4f}" if abs(v) >= 1 else _small(v)
 
 
 def pct(value: Any) -> str:
