@@ -381,3 +381,11 @@ def test_check_config_counts_missing_credentials_as_a_config_problem():
     assert _collect(problems, "live_trading.ibkr", two_problems) is None
     assert problems == ["live_trading.binance: API credentials are missing: set BINANCE_API_KEY",
                         "a.b must be x", "a.c must be y"]
+
+
+def test_number_formats_for_stocks_and_crypto():
+    from LIVE_TRADING.cli.render import amount, price, qty
+
+    assert [price(50010), price(123.456), price(0.00001234), price(None)] == ["50,010.00", "123.4560", "0.00001234", "-"]
+    assert [qty(320.33384672), qty(0.04995), qty(10.0), qty(-0.0)] == ["320.3338", "0.04995", "10", "0"]
+    assert [amount(1e-05, "BTC"), amount(3.271, "USD"), amount(0)] == ["0.00001 BTC", "3.27 USD", "0.00"]
