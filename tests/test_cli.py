@@ -389,3 +389,63 @@ def test_number_formats_for_stocks_and_crypto():
     assert [price(50010), price(123.456), price(0.00001234), price(None)] == ["50,010.00", "123.4560", "0.00001234", "-"]
     assert [qty(320.33384672), qty(0.04995), qty(10.0), qty(-0.0)] == ["320.3338", "0.04995", "10", "0"]
     assert [amount(1e-05, "BTC"), amount(3.271, "USD"), amount(0)] == ["0.00001 BTC", "3.27 USD", "0.00"]
+
+
+class TouchVenue:
+    """A protocol-only live venue stand-in: market orders fill at the touch, fees 0.1% in the quote asset."""
+
+    def __init__(self, **kw):
+        self.quotes = {"AAA": (10.0, 10.02), "BBB": (20.0, 20.04)}
+        self.cash, self.positions, self.fills, self.n = 1000.0, {}, [], 0
+
+    def submit_order(self, symbol, side, qty, order_type="market", limit_price=None, **kw):
+        bid, ask = self.quotes[symbol]
+        px = ask if side == "BUY" else bid
+        fee = qty * px * 0.001
+        self.cash -= (qty * px if side == "BUY" else -qty * px) + fee
+        self.positions[symbol] = self.positions.get(symbol, 0.0) + (qty if side == "BUY" else -qty)
+        self.n += 1
+        self.fills.append({"order_id": str(self.n), "fill_id": f"{self.n}-1", "timestamp": utc_now(),
+                           "symbol": symbol, "side": side, "qty": qty, "fill_price": px, "fee": fee,
+                           "fee_currency": "USDT"})
+        return {"order_id": str(self.n), "symbol": symbol, "side": side, "qty": qty, "filled_qty": qty,
+                "status": "filled", "fill_price": px, "fee": fee, "order_type": order_type}
+
+    def get_open_orders(self):
+        return []
+
+    def get_positions(self):
+        return {s: q for s, q in self.positions.items() if q}
+
+    def get_cash(self):
+        return self.cash
+
+    def get_fills(self, since=None):
+        return [f for f in self.fills if since is None or f["timestamp"] >= since]
+
+    def get_quote(self, symbol):
+        from LIVE_TRADING.brokers.quotes import make_quote
+
+        bid, ask = self.quotes[symbol]
+        return make_quote(symbol, bid, ask, 10, 10, utc_now())
+
+    def now(self):
+        return utc_now()
+
+
+def test_run_on_a_live_venue_uses_its_quotes_and_the_real_clock(capsys):
+    register_venue("touchvenue", TouchVenue)
+    try:
+        code, out, err = run_main(capsys, "--venue", "touchvenue", "run", "--steps", "2", "--interval-s", "0",
+                                  "--symbols", "AAA", "BBB", "--strategy", "equal_weight", "--qty-step", "1",
+                                  "--min-trade-value", "1", "--json")
+    finally:
+        interface._VENUES.pop("touchvenue", None)
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["simulated"] is False and report["data"] is None and report["steps_done"] == 2
+    # 98% of 1000 split in two, whole units, bought at the ask: 48 AAA at 10.02, 24 BBB at 20.04.
+    assert report["positions"] == {"AAA": 48.0, "BBB": 24.0}
+    assert report["fees_by_currency"] == pytest.approx({"USDT": 0.001 * (48 * 10.02 + 24 * 20.04)})
+    assert report["unrealized_pnl"] == pytest.approx(48 * (10.01 - 10.02) + 24 * (20.02 - 20.04))
+    assert report["journal_path"] is None
