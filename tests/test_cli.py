@@ -389,6 +389,7 @@ def test_number_formats_for_stocks_and_crypto():
     assert [price(50010), price(123.456), price(0.00001234), price(None)] == ["50,010.00", "123.4560", "0.00001234", "-"]
     assert [qty(320.33384672), qty(0.04995), qty(10.0), qty(-0.0)] == ["320.3338", "0.04995", "10", "0"]
     assert [amount(1e-05, "BTC"), amount(3.271, "USD"), amount(0)] == ["0.00001 BTC", "3.27 USD", "0.00"]
+    assert [amount(0.1038025119), amount(0.0008331), amount(-0.5)] == ["0.103803", "0.0008331", "-0.5"]
 
 
 class TouchVenue:

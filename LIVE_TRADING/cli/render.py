@@ -68,10 +68,14 @@ def amount(value: Any, currency: str | None = None) -> str:
     return f"{text} {currency}" if currency else text
 
 
-def _small(v: float) -> str:
-    """A number below 1 in plain decimals (no exponent), up to 10 places."""
-    text = f"{v:.10f}".rstrip("0").rstrip(".")
-    return text if text not in ("0", "-0") else f"{v:.3g}"
+def _small(v: float, digits: int = 6) -> str:
+    """A number below 1 in plain decimals (no exponent), up to ``digits`` significant digits."""
+    if v == 0:
+        return "0"
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(v))))
+    if decimals > 20:
+        return f"{v:.{digits}g}"
+    return f"{v:.{decimals}f}".rstrip("0").rstrip(".")
 
 
 def signed_money(value: Any) -> str:
@@ -96,7 +100,7 @@ def price(value: Any) -> str:
     v = float(value)
     if abs(v) >= 1000:
         return f"{v:,.2f}"
-    return f"{v:,.4f}" if abs(v) >= 1 else _small(v)
+    return f"{v:,.4f}" if abs(v) >= 1 else _small(v, 8)
 
 
 def pct(value: Any) -> str:
