@@ -199,12 +199,15 @@ def cmd_fills(args: argparse.Namespace, out: Output, venue: str) -> int:
     if out.json_mode:
         out.json(fills)
     elif fills:
+        currencies = {f.get("fee_currency") or "" for f in fills}
+        one = currencies.pop() if len(currencies) == 1 else None  # one currency: named in the header
+        fee_col = f"fee {one}".strip() if one is not None else "fee"
         out.table(
-            ("time (UTC)", "fill_id", "fill", "price", "fee"),
+            ("time (UTC)", "fill_id", "fill", "price", fee_col),
             [(when(f.get("timestamp")), f.get("fill_id"), f"{f.get('side')} {qty(f.get('qty'))} {f.get('symbol')}",
-              price(f.get("fill_price")), amount(f.get("fee"), f.get("fee_currency")))
+              price(f.get("fill_price")), amount(f.get("fee"), None if one is not None else f.get("fee_currency")))
              for f in fills],
-            title=f"Fills ({len(fills)})", right=("price", "fee"),
+            title=f"Fills ({len(fills)})", right=("price", fee_col),
             no_wrap=("time (UTC)", "fill_id", "fill"),
         )
     else:
