@@ -125,6 +125,17 @@ DEFAULT_CONFIG: dict[str, Any] = {
             "max_spread_bps": 50.0,
         },
     },
+    "pipeline": {
+        "symbols": ["AAPL", "MSFT", "GOOG"],
+        "strategy": "ma_crossover",
+        "steps": 100,
+        "bar": "1h",
+        "interval_s": None,
+        "min_trade_value": 100.0,
+        "qty_step": None,
+        "order_type": "market",
+        "cancel_open_on_exit": True,
+    },
     "binance": {
         "api_key": None,
         "api_secret": None,

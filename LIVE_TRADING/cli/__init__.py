@@ -1,0 +1,290 @@
+"""The ``live-trading`` command line (also ``python -m LIVE_TRADING``).
+
+::
+
+    live-trading run                       # offline paper session: sim quotes, MA crossover, summary table
+    live-trading run --steps 200 --strategy equal_weight --plot equity.png
+    live-trading quote AAPL MSFT
+    live-trading order AAPL BUY 10 [--limit 99.5] [--stop 101] [--tif day] [--client-id my-1]
+    live-trading orders | positions | fills [--since 2026-01-05] | cash
+    live-trading cancel ORDER_ID
+    live-trading check-config              # every config problem at once; live venues: read-only check
+    live-trading health                    # the broker's call metrics and verdict
+
+Global options (before or after the command): ``--config PATH`` (sets
+``LIVE_TRADING_CONFIG`` for this process), ``--venue NAME`` (overrides
+``live_trading.venue``), ``--json`` (machine-readable output), ``--debug``
+(tracebacks and debug logging).
+
+Exit codes: 0 ok; 1 broker or data error (one line on stderr); 2 usage or
+configuration error, or a venue adapter / optional dependency that cannot
+be imported (one line on stderr); 130 a ``run`` interrupted by Ctrl-C
+(stopped cleanly, summary printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from LIVE_TRADING import __version__
+from LIVE_TRADING.cli.errors import UsageError
+from LIVE_TRADING.cli.render import PROG, Output, error_line
+
+EXIT_OK, EXIT_BROKER, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+_BARS = ("1m", "2m", "5m", "15m", "30m", "60m", "90m", "1h", "1d", "5d", "1wk", "1mo", "3mo")
+_TIFS = ("gtc", "day", "ioc", "fok")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors raised as ``UsageError`` (exit code 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+# -- argument types ------------------------------------------------------------------
+def _number(text: str, *, positive: bool) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        raise argparse.ArgumentTypeError(f"must be a number {'> 0' if positive else '>= 0'}, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    return _number(text, positive=True)
+
+
+def nonneg_float(text: str) -> float:
+    return _number(text, positive=False)
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value
+
+
+def symbol(text: str) -> str:
+    value = text.strip().upper()
+    if not value:
+        raise argparse.ArgumentTypeError("must be a non-empty symbol")
+    return value
+
+
+def side(text: str) -> str:
+    value = text.strip().upper()
+    if value not in ("BUY", "SELL"):
+        raise argparse.ArgumentTypeError(f"must be BUY or SELL, got {text!r}")
+    return value
+
+
+def _symbols(values: list[str] | None) -> list[str] | None:
+    """``--symbols A B`` and ``--symbols A,B`` both work."""
+    if values is None:
+        return None
+    out = [s.strip().upper() for v in values for s in v.split(",") if s.strip()]
+    if not out:
+        raise UsageError("--symbols needs at least one symbol")
+    return out
+
+
+# -- parser ---------------------------------------------------------------------------
+def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    default: Any = argparse.SUPPRESS if suppress else None
+    flag_default: Any = argparse.SUPPRESS if suppress else False
+    parser.add_argument("--config", metavar="PATH", default=default,
+                        help="config file (default: $LIVE_TRADING_CONFIG, else the packaged defaults)")
+    parser.add_argument("--venue", metavar="NAME", default=default,
+                        help="paper, binance or ibkr (overrides live_trading.venue)")
+    parser.add_argument("--json", action="store_true", default=flag_default, help="print results as JSON")
+    parser.add_argument("--debug", action="store_true", default=flag_default,
+                        help="show tracebacks and debug logging")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from LIVE_TRADING.strategies import STRATEGIES
+
+    parser = _Parser(
+        prog=PROG,
+        description="Trade through one Broker interface: the offline paper simulator, Binance or IBKR. "
+        "The venue comes from the config (live_trading.venue) or --venue.",
+        epilog="Exit codes: 0 ok, 1 broker/data error, 2 usage or config error, 130 run interrupted. "
+        "Start with: live-trading run",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _global_options(parser, suppress=False)
+    common = _Parser(add_help=False)
+    _global_options(common, suppress=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def add(name: str, help_text: str, description: str | None = None) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_text, description=description or help_text, parents=[common])
+
+    run = add(
+        "run", "run the reference trading loop (offline paper session by default)",
+        "Run the reference loop: each step pulls quotes, asks the strategy for target positions, "
+        "places the orders that get there (sells first), and records equity. On venue paper with the sim "
+        "or replay data provider the run is simulated (a fresh account, one bar of simulated time per step, "
+        "no waiting) and ends at the current time, so 'positions' afterwards shows where it ended; elsewhere "
+        "it runs on the real clock, one step per --interval-s. Defaults come from live_trading.pipeline. "
+        "Ctrl-C stops cleanly: the run's open orders are cancelled (unless --keep-open) and the summary printed.",
+    )
+    run.add_argument("--steps", type=positive_int, help="number of steps (default: pipeline.steps, 100)")
+    run.add_argument("--symbols", nargs="+", metavar="SYMBOL", help="symbols to trade (default: pipeline.symbols)")
+    run.add_argument("--strategy", choices=sorted(STRATEGIES), help="strategy (default: pipeline.strategy)")
+    run.add_argument("--param", action="append", metavar="KEY=VALUE",
+                     help="strategy parameter, repeatable: ma_crossover fast, slow, cash_buffer; "
+                          "equal_weight cash_buffer, every")
+    run.add_argument("--bar", choices=_BARS, help="bar length: one step per bar (default: pipeline.bar, 1h)")
+    run.add_argument("--interval-s", type=nonneg_float, metavar="S",
+                     help="real seconds between steps (default: none when simulated, else one bar)")
+    run.add_argument("--min-trade-value", type=nonneg_float, metavar="V",
+                     help="skip trades worth less (default: pipeline.min_trade_value)")
+    run.add_argument("--qty-step", type=positive_float, metavar="Q",
+                     help="round trades toward zero to a multiple of Q, e.g. 1 for whole shares")
+    run.add_argument("--order-type", choices=("market", "limit"), help="market, or limit at the touch")
+    run.add_argument("--keep-open", action="store_true", help="leave the run's open orders working when it stops")
+    run.add_argument("--seed", type=int, help="sim data provider seed (default: data.sim.seed)")
+    run.add_argument("--plot", metavar="FILE.png", help='save an equity and drawdown chart (needs "live-trading[plot]")')
+
+    quote = add("quote", "show quotes")
+    quote.add_argument("symbols", nargs="+", type=symbol, metavar="SYMBOL")
+
+    order = add(
+        "order", "place an order",
+        "Place an order. Market by default; --limit makes it a limit order, --stop a stop, both a stop-limit. "
+        "On paper the account persists between commands through the journal.",
+    )
+    order.add_argument("symbol", type=symbol, metavar="SYMBOL")
+    order.add_argument("side", type=side, metavar="BUY|SELL")
+    order.add_argument("qty", type=positive_float, metavar="QTY")
+    order.add_argument("--limit", type=positive_float, metavar="P", help="limit price")
+    order.add_argument("--stop", type=positive_float, metavar="P", help="stop (trigger) price")
+    order.add_argument("--tif", choices=_TIFS, default="gtc", help="time in force (default gtc)")
+    order.add_argument("--client-id", metavar="ID", help="client order id: the same id twice places one order")
+
+    cancel = add("cancel", "cancel an open order")
+    cancel.add_argument("order_id", metavar="ORDER_ID")
+    add("orders", "list open orders")
+    add("positions", "list positions (with P&L where the venue reports it)")
+    fills = add("fills", "list fills")
+    fills.add_argument("--since", metavar="ISO", help="only fills at or after this time (no offset: UTC)")
+    add("cash", "show cash (and account summary where the venue reports it)")
+    add("check-config", "validate the config (every problem at once); live venues: read-only connection check")
+    health = add("health", "probe the venue with read-only calls and show the broker's metrics and verdict",
+                 "Probe the venue with read-only calls and show the broker's metrics and verdict. "
+                 "Exit code 1 when unhealthy.")
+    health.add_argument("--symbols", nargs="+", type=symbol, metavar="SYMBOL", help="also time a quote for these")
+    return parser
+
+
+# -- dispatch ---------------------------------------------------------------------------
+def _handlers() -> dict[str, Any]:
+    from LIVE_TRADING.cli import commands
+    from LIVE_TRADING.cli.run import cmd_run
+
+    return {
+        "run": cmd_run,
+        "quote": commands.cmd_quote,
+        "order": commands.cmd_order,
+        "cancel": commands.cmd_cancel,
+        "orders": commands.cmd_orders,
+        "positions": commands.cmd_positions,
+        "fills": commands.cmd_fills,
+        "cash": commands.cmd_cash,
+        "health": commands.cmd_health,
+    }
+
+
+def _setup_logging(debug: bool) -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if debug:
+        logging.getLogger("LIVE_TRADING").setLevel(logging.DEBUG)
+
+
+def _config_message(exc: Exception) -> str:
+    problems = getattr(exc, "problems", None) or [str(exc)]
+    if len(problems) == 1:
+        return f"config error: {problems[0]}"
+    return f"{len(problems)} config problems (run '{PROG} check-config' for the list): " + "; ".join(problems)
+
+
+def _report(exc: Exception, debug: bool) -> int:
+    """Print the one line for ``exc`` (and its traceback with ``--debug``); return the exit code."""
+    from LIVE_TRADING.common.exceptions import BrokerError, ConfigError, DataProviderError
+
+    if isinstance(exc, UsageError):
+        error_line(str(exc))
+        code = EXIT_USAGE
+    elif isinstance(exc, ConfigError):
+        error_line(_config_message(exc))
+        code = EXIT_USAGE
+    elif isinstance(exc, BrokerError | DataProviderError):
+        error_line(str(exc))
+        code = EXIT_BROKER
+    elif isinstance(exc, ImportError):  # a venue adapter or optional dependency that is not installed
+        error_line(f"cannot load what this command needs: {exc}")
+        code = EXIT_USAGE
+    else:
+        error_line(f"unexpected {type(exc).__name__}: {exc}" + ("" if debug else " (run with --debug for details)"))
+        code = EXIT_BROKER
+    if debug:
+        traceback.print_exception(exc)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    from CONFIG.config_loader import ENV_VAR, load_config, reload_config
+
+    parser = build_parser()
+    debug = False
+    try:
+        args = parser.parse_args(argv)
+        debug = bool(args.debug)
+        _setup_logging(debug)
+        if args.command is None:
+            parser.print_help()
+            return EXIT_USAGE
+        if args.config:
+            os.environ[ENV_VAR] = str(Path(args.config).expanduser().resolve())
+            reload_config()
+        out = Output(json_mode=args.json)
+        if args.command == "check-config":
+            from LIVE_TRADING.cli.checks import cmd_check_config
+
+            return cmd_check_config(args, out, args.venue)
+        load_config()  # a malformed file fails here, before anything else
+        from LIVE_TRADING.cli.session import resolve_venue
+
+        venue = resolve_venue(args.venue)
+        if args.command == "run":
+            args.symbols = _symbols(args.symbols)
+        return _handlers()[args.command](args, out, venue)
+    except Exception as exc:  # every failure becomes one line and an exit code
+        code = _report(exc, debug)
+    except KeyboardInterrupt as exc:
+        error_line("interrupted")
+        code = EXIT_INTERRUPTED
+        if debug:
+            traceback.print_exception(exc)
+    return code
+
+
+__all__ = ["build_parser", "main"]

@@ -1,0 +1,297 @@
+"""One-shot commands: ``quote``, ``order``, ``cancel``, ``orders``, ``positions``, ``fills``, ``cash``, ``health``.
+
+Each takes the parsed arguments, an ``Output`` and the venue, and returns the
+exit code. Broker errors are not caught here: ``main`` turns them into one
+line and exit code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from LIVE_TRADING.cli.errors import UsageError
+from LIVE_TRADING.cli.render import (
+    Output,
+    amount,
+    error_line,
+    money,
+    pct,
+    price,
+    print_order,
+    print_orders,
+    qty,
+    signed_money,
+    when,
+)
+from LIVE_TRADING.cli.session import broker_session
+from LIVE_TRADING.common.constants import (
+    ORDER_TYPE_LIMIT,
+    ORDER_TYPE_MARKET,
+    ORDER_TYPE_STOP,
+    ORDER_TYPE_STOP_LIMIT,
+    STATUS_REJECTED,
+)
+from LIVE_TRADING.common.exceptions import BrokerError, DataProviderError
+
+logger = logging.getLogger(__name__)
+
+
+def parse_since(text: str) -> datetime:
+    """``--since``: an ISO-8601 date or time; without an offset it is taken as UTC."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(
+            f"--since must be an ISO-8601 date or time such as 2026-01-05 or 2026-01-05T14:30:00+00:00, got {text!r}"
+        ) from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def order_type_for(limit: float | None, stop: float | None) -> str:
+    """``--limit`` and ``--stop`` pick the order type: neither market, both stop_limit."""
+    if limit is not None and stop is not None:
+        return ORDER_TYPE_STOP_LIMIT
+    if stop is not None:
+        return ORDER_TYPE_STOP
+    if limit is not None:
+        return ORDER_TYPE_LIMIT
+    return ORDER_TYPE_MARKET
+
+
+# -- commands ---------------------------------------------------------------------
+def cmd_quote(args: argparse.Namespace, out: Output, venue: str) -> int:
+    quotes, failures = [], []
+    with broker_session(venue) as broker:
+        for sym in args.symbols:
+            try:
+                quotes.append(broker.get_quote(sym))
+            except BrokerError as exc:
+                failures.append({"symbol": sym.upper(), "error": type(exc).__name__, "message": str(exc)})
+    if out.json_mode:
+        out.json({"quotes": quotes, "errors": failures})
+    else:
+        if quotes:
+            out.table(
+                ("symbol", "bid", "ask", "spread bps", "bid size", "ask size", "time (UTC)"),
+                [(q["symbol"], price(q["bid"]), price(q["ask"]), f"{q.get('spread_bps', 0.0):.2f}",
+                  qty(q.get("bid_size")), qty(q.get("ask_size")), when(q.get("timestamp"))) for q in quotes],
+                right=("bid", "ask", "spread bps", "bid size", "ask size"), no_wrap=("symbol", "time (UTC)"),
+            )
+        for f in failures:
+            error_line(f["message"])
+    return 1 if failures else 0
+
+
+def cmd_order(args: argparse.Namespace, out: Output, venue: str) -> int:
+    order_type = order_type_for(args.limit, args.stop)
+    kwargs: dict[str, Any] = {"time_in_force": args.tif}
+    if args.stop is not None:
+        kwargs["stop_price"] = args.stop
+    if args.client_id is not None:
+        kwargs["client_order_id"] = args.client_id
+    with broker_session(venue) as broker:
+        result = broker.submit_order(args.symbol, args.side, args.qty, order_type, args.limit, **kwargs)
+    if out.json_mode:
+        out.json(result)
+    else:
+        print_order(out, result, title="Order")
+    if result.get("status") == STATUS_REJECTED:
+        error_line(f"order {result.get('order_id')} for {result.get('symbol')} was rejected by the venue")
+        return 1
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace, out: Output, venue: str) -> int:
+    with broker_session(venue) as broker:
+        result = broker.cancel_order(args.order_id)
+    if out.json_mode:
+        out.json(result)
+    else:
+        print_order(out, result, title="Cancel")
+    return 0
+
+
+def cmd_orders(args: argparse.Namespace, out: Output, venue: str) -> int:
+    with broker_session(venue) as broker:
+        orders = broker.get_open_orders()
+    if out.json_mode:
+        out.json(orders)
+    elif orders:
+        print_orders(out, orders, title=f"Open orders ({len(orders)})")
+    else:
+        out.line("No open orders.")
+    return 0
+
+
+def _refresh_quotes(broker: Any, symbols: list[str]) -> None:
+    """Mark positions to fresh quotes where the broker can pull them (best effort)."""
+    update = getattr(broker, "update_quotes", None)
+    if not symbols or not callable(update) or getattr(broker, "data_provider", True) is None:
+        return
+    try:
+        update(symbols)
+    except (BrokerError, DataProviderError) as exc:
+        logger.warning("Could not refresh quotes for %s: %s", ", ".join(symbols), exc)
+
+
+def _account(broker: Any) -> dict[str, Any] | None:
+    summary = getattr(broker, "get_account_summary", None)
+    return dict(summary()) if callable(summary) else None
+
+
+def cmd_positions(args: argparse.Namespace, out: Output, venue: str) -> int:
+    with broker_session(venue) as broker:
+        positions = broker.get_positions()
+        _refresh_quotes(broker, sorted(positions))
+        details_fn = getattr(broker, "get_position_details", None)
+        details = details_fn() if callable(details_fn) else None
+        account = _account(broker)
+    if out.json_mode:
+        out.json({"positions": positions, "details": details, "account": account})
+        return 0
+    if not positions:
+        out.line("No positions.")
+    elif details is None:
+        out.table(("symbol", "qty"), [(s, qty(q)) for s, q in sorted(positions.items())], title="Positions",
+                  right=("qty",))
+    else:
+        rows = []
+        for sym in sorted(positions):
+            d = details.get(sym, {})
+            rows.append((sym, qty(positions[sym]), price(d.get("avg_cost")), price(d.get("market_price")),
+                         money(d.get("market_value")), signed_money(d.get("unrealized_pnl")),
+                         signed_money(d.get("realized_pnl")), money(d.get("fees"))))
+        out.table(("symbol", "qty", "avg cost", "price", "value", "unrealized P&L", "realized P&L", "fees"), rows,
+                  title="Positions", right=("qty", "avg cost", "price", "value", "unrealized P&L", "realized P&L",
+                                            "fees"))
+    if account is not None:
+        _print_account(out, account, title=None)
+    return 0
+
+
+def _print_account(out: Output, account: dict[str, Any], title: str | None) -> None:
+    initial = account.get("initial_cash")
+    equity = account.get("equity")
+    ret = equity / initial - 1.0 if initial and equity is not None else None
+    out.fields(
+        [
+            ("cash", money(account.get("cash"))),
+            ("reserved by open orders", money(account.get("reserved_cash"))),
+            ("available cash", money(account.get("available_cash"))),
+            ("equity", f"{money(equity)}  ({pct(ret)} on {money(initial)})" if ret is not None else money(equity)),
+            ("realized P&L", signed_money(account.get("realized_pnl"))),
+            ("unrealized P&L", signed_money(account.get("unrealized_pnl"))),
+            ("fees paid", money(account.get("fees"))),
+        ],
+        title=title,
+    )
+
+
+def cmd_fills(args: argparse.Namespace, out: Output, venue: str) -> int:
+    since = parse_since(args.since) if args.since else None
+    with broker_session(venue) as broker:
+        fills = broker.get_fills(since)
+    if out.json_mode:
+        out.json(fills)
+    elif fills:
+        currencies = {f.get("fee_currency") or "" for f in fills}
+        one = currencies.pop() if len(currencies) == 1 else None  # one currency: named in the header
+        fee_col = f"fee {one}".strip() if one is not None else "fee"
+        out.table(
+            ("time (UTC)", "fill_id", "fill", "price", fee_col),
+            [(when(f.get("timestamp")), f.get("fill_id"), f"{f.get('side')} {qty(f.get('qty'))} {f.get('symbol')}",
+              price(f.get("fill_price")), amount(f.get("fee"), None if one is not None else f.get("fee_currency")))
+             for f in fills],
+            title=f"Fills ({len(fills)})", right=("price", fee_col),
+            no_wrap=("time (UTC)", "fill_id", "fill"),
+        )
+    else:
+        out.line("No fills" + (f" since {since.isoformat()}." if since else "."))
+    return 0
+
+
+def cmd_cash(args: argparse.Namespace, out: Output, venue: str) -> int:
+    with broker_session(venue) as broker:
+        cash = broker.get_cash()
+        positions = broker.get_positions()
+        _refresh_quotes(broker, sorted(positions))
+        account = _account(broker)
+    if out.json_mode:
+        out.json({"cash": cash, "account": account})
+    elif account is not None:
+        _print_account(out, account, title="Account")
+    else:
+        out.fields([("available cash", money(cash))], title="Account")
+    return 0
+
+
+def cmd_health(args: argparse.Namespace, out: Output, venue: str) -> int:
+    """Probe the venue with read-only calls, then print ``broker.health()``; exit 1 when unhealthy."""
+    with broker_session(venue) as broker:
+        health_fn = getattr(broker, "health", None)
+        if not callable(health_fn):
+            raise UsageError(f"the {venue} broker reports no health metrics")
+        probes: list[tuple[str, Any]] = [("now", broker.now), ("get_cash", broker.get_cash),
+                                         ("get_positions", broker.get_positions),
+                                         ("get_open_orders", broker.get_open_orders)]
+        probes += [("get_quote", lambda s=s: broker.get_quote(s)) for s in args.symbols or ()]
+        for name, call in probes:
+            try:
+                call()
+            except BrokerError as exc:  # counted by the metrics; health() reports it
+                logger.warning("health probe %s failed: %s", name, exc)
+        report = health_fn()
+    if out.json_mode:
+        out.json(report)
+        return 0 if report.get("healthy") else 1
+    verdict = "healthy" if report.get("healthy") else "UNHEALTHY"
+    orders = report.get("orders") or {}
+    out.fields(
+        [
+            ("venue", report.get("venue")),
+            ("verdict", verdict),
+            *[("reason", r) for r in report.get("reasons") or ()],
+            ("orders", ", ".join(f"{k} {v}" for k, v in orders.items() if v is not None) or "-"),
+            ("errors", ", ".join(f"{k} {v}" for k, v in (report.get("errors") or {}).items()) or "none"),
+            ("reconnects", report.get("reconnects")),
+            ("rate limit headroom", pct(report.get("rate_limit_headroom"))),
+            ("last success (UTC)", when(report.get("last_success"))),
+            ("last error", _last_error(report.get("last_error"))),
+            *[(f"venue: {k}", v) for k, v in (report.get("venue_status") or {}).items()],
+        ],
+        title="Health",
+    )
+    calls = report.get("calls") or {}
+    if calls:
+        out.table(
+            ("call", "count", "errors", "p50 ms", "p95 ms", "p99 ms"),
+            [(name, c["count"], c["errors"], f"{c['p50_ms']:.3f}", f"{c['p95_ms']:.3f}", f"{c['p99_ms']:.3f}")
+             for name, c in sorted(calls.items())],
+            title="Calls (this process)", right=("count", "errors", "p50 ms", "p95 ms", "p99 ms"),
+        )
+    return 0 if report.get("healthy") else 1
+
+
+def _last_error(err: dict[str, Any] | None) -> str:
+    if not err:
+        return "none"
+    return f"{when(err.get('at'))} {err.get('method', '')} {err.get('error')}: {err.get('message')}".strip()
+
+
+__all__ = [
+    "cmd_cancel",
+    "cmd_cash",
+    "cmd_fills",
+    "cmd_health",
+    "cmd_order",
+    "cmd_orders",
+    "cmd_positions",
+    "cmd_quote",
+    "order_type_for",
+    "parse_since",
+]

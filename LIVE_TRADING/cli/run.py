@@ -1,0 +1,235 @@
+"""``live-trading run``: the reference loop with a progress bar, a summary and an optional chart.
+
+Exit codes: 0 the run completed; 130 stopped by Ctrl-C (or SIGTERM) after a
+clean stop, the summary still printed; 1 stopped because steps kept failing
+with broker errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from LIVE_TRADING.cli.errors import UsageError
+from LIVE_TRADING.cli.plot import PlotUnavailableError, require_matplotlib, save_equity_plot
+from LIVE_TRADING.cli.render import Output, amount, error_line, money, pct, price, qty, signed_money, when
+from LIVE_TRADING.cli.session import RunSession, open_run_session
+from LIVE_TRADING.pipeline import PipelineConfig, RunResult, StepInfo, run_loop
+from LIVE_TRADING.strategies import get_strategy
+
+EXIT_INTERRUPTED = 130
+
+
+def parse_params(items: list[str] | None) -> dict[str, Any]:
+    """``--param KEY=VALUE`` pairs; values are read as int, float, true/false, or kept as text."""
+    params: dict[str, Any] = {}
+    for item in items or ():
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UsageError(f"--param must look like KEY=VALUE, got {item!r}")
+        value: Any = raw.strip()
+        low = value.lower()
+        if low in ("true", "false"):
+            value = low == "true"
+        else:
+            for cast in (int, float):
+                try:
+                    value = cast(value)
+                    break
+                except ValueError:
+                    continue
+        params[key] = value
+    return params
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Let ``kill <pid>`` stop a run as cleanly as Ctrl-C does."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def cmd_run(args: argparse.Namespace, out: Output, venue: str) -> int:
+    overrides = {
+        "symbols": args.symbols,
+        "strategy": args.strategy,
+        "steps": args.steps,
+        "bar": args.bar,
+        "interval_s": args.interval_s,
+        "min_trade_value": args.min_trade_value,
+        "qty_step": args.qty_step,
+        "order_type": args.order_type,
+        "cancel_open_on_exit": False if args.keep_open else None,
+    }
+    cfg = PipelineConfig.from_config(**overrides)
+    try:
+        strategy = get_strategy(cfg.strategy, **parse_params(args.param))
+    except (ValueError, TypeError) as exc:
+        raise UsageError(str(exc)) from None
+    plot_path = _check_plot_path(args.plot) if args.plot else None
+
+    session = open_run_session(venue, cfg, seed=args.seed)
+    if session.note:
+        out.note(session.note)
+    if not session.simulated and not out.json_mode:
+        out.note(f"Real-time run on {venue}: {session.steps} steps, one every {session.interval_s:g} s "
+                 "(--interval-s to change). Ctrl-C stops cleanly.")
+    try:
+        with _progress(out, session.steps) as on_step, _sigterm_as_interrupt():
+            result = run_loop(
+                session.broker, session.provider, strategy, session.steps,
+                symbols=cfg.symbols, order_type=cfg.order_type, min_trade_value=cfg.min_trade_value,
+                qty_step=cfg.qty_step,
+                bar=cfg.bar, history_provider=session.history_provider, advance=session.advance,
+                interval_s=session.interval_s, cancel_open_on_exit=cfg.cancel_open_on_exit, on_step=on_step,
+            )
+    finally:
+        session.close()
+
+    if plot_path is not None:
+        save_equity_plot(result, plot_path, title=f"{strategy!r} on {venue} ({', '.join(cfg.symbols)})")
+    if out.json_mode:
+        out.json(_as_json(result, session, cfg, strategy, plot_path))
+    else:
+        _print_summary(out, result, session, cfg, strategy, plot_path)
+    if result.interrupted:
+        error_line(f"interrupted after {result.steps_done} of {result.steps_requested} steps (stopped cleanly)")
+        return EXIT_INTERRUPTED
+    if result.stop_reason == "errors":
+        last = result.errors[-1] if result.errors else {"error": "?", "message": "?"}
+        error_line(f"run stopped after repeated broker errors: {last['error']}: {last['message']}")
+        return 1
+    return 0
+
+
+def _check_plot_path(text: str) -> Path:
+    path = Path(text).expanduser()
+    if path.suffix.lower() != ".png":
+        raise UsageError(f"--plot must name a .png file, got {text!r}")
+    if not path.parent.is_dir():
+        raise UsageError(f"--plot: directory {str(path.parent)!r} does not exist")
+    try:
+        require_matplotlib()
+    except PlotUnavailableError as exc:
+        raise UsageError(str(exc)) from None
+    return path
+
+
+@contextlib.contextmanager
+def _progress(out: Output, steps: int) -> Iterator[Any]:
+    """A progress bar on stderr (only on a terminal, never with ``--json``); yields the ``on_step`` callback."""
+    disable = out.json_mode or not out.err.is_terminal
+    progress = Progress(
+        TextColumn("[bold]run"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("{task.fields[status]}"), console=out.err, transient=True, disable=disable,
+    )
+    with progress:
+        task = progress.add_task("run", total=steps, status="")
+
+        def on_step(info: StepInfo) -> None:
+            status = f"equity {money(info.equity)}" + (f"  [red]{info.error}[/]" if info.error else "")
+            progress.update(task, completed=info.step, status=status)
+
+        yield on_step
+
+
+def _data_label(session: RunSession) -> str:
+    if session.venue != "paper":
+        return "venue quotes" + (f", history from {session.data_name}" if session.data_name else "")
+    return f"{session.data_name} ({'simulated time' if session.simulated else 'real time'})"
+
+
+def _print_summary(
+    out: Output, r: RunResult, session: RunSession, cfg: PipelineConfig, strategy: Any, plot: Path | None
+) -> None:
+    steps = f"{r.steps_done} of {r.steps_requested}"
+    if r.stop_reason != "completed":
+        steps += f" ({r.stop_reason})"
+    pace = (f"one per {cfg.bar} bar of simulated time" if session.simulated
+            else f"one every {session.interval_s:g} s, history in {cfg.bar} bars")
+    if r.fees_by_currency and not getattr(session.broker, "get_account_summary", None):
+        fees = ", ".join(amount(v, c or None) for c, v in sorted(r.fees_by_currency.items()))
+    else:
+        fees = money(r.fees)
+    rejected = len(r.failed)
+    out.fields(
+        [
+            ("venue", session.venue),
+            ("data", _data_label(session)),
+            ("strategy", repr(strategy)),
+            ("symbols", ", ".join(cfg.symbols)),
+            ("steps", f"{steps}, {pace}"),
+            ("period (UTC)", f"{when(r.started_at)} -> {when(r.ended_at)}"),
+            ("orders", f"{len(r.orders)} placed, {r.count('filled')} filled, {rejected} failed, "
+                       f"{len(r.skipped)} trades skipped (below {money(cfg.min_trade_value)} or no cash)"),
+            ("fills", len(r.fills)),
+            ("fees", fees),
+            ("realized P&L", signed_money(r.realized_pnl)),
+            ("unrealized P&L", signed_money(r.unrealized_pnl)),
+            ("equity", f"{money(r.initial_equity)} -> {money(r.final_equity)} ({pct(r.total_return)})"),
+            ("max drawdown", f"{pct(r.max_drawdown)} ({money(r.max_drawdown_value)})"),
+            ("cash", money(r.cash)),
+            ("open orders at exit", f"{len(r.cancelled)} cancelled, {len(r.left_open)} left open"),
+            ("step errors", len(r.errors)),
+            ("journal", r.journal_path or "-"),
+            ("run id", r.run_id or "-"),
+            *([("plot", str(plot))] if plot is not None else []),
+        ],
+        title="Run summary",
+    )
+    if r.positions:
+        details = r.position_details or {}
+        out.table(
+            ("symbol", "qty", "avg cost", "price", "value", "unrealized P&L"),
+            [(s, qty(q), price(details.get(s, {}).get("avg_cost")), price(details.get(s, {}).get("market_price")),
+              money(details.get(s, {}).get("market_value")), signed_money(details.get(s, {}).get("unrealized_pnl")))
+             for s, q in sorted(r.positions.items())],
+            title="Final positions", right=("qty", "avg cost", "price", "value", "unrealized P&L"),
+        )
+    else:
+        out.line("Final positions: none")
+    if r.failed:
+        shown = r.failed[:10]
+        out.table(("step", "symbol", "side", "qty", "error", "message"),
+                  [(f.get("step", "-"), f["symbol"], f.get("side") or "-", qty(f.get("qty")), f["error"],
+                    f["message"]) for f in shown],
+                  title=f"Failed orders ({len(r.failed)}{', first 10' if len(r.failed) > 10 else ''})")
+
+
+def _as_json(r: RunResult, session: RunSession, cfg: PipelineConfig, strategy: Any, plot: Path | None) -> dict:
+    return {
+        "venue": session.venue,
+        "data": session.data_name,
+        "simulated": session.simulated,
+        "strategy": repr(strategy),
+        "symbols": list(cfg.symbols),
+        "bar": cfg.bar,
+        **r.summary(),
+        "position_details": r.position_details,
+        "failed": r.failed,
+        "skipped": r.skipped,
+        "errors": r.errors,
+        "equity_curve": [{"timestamp": t, "equity": v} for t, v in r.equity_curve],
+        "plot": str(plot) if plot is not None else None,
+    }
+
+
+__all__ = ["EXIT_INTERRUPTED", "cmd_run", "parse_params"]

@@ -1,0 +1,221 @@
+"""Building the broker (and data provider, and clock) a command runs against.
+
+One-shot commands (``quote``, ``order``, ``positions``, ...)
+    ``open_broker(venue)``. On ``paper`` the broker resumes the latest run in
+    ``paper.log_dir`` (``resume=True``), so the account carries over from
+    one command to the next through the journal, and prices orders from
+    ``paper.data_provider`` or, when that is null, ``data.provider``
+    (``sim`` by default) on the real clock. The ``sim`` market of a resumed
+    account starts where that account's run started (``sim_anchor``), so
+    its prices move on continuously from one command to the next, and from
+    the end of a ``run`` to the ``positions`` after it (with the run's seed
+    from the config; ``data.sim.start_time``, when set, wins).
+
+``run``
+    ``open_run_session(venue, config)``. On ``paper`` with the ``sim`` or
+    ``replay`` provider the run is *simulated*: a fresh account (never
+    resumed) whose broker and provider share a ``ManualClock`` moved one bar
+    per step, so a 100-step run of hourly bars takes well under a second.
+    ``sim`` runs end at the current time (the clock starts ``steps - 1`` bars
+    before the last bar boundary), so the journal stays in time order and a
+    later ``positions`` resumes the run's account; ``replay`` runs start at the
+    file's first row and stop at its end. On ``paper`` with another provider
+    (``yfinance``) and on live venues the run uses the real clock and waits
+    ``interval_s`` (default: one bar) between steps. Live venues take quotes
+    from the venue itself; ``data.provider`` is used only to warm up the
+    strategy's history, and only when it is a real market data source (not
+    ``sim``/``replay``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from CONFIG.config_loader import config_path, get_cfg
+from LIVE_TRADING.brokers.data_provider import INTERVALS, get_data_provider
+from LIVE_TRADING.brokers.interface import get_broker, known_venues
+from LIVE_TRADING.cli.errors import UsageError
+from LIVE_TRADING.common.clock import ManualClock, utc_now
+from LIVE_TRADING.common.constants import EVENT_SESSION
+from LIVE_TRADING.common.exceptions import ConfigError
+from LIVE_TRADING.common.journal import iter_records, latest_run_id
+from LIVE_TRADING.pipeline import PipelineConfig
+
+logger = logging.getLogger(__name__)
+
+SIMULATED_PROVIDERS = ("sim", "replay")
+
+
+def resolve_venue(override: str | None) -> str:
+    """The venue to use: ``--venue`` if given, else ``live_trading.venue``."""
+    venues = known_venues()
+    if override is not None:
+        name = override.strip().lower()
+        if name not in venues:
+            raise UsageError(f"unknown venue {override!r} for --venue (known: {', '.join(venues)})")
+        return name
+    raw = get_cfg("live_trading.venue", default="paper")
+    name = raw.strip().lower() if isinstance(raw, str) else raw
+    if name not in venues:
+        raise ConfigError(f"live_trading.venue must be one of {', '.join(venues)}, got {raw!r} (in {config_path()})")
+    return name
+
+
+def paper_provider_name() -> str:
+    """The paper broker's quote source: ``paper.data_provider``, else ``data.provider`` (default ``sim``)."""
+    name = get_cfg("live_trading.paper.data_provider", default=None) or get_cfg(
+        "live_trading.data.provider", default="sim"
+    )
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"live_trading.data.provider must be a provider name, got {name!r} (in {config_path()})")
+    return name.strip().lower()
+
+
+def close_quietly(obj: Any) -> None:
+    close = getattr(obj, "close", None)
+    if callable(close):
+        try:
+            close()
+        except Exception as exc:  # closing must not hide the command's own outcome
+            logger.warning("Closing %s failed: %s", type(obj).__name__, exc)
+
+
+def sim_anchor(log_dir: str | Path) -> datetime | None:
+    """When the latest paper run in ``log_dir`` began (its first ``session`` record), or None.
+
+    One-shot commands start the ``sim`` market there (unless ``data.sim.start_time``
+    is set), so prices continue where the account's run left them instead of
+    restarting at ``start_price`` in every process.
+    """
+    run_id = latest_run_id(log_dir)
+    if run_id is None:
+        return None
+    for record in iter_records(log_dir, run_id):
+        if record.get("event") == EVENT_SESSION:
+            try:
+                return datetime.fromisoformat(record["ts"])
+            except (KeyError, TypeError, ValueError):
+                return None
+    return None
+
+
+def open_broker(venue: str) -> Any:
+    """The broker a one-shot command uses (see the module docstring)."""
+    if venue != "paper":
+        return get_broker(venue)
+    name = paper_provider_name()
+    provider: Any = name
+    if name == "sim" and get_cfg("live_trading.data.sim.start_time", default=None) is None:
+        from LIVE_TRADING.brokers.paper import PaperConfig
+
+        anchor = sim_anchor(PaperConfig.from_config().log_dir)
+        if anchor is not None:
+            provider = get_data_provider("sim", start_time=anchor)
+    return get_broker("paper", resume=True, data_provider=provider)
+
+
+@contextlib.contextmanager
+def broker_session(venue: str) -> Iterator[Any]:
+    broker = open_broker(venue)
+    try:
+        yield broker
+    finally:
+        close_quietly(broker)
+
+
+@dataclass
+class RunSession:
+    """Everything ``run`` needs besides the strategy."""
+
+    venue: str
+    broker: Any
+    provider: Any  # quote source for brokers without update_quotes (None: broker.get_quote)
+    history_provider: Any  # warm-up history (None: none)
+    data_name: str | None
+    simulated: bool
+    steps: int
+    interval_s: float
+    advance: Callable[[], Any] | None
+    note: str | None = None
+
+    def close(self) -> None:
+        close_quietly(self.broker)
+        for p in {id(self.provider): self.provider, id(self.history_provider): self.history_provider}.values():
+            if p is not None:
+                close_quietly(p)
+
+
+def _bar_aligned(now: datetime, bar: timedelta) -> datetime:
+    """The last multiple of ``bar`` since the Unix epoch at or before ``now``."""
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    step = int(bar.total_seconds())
+    secs = int((now - epoch).total_seconds())
+    return epoch + timedelta(seconds=secs - secs % step)
+
+
+def open_run_session(venue: str, cfg: PipelineConfig, *, seed: int | None = None) -> RunSession:
+    """Broker, provider and clock for ``run`` (see the module docstring)."""
+    bar = INTERVALS[cfg.bar]
+    bar_s = bar.total_seconds()
+    steps = cfg.steps
+    if venue != "paper":
+        if seed is not None:
+            raise UsageError("--seed only applies to the sim data provider (venue paper)")
+        data_name = get_cfg("live_trading.data.provider", default="sim")
+        history = None
+        if isinstance(data_name, str) and data_name.strip().lower() not in SIMULATED_PROVIDERS:
+            history = get_data_provider(data_name)
+        broker = get_broker(venue)
+        interval = cfg.interval_s if cfg.interval_s is not None else bar_s
+        return RunSession(venue, broker, None, history, data_name if history else None, False, steps, interval, None)
+
+    name = paper_provider_name()
+    if seed is not None and name != "sim":
+        raise UsageError(f"--seed only applies to the sim data provider (this config uses {name!r})")
+    if name not in SIMULATED_PROVIDERS:
+        provider = get_data_provider(name)
+        broker = get_broker("paper", resume=False, data_provider=provider)
+        interval = cfg.interval_s if cfg.interval_s is not None else bar_s
+        return RunSession(venue, broker, provider, provider, name, False, steps, interval, None)
+
+    note = None
+    if name == "sim":
+        start = _bar_aligned(utc_now(), bar) - bar * (steps - 1)
+        clock = ManualClock(start)
+        provider = get_data_provider("sim", clock=clock, **({"seed": seed} if seed is not None else {}))
+    else:
+        clock = ManualClock()
+        provider = get_data_provider("replay", clock=clock)
+        first, last = provider.first_timestamp, provider.last_timestamp
+        clock.set(first)
+        available = int((last - first) / bar) + 1
+        if available < steps:
+            note = f"replay data covers {available} bar(s) of {cfg.bar}: running {available} of {steps} steps"
+            steps = available
+    broker = get_broker("paper", resume=False, clock=clock, data_provider=provider)
+    interval = cfg.interval_s or 0.0
+
+    def advance() -> None:
+        clock.advance(seconds=bar_s)
+
+    return RunSession(venue, broker, provider, provider, name, True, steps, interval, advance, note)
+
+
+__all__ = [
+    "SIMULATED_PROVIDERS",
+    "RunSession",
+    "UsageError",
+    "broker_session",
+    "close_quietly",
+    "open_broker",
+    "open_run_session",
+    "paper_provider_name",
+    "resolve_venue",
+    "sim_anchor",
+]
