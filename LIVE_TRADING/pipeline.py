@@ -598,7 +598,7 @@ class StepInfo:
 
 def _fetch_quotes(broker: Any, provider: Any, symbols: Sequence[str]) -> dict[str, dict[str, Any]]:
     update = getattr(broker, "update_quotes", None)
-    # A paper broker built without a data provider cannot update_quotes: use the provider or get_quote.
+    # A paper broker built without a data provider cannot update_quotes: it is fed the provider's quotes.
     if callable(update) and getattr(broker, "data_provider", True) is not None:
         quotes = update(list(symbols))
     elif provider is not None:
@@ -606,6 +606,9 @@ def _fetch_quotes(broker: Any, provider: Any, symbols: Sequence[str]) -> dict[st
         errors = getattr(provider, "last_errors", None)
         if errors:
             logger.warning("No quotes for %s: %s", ", ".join(sorted(errors)), errors)
+        apply = getattr(broker, "apply_quotes", None)
+        if callable(apply):  # a paper broker without a provider of its own trades on these quotes
+            apply(quotes)
     else:
         quotes = {}
         for sym in symbols:

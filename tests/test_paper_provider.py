@@ -124,3 +124,36 @@ def test_set_quote_still_works_with_provider(clock):
     b = PaperBroker(data_provider=p, clock=clock, slippage_bps=0)
     b.set_quote("AAPL", 50.0, 50.1)
     assert b.submit_order("AAPL", "BUY", 1)["fill_price"] == 50.1 and p.calls == []
+
+
+def test_apply_quotes_feeds_a_broker_without_provider(clock):
+    p = ScriptedProvider(clock, {"AAPL": (100.0, 100.2), "MSFT": (300.0, 300.5)})
+    b = PaperBroker(clock=clock, slippage_bps=0, fee_bps=0)
+    r = b.submit_order("AAPL", "BUY", 10, "limit", 99.0)
+    b.apply_quotes(p.get_multiple_quotes(["AAPL", "MSFT"]))
+    assert b.get_quote("MSFT")["ask"] == 300.5
+    assert b.submit_order("MSFT", "BUY", 1)["fill_price"] == 300.5
+    p.prices["AAPL"] = (98.0, 98.5)
+    b.apply_quotes(list(p.get_multiple_quotes(["AAPL"]).values()))
+    assert b.get_order(r["order_id"])["status"] == "filled"
+
+
+def test_apply_quotes_all_or_nothing(clock):
+    b = PaperBroker(clock=clock)
+    good = make_quote("AAPL", 1.0, 1.1, 1, 1, clock())
+    bad = {"symbol": "MSFT", "bid": 2.0, "ask": 1.0, "timestamp": clock()}
+    with pytest.raises(ValueError, match="crossed"):
+        b.apply_quotes([good, bad])
+    with pytest.raises(QuoteUnavailableError):
+        b.get_quote("AAPL")
+
+
+def test_run_loop_feeds_paper_from_the_pipeline_provider(clock):
+    from LIVE_TRADING.brokers import get_broker
+    from LIVE_TRADING.pipeline import run_loop
+
+    p = ScriptedProvider(clock, {"AAPL": (100.0, 100.2)})
+    b = get_broker("paper", clock=clock, slippage_bps=0, fee_bps=0)  # no provider of its own
+    result = run_loop(b, p, lambda quotes, positions, history: {"AAPL": 10}, steps=1, symbols=["AAPL"])
+    assert b.get_positions() == {"AAPL": 10}
+    assert result is not None

@@ -75,6 +75,7 @@ import inspect
 import logging
 import threading
 from bisect import bisect_left
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, time, timedelta
 from pathlib import Path
@@ -631,11 +632,27 @@ class PaperBroker:
         errors = getattr(self._provider, "last_errors", None)
         if errors:
             logger.warning("No quotes for %s: %s", ", ".join(sorted(errors)), errors)
+        self.apply_quotes(quotes)
+        return quotes
+
+    def apply_quotes(self, quotes: Mapping[str, Mapping[str, Any]] | Iterable[Mapping[str, Any]]) -> None:
+        """Take quotes fetched elsewhere (``{symbol: Quote}`` or a list of ``Quote``) and match resting orders.
+
+        For pipelines that pull quotes from their own provider: the paper
+        broker then prices and fills against the very same quotes. Each quote
+        is checked like ``set_quote``'s (``InvalidQuoteError``); none is applied
+        if one is invalid.
+        """
+        items = quotes.values() if isinstance(quotes, Mapping) else quotes
+        checked = [
+            make_quote(q["symbol"], q["bid"], q["ask"], q.get("bid_size", 0.0), q.get("ask_size", 0.0),
+                       q.get("timestamp") or self._clock())
+            for q in items
+        ]
         with self._lock:
             now = self._clock()
-            for quote in quotes.values():
+            for quote in checked:
                 self._on_quote(quote, now)
-        return quotes
 
     def get_portfolio_value(self) -> float:
         """Cash plus positions marked at mid (at average cost where no quote is known)."""
