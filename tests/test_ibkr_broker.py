@@ -701,3 +701,18 @@ def test_lazy_connection_and_context_manager(tws, ib_lib):
     eventually(lambda: tws.client_ids == [])  # the API session was closed
     with pytest.raises(BrokerConnectionError, match="closed"):
         broker.get_positions()
+
+
+def test_health_reports_connection_and_reconnects(connect, tws):
+    broker = connect()
+    broker.get_cash()
+    h = broker.health()
+    assert h["healthy"] and h["venue"] == "ibkr" and h["reconnects"] == 0
+    assert h["venue_status"]["connected"] is True and h["venue_status"]["account"]
+    tws.drop_connections()
+    wait_disconnected(broker)
+    h = broker.health()
+    assert not h["healthy"] and "not connected to the venue" in h["reasons"]
+    broker.get_cash()  # the next call reconnects
+    h = broker.health()
+    assert h["healthy"] and h["reconnects"] == 1

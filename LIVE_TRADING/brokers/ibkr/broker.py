@@ -239,6 +239,20 @@ class IBKRBroker:
     def account(self) -> str | None:
         return self.conn.account
 
+    def venue_health(self) -> dict[str, Any]:
+        """Connection status for ``health()`` / ``check-config``; sends nothing to IB."""
+        conn = self.conn
+        connected = not conn.closed and bool(conn.ib.isConnected())
+        return {
+            "connected": connected,
+            "address": conn.address,
+            "account": conn.account,
+            "client_id": conn.client_id,
+            "reconnects": max(0, conn.generation - 1),
+            "ib_servers_ok": conn.ib_servers_ok,
+            "readonly": self.settings.readonly,
+        }
+
     def _install_handlers(self) -> None:
         self.conn.ib.errorEvent += self._on_error
 
