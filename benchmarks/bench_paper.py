@@ -18,6 +18,7 @@ Figures only: nothing here asserts a time.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import resource
@@ -81,25 +82,32 @@ def journal_records_per_order(log_dir: str) -> list[list[dict]]:
     return per_order
 
 
+def timed_run(n: int, layers: str) -> tuple[float, list[list[dict]] | None]:
+    """Seconds per order of one fresh broker (nothing else alive, garbage collected first)."""
+    with tempfile.TemporaryDirectory() as d:
+        b = make_broker(d, layers)
+        gc.collect()
+        per = run_orders(b, n) / n
+        b.close()
+        del b
+        records = journal_records_per_order(d) if layers == "none" else None
+    gc.collect()
+    return per, records
+
+
 def bench_throughput(n: int, rounds: int) -> None:
     """Best of ``rounds`` interleaved runs of each, so a busy machine skews them alike."""
     bare, metered, layered, floors = [], [], [], []
     for _ in range(rounds):
+        per, records = timed_run(n, "none")
+        bare.append(per)
+        assert records is not None and len(records) == n
         with tempfile.TemporaryDirectory() as d:
-            b = make_broker(d)
-            bare.append(run_orders(b, n) / n)
-            b.close()
-            per_order = journal_records_per_order(d)
-            assert len(per_order) == n
-            floors.append(floor(per_order, Path(d) / "floor.jsonl") / n)
-        with tempfile.TemporaryDirectory() as d:
-            m = make_broker(d, layers="metrics")
-            metered.append(run_orders(m, n) / n)
-            m.close()
-        with tempfile.TemporaryDirectory() as d:
-            g = make_broker(d, layers="all")
-            layered.append(run_orders(g, n) / n)
-            g.close()
+            gc.collect()
+            floors.append(floor(records, Path(d) / "floor.jsonl") / n)
+        del records
+        metered.append(timed_run(n, "metrics")[0])
+        layered.append(timed_run(n, "all")[0])
     b_, m_, g_, f_ = min(bare), min(metered), min(layered), min(floors)
     print(f"orders                       : {n:,} market orders x {rounds} rounds, journal on (best round shown)")
     print(f"PaperBroker.submit_order     : {1 / b_:12,.0f} orders/s  ({b_ * 1e6:6.2f} us/order)")

@@ -31,7 +31,8 @@ import math
 import threading
 import time
 from collections import Counter, deque
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from time import perf_counter
 from typing import Any
 
 from LIVE_TRADING.brokers.wrapper import BrokerWrapper
@@ -41,7 +42,6 @@ from LIVE_TRADING.common.exceptions import AuthenticationError, BrokerConnection
 #: latencies kept per method (a ring buffer) for the percentiles
 WINDOW = 1024
 RECENT = 20
-_COUNTED = frozenset({STATUS_FILLED, STATUS_REJECTED})
 
 
 def _percentile(sorted_values: list[float], q: float) -> float:
@@ -52,79 +52,110 @@ def _percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[k]
 
 
+class _MethodStats:
+    __slots__ = ("count", "errors", "latency")
+
+    def __init__(self, window: int) -> None:
+        self.count = 0
+        self.errors = 0
+        self.latency: deque[float] = deque(maxlen=window)
+
+
 class BrokerMetrics:
-    """Counters and latency windows of one broker. Thread-safe."""
+    """Counters and latency windows of one broker. Thread-safe (one lock, held briefly)."""
 
     def __init__(self, window: int = WINDOW) -> None:
         self._lock = threading.Lock()
         self._window = window
-        self.latency: dict[str, deque[float]] = {}
-        self.calls: Counter[str] = Counter()
-        self.call_errors: Counter[str] = Counter()
+        self._stats: dict[str, _MethodStats] = {}
         self.errors: Counter[str] = Counter()
-        self.orders: Counter[str] = Counter()
+        self.submitted = 0
+        self.filled = 0
+        self.rejected = 0
         self.recent: deque[bool] = deque(maxlen=RECENT)  # True = the call failed (not a rejection)
-        self._last_success: float | None = None
+        self._last_success: float | None = None  # perf_counter() of the last successful call
         self.last_error: dict[str, Any] | None = None
         self.last_call_failed_hard = False
 
-    def record(self, method: str, seconds: float, error: BaseException | None = None, outcome: str | None = None) -> None:
-        """Count one call of ``method`` that took ``seconds`` (and failed with ``error``, if given).
+    def _stat(self, method: str) -> _MethodStats:
+        st = self._stats.get(method)
+        if st is None:
+            st = self._stats[method] = _MethodStats(self._window)
+        return st
 
-        ``outcome`` (a status) marks an order submission: it counts as submitted unless
-        it raised, and ``filled`` / ``rejected`` outcomes are tallied too.
+    def ok(self, method: str, t0: float, t1: float, status: str | None = None) -> None:
+        """Count a successful call of ``method`` that ran from ``t0`` to ``t1`` (``perf_counter``).
+
+        ``status`` marks an order submission and is the order's status.
         """
         with self._lock:
-            lat = self.latency.get(method)
-            if lat is None:
-                lat = self.latency[method] = deque(maxlen=self._window)
-            lat.append(seconds)
-            self.calls[method] += 1
-            if outcome is not None:
-                if error is None:
-                    self.orders["submitted"] += 1
-                if outcome in _COUNTED:
-                    self.orders[outcome] += 1
-            if error is None:
-                self._last_success = time.time()
-                self.recent.append(False)
-                self.last_call_failed_hard = False
-                return
-            name = type(error).__name__
-            self.call_errors[method] += 1
+            st = self._stats.get(method) or self._stat(method)
+            st.count += 1
+            st.latency.append(t1 - t0)
+            self._last_success = t1
+            self.recent.append(False)
+            self.last_call_failed_hard = False
+            if status is not None:
+                self.submitted += 1
+                if status == STATUS_FILLED:
+                    self.filled += 1
+                elif status == STATUS_REJECTED:
+                    self.rejected += 1
+
+    def failed(self, method: str, seconds: float, error: BaseException, order: bool = False) -> None:
+        """Count a call of ``method`` that raised ``error`` (``order``: a submission, so a rejection counts)."""
+        name = type(error).__name__
+        rejection = isinstance(error, OrderRejectedError)
+        with self._lock:
+            st = self._stat(method)
+            st.count += 1
+            st.errors += 1
+            st.latency.append(seconds)
             self.errors[name] += 1
-            self.recent.append(not isinstance(error, OrderRejectedError))
+            if order and rejection:
+                self.rejected += 1
+            self.recent.append(not rejection)
             self.last_call_failed_hard = isinstance(error, BrokerConnectionError | AuthenticationError)
             self.last_error = {"at": datetime.now(UTC), "method": method, "error": name, "message": str(error)}
+
+    def record(self, method: str, seconds: float, error: BaseException | None = None) -> None:
+        """Count one call of ``method`` that took ``seconds`` (and raised ``error``, if given)."""
+        if error is not None:
+            self.failed(method, seconds, error)
+        else:
+            t1 = time.perf_counter()
+            self.ok(method, t1 - seconds, t1)
+
+    @property
+    def calls(self) -> dict[str, int]:
+        return {m: st.count for m, st in self._stats.items()}
+
+    @property
+    def latency(self) -> dict[str, deque[float]]:
+        return {m: st.latency for m, st in self._stats.items()}
 
     @property
     def last_success(self) -> datetime | None:
         t = self._last_success
-        return datetime.fromtimestamp(t, UTC) if t is not None else None
-
-    def record_order(self, outcome: str) -> None:
-        with self._lock:
-            self.orders[outcome] += 1
+        if t is None:
+            return None
+        return datetime.now(UTC) - timedelta(seconds=time.perf_counter() - t)
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             calls = {}
-            for method, lat in self.latency.items():
-                values = sorted(lat)
+            for method, st in self._stats.items():
+                values = sorted(st.latency)
                 calls[method] = {
-                    "count": self.calls[method],
-                    "errors": self.call_errors[method],
+                    "count": st.count,
+                    "errors": st.errors,
                     "p50_ms": _percentile(values, 50) * 1e3,
                     "p95_ms": _percentile(values, 95) * 1e3,
                     "p99_ms": _percentile(values, 99) * 1e3,
                 }
             return {
                 "calls": calls,
-                "orders": {
-                    "submitted": self.orders["submitted"],
-                    "filled": self.orders[STATUS_FILLED],
-                    "rejected": self.orders[STATUS_REJECTED],
-                },
+                "orders": {"submitted": self.submitted, "filled": self.filled, "rejected": self.rejected},
                 "errors": dict(self.errors),
                 "last_success": self.last_success,
                 "last_error": dict(self.last_error) if self.last_error else None,
@@ -141,30 +172,25 @@ class InstrumentedBroker(BrokerWrapper):
         self.metrics = BrokerMetrics()
         self.venue = venue or type(self.unwrap()).__name__
 
-    def _timed(self, method: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        t0 = time.perf_counter()
+    def _timed(self, method: str, fn: Any, *args: Any) -> Any:
+        t0 = perf_counter()
         try:
-            result = fn(*args, **kwargs)
+            result = fn(*args)
         except Exception as exc:
-            self.metrics.record(method, time.perf_counter() - t0, exc)
+            self.metrics.failed(method, perf_counter() - t0, exc)
             raise
-        self.metrics.record(method, time.perf_counter() - t0)
+        self.metrics.ok(method, t0, perf_counter())
         return result
 
     def submit_order(self, symbol: str, side: str, qty: float, order_type: str = "market",
                      limit_price: float | None = None, **kwargs: Any) -> dict[str, Any]:
-        metrics = self.metrics
-        t0 = time.perf_counter()
+        t0 = perf_counter()
         try:
             result = self._inner.submit_order(symbol, side, qty, order_type, limit_price, **kwargs)
-        except OrderRejectedError as exc:
-            metrics.record("submit_order", time.perf_counter() - t0, exc, STATUS_REJECTED)
-            raise
         except Exception as exc:
-            metrics.record("submit_order", time.perf_counter() - t0, exc)
+            self.metrics.failed("submit_order", perf_counter() - t0, exc, order=True)
             raise
-        metrics.record("submit_order", time.perf_counter() - t0, None,
-                       result.get("status", "") if type(result) is dict else "")
+        self.metrics.ok("submit_order", t0, perf_counter(), result.get("status", "") if type(result) is dict else "")
         return result
 
     def cancel_order(self, order_id: str) -> dict[str, Any]:
