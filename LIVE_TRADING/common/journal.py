@@ -232,14 +232,15 @@ def latest_run_id(log_dir: str | Path) -> str | None:
     """The run id of the most recent readable record in the journal, if any."""
     for path in reversed(journal_files(log_dir)):
         last = None
-        for record in _records_of(path):
+        for record in read_file(path):
             last = record.get("run_id") or last
         if last:
             return str(last)
     return None
 
 
-def _records_of(path: Path) -> Iterator[dict[str, Any]]:
+def read_file(path: str | Path) -> Iterator[dict[str, Any]]:
+    """The whole JSON records of one journal file, quietly skipping lines that are not (a torn last line)."""
     with open(path, "rb") as fh:
         for raw in fh:
             try:
@@ -250,4 +251,4 @@ def _records_of(path: Path) -> Iterator[dict[str, Any]]:
                 yield record
 
 
-__all__ = ["Journal", "encode_record", "iter_records", "journal_files", "latest_run_id", "new_run_id"]
+__all__ = ["Journal", "encode_record", "iter_records", "journal_files", "latest_run_id", "new_run_id", "read_file"]

@@ -64,14 +64,12 @@ Limits (IB's, documented rather than hidden)
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import threading
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from LIVE_TRADING.brokers.ibkr import parsing
@@ -106,7 +104,7 @@ from LIVE_TRADING.common.exceptions import (
     OrderStatusUnknownError,
     QuoteUnavailableError,
 )
-from LIVE_TRADING.common.journal import Journal, journal_files
+from LIVE_TRADING.common.journal import Journal, journal_files, read_file
 from LIVE_TRADING.common.settings import SettingsReader
 
 logger = logging.getLogger(__name__)
@@ -115,20 +113,6 @@ VENUE = parsing.VENUE
 #: journal day files read at start-up to know which fills / client order ids were recorded
 _JOURNAL_DAYS = 8
 _MAX_ERRORS = 5000
-
-
-def _read_records(path: Path) -> list[dict[str, Any]]:
-    """The whole JSON records of one journal file (a torn last line is skipped)."""
-    out = []
-    with open(path, "rb") as fh:
-        for raw in fh:
-            try:
-                record = json.loads(raw)
-            except ValueError:
-                continue
-            if isinstance(record, dict):
-                out.append(record)
-    return out
 
 
 def new_client_order_id() -> str:
@@ -267,7 +251,7 @@ class IBKRBroker:
     def _load_journal_index(self) -> None:
         """Fill ids and client order ids of the last ``_JOURNAL_DAYS`` journal files (IB keeps a week of executions)."""
         for path in journal_files(self.settings.log_dir)[-_JOURNAL_DAYS:]:
-            for record in _read_records(path):
+            for record in read_file(path):
                 self._index_record(record)
 
     def _index_record(self, record: dict[str, Any]) -> None:
