@@ -500,3 +500,26 @@ def test_set_quote_after_expiry_day_advance(b, clock):
     clock.advance(timedelta(days=2).total_seconds())
     with pytest.raises(Exception, match="stale"):
         b.submit_order("A", "BUY", 1)
+
+
+# ---------------------------------------------------------------- the full stop matrix
+STOP_CASES = {
+    # (order_type, side): (submit kwargs, triggering quote, expected fill price)
+    ("stop", "BUY"): ({"stop_price": 105.0}, (104.5, 105.5), 105.5 * 1.001),
+    ("stop", "SELL"): ({"stop_price": 95.0}, (94.0, 95.5), 94.0 * 0.999),
+    ("stop_limit", "BUY"): ({"limit_price": 106.0, "stop_price": 105.0}, (104.5, 105.5), 105.5 * 1.001),
+    ("stop_limit", "SELL"): ({"limit_price": 94.0, "stop_price": 95.0}, (94.5, 95.5), 94.5 * 0.999),
+}
+
+
+@pytest.mark.parametrize("tif", ["gtc", "day", "ioc", "fok"])
+@pytest.mark.parametrize(("order_type", "side"), list(STOP_CASES))
+def test_stop_matrix_order_type_side_tif(long_b, order_type, side, tif):
+    kwargs, (bid, ask), price = STOP_CASES[(order_type, side)]
+    r = long_b.submit_order("A", side, 10, order_type, time_in_force=tif, **kwargs)
+    assert r["status"] == "new"  # the quote (99 / 101) has not reached the stop
+    long_b.set_quote("A", bid, ask, 1_000, 1_000)
+    o = long_b.get_order(r["order_id"])
+    assert o["status"] == "filled" and o["filled_qty"] == 10
+    assert o["fill_price"] == pytest.approx(price)
+    assert o["time_in_force"] == tif and o["order_type"] == order_type
