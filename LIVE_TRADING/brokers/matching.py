@@ -119,12 +119,9 @@ class SymbolBook:
         return o if o is not None and bid >= o.limit_price else None
 
 
-def buy_limit_marketable(limit_price: float, ask: float) -> bool:
-    return ask <= limit_price
-
-
-def sell_limit_marketable(limit_price: float, bid: float) -> bool:
-    return bid >= limit_price
+def limit_marketable(is_buy: bool, limit_price: float, quote: dict[str, Any]) -> bool:
+    """A BUY limit can take liquidity when ask <= limit, a SELL limit when bid >= limit."""
+    return quote["ask"] <= limit_price if is_buy else quote["bid"] >= limit_price
 
 
 def stop_triggered(is_buy: bool, stop_price: float, bid: float, ask: float) -> bool:
@@ -137,7 +134,6 @@ __all__ = [
     "AS_STOP",
     "PriceQueue",
     "SymbolBook",
-    "buy_limit_marketable",
-    "sell_limit_marketable",
+    "limit_marketable",
     "stop_triggered",
 ]

@@ -83,7 +83,7 @@ from typing import Any
 
 from LIVE_TRADING.brokers import costs
 from LIVE_TRADING.brokers.costs import MAKER, TAKER, apply_slippage, fill_fee
-from LIVE_TRADING.brokers.matching import SymbolBook
+from LIVE_TRADING.brokers.matching import SymbolBook, limit_marketable, stop_triggered
 from LIVE_TRADING.brokers.quotes import make_quote, mid_price
 from LIVE_TRADING.brokers.validation import OrderRequest, clean_symbol, validate_order
 from LIVE_TRADING.common.clock import Clock, ensure_utc, utc_now
@@ -766,9 +766,7 @@ class PaperBroker:
         return order.result()
 
     def _accept_limit(self, order: _Order, quote: dict[str, Any] | None, now: datetime) -> None:
-        marketable = quote is not None and (
-            quote["ask"] <= order.limit_price if order.is_buy else quote["bid"] >= order.limit_price
-        )
+        marketable = quote is not None and limit_marketable(order.is_buy, order.limit_price, quote)
         if marketable:
             assert quote is not None
             self._take(order, quote, now, new=True, limit=order.limit_price)
@@ -782,9 +780,7 @@ class PaperBroker:
         self._rest(order)
 
     def _accept_stop(self, order: _Order, quote: dict[str, Any] | None, now: datetime) -> None:
-        if quote is not None and (
-            quote["ask"] >= order.stop_price if order.is_buy else quote["bid"] <= order.stop_price
-        ):
+        if quote is not None and stop_triggered(order.is_buy, order.stop_price, quote["bid"], quote["ask"]):
             self._register(order, reserve=True)
             self._trigger(order, quote, now)
             return
@@ -799,7 +795,7 @@ class PaperBroker:
         try:
             if order.order_type == ORDER_TYPE_STOP:
                 self._take(order, quote, now)
-            elif quote["ask"] <= order.limit_price if order.is_buy else quote["bid"] >= order.limit_price:
+            elif limit_marketable(order.is_buy, order.limit_price, quote):
                 self._take(order, quote, now, limit=order.limit_price)
             elif order.tif == TIF_IOC:
                 self._end(order, STATUS_CANCELLED, EVENT_CANCEL, "ioc: nothing fillable at trigger")
