@@ -12,6 +12,7 @@ import pytest
 from LIVE_TRADING.brokers import Broker, PaperBroker, get_broker
 from LIVE_TRADING.common.exceptions import (
     BrokerError,
+    ConfigError,
     InsufficientFundsError,
     InvalidQuoteError,
     OrderNotFoundError,
@@ -221,6 +222,9 @@ def test_reset_returns_to_constructor_cash(clock, tmp_path, write_config):
     b.reset()
     assert b.get_cash() == 50_000 and b.get_positions() == {} and b.get_fills() == []
     b.reset(initial_cash=0)
+    assert b.get_cash() == 0
+    with pytest.raises(ConfigError, match="initial_cash"):
+        b.reset(initial_cash=float("nan"))
     assert b.get_cash() == 0
 
 

@@ -708,9 +708,10 @@ class PaperBroker:
         Positions, orders, fills and P&L are cleared; quotes are kept.
         """
         if initial_cash is not None:
-            cash = SettingsReader("paper", {"initial_cash": initial_cash}).number("initial_cash", ge=0)
-            if cash is None:
-                raise OrderRejectedError("", f"Invalid initial_cash: {initial_cash!r} (must be a number >= 0)")
+            reader = SettingsReader("paper", {"initial_cash": initial_cash})
+            cash = reader.number("initial_cash", ge=0)
+            reader.finish()  # ConfigError naming the bad value
+            assert cash is not None
             self._initial_cash = cash
         with self._lock:
             old = self._journal
@@ -721,7 +722,7 @@ class PaperBroker:
             self._init_state(self._initial_cash)
 
     def close(self) -> None:
-        """Close the journal file (the broker can not trade afterwards)."""
+        """Close the journal file now (a later write opens it again); call when done with the broker."""
         self._journal.close()
 
     def __enter__(self) -> PaperBroker:
