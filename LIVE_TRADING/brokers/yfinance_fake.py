@@ -26,22 +26,10 @@ from typing import Any
 
 import pandas as pd
 
+from LIVE_TRADING.brokers.data_provider import INTERVALS
+
 _PERIOD_DEFAULT = "1mo if start & end None"
-_INTERVALS = {
-    "1m": timedelta(minutes=1),
-    "2m": timedelta(minutes=2),
-    "5m": timedelta(minutes=5),
-    "15m": timedelta(minutes=15),
-    "30m": timedelta(minutes=30),
-    "60m": timedelta(hours=1),
-    "90m": timedelta(minutes=90),
-    "1h": timedelta(hours=1),
-    "1d": timedelta(days=1),
-    "5d": timedelta(days=5),
-    "1wk": timedelta(weeks=1),
-    "1mo": timedelta(days=30),
-    "3mo": timedelta(days=91),
-}
+_INTERVALS = INTERVALS  # yfinance's interval vocabulary is the common one
 
 
 def _empty_frame() -> pd.DataFrame:
