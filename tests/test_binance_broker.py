@@ -16,7 +16,6 @@ from fakes.binance_server import FakeBinance
 from fakes.binance_support import Sleeper, make_broker
 
 from LIVE_TRADING.brokers.interface import Broker
-from LIVE_TRADING.common.clock import ManualClock
 from LIVE_TRADING.common.exceptions import (
     InsufficientFundsError,
     OrderNotFoundError,
@@ -29,11 +28,6 @@ ORDER_KEYS = {"order_id", "client_order_id", "symbol", "side", "order_type", "qt
               "fill_price", "fee", "limit_price", "stop_price", "time_in_force", "timestamp", "venue"}
 FILL_KEYS = {"order_id", "fill_id", "timestamp", "symbol", "side", "qty", "fill_price", "notional", "fee",
              "fee_currency", "venue"}
-
-
-@pytest.fixture
-def clock():
-    return ManualClock("2026-01-05T14:30:00+00:00")
 
 
 @pytest.fixture

@@ -11,13 +11,7 @@ from fakes.binance_support import Sleeper
 
 from LIVE_TRADING.brokers.binance.data import BinanceDataProvider
 from LIVE_TRADING.brokers.data_provider import get_data_provider
-from LIVE_TRADING.common.clock import ManualClock
 from LIVE_TRADING.common.exceptions import DataProviderError
-
-
-@pytest.fixture
-def clock():
-    return ManualClock("2026-01-05T14:30:00+00:00")
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ import pytest
 from fakes.binance_server import FakeBinance
 from fakes.binance_support import Sleeper, make_broker
 
-from LIVE_TRADING.common.clock import ManualClock
 from LIVE_TRADING.common.exceptions import (
     AuthenticationError,
     BrokerConnectionError,
@@ -27,11 +26,6 @@ from LIVE_TRADING.common.exceptions import (
     OrderStatusUnknownError,
     RateLimitError,
 )
-
-
-@pytest.fixture
-def clock():
-    return ManualClock("2026-01-05T14:30:00+00:00")
 
 
 @pytest.fixture
