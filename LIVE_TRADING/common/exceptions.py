@@ -12,14 +12,20 @@ the venue's own code and message stay on the exception as ``.code`` and
     ├── BrokerError                      anything a broker call can fail with
     │   ├── OrderRejectedError           the order was refused (.symbol, .reason)
     │   │   ├── InsufficientFundsError   not enough cash / position / margin
-    │   │   └── RiskLimitError           a pre-trade risk limit said no (.limit)
+    │   │   ├── RiskLimitError           a pre-trade risk limit said no (.limit)
+    │   │   └── DuplicateClientOrderIdError  a client_order_id reused with other parameters
+    │   │                                    (.client_order_id, .existing_order_id)
     │   ├── OrderNotFoundError           no such order (or no longer open)
     │   ├── QuoteUnavailableError        "No quote ..." (missing or stale)
     │   ├── BrokerConnectionError        venue unreachable / connection dropped
+    │   │   └── CircuitOpenError         calls refused at once: the venue's circuit is open
     │   ├── RateLimitError               venue throttled us (.retry_after_s)
     │   ├── AuthenticationError          missing / wrong credentials
-    │   └── OrderStatusUnknownError      we cannot tell whether an order exists
-    │                                    (.client_order_id: look it up later)
+    │   ├── OrderStatusUnknownError      we cannot tell whether an order exists
+    │   │                                (.client_order_id: look it up later)
+    │   ├── AccountLockedError           another process holds the account (.pid, .host)
+    │   └── JournalError                 the journal cannot be written or read
+    │       └── JournalCorruptError      a record fails its checks (.path, .line, .seq)
     ├── ConfigError (also a ValueError)  bad configuration (.problems)
     └── DataProviderError                market data could not be had (.symbol)
         └── InvalidQuoteError (also a ValueError)  non-finite, non-positive or crossed quote
@@ -128,6 +134,69 @@ class OrderStatusUnknownError(BrokerError):
         )
 
 
+class DuplicateClientOrderIdError(OrderRejectedError):
+    """A ``client_order_id`` already names an order with other parameters.
+
+    Re-sending the *same* order with the same id returns the first order
+    (idempotent submission); a different symbol, side, quantity, type or price
+    under a used id is refused so that a bug never silently trades twice.
+    """
+
+    def __init__(self, symbol: str, client_order_id: str, existing_order_id: str, detail: str = "") -> None:
+        self.client_order_id = client_order_id
+        self.existing_order_id = existing_order_id
+        reason = (
+            f"client_order_id {client_order_id!r} is already used by order {existing_order_id}"
+            + (f" ({detail})" if detail else "")
+        )
+        super().__init__(symbol, reason)
+
+
+class CircuitOpenError(BrokerConnectionError):
+    """The circuit breaker in front of a venue is open: the call failed at once, nothing was sent."""
+
+    def __init__(self, service: str, retry_in_s: float | None = None) -> None:
+        self.service = service
+        self.retry_in_s = retry_in_s
+        when = f"; next probe in {retry_in_s:.1f}s" if retry_in_s is not None else ""
+        super().__init__(f"Circuit open for {service}: recent calls failed, nothing was sent{when}")
+
+
+class AccountLockedError(BrokerError):
+    """Another process holds the account's write lock (one writer per account)."""
+
+    def __init__(self, account: str, pid: int | None = None, host: str | None = None, waited_s: float = 0.0) -> None:
+        self.account = account
+        self.pid = pid
+        self.host = host
+        holder = f"pid {pid} on {host}" if pid is not None else "another process"
+        super().__init__(
+            f"Account {account} is locked by {holder} (waited {waited_s:g}s); "
+            "wait for it to finish or raise --lock-timeout"
+        )
+
+
+class JournalError(BrokerError):
+    """The journal could not be written or read (disk full, permissions, ...)."""
+
+
+class JournalCorruptError(JournalError):
+    """A journal record fails its checks: bad checksum, unparseable line, gap in seq, missing segment.
+
+    The broker does not start on a corrupt journal; ``live-trading journal verify`` shows the problem.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, line: int | None = None,
+                 seq: int | None = None) -> None:
+        self.path = path
+        self.line = line
+        self.seq = seq
+        where = ", ".join(x for x in (
+            f"file {path}" if path else "", f"line {line}" if line is not None else "",
+            f"seq {seq}" if seq is not None else "") if x)
+        super().__init__(f"Journal corrupt: {message}" + (f" ({where})" if where else ""))
+
+
 class ConfigError(LiveTradingError, ValueError):
     """Bad configuration. ``problems`` lists every problem found (one line each)."""
 
@@ -153,13 +222,18 @@ class InvalidQuoteError(DataProviderError, ValueError):
 
 
 __all__ = [
+    "AccountLockedError",
     "AuthenticationError",
     "BrokerConnectionError",
     "BrokerError",
+    "CircuitOpenError",
     "ConfigError",
     "DataProviderError",
+    "DuplicateClientOrderIdError",
     "InsufficientFundsError",
     "InvalidQuoteError",
+    "JournalCorruptError",
+    "JournalError",
     "LiveTradingError",
     "OrderNotFoundError",
     "OrderRejectedError",
