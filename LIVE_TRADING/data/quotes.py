@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -70,8 +71,23 @@ def make_quote(
     }
 
 
-def mid_price(quote: dict[str, Any]) -> float:
-    return (quote["bid"] + quote["ask"]) / 2.0
+def finite_or_none(value: Any) -> float | None:
+    """``value`` as a finite float, or ``None`` if it is not one (bools are not numbers).
+
+    For venue payloads where a missing or odd figure means "not given".
+    """
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def mid_price(quote: Mapping[str, Any]) -> float:
+    """The mid of a quote: ``(bid + ask) / 2``."""
+    return (float(quote["bid"]) + float(quote["ask"])) / 2.0
 
 
 def synthetic_quote(
@@ -83,4 +99,4 @@ def synthetic_quote(
     return make_quote(symbol, p - half, p + half, size, size, timestamp)
 
 
-__all__ = ["make_quote", "mid_price", "synthetic_quote"]
+__all__ = ["finite_or_none", "make_quote", "mid_price", "synthetic_quote"]

@@ -41,9 +41,11 @@ from typing import Any
 
 import pandas as pd
 
+from CONFIG.config_loader import config_path
+from CONFIG.schema import ReplaySettings
 from LIVE_TRADING.common.clock import Clock, ensure_utc, utc_now
-from LIVE_TRADING.common.exceptions import DataProviderError
-from LIVE_TRADING.common.settings import SettingsReader
+from LIVE_TRADING.common.exceptions import ConfigError, DataProviderError
+from LIVE_TRADING.common.settings import section
 from LIVE_TRADING.data.provider import (
     OHLCV_COLUMNS,
     DataProvider,
@@ -58,7 +60,6 @@ logger = logging.getLogger(__name__)
 QUOTE_COLUMNS = ("timestamp", "symbol", "bid", "ask")
 BAR_COLUMNS = ("timestamp", "symbol", "open", "high", "low", "close")
 SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
-BAR_TIMES = ("end", "start")
 _SHOWN = 5  # bad rows named per problem
 _INF = float("inf")
 
@@ -143,23 +144,25 @@ class ReplayDataProvider(DataProvider):
     ) -> None:
         super().__init__()
         self._clock: Clock = clock or utc_now
-        r = SettingsReader("data.replay")
-        raw_path, source = r.raw("path", None if path is None else str(path))
-        self.spread_bps = r.number("spread_bps", spread_bps, ge=0)
-        self.size = r.number("size", size, ge=0)
-        self.bar_time = r.choice("bar_time", BAR_TIMES, bar_time)
-        file = Path(str(raw_path)).expanduser() if raw_path is not None and str(raw_path).strip() else None
+        cfg: ReplaySettings = section(
+            "data.replay",
+            {"path": None if path is None else str(path), "spread_bps": spread_bps, "size": size, "bar_time": bar_time},
+        )
+        self.spread_bps = cfg.spread_bps
+        self.size = cfg.size
+        self.bar_time = cfg.bar_time
+        source = "keyword argument" if path is not None else f"in {config_path()}"
+        key = "live_trading.data.replay.path"
+        file = Path(cfg.path).expanduser() if cfg.path else None
         if file is None:
-            r.problems.append(
-                f"{r.key('path')} must name a CSV or Parquet file of quotes or bars to replay, got {raw_path!r} "
-                f"({source})"
+            raise ConfigError(
+                f"{key} must name a CSV or Parquet file of quotes or bars to replay, got {cfg.path!r} ({source})"
             )
-        elif not file.name.lower().endswith(SUFFIXES):
-            r.problems.append(f"{r.key('path')} must end in one of {', '.join(SUFFIXES)}, got {str(raw_path)!r} ({source})")
-        elif not file.is_file():
-            r.problems.append(f"{r.key('path')} names no file: {str(raw_path)!r} ({source})")
-        r.finish()  # raises unless file is set
-        self.path: Path = file  # type: ignore[assignment]
+        if not file.name.lower().endswith(SUFFIXES):
+            raise ConfigError(f"{key} must end in one of {', '.join(SUFFIXES)}, got {cfg.path!r} ({source})")
+        if not file.is_file():
+            raise ConfigError(f"{key} names no file: {cfg.path!r} ({source})")
+        self.path: Path = file
         self.kind, self._series = self._load(self.path)
         logger.info("Replaying %s of %d symbol(s) from %s", self.kind, len(self._series), self.path)
 

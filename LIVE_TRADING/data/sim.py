@@ -42,16 +42,17 @@ import logging
 import math
 import struct
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from statistics import NormalDist
 from typing import Any
 
 import pandas as pd
 
+from CONFIG.schema import SimSettings, SimSymbol
 from LIVE_TRADING.common.clock import Clock, ensure_utc, utc_now
 from LIVE_TRADING.common.exceptions import DataProviderError
-from LIVE_TRADING.common.settings import SettingsReader, to_float
+from LIVE_TRADING.common.settings import section
 from LIVE_TRADING.data.provider import (
     PERIODS,
     DataProvider,
@@ -77,14 +78,8 @@ _MAX_SPAN = PERIODS["10y"]
 #: price samples inside a bar (besides open and close) for its high and low
 _BAR_SAMPLES = 8
 
-#: the market parameters that can be set by default and per symbol, with their bounds
-_MARKET_KEYS: dict[str, dict[str, float]] = {
-    "start_price": {"gt": 0.0},
-    "drift": {},
-    "volatility": {"ge": 0.0},
-    "spread_bps": {"ge": 0.0},
-    "size": {"ge": 0.0},
-}
+#: the market parameters that can be set by default and per symbol (bounds: CONFIG.schema.SimSymbol)
+_MARKET_KEYS = tuple(SimSymbol.model_fields)
 _OVERRIDES = frozenset({*_MARKET_KEYS, "symbols", "start_time"})
 
 
@@ -215,62 +210,20 @@ class SimDataProvider(DataProvider):
                 f"(allowed: seed, clock, {', '.join(sorted(_OVERRIDES))})"
             )
         self._clock: Clock = clock or utc_now
-        r = SettingsReader("data.sim", overrides)
-        self.seed = r.integer("seed", seed)
-        defaults = {name: r.number(name, **bounds) for name, bounds in _MARKET_KEYS.items()}
-        per_symbol = self._read_symbols(r, r.mapping("symbols"))
-        start_time = self._read_start_time(r)
-        r.finish()
-        self._defaults = SymbolParams(**defaults)  # type: ignore[arg-type]
+        cfg: SimSettings = section("data.sim", {"seed": seed, **overrides})
+        self.seed = cfg.seed
+        defaults = {name: getattr(cfg, name) for name in _MARKET_KEYS}
+        per_symbol = {
+            sym: {k: v for k, v in params.model_dump().items() if v is not None} for sym, params in cfg.symbols.items()
+        }
+        start_time = cfg.start_time
+        self._defaults = SymbolParams(**defaults)
         self._per_symbol = per_symbol
         origin = start_time if start_time is not None else ensure_utc(self._clock(), "clock()")
         self.start_time = origin.replace(microsecond=0)
         self._origin_s = _unix_seconds(self.start_time)
         self._symbols: dict[str, _Symbol] = {}
         self._lock = threading.Lock()
-
-    # -- configuration -------------------------------------------------------
-    @staticmethod
-    def _read_symbols(r: SettingsReader, raw: Mapping[str, Any]) -> dict[str, dict[str, float]]:
-        """Validate ``symbols: {SYM: {param: value}}``; problems go to ``r.problems``."""
-        out: dict[str, dict[str, float]] = {}
-        for name, entry in raw.items():
-            key = r.key(f"symbols.{name}")
-            if not isinstance(name, str) or not name.strip():
-                r.problems.append(f"{r.key('symbols')} keys must be symbols, got {name!r}")
-                continue
-            if not isinstance(entry, Mapping):
-                r.problems.append(f"{key} must be a mapping of {', '.join(_MARKET_KEYS)}, got {entry!r}")
-                continue
-            values: dict[str, float] = {}
-            for param, value in entry.items():
-                if param not in _MARKET_KEYS:
-                    r.problems.append(f"{key} has unknown setting {param!r} (allowed: {', '.join(_MARKET_KEYS)})")
-                    continue
-                number = to_float(value)
-                gt, ge = _MARKET_KEYS[param].get("gt"), _MARKET_KEYS[param].get("ge")
-                if number is None or (gt is not None and number <= gt) or (ge is not None and number < ge):
-                    bound = f" > {gt:g}" if gt is not None else f" >= {ge:g}" if ge is not None else ""
-                    r.problems.append(f"{key}.{param} must be a number{bound}, got {value!r}")
-                    continue
-                values[param] = number
-            out[name.strip().upper()] = values
-        return out
-
-    @staticmethod
-    def _read_start_time(r: SettingsReader) -> datetime | None:
-        value, source = r.raw("start_time")
-        if value is None:
-            return None
-        try:
-            when = datetime.fromisoformat(value) if isinstance(value, str) else value
-            return ensure_utc(when, "start_time")
-        except (TypeError, ValueError):
-            r.problems.append(
-                f"{r.key('start_time')} must be an ISO-8601 time with a UTC offset "
-                f"(e.g. 2026-01-05T14:30:00+00:00) or null, got {value!r} ({source})"
-            )
-            return None
 
     def params(self, symbol: str) -> SymbolParams:
         """The market parameters ``symbol`` is simulated with."""

@@ -48,18 +48,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from CONFIG.config_loader import config_path
+from CONFIG.schema import PipelineSettings
 from LIVE_TRADING.brokers.paper.ledger import pnl_from_fills
 from LIVE_TRADING.common.constants import (
     OPEN_STATUSES,
     ORDER_TYPE_MARKET,
 )
-from LIVE_TRADING.common.exceptions import BrokerError, DataProviderError
-from LIVE_TRADING.common.settings import SettingsReader
+from LIVE_TRADING.common.exceptions import BrokerError, ConfigError, DataProviderError
+from LIVE_TRADING.common.settings import section
 from LIVE_TRADING.data.provider import INTERVALS, INTRADAY_LIMITS, PERIODS
 from LIVE_TRADING.pipeline.rebalance import (
     DEFAULT_MIN_TRADE_VALUE,
     MODES,
-    REBALANCE_ORDER_TYPES,
     _sym,
     mid,
     portfolio_value,
@@ -88,23 +89,24 @@ class PipelineConfig:
     @classmethod
     def from_config(cls, **kw: Any) -> PipelineConfig:
         """Read and check ``live_trading.pipeline``; ``ConfigError`` lists every problem."""
-        r = SettingsReader("pipeline", kw)
-        symbols = r.string_list("symbols", optional=False)
-        if symbols is not None and not symbols:
-            r.problems.append(f"{r.key('symbols')} must list at least one symbol, got []")
-        values = dict(
-            symbols=tuple(s.upper() for s in symbols or ()),
-            strategy=r.choice("strategy", sorted(STRATEGIES)),
-            steps=r.integer("steps", ge=1),
-            bar=r.choice("bar", INTERVALS),
-            interval_s=r.number("interval_s", ge=0, optional=True),
-            min_trade_value=r.number("min_trade_value", ge=0),
-            qty_step=r.number("qty_step", gt=0, optional=True),
-            order_type=r.choice("order_type", REBALANCE_ORDER_TYPES),
-            cancel_open_on_exit=r.boolean("cancel_open_on_exit"),
+        cfg: PipelineSettings = section("pipeline", kw)
+        if cfg.strategy not in STRATEGIES:
+            source = "keyword argument" if kw.get("strategy") is not None else f"in {config_path()}"
+            raise ConfigError(
+                f"live_trading.pipeline.strategy must be one of {', '.join(sorted(STRATEGIES))}, "
+                f"got {cfg.strategy!r} ({source})"
+            )
+        return cls(
+            symbols=tuple(cfg.symbols),
+            strategy=cfg.strategy,
+            steps=cfg.steps,
+            bar=cfg.bar,
+            interval_s=cfg.interval_s,
+            min_trade_value=cfg.min_trade_value,
+            qty_step=cfg.qty_step,
+            order_type=cfg.order_type,
+            cancel_open_on_exit=cfg.cancel_open_on_exit,
         )
-        r.finish()
-        return cls(**values)  # type: ignore[arg-type]
 
 
 

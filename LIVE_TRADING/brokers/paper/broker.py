@@ -122,7 +122,7 @@ from LIVE_TRADING.common.exceptions import (
     QuoteUnavailableError,
 )
 from LIVE_TRADING.common.journal import Journal, latest_run_id
-from LIVE_TRADING.common.settings import SettingsReader
+from LIVE_TRADING.common.settings import section
 from LIVE_TRADING.data.quotes import make_quote, mid_price
 
 logger = logging.getLogger(__name__)
@@ -470,11 +470,7 @@ class PaperBroker:
         Positions, orders, fills and P&L are cleared; quotes are kept.
         """
         if initial_cash is not None:
-            reader = SettingsReader("paper", {"initial_cash": initial_cash})
-            cash = reader.number("initial_cash", ge=0)
-            reader.finish()  # ConfigError naming the bad value
-            assert cash is not None
-            self._initial_cash = cash
+            self._initial_cash = section("paper", {"initial_cash": initial_cash}).initial_cash  # ConfigError if bad
         with self._lock:
             old = self._journal
             self._journal = Journal(self._log_dir, fsync=old.fsync, clock=self._clock)
