@@ -157,7 +157,7 @@ def allowed(prop: Mapping[str, Any], root: Mapping[str, Any]) -> str:
         return "one of " + ", ".join(str(v) for v in prop.get("enum", [prop.get("const")]))
     kind = prop.get("type")
     bounds = [
-        f"{op} {prop[name]:g}"
+        f"{op} {prop[name]}"
         for name, op in (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="), ("exclusiveMaximum", "<"))
         if name in prop
     ]

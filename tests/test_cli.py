@@ -145,9 +145,10 @@ def test_check_config_lists_every_problem_at_once(cli, write_config):
                      ("live_trading.pipeline.bar", "'7m'"), ("live_trading.data.provider", "'teletext'")]:
         line = next(ln for ln in out.splitlines() if f" {key} " in ln)
         assert f"got {bad}" in line and ("one of" in line or "must be" in line)
-    assert "6 configuration problems" in out
-    assert "unknown key live_trading.paperr" in out
-    assert "6 configuration problems" in one_error_line(proc.stderr)
+    # the unknown section is a problem too, with the nearest valid key
+    assert "unknown key live_trading.paperr in section live_trading (did you mean live_trading.paper?)" in out
+    assert "7 configuration problems" in out
+    assert "7 configuration problems" in one_error_line(proc.stderr)
 
 
 def test_plot_writes_a_png(cli, tmp_path):

@@ -255,10 +255,10 @@ def test_bad_config_lists_every_problem(write_config, clock):
     for fragment in (
         "live_trading.data.sim.volatility must be a number >= 0, got -1",
         "live_trading.data.sim.start_price must be a number > 0, got 0",
-        "live_trading.data.sim.seed must be an integer, got 'x'",
+        "live_trading.data.sim.seed must be an integer >= 0, got 'x'",
         "live_trading.data.sim.start_time must be an ISO-8601 time",
-        "live_trading.data.sim.symbols.AAPL has unknown setting 'volatilty'",
-        "live_trading.data.sim.symbols.AAPL.spread_bps must be a number >= 0, got 'wide'",
+        "unknown key live_trading.data.sim.symbols.AAPL.volatilty",
+        "live_trading.data.sim.symbols.AAPL.spread_bps must be a number >= 0 and < 10000 (or null), got 'wide'",
         "live_trading.data.sim.symbols.MSFT must be a mapping",
     ):
         assert fragment in problems

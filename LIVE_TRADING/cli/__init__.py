@@ -9,6 +9,7 @@
     live-trading orders | positions | fills [--since 2026-01-05] | cash
     live-trading cancel ORDER_ID
     live-trading check-config              # every config problem at once; live venues: read-only check
+    live-trading config schema | show      # the config's JSON Schema / the effective config, secrets masked
     live-trading health                    # the broker's call metrics and verdict
 
 Global options (before or after the command): ``--config PATH`` (sets
@@ -34,13 +35,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from CONFIG.schema import BARS
 from LIVE_TRADING import __version__
 from LIVE_TRADING.cli.errors import UsageError
 from LIVE_TRADING.cli.render import PROG, Output, error_line
 
 EXIT_OK, EXIT_BROKER, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
-_BARS = ("1m", "2m", "5m", "15m", "30m", "60m", "90m", "1h", "1d", "5d", "1wk", "1mo", "3mo")
 _TIFS = ("gtc", "day", "ioc", "fok")
 
 
@@ -151,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--param", action="append", metavar="KEY=VALUE",
                      help="strategy parameter, repeatable: ma_crossover fast, slow, cash_buffer; "
                           "equal_weight cash_buffer, every")
-    run.add_argument("--bar", choices=_BARS, help="bar length: one step per bar (default: pipeline.bar, 1h)")
+    run.add_argument("--bar", choices=BARS, help="bar length: one step per bar (default: pipeline.bar, 1h)")
     run.add_argument("--interval-s", type=nonneg_float, metavar="S",
                      help="real seconds between steps (default: none when simulated, else one bar)")
     run.add_argument("--min-trade-value", type=nonneg_float, metavar="V",
@@ -187,6 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
     fills.add_argument("--since", metavar="ISO", help="only fills at or after this time (no offset: UTC)")
     add("cash", "show cash (and account summary where the venue reports it)")
     add("check-config", "validate the config (every problem at once); live venues: read-only connection check")
+    config = add("config", "print the config's JSON Schema, or the effective config (secrets masked)")
+    config_sub = config.add_subparsers(dest="config_command", metavar="schema|show", parser_class=_Parser,
+                                       required=True)
+    config_sub.add_parser("schema", help="the JSON Schema of the config file (for editors)", parents=[common])
+    config_sub.add_parser("show", help="the effective config: the file with every default, secrets masked",
+                          parents=[common])
     health = add("health", "probe the venue with read-only calls and show the broker's metrics and verdict",
                  "Probe the venue with read-only calls and show the broker's metrics and verdict. "
                  "Exit code 1 when unhealthy.")
@@ -270,6 +277,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from LIVE_TRADING.cli.checks import cmd_check_config
 
             return cmd_check_config(args, out, args.venue)
+        if args.command == "config":
+            from LIVE_TRADING.cli.config_cmd import cmd_config
+
+            return cmd_config(args, out)
         load_config()  # a malformed file fails here, before anything else
         from LIVE_TRADING.cli.session import resolve_venue
 

@@ -48,14 +48,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from CONFIG.config_loader import config_path
 from CONFIG.schema import PipelineSettings
 from LIVE_TRADING.brokers.paper.ledger import pnl_from_fills
 from LIVE_TRADING.common.constants import (
     OPEN_STATUSES,
     ORDER_TYPE_MARKET,
 )
-from LIVE_TRADING.common.exceptions import BrokerError, ConfigError, DataProviderError
+from LIVE_TRADING.common.exceptions import BrokerError, DataProviderError
 from LIVE_TRADING.common.settings import section
 from LIVE_TRADING.data.provider import INTERVALS, INTRADAY_LIMITS, PERIODS
 from LIVE_TRADING.pipeline.rebalance import (
@@ -67,7 +66,6 @@ from LIVE_TRADING.pipeline.rebalance import (
     rebalance,
 )
 from LIVE_TRADING.pipeline.results import RunResult, StepInfo
-from LIVE_TRADING.pipeline.strategies import STRATEGIES
 
 logger = logging.getLogger(__name__)
 
@@ -90,12 +88,6 @@ class PipelineConfig:
     def from_config(cls, **kw: Any) -> PipelineConfig:
         """Read and check ``live_trading.pipeline``; ``ConfigError`` lists every problem."""
         cfg: PipelineSettings = section("pipeline", kw)
-        if cfg.strategy not in STRATEGIES:
-            source = "keyword argument" if kw.get("strategy") is not None else f"in {config_path()}"
-            raise ConfigError(
-                f"live_trading.pipeline.strategy must be one of {', '.join(sorted(STRATEGIES))}, "
-                f"got {cfg.strategy!r} ({source})"
-            )
         return cls(
             symbols=tuple(cfg.symbols),
             strategy=cfg.strategy,
