@@ -92,8 +92,8 @@ class PaperSettings(Section):
     resume: Bool = Field(False, description="Continue the account found in log_dir (cash, positions, orders, fills).")
     account: Annotated[str, Field(pattern=_ACCOUNT, strict=True)] = Field(
         "default", description="Name of the paper account (a directory under log_dir).")
-    slippage: SlippageSettings = Field(default_factory=SlippageSettings, description="How fills are slipped.")
-    fees: FeeSettings = Field(default_factory=FeeSettings, description="How fees are charged.")
+    slippage: SlippageSettings = Field(SlippageSettings(), description="How fills are slipped.")
+    fees: FeeSettings = Field(FeeSettings(), description="How fees are charged.")
     respect_quote_size: Bool = Field(False, description="A fill takes at most the displayed size on the other side.")
     allow_short: Bool = Field(False, description="Allow selling more than is held (short) while equity covers the margin.")
     margin_requirement: Number = Field(0.5, ge=0, description="Shorts need equity >= margin_requirement * gross short value.")
@@ -218,9 +218,9 @@ class YFinanceSettings(Section):
 
 class DataSettings(Section):
     provider: Name = Field("sim", description="Quote source for pipelines: sim | replay | yfinance | binance | ibkr")
-    sim: SimSettings = Field(default_factory=SimSettings, description="The offline simulator.")
-    replay: ReplaySettings = Field(default_factory=ReplaySettings, description="Replay of a recorded file.")
-    yfinance: YFinanceSettings = Field(default_factory=YFinanceSettings, description="Yahoo Finance.")
+    sim: SimSettings = Field(SimSettings(), description="The offline simulator.")
+    replay: ReplaySettings = Field(ReplaySettings(), description="Replay of a recorded file.")
+    yfinance: YFinanceSettings = Field(YFinanceSettings(), description="Yahoo Finance.")
 
 
 # --- live_trading.pipeline ------------------------------------------------------
@@ -324,13 +324,13 @@ class LiveTradingSettings(Section):
     asset_classes: dict[Text, choice(*ASSET_CLASSES)] = Field(  # type: ignore[valid-type]
         default_factory=dict, description="Asset class of symbols the code cannot tell on its own: "
         "SYMBOL: equity | crypto | forex.")
-    paper: PaperSettings = Field(default_factory=PaperSettings, description="The paper broker.")
-    journal: JournalSettings = Field(default_factory=JournalSettings, description="The write-ahead journal.")
-    risk: RiskSettings = Field(default_factory=RiskSettings, description="Pre-trade risk limits on every venue.")
-    data: DataSettings = Field(default_factory=DataSettings, description="Quote sources.")
-    pipeline: PipelineSettings = Field(default_factory=PipelineSettings, description="`live-trading run` defaults.")
-    binance: BinanceSettings = Field(default_factory=BinanceSettings, description="The Binance spot venue.")
-    ibkr: IBKRConfig = Field(default_factory=IBKRConfig, description="Interactive Brokers (TWS / IB Gateway).")
+    paper: PaperSettings = Field(PaperSettings(), description="The paper broker.")
+    journal: JournalSettings = Field(JournalSettings(), description="The write-ahead journal.")
+    risk: RiskSettings = Field(RiskSettings(), description="Pre-trade risk limits on every venue.")
+    data: DataSettings = Field(DataSettings(), description="Quote sources.")
+    pipeline: PipelineSettings = Field(PipelineSettings(), description="`live-trading run` defaults.")
+    binance: BinanceSettings = Field(BinanceSettings(), description="The Binance spot venue.")
+    ibkr: IBKRConfig = Field(IBKRConfig(), description="Interactive Brokers (TWS / IB Gateway).")
 
     @field_validator("asset_classes")
     @classmethod
@@ -341,7 +341,7 @@ class LiveTradingSettings(Section):
 class Config(Section):
     """The whole file: everything lives under ``live_trading``."""
 
-    live_trading: LiveTradingSettings = Field(default_factory=LiveTradingSettings, description="LIVE_TRADING settings.")
+    live_trading: LiveTradingSettings = Field(LiveTradingSettings(), description="LIVE_TRADING settings.")
 
     @model_validator(mode="before")
     @classmethod

@@ -23,6 +23,7 @@ configuration is valid but the venue check failed.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -126,7 +127,7 @@ def validate(venue_override: str | None) -> tuple[str | None, list[str], list[st
     _collect(problems, "live_trading.risk", RiskLimits.from_config)
     _collect(problems, "live_trading.pipeline", PipelineConfig.from_config)
     for name in dict.fromkeys(n for n in names if n in OFFLINE_PROVIDERS):
-        provider = _collect(problems, f"live_trading.data.{name}", lambda n=name: get_data_provider(n))
+        provider = _collect(problems, f"live_trading.data.{name}", functools.partial(get_data_provider, name))
         if provider is not None:
             close_quietly(provider)
     if venue in LIVE_VENUES:

@@ -191,8 +191,11 @@ def open_run_session(venue: str, cfg: PipelineConfig, *, seed: int | None = None
         provider = get_data_provider("sim", clock=clock, **({"seed": seed} if seed is not None else {}))
     else:
         clock = ManualClock()
-        provider = get_data_provider("replay", clock=clock)
-        first, last = provider.first_timestamp, provider.last_timestamp
+        from LIVE_TRADING.data.replay import ReplayDataProvider
+
+        replay = ReplayDataProvider(clock=clock)
+        provider = replay
+        first, last = replay.first_timestamp, replay.last_timestamp
         clock.set(first)
         available = int((last - first) / bar) + 1
         if available < steps:

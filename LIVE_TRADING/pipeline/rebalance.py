@@ -225,7 +225,7 @@ def rebalance(
             continue
         side = SIDE_BUY if delta > 0 else SIDE_SELL
         qty = abs(delta)
-        trade = {"symbol": sym, "side": side, "qty": qty, "value": qty * price, "quote": quote}
+        trade: dict[str, Any] = {"symbol": sym, "side": side, "qty": qty, "value": qty * price, "quote": quote}
         if trade["value"] < min_value:
             result.skipped.append(
                 {"symbol": sym, "side": side, "qty": qty, "value": trade["value"],

@@ -525,7 +525,7 @@ class PaperBroker:
         return order.result()
 
     def _accept_limit(self, order: PaperOrder, quote: dict[str, Any] | None, now: datetime) -> None:
-        marketable = quote is not None and limit_marketable(order.is_buy, order.limit_price, quote)
+        marketable = quote is not None and limit_marketable(order.is_buy, order.limit, quote)
         if marketable:
             assert quote is not None
             self._take(order, quote, now, new=True, limit=order.limit_price)
@@ -539,7 +539,7 @@ class PaperBroker:
         self._rest(order)
 
     def _accept_stop(self, order: PaperOrder, quote: dict[str, Any] | None, now: datetime) -> None:
-        if quote is not None and stop_triggered(order.is_buy, order.stop_price, quote["bid"], quote["ask"]):
+        if quote is not None and stop_triggered(order.is_buy, order.stop, quote["bid"], quote["ask"]):
             self._register(order, reserve=True)
             self._trigger(order, quote, now)
             return
@@ -554,7 +554,7 @@ class PaperBroker:
         try:
             if order.order_type == ORDER_TYPE_STOP:
                 self._take(order, quote, now)
-            elif limit_marketable(order.is_buy, order.limit_price, quote):
+            elif limit_marketable(order.is_buy, order.limit, quote):
                 self._take(order, quote, now, limit=order.limit_price)
             elif order.tif == TIF_IOC:
                 self._end(order, STATUS_CANCELLED, EVENT_CANCEL, "ioc: nothing fillable at trigger")
@@ -772,7 +772,7 @@ class PaperBroker:
             return
         if order.is_buy:
             cap = order.limit_price if order.limit_price is not None else apply_slippage(
-                order.stop_price, True, self._slippage.bps(remaining, remaining)
+                order.stop, True, self._slippage.bps(remaining, remaining)
             )
             notional = cap * remaining
             order.reserved_cash = notional + self._fees.max_fee(remaining, notional)
@@ -800,7 +800,7 @@ class PaperBroker:
         remaining = order.qty
         if order.is_buy:
             cap = order.limit_price if order.limit_price is not None else apply_slippage(
-                order.stop_price, True, self._slippage.bps(remaining, remaining)
+                order.stop, True, self._slippage.bps(remaining, remaining)
             )
             notional = cap * remaining
             need = notional + self._fees.max_fee(remaining, notional)
@@ -817,7 +817,7 @@ class PaperBroker:
                     raise InsufficientFundsError(
                         order.symbol, f"Insufficient position: need {remaining:g}, have {max(free, 0.0):g} available"
                     )
-                price = order.limit_price if order.limit_price is not None else order.stop_price
+                price = order.limit_price if order.limit_price is not None else order.stop
                 self._check_margin(order.symbol, free - remaining, price, 0.0)
 
     # -- quotes and matching -----------------------------------------------------
@@ -909,7 +909,7 @@ class PaperBroker:
         while heap and heap[0][0] <= now:
             order = heapq.heappop(heap)[2]
             if order.is_open:
-                self._end(order, STATUS_EXPIRED, EVENT_EXPIRE, f"day order expired at {order.expires_at.isoformat()}")
+                self._end(order, STATUS_EXPIRED, EVENT_EXPIRE, f"day order expired at {(order.expires_at or now).isoformat()}")
 
     # -- valuation -------------------------------------------------------------
     def _mark(self, symbol: str) -> float:

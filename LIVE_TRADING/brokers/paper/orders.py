@@ -75,6 +75,20 @@ class PaperOrder:
         self.resting: str | None = None
 
     @property
+    def limit(self) -> float:
+        """The limit price of an order type that has one (``validate_order`` made sure it does)."""
+        if self.limit_price is None:
+            raise ValueError(f"order {self.order_id} ({self.order_type}) has no limit price")
+        return self.limit_price
+
+    @property
+    def stop(self) -> float:
+        """The stop price of an order type that has one (``validate_order`` made sure it does)."""
+        if self.stop_price is None:
+            raise ValueError(f"order {self.order_id} ({self.order_type}) has no stop price")
+        return self.stop_price
+
+    @property
     def remaining(self) -> float:
         return self.qty - self.filled_qty
 
