@@ -226,7 +226,9 @@ def _setup_logging(debug: bool) -> None:
 
 
 def _config_message(exc: Exception) -> str:
-    problems = getattr(exc, "problems", None) or [str(exc)]
+    from LIVE_TRADING.common.exceptions import ConfigError
+
+    problems = (exc.problems if isinstance(exc, ConfigError) else None) or [str(exc)]
     if len(problems) == 1:
         return f"config error: {problems[0]}"
     return f"{len(problems)} config problems (run '{PROG} check-config' for the list): " + "; ".join(problems)

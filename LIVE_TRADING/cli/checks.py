@@ -29,7 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from CONFIG.config_loader import config_path, load_config, read_config_file
-from LIVE_TRADING.brokers.interface import get_broker, known_venues
+from LIVE_TRADING.brokers.interface import SupportsVenueHealth, get_broker, known_venues, venue_broker
 from LIVE_TRADING.cli.render import Output, error_line, money, when
 from LIVE_TRADING.cli.session import close_quietly
 from LIVE_TRADING.common.clock import utc_now
@@ -159,11 +159,9 @@ def connection_check(venue: str) -> tuple[dict[str, Any], list[str], int]:
         facts["venue time (UTC)"] = venue_now
         facts["server time offset ms"] = round((venue_now - (before + (after - before) / 2)).total_seconds() * 1e3, 1)
         facts["cash available"] = broker.get_cash()
-        unwrap = getattr(broker, "unwrap", None)
-        inner = unwrap() if callable(unwrap) else broker
-        probe = getattr(inner, "venue_health", None)
-        if callable(probe):
-            status = {k: v for k, v in dict(probe()).items() if v is None or isinstance(v, str | int | float | bool)}
+        inner = venue_broker(broker)
+        if isinstance(inner, SupportsVenueHealth):
+            status = {k: v for k, v in dict(inner.venue_health()).items() if v is None or isinstance(v, str | int | float | bool)}
             if any(k in status for k in _OFFSET_KEYS):  # the venue measured it: show its figure
                 facts.pop("server time offset ms", None)
             for key in sorted(status, key=lambda k: (_SHOWN_FIRST.index(k) if k in _SHOWN_FIRST else 99, k)):

@@ -16,6 +16,7 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from LIVE_TRADING.brokers.interface import SupportsAccountSummary, supports
 from LIVE_TRADING.cli.errors import UsageError
 from LIVE_TRADING.cli.plot import PlotUnavailableError, require_matplotlib, save_equity_plot
 from LIVE_TRADING.cli.render import Output, amount, error_line, money, pct, price, qty, signed_money, when
@@ -165,7 +166,7 @@ def _print_summary(
         steps += f" ({r.stop_reason})"
     pace = (f"one per {cfg.bar} bar of simulated time" if session.simulated
             else f"one every {session.interval_s:g} s, history in {cfg.bar} bars")
-    if r.fees_by_currency and not getattr(session.broker, "get_account_summary", None):
+    if r.fees_by_currency and not supports(session.broker, SupportsAccountSummary):
         fees = ", ".join(amount(v, c or None) for c, v in sorted(r.fees_by_currency.items()))
     else:
         fees = money(r.fees)

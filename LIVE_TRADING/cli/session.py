@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from CONFIG.config_loader import config_path, get_cfg
-from LIVE_TRADING.brokers.interface import get_broker, known_venues
+from LIVE_TRADING.brokers.interface import SupportsClose, get_broker, known_venues
 from LIVE_TRADING.cli.errors import UsageError
 from LIVE_TRADING.common.clock import ManualClock, utc_now
 from LIVE_TRADING.common.constants import EVENT_SESSION
@@ -78,10 +78,9 @@ def paper_provider_name() -> str:
 
 
 def close_quietly(obj: Any) -> None:
-    close = getattr(obj, "close", None)
-    if callable(close):
+    if isinstance(obj, SupportsClose):
         try:
-            close()
+            obj.close()
         except Exception as exc:  # closing must not hide the command's own outcome
             logger.warning("Closing %s failed: %s", type(obj).__name__, exc)
 

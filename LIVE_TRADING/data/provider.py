@@ -25,7 +25,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import pandas as pd
 
@@ -214,6 +214,19 @@ class DataProvider(abc.ABC):
         """Release connections (optional)."""
 
 
+@runtime_checkable
+class ReportsQuoteErrors(Protocol):
+    """A provider that lists the symbols its last ``get_multiple_quotes`` could not quote
+    (every ``DataProvider``; duck-typed providers may not)."""
+
+    last_errors: dict[str, str]
+
+
+def quote_errors(provider: Any) -> dict[str, str]:
+    """``provider.last_errors`` if it keeps them, else ``{}``."""
+    return dict(provider.last_errors) if isinstance(provider, ReportsQuoteErrors) and provider.last_errors else {}
+
+
 #: provider name -> "module:attribute" of a callable ``(**kwargs) -> DataProvider``
 _PROVIDERS: dict[str, str | Callable[..., Any]] = {
     "sim": "LIVE_TRADING.data.sim:SimDataProvider",
@@ -255,6 +268,7 @@ __all__ = [
     "OHLCV_COLUMNS",
     "PERIODS",
     "DataProvider",
+    "ReportsQuoteErrors",
     "check_interval",
     "check_period",
     "get_data_provider",
@@ -262,5 +276,6 @@ __all__ = [
     "known_data_providers",
     "normalize_ohlcv",
     "normalize_symbol",
+    "quote_errors",
     "register_data_provider",
 ]

@@ -49,6 +49,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from CONFIG.schema import PipelineSettings
+from LIVE_TRADING.brokers.interface import (
+    SupportsAccountSummary,
+    SupportsJournal,
+    SupportsPositionDetails,
+    SupportsQuotes,
+    supports,
+    venue_broker,
+)
 from LIVE_TRADING.brokers.paper.ledger import pnl_from_fills
 from LIVE_TRADING.common.constants import (
     OPEN_STATUSES,
@@ -56,7 +64,7 @@ from LIVE_TRADING.common.constants import (
 )
 from LIVE_TRADING.common.exceptions import BrokerError, DataProviderError
 from LIVE_TRADING.common.settings import section
-from LIVE_TRADING.data.provider import INTERVALS, INTRADAY_LIMITS, PERIODS
+from LIVE_TRADING.data.provider import INTERVALS, INTRADAY_LIMITS, PERIODS, quote_errors
 from LIVE_TRADING.pipeline.rebalance import (
     DEFAULT_MIN_TRADE_VALUE,
     MODES,
@@ -66,6 +74,7 @@ from LIVE_TRADING.pipeline.rebalance import (
     rebalance,
 )
 from LIVE_TRADING.pipeline.results import RunResult, StepInfo
+from LIVE_TRADING.pipeline.strategies import DeclaresLookback, DeclaresMode
 
 logger = logging.getLogger(__name__)
 
@@ -148,18 +157,17 @@ def warm_history(
 
 
 def _fetch_quotes(broker: Any, provider: Any, symbols: Sequence[str]) -> dict[str, dict[str, Any]]:
-    update = getattr(broker, "update_quotes", None)
+    fed = supports(broker, SupportsQuotes)
     # A paper broker built without a data provider cannot update_quotes: it is fed the provider's quotes.
-    if callable(update) and getattr(broker, "data_provider", True) is not None:
-        quotes = update(list(symbols))
+    if fed and broker.data_provider is not None:
+        quotes = broker.update_quotes(list(symbols))
     elif provider is not None:
         quotes = provider.get_multiple_quotes(list(symbols))
-        errors = getattr(provider, "last_errors", None)
+        errors = quote_errors(provider)
         if errors:
             logger.warning("No quotes for %s: %s", ", ".join(sorted(errors)), errors)
-        apply = getattr(broker, "apply_quotes", None)
-        if callable(apply):  # a paper broker without a provider of its own trades on these quotes
-            apply(quotes)
+        if fed:  # a paper broker without a provider of its own trades on these quotes
+            broker.apply_quotes(quotes)
     else:
         quotes = {}
         for sym in symbols:
@@ -174,8 +182,8 @@ def _fetch_quotes(broker: Any, provider: Any, symbols: Sequence[str]) -> dict[st
 
 
 def _journal_of(broker: Any) -> Any:
-    inner = broker.unwrap() if callable(getattr(broker, "unwrap", None)) else broker
-    return getattr(inner, "journal", None)
+    venue = venue_broker(broker)
+    return venue.journal if isinstance(venue, SupportsJournal) else None
 
 
 def run_loop(
@@ -227,14 +235,14 @@ def run_loop(
     syms = [_sym(s) for s in symbols]
     if not syms:
         raise ValueError("run_loop needs at least one symbol")
-    mode = mode or getattr(strategy, "mode", "qty")
+    mode = mode or (strategy.mode if isinstance(strategy, DeclaresMode) else "qty")
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     if bar not in INTERVALS:
         raise ValueError(f"bar must be one of {', '.join(INTERVALS)}, got {bar!r}")
     if interval_s < 0 or not math.isfinite(interval_s):
         raise ValueError(f"interval_s must be >= 0, got {interval_s!r}")
-    lookback = int(history_len or getattr(strategy, "lookback", 0) or 50)
+    lookback = int(history_len or (strategy.lookback if isinstance(strategy, DeclaresLookback) else 0) or 50)
 
     result = RunResult(steps_requested=steps)
     result.started_at = broker.now()
@@ -349,12 +357,10 @@ def _finish(broker: Any, result: RunResult, ours: set[str], cancel_open: bool) -
     by_currency = pnl_from_fills(result.fills, {})["fees_by_currency"]
     result.fees_by_currency = by_currency
     result.fees = math.fsum(by_currency.values())
-    summary = getattr(broker, "get_account_summary", None)
-    details = getattr(broker, "get_position_details", None)
     acct: dict[str, Any] | None = None
-    if callable(summary):
+    if supports(broker, SupportsAccountSummary):
         try:
-            acct = dict(summary())
+            acct = dict(broker.get_account_summary())
         except BrokerError as exc:
             logger.warning("Could not read the account summary: %s", exc)
     if acct is not None:
@@ -370,9 +376,9 @@ def _finish(broker: Any, result: RunResult, ours: set[str], cancel_open: bool) -
                 pass
         pnl = pnl_from_fills(result.fills, marks)
         result.realized_pnl, result.unrealized_pnl = pnl["realized_pnl"], pnl["unrealized_pnl"]
-    if callable(details):
+    if supports(broker, SupportsPositionDetails):
         try:
-            result.position_details = {s: d for s, d in details().items() if d.get("qty")}
+            result.position_details = {s: d for s, d in broker.get_position_details().items() if d.get("qty")}
         except BrokerError as exc:
             logger.warning("Could not read position details: %s", exc)
     journal = _journal_of(broker)

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from LIVE_TRADING.brokers.interface import SupportsPortfolioValue, supports
 from LIVE_TRADING.common.constants import (
     ORDER_TYPE_LIMIT,
     ORDER_TYPE_MARKET,
@@ -82,9 +83,8 @@ def portfolio_value(broker: Any, quotes: Mapping[str, Mapping[str, Any]] | None 
     ``get_cash()`` is the cash available for new orders, so on a live venue
     cash locked in open orders is not counted.
     """
-    fn = getattr(broker, "get_portfolio_value", None)
-    if callable(fn):
-        return float(fn())
+    if supports(broker, SupportsPortfolioValue):
+        return float(broker.get_portfolio_value())
     value = float(broker.get_cash())
     quotes = quotes or {}
     for sym, qty in broker.get_positions().items():

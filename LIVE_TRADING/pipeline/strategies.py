@@ -23,9 +23,23 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 Strategy = Callable[[Mapping[str, Any], Mapping[str, float], Mapping[str, Sequence[float]]], Mapping[str, float]]
+
+
+@runtime_checkable
+class DeclaresMode(Protocol):
+    """A strategy that says whether its targets are quantities or weights."""
+
+    mode: str  # "qty" | "weights"
+
+
+@runtime_checkable
+class DeclaresLookback(Protocol):
+    """A strategy that says how many prices of history it needs."""
+
+    lookback: int
 
 
 def _int(value: Any, name: str, low: int) -> int:
@@ -174,4 +188,4 @@ def get_strategy(name: str, **params: Any) -> Strategy:
     return factory(**params)
 
 
-__all__ = ["STRATEGIES", "EqualWeight", "MovingAverageCrossover", "Strategy", "get_strategy", "strategy_params"]
+__all__ = ["STRATEGIES", "DeclaresLookback", "DeclaresMode", "EqualWeight", "MovingAverageCrossover", "Strategy", "get_strategy", "strategy_params"]

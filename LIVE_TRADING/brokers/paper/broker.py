@@ -123,6 +123,7 @@ from LIVE_TRADING.common.exceptions import (
 )
 from LIVE_TRADING.common.journal import Journal, latest_run_id
 from LIVE_TRADING.common.settings import section
+from LIVE_TRADING.data.provider import quote_errors
 from LIVE_TRADING.data.quotes import make_quote, mid_price
 
 logger = logging.getLogger(__name__)
@@ -391,7 +392,7 @@ class PaperBroker:
                 "update_quotes needs a data provider: PaperBroker(data_provider=...) or live_trading.paper.data_provider"
             )
         quotes = self._provider.get_multiple_quotes(list(symbols))
-        errors = getattr(self._provider, "last_errors", None)
+        errors = quote_errors(self._provider)
         if errors:
             logger.warning("No quotes for %s: %s", ", ".join(sorted(errors)), errors)
         self.apply_quotes(quotes)
