@@ -37,7 +37,7 @@ import yaml
 from pydantic import ValidationError
 
 from CONFIG.schema import Config
-from CONFIG.types import problems
+from CONFIG.types import problems, secret_like
 from LIVE_TRADING.common.exceptions import ConfigError
 
 ENV_VAR = "LIVE_TRADING_CONFIG"
@@ -46,7 +46,6 @@ PACKAGED_CONFIG = Path(__file__).with_name("live_trading.yaml")
 _MISSING: Any = object()
 _REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}")
 
-_SECRET = re.compile(r"key|secret|token|password", re.IGNORECASE)
 #: deepest nesting a config file may have (the schema needs 5; protects against recursion limits)
 MAX_DEPTH = 32
 
@@ -263,11 +262,6 @@ def get_cfg(key: str, default: Any = _MISSING, *, expand: bool = True) -> Any:
         node = node[part]
     node = copy.deepcopy(node) if isinstance(node, dict | list) else node
     return _expand(node, key, path) if expand else node
-
-
-def secret_like(name: str) -> bool:
-    """Whether a key's name marks a secret (``*key*``, ``*secret*``, ``*token*``, ``*password*``)."""
-    return bool(_SECRET.search(name))
 
 
 __all__ = [

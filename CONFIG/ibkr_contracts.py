@@ -16,9 +16,10 @@ and the list of problems, each naming its key; the schema turns those into a
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
+
+from LIVE_TRADING.data.quotes import finite_or_none
 
 #: Contract fields a ``contracts`` table entry may set
 CONTRACT_FIELDS = (
@@ -39,17 +40,6 @@ CONTRACT_FIELDS = (
 SEC_TYPES = ("STK", "CASH", "CRYPTO", "FUT", "CONTFUT", "OPT", "FOP", "IND", "CFD", "BOND", "CMDTY", "WAR", "FUND")
 RIGHTS = {"C": "C", "CALL": "C", "P": "P", "PUT": "P"}
 _TEXT_FIELDS = ("symbol", "exchange", "primaryExchange", "currency", "localSymbol", "tradingClass", "multiplier")
-
-
-def _number(value: Any) -> float | None:
-    """``value`` as a finite float, or ``None`` (bools are not numbers)."""
-    if isinstance(value, bool):
-        return None
-    try:
-        number = float(value.strip() if isinstance(value, str) else value)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 def _entry(entry: Mapping[str, Any], where: str, problems: list[str]) -> dict[str, Any] | None:
@@ -82,7 +72,7 @@ def _entry(entry: Mapping[str, Any], where: str, problems: list[str]) -> dict[st
         else:
             spec["lastTradeDateOrContractMonth"] = text
     if entry.get("strike") is not None:
-        strike = _number(entry.get("strike"))
+        strike = finite_or_none(entry.get("strike"))
         if strike is None or strike <= 0:
             problems.append(f"{where}.strike must be a number > 0, got {entry.get('strike')!r}")
         else:
@@ -94,7 +84,7 @@ def _entry(entry: Mapping[str, Any], where: str, problems: list[str]) -> dict[st
         else:
             spec["right"] = right
     if entry.get("conId") is not None:
-        con_id = _number(entry.get("conId"))
+        con_id = finite_or_none(entry.get("conId"))
         if con_id is None or con_id != int(con_id) or con_id <= 0:
             problems.append(f"{where}.conId must be a positive integer, got {entry.get('conId')!r}")
         else:

@@ -182,6 +182,11 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def secret_like(name: str) -> bool:
+    """Whether a key's name marks a secret (``*key*``, ``*secret*``, ``*token*``, ``*password*``)."""
+    return bool(_SECRET.search(name))
+
+
 def _join(*parts: Any) -> str:
     return ".".join(str(p) for p in parts if p != "")
 
@@ -225,7 +230,7 @@ def problems(
             continue
         elif kind in ("value_error", "assertion_error"):
             note = f" ({err['msg'].removeprefix('Value error, ')})"
-        shown = "a value that is not shown (it may be a secret)" if _SECRET.search(str(loc[-1]) if loc else "") else (
+        shown = "a value that is not shown (it may be a secret)" if loc and secret_like(str(loc[-1])) else (
             _short(err.get("input"))
         )
         out.append(f"{key} must be {what}, got {shown}{note} ({where})")
@@ -233,4 +238,4 @@ def problems(
 
 
 __all__ = ["PROBLEMS", "STRICT", "Bool", "Integer", "Number", "Section", "Text", "TextList", "allowed",
-           "choice", "model_schema", "problem", "problems", "standard_schema"]
+           "choice", "model_schema", "problem", "problems", "secret_like", "standard_schema"]

@@ -8,21 +8,25 @@ order a pipeline got past paper is well formed on Binance and IBKR too.
 
 from __future__ import annotations
 
+import logging
 import math
-import re
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from LIVE_TRADING.common.constants import (
     CLIENT_ORDER_ID_PATTERN,
+    EVENT_REJECT,
     NEEDS_LIMIT_PRICE,
     NEEDS_STOP_PRICE,
     ORDER_TYPES,
     SIDES,
     TIME_IN_FORCE,
 )
-from LIVE_TRADING.common.exceptions import OrderRejectedError
+from LIVE_TRADING.common.exceptions import BrokerError, OrderRejectedError
+from LIVE_TRADING.common.ids import is_client_order_id
+from LIVE_TRADING.common.symbols import normalize_symbol
 
-_CID = re.compile(CLIENT_ORDER_ID_PATTERN)
+logger = logging.getLogger(__name__)
 _INF = math.inf
 _SIDES = frozenset(SIDES)
 _TYPES = frozenset(ORDER_TYPES)
@@ -44,15 +48,8 @@ class OrderRequest(NamedTuple):
 
 def clean_symbol(symbol: Any) -> str:
     """``symbol`` stripped and upper-cased; ``OrderRejectedError`` if it is not a non-empty string."""
-    if type(symbol) is str:
-        sym = symbol.strip().upper()
-        if sym:
-            return sym
-    elif isinstance(symbol, str) and symbol.strip():
-        return symbol.strip().upper()
-    raise OrderRejectedError(
-        str(symbol) if symbol is not None else "", f"Invalid symbol: {symbol!r} (must be a non-empty string)"
-    )
+    return normalize_symbol(symbol, lambda message: OrderRejectedError(
+        str(symbol) if symbol is not None else "", message))
 
 
 def positive_number(value: Any, what: str, symbol: str) -> float:
@@ -103,7 +100,7 @@ def validate_order(
         lp = sp = None
     else:
         lp, sp = _prices(sym, ot, limit_price, stop_price)
-    if client_order_id is not None and (not isinstance(client_order_id, str) or not _CID.match(client_order_id)):
+    if client_order_id is not None and not is_client_order_id(client_order_id):
         raise OrderRejectedError(
             sym, f"Invalid client_order_id: {client_order_id!r} (must match {CLIENT_ORDER_ID_PATTERN})"
         )
@@ -130,4 +127,19 @@ def _prices(sym: str, ot: str, limit_price: Any, stop_price: Any) -> tuple[float
     return lp, sp
 
 
-__all__ = ["OrderRequest", "clean_symbol", "positive_number", "validate_order"]
+def journal_rejection(journal: Any, exc: BrokerError, details: Mapping[str, Any]) -> None:
+    """Write a ``reject`` record for a refused order: ``details`` plus the reason, error class and venue code.
+
+    A journal failure here is logged, never raised: the caller raises the refusal itself.
+    """
+    reason = exc.reason if isinstance(exc, OrderRejectedError) else str(exc)
+    record = {**details, "reason": reason, "error": type(exc).__name__}
+    if isinstance(exc.code, int | str):
+        record["code"] = exc.code
+    try:
+        journal.write(EVENT_REJECT, record)
+    except BrokerError:
+        logger.exception("Could not journal the rejection of an order (%s)", reason)
+
+
+__all__ = ["OrderRequest", "clean_symbol", "journal_rejection", "positive_number", "validate_order"]

@@ -31,6 +31,7 @@ import pandas as pd
 
 from CONFIG.config_loader import get_cfg
 from LIVE_TRADING.brokers.interface import resolve_target
+from LIVE_TRADING.common import symbols
 from LIVE_TRADING.common.exceptions import DataProviderError
 
 #: yfinance's vocabulary, with the length of each as a timedelta
@@ -97,9 +98,7 @@ def check_interval(interval: str) -> str:
 
 def normalize_symbol(symbol: Any) -> str:
     """``symbol`` stripped and upper-cased; ``DataProviderError`` if it is not a non-empty string."""
-    if not isinstance(symbol, str) or not symbol.strip():
-        raise DataProviderError(f"Invalid symbol {symbol!r}: must be a non-empty string")
-    return symbol.strip().upper()
+    return symbols.normalize_symbol(symbol, DataProviderError)
 
 
 def history_window(

@@ -65,11 +65,11 @@ from LIVE_TRADING.common.constants import (
 from LIVE_TRADING.common.exceptions import BrokerError, DataProviderError
 from LIVE_TRADING.common.settings import section
 from LIVE_TRADING.data.provider import INTERVALS, INTRADAY_LIMITS, PERIODS, quote_errors
+from LIVE_TRADING.data.quotes import mid_price
 from LIVE_TRADING.pipeline.rebalance import (
     DEFAULT_MIN_TRADE_VALUE,
     MODES,
     _sym,
-    mid,
     portfolio_value,
     rebalance,
 )
@@ -275,7 +275,7 @@ def run_loop(
                     result.initial_equity = portfolio_value(broker, quotes)
                 for sym, quote in quotes.items():
                     if sym in history:
-                        history[sym].append(mid(quote))
+                        history[sym].append(mid_price(quote))
                 positions = dict(broker.get_positions())
                 targets = strategy(quotes, positions, {s: list(h) for s, h in history.items()})
                 if targets:
@@ -371,7 +371,7 @@ def _finish(broker: Any, result: RunResult, ours: set[str], cancel_open: bool) -
         marks = {}
         for sym in result.positions:
             try:
-                marks[sym] = mid(broker.get_quote(sym))
+                marks[sym] = mid_price(broker.get_quote(sym))
             except BrokerError:
                 pass
         pnl = pnl_from_fills(result.fills, marks)

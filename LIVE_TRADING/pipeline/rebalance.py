@@ -29,6 +29,8 @@ from LIVE_TRADING.common.constants import (
     TIME_IN_FORCE,
 )
 from LIVE_TRADING.common.exceptions import BrokerError
+from LIVE_TRADING.common.symbols import normalize_symbol
+from LIVE_TRADING.data.quotes import mid_price
 
 logger = logging.getLogger(__name__)
 
@@ -40,14 +42,8 @@ DEFAULT_MIN_TRADE_VALUE = 10.0
 DEFAULT_CASH_MARGIN_BPS = 50.0
 
 
-def mid(quote: Mapping[str, Any]) -> float:
-    return (float(quote["bid"]) + float(quote["ask"])) / 2.0
-
-
 def _sym(symbol: Any) -> str:
-    if not isinstance(symbol, str) or not symbol.strip():
-        raise ValueError(f"Invalid symbol in targets: {symbol!r}")
-    return symbol.strip().upper()
+    return normalize_symbol(symbol, ValueError)
 
 
 def _finite(value: Any, what: str) -> float:
@@ -91,7 +87,7 @@ def portfolio_value(broker: Any, quotes: Mapping[str, Mapping[str, Any]] | None 
         if not qty:
             continue
         quote = quotes.get(str(sym).upper()) or broker.get_quote(sym)
-        value += float(qty) * mid(quote)
+        value += float(qty) * mid_price(quote)
     return value
 
 
@@ -217,7 +213,7 @@ def rebalance(
 
     plan: list[dict[str, Any]] = []
     for sym, quote in priced.items():
-        price = mid(quote)
+        price = mid_price(quote)
         target = wanted[sym] * value / price if mode == "weights" else wanted[sym]
         current = held.get(sym, 0.0)
         delta = _toward_zero(target - current, _step_for(qty_step, sym))
@@ -251,7 +247,7 @@ def rebalance(
             if qty * unit > cash:
                 fitted = _toward_zero(max(cash, 0.0) / unit, _step_for(qty_step, sym))
                 reason = f"not enough cash: {qty:g} would cost about {qty * unit:,.2f}, {cash:,.2f} available"
-                if fitted <= QTY_EPSILON or fitted * mid(quote) < min_value:
+                if fitted <= QTY_EPSILON or fitted * mid_price(quote) < min_value:
                     result.skipped.append({"symbol": sym, "side": side, "qty": qty, "value": trade["value"],
                                            "reason": reason})
                     continue

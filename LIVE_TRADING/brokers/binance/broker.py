@@ -61,7 +61,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -86,14 +85,13 @@ from LIVE_TRADING.brokers.binance.parsing import (
     split_order_key,
     to_binance_symbol,
 )
-from LIVE_TRADING.brokers.validation import validate_order
+from LIVE_TRADING.brokers.validation import journal_rejection, validate_order
 from LIVE_TRADING.common.clock import Clock, ensure_utc, utc_now
 from LIVE_TRADING.common.constants import (
     EVENT_CANCEL,
     EVENT_EXPIRE,
     EVENT_FILL,
     EVENT_ORDER,
-    EVENT_REJECT,
     EVENT_SESSION,
     OPEN_STATUSES,
     ORDER_TYPE_MARKET,
@@ -112,8 +110,9 @@ from LIVE_TRADING.common.exceptions import (
     OrderStatusUnknownError,
     QuoteUnavailableError,
 )
+from LIVE_TRADING.common.ids import new_client_order_id as make_client_order_id
 from LIVE_TRADING.common.journal import Journal
-from LIVE_TRADING.data.quotes import make_quote
+from LIVE_TRADING.data.quotes import make_quote, mid_price
 
 logger = logging.getLogger(__name__)
 
@@ -135,7 +134,7 @@ MY_TRADES_PAGE = 1000
 
 def new_client_order_id() -> str:
     """A fresh id matching Binance's ``^[a-zA-Z0-9-_]{1,36}$`` (34 characters)."""
-    return "lt" + uuid.uuid4().hex
+    return make_client_order_id("lt", 32)
 
 
 class BinanceBroker:
@@ -423,7 +422,7 @@ class BinanceBroker:
                            "order_type": repr(order_type), "limit_price": repr(limit_price),
                            "stop_price": repr(stop_price), "time_in_force": repr(time_in_force),
                            "client_order_id": repr(client_order_id)}
-            self._safe_journal(EVENT_REJECT, {"venue": VENUE, **raw_request, "reason": exc.reason, "code": None})
+            journal_rejection(self.journal, exc, {"venue": VENUE, **raw_request})
             raise
         sym = to_binance_symbol(req.symbol)
         try:
@@ -441,7 +440,7 @@ class BinanceBroker:
             reference = None
             if req.order_type in (ORDER_TYPE_STOP, ORDER_TYPE_STOP_LIMIT):
                 quote = self.get_quote(sym)
-                reference = (quote["bid"] + quote["ask"]) / 2
+                reference = mid_price(quote)
             btype = binance_order_type(req.order_type, req.side, req.stop_price, reference)
             if rules.order_types and btype not in rules.order_types:
                 raise OrderRejectedError(sym, f"{btype} orders are not enabled on {sym}")
@@ -493,22 +492,17 @@ class BinanceBroker:
             logger.exception("Could not journal a %s record (%s)", event, record.get("reason"))
 
     def _journal_reject(self, req: Any, sym: str, exc: OrderRejectedError, client_order_id: str | None = None) -> None:
-        self._safe_journal(
-            EVENT_REJECT,
-            {
-                "venue": VENUE,
-                "symbol": sym,
-                "side": req.side,
-                "qty": req.qty,
-                "order_type": req.order_type,
-                "limit_price": req.limit_price,
-                "stop_price": req.stop_price,
-                "time_in_force": req.time_in_force,
-                "client_order_id": client_order_id or req.client_order_id,
-                "reason": exc.reason,
-                "code": exc.code if isinstance(exc.code, int | str) else None,
-            },
-        )
+        journal_rejection(self.journal, exc, {
+            "venue": VENUE,
+            "symbol": sym,
+            "side": req.side,
+            "qty": req.qty,
+            "order_type": req.order_type,
+            "limit_price": req.limit_price,
+            "stop_price": req.stop_price,
+            "time_in_force": req.time_in_force,
+            "client_order_id": client_order_id or req.client_order_id,
+        })
 
     def _existing_order(self, symbol: str, cid: str) -> dict[str, Any] | None:
         """The order Binance already has under ``cid`` on ``symbol`` (idempotent submission)."""

@@ -31,11 +31,7 @@ from LIVE_TRADING.brokers.validation import OrderRequest, validate_order
 from LIVE_TRADING.common.constants import SIDE_BUY
 from LIVE_TRADING.common.exceptions import RiskLimitError
 from LIVE_TRADING.common.settings import section
-
-
-def symbol_key(symbol: str) -> str:
-    """Compare symbols across spellings: ``BTC/USDT``, ``btcusdt`` and ``BTC.USDT`` are one."""
-    return symbol.strip().upper().replace("/", "").replace(".", "").replace("-", "")
+from LIVE_TRADING.common.symbols import symbol_key
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,6 @@ import asyncio
 import logging
 import math
 import threading
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -104,6 +103,7 @@ from LIVE_TRADING.common.exceptions import (
     OrderStatusUnknownError,
     QuoteUnavailableError,
 )
+from LIVE_TRADING.common.ids import new_client_order_id as make_client_order_id
 from LIVE_TRADING.common.journal import Journal, journal_files, read_file
 from LIVE_TRADING.common.settings import section
 
@@ -117,7 +117,7 @@ _MAX_ERRORS = 5000
 
 def new_client_order_id() -> str:
     """A fresh ``client_order_id`` (``lt-`` + 24 hex digits; fits every venue's rule)."""
-    return "lt-" + uuid.uuid4().hex[:24]
+    return make_client_order_id("lt-", 24)
 
 
 @dataclass

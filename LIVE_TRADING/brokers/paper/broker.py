@@ -88,7 +88,7 @@ from LIVE_TRADING.brokers.paper.ledger import Position
 from LIVE_TRADING.brokers.paper.matching import SymbolBook, limit_marketable, stop_triggered
 from LIVE_TRADING.brokers.paper.orders import VENUE, PaperOrder
 from LIVE_TRADING.brokers.paper.recovery import replay_run
-from LIVE_TRADING.brokers.validation import OrderRequest, clean_symbol, validate_order
+from LIVE_TRADING.brokers.validation import OrderRequest, clean_symbol, journal_rejection, validate_order
 from LIVE_TRADING.common.clock import Clock, ensure_utc, utc_now
 from LIVE_TRADING.common.constants import (
     EVENT_CANCEL,
@@ -916,7 +916,7 @@ class PaperBroker:
     def _mark(self, symbol: str) -> float:
         quote = self._quotes.get(symbol)
         if quote is not None:
-            return (quote["bid"] + quote["ask"]) / 2.0
+            return mid_price(quote)
         pos = self._positions.get(symbol)
         return pos.avg_cost if pos is not None else 0.0
 
@@ -930,11 +930,7 @@ class PaperBroker:
     # -- journal ---------------------------------------------------------------
     def _journal_reject(self, exc: BrokerError, details: dict[str, Any]) -> None:
         """Record a refused order; a journal failure here is logged, the refusal still raised."""
-        reason = getattr(exc, "reason", None) or str(exc)
-        try:
-            self._journal.write(EVENT_REJECT, {**details, "reason": reason, "error": type(exc).__name__})
-        except BrokerError:
-            logger.exception("Could not journal the rejection of an order (%s)", reason)
+        journal_rejection(self._journal, exc, details)
 
 
 __all__ = ["SIDE_BUY", "SIDE_SELL", "PaperBroker", "PaperConfig"]
