@@ -1,9 +1,130 @@
 """LIVE_TRADING: one synchronous ``Broker`` interface for paper, Binance and IBKR.
 
-    from LIVE_TRADING.brokers import get_broker
-    broker = get_broker()          # venue from live_trading.venue (default: paper)
+The public face, everything a pipeline needs::
 
-Importing this package imports no venue client (ib_async, yfinance, ...).
+    from LIVE_TRADING import get_broker, get_data_provider, run_loop, OrderRejectedError
+    broker = get_broker()          # venue from live_trading.venue (default: paper)
+    provider = get_data_provider() # quotes from live_trading.data.provider (default: sim)
+
+Names are loaded on first use, so importing this package imports no venue client
+(ib_async, yfinance, the Binance HTTP client) and not even pandas.
+
+==================  =================================================================
+``get_broker``      build the configured venue behind its guards (risk limits, metrics)
+``Broker``          the protocol every venue satisfies (``LIVE_TRADING.brokers.interface``)
+``get_data_provider``, ``DataProvider``   quote sources (``LIVE_TRADING.data.provider``)
+``run_loop``, ``Strategy``                the reference loop (``LIVE_TRADING.pipeline``)
+errors              the one error tree (``LIVE_TRADING.common.exceptions``)
+==================  =================================================================
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
+
+#: public name -> module it lives in
+_EXPORTS: dict[str, str] = {
+    "get_broker": "LIVE_TRADING.brokers.interface",
+    "Broker": "LIVE_TRADING.brokers.interface",
+    "get_data_provider": "LIVE_TRADING.data.provider",
+    "DataProvider": "LIVE_TRADING.data.provider",
+    "run_loop": "LIVE_TRADING.pipeline.loop",
+    "Strategy": "LIVE_TRADING.pipeline.strategies",
+    **{
+        name: "LIVE_TRADING.common.exceptions"
+        for name in (
+            "AccountLockedError",
+            "AuthenticationError",
+            "BrokerConnectionError",
+            "BrokerError",
+            "CircuitOpenError",
+            "ConfigError",
+            "DataProviderError",
+            "DuplicateClientOrderIdError",
+            "InsufficientFundsError",
+            "InvalidQuoteError",
+            "JournalCorruptError",
+            "JournalError",
+            "LiveTradingError",
+            "OrderNotFoundError",
+            "OrderRejectedError",
+            "OrderStatusUnknownError",
+            "QuoteUnavailableError",
+            "RateLimitError",
+            "RiskLimitError",
+        )
+    },
+}
+
+if TYPE_CHECKING:
+    from LIVE_TRADING.brokers.interface import Broker, get_broker
+    from LIVE_TRADING.common.exceptions import (
+        AccountLockedError,
+        AuthenticationError,
+        BrokerConnectionError,
+        BrokerError,
+        CircuitOpenError,
+        ConfigError,
+        DataProviderError,
+        DuplicateClientOrderIdError,
+        InsufficientFundsError,
+        InvalidQuoteError,
+        JournalCorruptError,
+        JournalError,
+        LiveTradingError,
+        OrderNotFoundError,
+        OrderRejectedError,
+        OrderStatusUnknownError,
+        QuoteUnavailableError,
+        RateLimitError,
+        RiskLimitError,
+    )
+    from LIVE_TRADING.data.provider import DataProvider, get_data_provider
+    from LIVE_TRADING.pipeline.loop import run_loop
+    from LIVE_TRADING.pipeline.strategies import Strategy
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
+
+__all__ = [
+    "AccountLockedError",
+    "AuthenticationError",
+    "Broker",
+    "BrokerConnectionError",
+    "BrokerError",
+    "CircuitOpenError",
+    "ConfigError",
+    "DataProvider",
+    "DataProviderError",
+    "DuplicateClientOrderIdError",
+    "InsufficientFundsError",
+    "InvalidQuoteError",
+    "JournalCorruptError",
+    "JournalError",
+    "LiveTradingError",
+    "OrderNotFoundError",
+    "OrderRejectedError",
+    "OrderStatusUnknownError",
+    "QuoteUnavailableError",
+    "RateLimitError",
+    "RiskLimitError",
+    "Strategy",
+    "__version__",
+    "get_broker",
+    "get_data_provider",
+    "run_loop",
+]
