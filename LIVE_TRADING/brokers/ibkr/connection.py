@@ -42,6 +42,11 @@ Safety
     Besides the live-port rule of ``config.py``, the account is checked once
     connected: paper accounts start with ``D`` (``DU1234567``); any other
     account is refused with ``ConfigError`` unless ``allow_live`` is true.
+
+Why this module is over 400 lines: the I/O thread, the error collector and
+``IBConnection`` (connect, client-id retries, reconnect, the paper/live account
+guard) all work on the one event loop and connection state; they are kept
+together so the threading rules are visible in one place.
 """
 
 from __future__ import annotations
