@@ -337,7 +337,8 @@ def test_old_journal_fsync_key_and_keyword_mean_durability_fsync(write_config):
     write_config(raw="live_trading: {}\n")
     assert PaperConfig.from_config().durability == "flush"
     cfg = PaperConfig.from_config(fsync=True)
-    assert cfg.durability == "fsync" and cfg.fsync is True
+    assert cfg.durability == "fsync"
+    assert PaperConfig.from_config(fsync=False).durability == "flush"  # False: the configured durability
 
 
 def test_secret_values_are_never_echoed_in_messages(write_config):
@@ -353,6 +354,7 @@ def test_schema_choices_are_the_code_choices():
     from LIVE_TRADING.brokers.paper import costs
     from LIVE_TRADING.data.provider import INTERVALS
     from LIVE_TRADING.pipeline.rebalance import REBALANCE_ORDER_TYPES
+    from LIVE_TRADING.common.journal import DURABILITY
     from LIVE_TRADING.pipeline.strategies import STRATEGIES
 
     assert schema.SLIPPAGE_MODELS == costs.SLIPPAGE_MODELS and schema.FEE_MODELS == costs.FEE_MODELS

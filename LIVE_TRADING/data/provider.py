@@ -214,6 +214,15 @@ class DataProvider(abc.ABC):
 
 
 @runtime_checkable
+class QuoteSource(Protocol):
+    """What a broker needs from a provider it is given as an object: quotes, one or many."""
+
+    def get_quote(self, symbol: str) -> dict[str, Any]: ...
+
+    def get_multiple_quotes(self, symbols: Iterable[str]) -> dict[str, dict[str, Any]]: ...
+
+
+@runtime_checkable
 class ReportsQuoteErrors(Protocol):
     """A provider that lists the symbols its last ``get_multiple_quotes`` could not quote
     (every ``DataProvider``; duck-typed providers may not)."""
@@ -267,6 +276,7 @@ __all__ = [
     "OHLCV_COLUMNS",
     "PERIODS",
     "DataProvider",
+    "QuoteSource",
     "ReportsQuoteErrors",
     "check_interval",
     "check_period",

@@ -7,6 +7,7 @@ from typing import Any
 
 from CONFIG.schema import JournalSettings, PaperSettings
 from LIVE_TRADING.brokers.paper import costs
+from LIVE_TRADING.common.exceptions import ConfigError
 from LIVE_TRADING.common.settings import section
 
 #: flat keyword name -> dotted key inside live_trading.paper
@@ -21,6 +22,8 @@ _NESTED = {
     "fee_maker_bps": "fees.maker_bps",
     "fee_taker_bps": "fees.taker_bps",
 }
+#: keyword names that belong to live_trading.journal
+_JOURNAL_KEYS = ("durability", "lock_timeout_s", "snapshot_every", "segment_max_bytes", "keep_terminal_orders")
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,7 @@ class PaperConfig:
     fee_bps: float
     log_dir: str
     resume: bool
-    fsync: bool
+    durability: str
     slippage_model: str
     slippage_base_bps: float
     slippage_impact_bps: float
@@ -54,30 +57,34 @@ class PaperConfig:
     max_quote_future_s: float
     trading_hours: str
     outside_hours: str
-    durability: str
+    lock_timeout_s: float
+    snapshot_every: int
+    segment_max_bytes: int
+    keep_terminal_orders: int
 
     @classmethod
     def from_config(cls, **kw: Any) -> PaperConfig:
-        """Settings from ``live_trading.paper`` (and ``journal.durability``); keyword arguments override.
+        """Settings from ``live_trading.paper`` and ``live_trading.journal``; keyword arguments override.
 
         Keyword names are the flat field names of this class (``fee_model`` for
         ``fees.model``, ``slippage_base_bps`` for ``slippage.base_bps``); ``None`` means
         "use the config". A model or provider *object* passed in is used as is by the
-        broker and not validated here. ``fsync=True`` is the old spelling of
-        ``durability="fsync"`` (``fsync=False``: ``"flush"``). Raises ``ConfigError``
-        listing every invalid value.
+        broker and not validated here. ``fsync=True`` is the older spelling of
+        ``durability="fsync"`` (``fsync=False`` leaves the configured durability).
+        Raises ``ConfigError`` listing every invalid value.
         """
         overrides: dict[str, Any] = {}
         for name, value in kw.items():
-            if name in ("fsync", "durability"):
+            if name == "fsync" or name in _JOURNAL_KEYS:
                 continue
             if name in ("slippage_model", "fee_model", "data_provider") and not (value is None or isinstance(value, str)):
                 continue  # an object: the broker uses it directly
             overrides[_NESTED.get(name, name)] = str(value) if name == "log_dir" and value is not None else value
-        journal_kw = {"durability": kw.get("durability")}
-        if kw.get("fsync") is not None and kw.get("durability") is None:
-            fsync = kw["fsync"]
-            journal_kw["durability"] = ("fsync" if fsync else "flush") if isinstance(fsync, bool) else fsync
+        if kw.get("fsync") is not None and not isinstance(kw["fsync"], bool):
+            raise ConfigError(f"fsync must be true or false, got {kw['fsync']!r} (keyword argument)")
+        journal_kw = {name: kw.get(name) for name in _JOURNAL_KEYS}
+        if kw.get("fsync") is True and kw.get("durability") is None:
+            journal_kw["durability"] = "fsync"
         paper: PaperSettings = section("paper", overrides)
         journal: JournalSettings = section("journal", journal_kw)
         return cls(
@@ -86,8 +93,11 @@ class PaperConfig:
             fee_bps=paper.fee_bps,
             log_dir=paper.log_dir,
             resume=paper.resume,
-            fsync=journal.durability == "fsync",
             durability=journal.durability,
+            lock_timeout_s=journal.lock_timeout_s,
+            snapshot_every=journal.snapshot_every,
+            segment_max_bytes=journal.segment_max_bytes,
+            keep_terminal_orders=journal.keep_terminal_orders,
             slippage_model=paper.slippage.model,
             slippage_base_bps=paper.slippage.base_bps,
             slippage_impact_bps=paper.slippage.impact_bps,
