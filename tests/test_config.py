@@ -352,15 +352,16 @@ def test_secret_values_are_never_echoed_in_messages(write_config):
 def test_schema_choices_are_the_code_choices():
     from CONFIG import schema
     from LIVE_TRADING.brokers.paper import costs
+    from LIVE_TRADING.common.journal import DURABILITY
     from LIVE_TRADING.data.provider import INTERVALS
     from LIVE_TRADING.pipeline.rebalance import REBALANCE_ORDER_TYPES
-    from LIVE_TRADING.common.journal import DURABILITY
     from LIVE_TRADING.pipeline.strategies import STRATEGIES
 
     assert schema.SLIPPAGE_MODELS == costs.SLIPPAGE_MODELS and schema.FEE_MODELS == costs.FEE_MODELS
     assert set(schema.BARS) == set(INTERVALS)
     assert schema.REBALANCE_ORDER_TYPES == REBALANCE_ORDER_TYPES
     assert tuple(sorted(STRATEGIES)) == schema.STRATEGY_NAMES
+    assert set(schema.DURABILITY) == set(DURABILITY)
 
 
 def test_json_schema_has_every_key_with_description_and_standard_bounds():
