@@ -69,3 +69,12 @@ def test_quote_errors_of_a_duck_typed_provider_is_empty():
             self.last_errors = {"X": "no quote"}
 
     assert quote_errors(Duck()) == {} and quote_errors(Reporting()) == {"X": "no quote"}
+
+
+def test_a_read_only_paper_broker_has_no_journal_capability(tmp_path):
+    PaperBroker(log_dir=tmp_path).close()  # create the account
+    broker = PaperBroker(log_dir=tmp_path, read_only=True)
+    try:
+        assert not supports(broker, SupportsJournal) and supports(broker, SupportsAccountSummary)
+    finally:
+        broker.close()

@@ -30,6 +30,7 @@ from datetime import datetime
 from typing import Any, Protocol, TypedDict, runtime_checkable
 
 from CONFIG.config_loader import get_cfg
+from LIVE_TRADING.common.exceptions import LiveTradingError
 
 # --------------------------------------------------------------------------
 # Result shapes
@@ -258,9 +259,16 @@ def venue_broker(broker: Any) -> Any:
     return layers(broker)[-1]
 
 
+def _has(layer: Any, capability: type) -> bool:
+    try:
+        return isinstance(layer, capability)
+    except LiveTradingError:  # a property that refuses (e.g. the journal of a read-only broker): not available
+        return False
+
+
 def supports(broker: Any, capability: type) -> bool:
     """Whether ``broker`` or a broker it wraps has ``capability`` (one of the ``Supports*`` protocols)."""
-    return any(isinstance(layer, capability) for layer in layers(broker))
+    return any(_has(layer, capability) for layer in layers(broker))
 
 
 # --------------------------------------------------------------------------

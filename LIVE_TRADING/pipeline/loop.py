@@ -63,6 +63,7 @@ from LIVE_TRADING.common.constants import (
     ORDER_TYPE_MARKET,
 )
 from LIVE_TRADING.common.exceptions import BrokerError, DataProviderError
+from LIVE_TRADING.common.journal import Journal
 from LIVE_TRADING.common.settings import section
 from LIVE_TRADING.data.provider import INTERVALS, INTRADAY_LIMITS, PERIODS, quote_errors
 from LIVE_TRADING.data.quotes import mid_price
@@ -181,9 +182,14 @@ def _fetch_quotes(broker: Any, provider: Any, symbols: Sequence[str]) -> dict[st
     return out
 
 
-def _journal_of(broker: Any) -> Any:
+def _journal_of(broker: Any) -> Journal | None:
+    """The venue's journal, if it keeps one we can name (a read-only broker has none)."""
     venue = venue_broker(broker)
-    return venue.journal if isinstance(venue, SupportsJournal) else None
+    try:
+        journal = venue.journal if isinstance(venue, SupportsJournal) else None
+    except BrokerError:
+        return None
+    return journal if isinstance(journal, Journal) else None
 
 
 def run_loop(
@@ -383,9 +389,8 @@ def _finish(broker: Any, result: RunResult, ours: set[str], cancel_open: bool) -
             logger.warning("Could not read position details: %s", exc)
     journal = _journal_of(broker)
     if journal is not None:
-        path = getattr(journal, "path", None) or getattr(journal, "log_dir", None)
-        result.journal_path = str(path) if path is not None else None
-        result.run_id = getattr(journal, "run_id", None)
+        result.journal_path = str(journal.path)
+        result.run_id = journal.run_id
 
 
 __all__ = ["PipelineConfig", "run_loop", "warm_history", "warmup_period"]
