@@ -23,72 +23,30 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from LIVE_TRADING.common import exceptions as _exceptions
+from LIVE_TRADING.common.exceptions import *  # noqa: F403 - the error tree is part of the public face (pure, light)
+
 __version__ = "0.1.0"
 
-#: public name -> module it lives in
-_EXPORTS: dict[str, str] = {
+#: public name -> module it lives in (imported on first use)
+_LAZY: dict[str, str] = {
     "get_broker": "LIVE_TRADING.brokers.interface",
     "Broker": "LIVE_TRADING.brokers.interface",
     "get_data_provider": "LIVE_TRADING.data.provider",
     "DataProvider": "LIVE_TRADING.data.provider",
     "run_loop": "LIVE_TRADING.pipeline.loop",
     "Strategy": "LIVE_TRADING.pipeline.strategies",
-    **{
-        name: "LIVE_TRADING.common.exceptions"
-        for name in (
-            "AccountLockedError",
-            "AuthenticationError",
-            "BrokerConnectionError",
-            "BrokerError",
-            "CircuitOpenError",
-            "ConfigError",
-            "DataProviderError",
-            "DuplicateClientOrderIdError",
-            "InsufficientFundsError",
-            "InvalidQuoteError",
-            "JournalCorruptError",
-            "JournalError",
-            "LiveTradingError",
-            "OrderNotFoundError",
-            "OrderRejectedError",
-            "OrderStatusUnknownError",
-            "QuoteUnavailableError",
-            "RateLimitError",
-            "RiskLimitError",
-        )
-    },
 }
 
 if TYPE_CHECKING:
     from LIVE_TRADING.brokers.interface import Broker, get_broker
-    from LIVE_TRADING.common.exceptions import (
-        AccountLockedError,
-        AuthenticationError,
-        BrokerConnectionError,
-        BrokerError,
-        CircuitOpenError,
-        ConfigError,
-        DataProviderError,
-        DuplicateClientOrderIdError,
-        InsufficientFundsError,
-        InvalidQuoteError,
-        JournalCorruptError,
-        JournalError,
-        LiveTradingError,
-        OrderNotFoundError,
-        OrderRejectedError,
-        OrderStatusUnknownError,
-        QuoteUnavailableError,
-        RateLimitError,
-        RiskLimitError,
-    )
     from LIVE_TRADING.data.provider import DataProvider, get_data_provider
     from LIVE_TRADING.pipeline.loop import run_loop
     from LIVE_TRADING.pipeline.strategies import Strategy
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
+    module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
@@ -97,34 +55,16 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+    return sorted([*globals(), *_LAZY])
 
 
 __all__ = [
-    "AccountLockedError",
-    "AuthenticationError",
     "Broker",
-    "BrokerConnectionError",
-    "BrokerError",
-    "CircuitOpenError",
-    "ConfigError",
     "DataProvider",
-    "DataProviderError",
-    "DuplicateClientOrderIdError",
-    "InsufficientFundsError",
-    "InvalidQuoteError",
-    "JournalCorruptError",
-    "JournalError",
-    "LiveTradingError",
-    "OrderNotFoundError",
-    "OrderRejectedError",
-    "OrderStatusUnknownError",
-    "QuoteUnavailableError",
-    "RateLimitError",
-    "RiskLimitError",
     "Strategy",
     "__version__",
     "get_broker",
     "get_data_provider",
     "run_loop",
+    *_exceptions.__all__,
 ]
