@@ -68,6 +68,7 @@ from typing import Any
 
 import requests
 
+from LIVE_TRADING.brokers.binance import lists, modify, reconcile
 from LIVE_TRADING.brokers.binance.config import BinanceConfig, load_binance_config
 from LIVE_TRADING.brokers.binance.errors import INVALID_SYMBOL, ExecutionUnknownError, is_duplicate_order
 from LIVE_TRADING.brokers.binance.http import BinanceHTTP
@@ -85,9 +86,11 @@ from LIVE_TRADING.brokers.binance.parsing import (
     parse_trade,
     split_order_key,
     to_binance_symbol,
+    trailing_delta_bips,
 )
+from LIVE_TRADING.brokers.binance.reconcile import journal_view
 from LIVE_TRADING.brokers.quotes import make_quote
-from LIVE_TRADING.brokers.validation import validate_order
+from LIVE_TRADING.brokers.validation import client_id_conflict, validate_order
 from LIVE_TRADING.common.clock import Clock, ensure_utc, utc_now
 from LIVE_TRADING.common.constants import (
     EVENT_CANCEL,
@@ -100,6 +103,7 @@ from LIVE_TRADING.common.constants import (
     ORDER_TYPE_MARKET,
     ORDER_TYPE_STOP,
     ORDER_TYPE_STOP_LIMIT,
+    ORDER_TYPE_TRAILING_STOP,
     QTY_EPSILON,
     STATUS_EXPIRED,
     TIF_DAY,
@@ -107,6 +111,7 @@ from LIVE_TRADING.common.constants import (
 )
 from LIVE_TRADING.common.exceptions import (
     BrokerError,
+    DuplicateClientOrderIdError,
     InvalidQuoteError,
     OrderNotFoundError,
     OrderRejectedError,
@@ -169,6 +174,8 @@ class BinanceBroker:
         clock: Clock | None = None,
         sleep: Callable[[float], None] | None = None,
         journal: Journal | None = None,
+        client_id_prefix: str = "lt",
+        reconcile_on_start: bool = True,
     ) -> None:
         """Check the configuration, measure the server clock, load the trading rules.
 
@@ -177,6 +184,10 @@ class BinanceBroker:
         through ``sleep``. Raises ``ConfigError`` (bad settings, ``allow_live``
         guard), ``AuthenticationError`` (missing credentials) before any request,
         and ``BrokerConnectionError`` if Binance cannot be reached.
+
+        ``client_id_prefix`` marks this account's orders (generated client ids
+        start with it); ``reconcile_on_start`` runs ``reconcile()`` once the
+        rules are loaded (see ``reconcile.py``).
         """
         self.config: BinanceConfig = load_binance_config(
             api_key=api_key, api_secret=api_secret, base_url=base_url, testnet=testnet,
@@ -218,6 +229,10 @@ class BinanceBroker:
         self._fills: dict[str, dict[str, Any]] = {}  # fill id -> Fill
         self._trade_cursor: dict[str, int] = {}  # symbol -> next myTrades fromId
         self._trade_covered: dict[str, int] = {}  # symbol -> ms from which history is complete (0 = all)
+        self.client_id_prefix = str(client_id_prefix)
+        self._journaled_fills: set[str] = set()  # fill ids already in the journal (from earlier runs)
+        self._parents: dict[str, str] = {}  # bracket exit leg -> entry order key
+        self._lists_seen: set[str] = set()  # order lists whose structure is known
         try:
             self.http.sync_time()
             self._load_rules()
@@ -235,6 +250,12 @@ class BinanceBroker:
                 "server_offset_ms": self.http.offset_ms,
             },
         )
+        self._journal_view = journal_view(self.journal.log_dir)
+        self._journaled_fills = set(self._journal_view.fill_ids)
+        self._parents.update(self._journal_view.parents)
+        self.last_reconcile: dict[str, Any] | None = None
+        if reconcile_on_start:
+            self.last_reconcile = self.reconcile()
 
     def __repr__(self) -> str:
         return f"BinanceBroker(base_url={self.config.base_url!r}, testnet={self.config.testnet}, api_key='***')"
@@ -312,15 +333,20 @@ class BinanceBroker:
             if result.get("timestamp") is None:
                 result["timestamp"] = self._created.get(key) or self.now()
             new_fills = [f for f in fills if f["fill_id"] not in self._fills]
+            parent = self._parents.get(key)
+            if parent is not None:
+                result["parent_order_id"] = parent
         changed = previous is None or any(previous.get(k) != result.get(k) for k in ("status", "filled_qty", "fee"))
         records: list[tuple[str, dict[str, Any]]] = []
         if event is not None and (changed or force):
             records.append((event, {**result, **(extra or {})}))
-        records.extend((EVENT_FILL, dict(f)) for f in sorted(new_fills, key=lambda f: f["fill_id"]))
+        fresh = [f for f in sorted(new_fills, key=lambda f: f["fill_id"]) if f["fill_id"] not in self._journaled_fills]
+        records.extend((EVENT_FILL, dict(f)) for f in fresh)
         if result["status"] == STATUS_EXPIRED and (previous is None or previous.get("status") != STATUS_EXPIRED):
             records.append((EVENT_EXPIRE, dict(result)))
         self._write(records)
         with self._lock:
+            self._journaled_fills.update(f["fill_id"] for f in fresh)
             self._orders[key] = result
             self._created.setdefault(key, result["timestamp"])
             if result.get("client_order_id"):
@@ -335,7 +361,9 @@ class BinanceBroker:
         """Journal, then cache, fills not seen before (from ``myTrades``)."""
         with self._lock:
             new = [f for f in fills if f["fill_id"] not in self._fills]
-        self._write([(EVENT_FILL, dict(f)) for f in new])
+        fresh = [f for f in new if f["fill_id"] not in self._journaled_fills]
+        self._write([(EVENT_FILL, dict(f)) for f in fresh])
+        self._journaled_fills.update(f["fill_id"] for f in fresh)
         with self._lock:
             for f in new:
                 self._fills[f["fill_id"]] = f
@@ -399,6 +427,9 @@ class BinanceBroker:
         stop_price: float | None = None,
         time_in_force: str = "gtc",
         client_order_id: str | None = None,
+        trail_amount: float | None = None,
+        trail_percent: float | None = None,
+        limit_offset: float | None = None,
     ) -> dict[str, Any]:
         """Place an order on Binance and return its ``OrderResult``.
 
@@ -407,6 +438,14 @@ class BinanceBroker:
         them (status ``new``). ``time_in_force="day"`` is rejected: Binance spot
         has no day orders (use ``gtc``, ``ioc`` or ``fok``); ``fok`` applies to
         limit orders only.
+
+        ``trailing_stop`` becomes ``STOP_LOSS`` with ``trailingDelta`` (basis
+        points: ``trail_percent`` * 100, a whole number); with ``limit_offset``
+        it is a ``STOP_LOSS_LIMIT`` whose limit Binance holds fixed at the
+        initial trigger -/+ the offset (it does not trail). ``trail_amount`` has
+        no Binance equivalent and is refused before anything is sent.
+        A ``client_order_id`` already used with other parameters raises
+        ``DuplicateClientOrderIdError``.
 
         Raises:
             OrderRejectedError: bad input, a filter failure (checked before sending),
@@ -417,7 +456,7 @@ class BinanceBroker:
         """
         try:
             req = validate_order(symbol, side, qty, order_type, limit_price, stop_price, time_in_force,
-                                 client_order_id)
+                                 client_order_id, trail_amount, trail_percent, limit_offset)
         except OrderRejectedError as exc:
             raw_request = {"symbol": repr(symbol), "side": repr(side), "qty": repr(qty),
                            "order_type": repr(order_type), "limit_price": repr(limit_price),
@@ -439,13 +478,18 @@ class BinanceBroker:
             if rules.status != "TRADING":
                 raise OrderRejectedError(sym, f"{sym} is not trading on Binance (status {rules.status})")
             reference = None
-            if req.order_type in (ORDER_TYPE_STOP, ORDER_TYPE_STOP_LIMIT):
-                quote = self.get_quote(sym)
-                reference = (quote["bid"] + quote["ask"]) / 2
-            btype = binance_order_type(req.order_type, req.side, req.stop_price, reference)
+            trailing = req.order_type == ORDER_TYPE_TRAILING_STOP
+            if trailing:
+                btype, bips, limit = self._trailing_params(sym, req)
+            else:
+                if req.order_type in (ORDER_TYPE_STOP, ORDER_TYPE_STOP_LIMIT):
+                    quote = self.get_quote(sym)
+                    reference = (quote["bid"] + quote["ask"]) / 2
+                btype = binance_order_type(req.order_type, req.side, req.stop_price, reference)
+                bips, limit = 0, req.limit_price
             if rules.order_types and btype not in rules.order_types:
                 raise OrderRejectedError(sym, f"{btype} orders are not enabled on {sym}")
-            prepared = rules.prepare(btype, req.side, req.qty, req.limit_price, req.stop_price)
+            prepared = rules.prepare(btype, req.side, req.qty, limit, req.stop_price)
         except OrderRejectedError as exc:
             self._journal_reject(req, sym, exc)
             raise
@@ -453,6 +497,17 @@ class BinanceBroker:
         if req.client_order_id is not None:
             existing = self._existing_order(sym, req.client_order_id)
             if existing is not None:
+                wanted: dict[str, Any] = {
+                    "symbol": sym, "side": req.side, "qty": float(prepared.quantity), "order_type": req.order_type,
+                    "stop_price": float(prepared.stop_price) if prepared.stop_price else None,
+                }
+                if not trailing:
+                    wanted["limit_price"] = float(prepared.price) if prepared.price else None
+                else:
+                    wanted["trail_percent"] = req.trail_percent
+                detail = client_id_conflict(existing, **wanted)
+                if detail:
+                    raise DuplicateClientOrderIdError(sym, req.client_order_id, existing["order_id"], detail)
                 logger.info("client_order_id %s already placed as %s", req.client_order_id, existing["order_id"])
                 return existing
         cid = req.client_order_id or new_client_order_id()
@@ -467,8 +522,10 @@ class BinanceBroker:
         if btype in LIMIT_TYPES:
             params["timeInForce"] = TIF_TO_BINANCE[req.time_in_force]
             params["price"] = prepared.price
-        if btype in STOP_TYPES:
+        if btype in STOP_TYPES and prepared.stop_price is not None:
             params["stopPrice"] = prepared.stop_price
+        if bips:
+            params["trailingDelta"] = bips
         if prepared.adjusted:
             logger.info("Order %s %s adjusted to Binance filters: %s", sym, cid, "; ".join(prepared.adjusted))
         try:
@@ -484,6 +541,46 @@ class BinanceBroker:
             extra["adjusted"] = list(prepared.adjusted)
         self._commit(result, fills, force=True, extra=extra)
         return dict(result)
+
+    def _trailing_params(self, sym: str, req: Any) -> tuple[str, int, float | None]:
+        """Binance type, ``trailingDelta`` (bips) and limit price of a trailing stop."""
+        if req.trail_amount is not None:
+            raise OrderRejectedError(
+                sym, "Binance trails stops by a percentage only (trailingDelta, in basis points): "
+                f"use trail_percent instead of trail_amount={req.trail_amount:g}"
+            )
+        bips = trailing_delta_bips(req.trail_percent, sym)
+        if req.limit_offset is None:
+            return "STOP_LOSS", bips, None
+        quote = self.get_quote(sym)
+        pct = req.trail_percent / 100
+        if req.side == "SELL":
+            limit = quote["bid"] * (1 - pct) - req.limit_offset
+        else:
+            limit = quote["ask"] * (1 + pct) + req.limit_offset
+        if not limit > 0:
+            raise OrderRejectedError(sym, f"limit_offset {req.limit_offset:g} puts the limit price at or below zero")
+        return "STOP_LOSS_LIMIT", bips, limit
+
+    # -- order management (issue 14): modules modify / lists / reconcile -----------------
+    def modify_order(
+        self, order_id: str, *, qty: float | None = None, limit_price: float | None = None,
+        stop_price: float | None = None,
+    ) -> dict[str, Any]:
+        """Change an open order; see ``binance.modify``. A replaced order has a new ``order_id``."""
+        return modify.modify_order(self, order_id, qty=qty, limit_price=limit_price, stop_price=stop_price)
+
+    def submit_bracket(self, symbol: str, side: str, qty: float, **kwargs: Any) -> dict[str, Any]:
+        """Entry + take-profit + stop-loss (``orderList/otoco``, or market entry + OCO); see ``binance.lists``."""
+        return lists.submit_bracket(self, symbol, side, qty, **kwargs)
+
+    def submit_oco(self, symbol: str, side: str, qty: float, **kwargs: Any) -> dict[str, Any]:
+        """A limit and a stop leg, one cancelling the other (``orderList/oco``); see ``binance.lists``."""
+        return lists.submit_oco(self, symbol, side, qty, **kwargs)
+
+    def reconcile(self) -> dict[str, Any]:
+        """Bring the journal in line with Binance; see ``binance.reconcile``."""
+        return reconcile.reconcile(self)
 
     def _safe_journal(self, event: str, record: dict[str, Any]) -> None:
         """Journal a record about a refusal; a journal failure is logged and the refusal still raised."""
@@ -633,7 +730,10 @@ class BinanceBroker:
                                          code=exc.code, venue_message=exc.venue_message) from exc
             raise
         result, fills = self._collect(raw)
-        return dict(self._commit(result, fills))
+        committed = self._commit(result, fills)
+        if committed.get("order_list_id"):
+            lists.annotate_leg(self, committed)
+        return dict(committed)
 
     def cancel_order(self, order_id: str) -> dict[str, Any]:
         """Cancel an open order; an order already final is returned with its final status.
