@@ -209,6 +209,7 @@ class Fault:
     msg: str = ""
     retry_after: float | None = None
     delay_s: float = 0.0
+    data: Any = None  # "status" mode: Binance's detail object (cancelReplace -2021 / -2022)
 
 
 @dataclass
@@ -468,7 +469,7 @@ class FakeBinance(ListsMixin):
                 return 0, None, {}, "drop"
             if fault is not None and fault.mode == "status":
                 extra = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
-                raise ApiError(fault.status, fault.code, fault.msg, extra)
+                raise ApiError(fault.status, fault.code, fault.msg, extra, data=fault.data)
             if fault is not None and fault.mode == "delay":
                 threading.Event().wait(fault.delay_s)
             self._charge_weight(WEIGHTS[endpoint](params))

@@ -219,6 +219,13 @@ def _bracket_result(bracket_id: str, parent: dict[str, Any], exits: list[dict[st
 
 
 def _market_bracket(broker: Any, req: Any, sym: str, rules: Any, cid: str) -> dict[str, Any]:
+    quote = broker.get_quote(sym)
+    mid = (quote["bid"] + quote["ask"]) / 2
+    buy = req.side == "BUY"
+    if (not req.take_profit > mid > req.stop_loss) if buy else (not req.take_profit < mid < req.stop_loss):
+        raise OrderRejectedError(
+            sym, f"the exits must lie on either side of the market ({mid:g}) for a market entry: "
+            f"take_profit {req.take_profit:g}, stop_loss {req.stop_loss:g}; nothing was sent")
     entry = broker.submit_order(sym, req.side, req.qty, "market", client_order_id=derive_client_id(cid, "e"))
     filled = float(entry["filled_qty"])
     base = rules.base_asset
@@ -235,7 +242,14 @@ def _market_bracket(broker: Any, req: Any, sym: str, rules: Any, cid: str) -> di
                           req.time_in_force, cid, ("tp", "sl"))
         params = {"symbol": sym, "side": req.exit_side, "quantity": legs["quantity"], "listClientOrderId": cid,
                   "newOrderRespType": "FULL", **legs["params"]}
-        existing = _post_list(broker, "/api/v3/orderList/oco", sym, cid, params)
+        try:
+            existing = _post_list(broker, "/api/v3/orderList/oco", sym, cid, params)
+        except OrderRejectedError as exc:
+            raise OrderRejectedError(
+                sym, f"the market entry {entry['order_id']} filled {entry['filled_qty']:g} but Binance refused "
+                f"its exits ({exc.reason}); the position is open without them. Retry submit_bracket with "
+                f"client_order_id {cid!r} to place them (the entry is not bought again)",
+                code=exc.code, venue_message=exc.venue_message) from exc
     broker._parents.update({order_key(sym, o["orderId"]): entry["order_id"] for o in existing.get("orders") or []})
     results = _legs(broker, existing, parent=entry["order_id"], contingency="OCO")
     return _bracket_result(list_key(sym, existing.get("orderListId")), entry, results)

@@ -38,6 +38,7 @@ from LIVE_TRADING.brokers.binance.errors import ExecutionUnknownError
 from LIVE_TRADING.brokers.binance.parsing import (
     LIMIT_TYPES,
     STOP_TYPES,
+    dec,
     derive_client_id,
     normalize_amended,
     order_key,
@@ -84,7 +85,7 @@ def modify_order(broker: Any, order_id: str, *, qty: Any = None, limit_price: An
     rules = broker.symbol_info(symbol)
     price = req.limit_price if req.limit_price is not None else current.get("limit_price")
     stop = req.stop_price if req.stop_price is not None else current.get("stop_price")
-    remaining = new_qty - float(current["filled_qty"])
+    remaining = dec(new_qty) - dec(current["filled_qty"])  # exact: 0.03 - 0.005 is 0.025, not 0.02499...
     prepared = rules.prepare(btype, current["side"], remaining, price if btype in LIMIT_TYPES else None,
                              stop if btype in STOP_TYPES else None)
     new_cid = derive_client_id(str(current.get("client_order_id") or oid), "r")
