@@ -141,7 +141,7 @@ def test_modify_refuses_filled_unknown_and_below_filled_without_sending(fake, br
         broker.modify_order("BTCUSDT:987654", qty=1)
     with pytest.raises(OrderNotFoundError):
         broker.modify_order(12345, qty=1)
-    with pytest.raises(OrderRejectedError, match="below the 0.01 already filled"):
+    with pytest.raises(OrderRejectedError, match=r"below the 0\.01 already filled"):
         broker.modify_order(resting["order_id"], qty=0.005)
     with pytest.raises(OrderRejectedError, match="no stop price"):
         broker.modify_order(resting["order_id"], stop_price=48000)
