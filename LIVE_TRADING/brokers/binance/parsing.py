@@ -47,6 +47,7 @@ from LIVE_TRADING.common.constants import (
     TIF_IOC,
 )
 from LIVE_TRADING.common.exceptions import OrderRejectedError
+from LIVE_TRADING.common.ids import derive_client_id
 
 VENUE = "binance"
 
@@ -364,28 +365,6 @@ def normalize_amended(raw: Mapping[str, Any]) -> dict[str, Any]:
         out["cummulativeQuoteQty"] = out.pop("cumulativeQuoteQty")
     out.pop("origClientOrderId", None)  # the order's id is clientOrderId (possibly a new one)
     return out
-
-
-def derive_client_id(base: str, tag: str) -> str:
-    """A client order id derived from ``base`` for a related order (``tag``: ``e``, ``tp``, ``sl``, ``r1``...).
-
-    ``"rebal-7"`` + ``"tp"`` -> ``"rebal-7-tp"``. A replacement of a replacement
-    counts up (``"x-r1"`` + ``"r"`` -> ``"x-r2"``). Ids stay within Binance's 36
-    characters: a long base is shortened to a prefix plus a hash of it.
-    """
-    if tag == "r":
-        stem, dash, last = base.rpartition("-")
-        if dash and last[:1] == "r" and last[1:].isdigit():
-            base, tag = stem, f"r{int(last[1:]) + 1}"
-        else:
-            tag = "r1"
-    out = f"{base}-{tag}"
-    if len(out) <= 36:
-        return out
-    import hashlib
-
-    digest = hashlib.sha1(base.encode()).hexdigest()[:8]
-    return f"{base[: 36 - len(tag) - 10]}{digest}-{tag}"[:36]
 
 
 def order_key(symbol: str, order_id: Any) -> str:
