@@ -72,12 +72,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from LIVE_TRADING.brokers.ibkr import parsing
+from LIVE_TRADING.brokers.ibkr import lists, modify, parsing, reconcile
 from LIVE_TRADING.brokers.ibkr.config import IBKRSettings
 from LIVE_TRADING.brokers.ibkr.connection import IBConnection, IBError
 from LIVE_TRADING.brokers.ibkr.contracts import ContractResolver, UnknownSymbolError, is_contract
 from LIVE_TRADING.brokers.ibkr.data import MarketData
-from LIVE_TRADING.brokers.validation import OrderRequest, validate_order
+from LIVE_TRADING.brokers.validation import OrderRequest, client_id_conflict, validate_order
 from LIVE_TRADING.common.clock import Clock, ensure_utc, utc_now
 from LIVE_TRADING.common.constants import (
     EVENT_CANCEL,
@@ -89,6 +89,7 @@ from LIVE_TRADING.common.constants import (
     FINAL_STATUSES,
     OPEN_STATUSES,
     ORDER_TYPE_MARKET,
+    ORDER_TYPE_TRAILING_STOP,
     QTY_EPSILON,
     STATUS_CANCELLED,
     STATUS_EXPIRED,
@@ -99,6 +100,7 @@ from LIVE_TRADING.common.constants import (
 from LIVE_TRADING.common.exceptions import (
     BrokerConnectionError,
     BrokerError,
+    DuplicateClientOrderIdError,
     OrderNotFoundError,
     OrderRejectedError,
     OrderStatusUnknownError,
@@ -139,6 +141,11 @@ class _OrderMeta:
     perm_id: int = 0
     cancel_requested: bool = False
     journaled_status: str | None = None
+    trail_amount: float | None = None
+    trail_percent: float | None = None
+    limit_offset: float | None = None
+    parent_order_id: str | None = None  # bracket exit: the entry's order id (permId)
+    order_list_id: str | None = None  # bracket / OCO: the group (IB ocaGroup)
 
 
 class IBKRBroker:
@@ -165,6 +172,8 @@ class IBKRBroker:
         ib_module: Any = None,
         clock: Clock | None = None,
         connect: bool = True,
+        client_id_prefix: str = "lt",
+        reconcile_on_start: bool = True,
         **settings: Any,
     ) -> None:
         unknown = sorted(set(settings) - set(IBKRSettings.__dataclass_fields__))
@@ -186,8 +195,12 @@ class IBKRBroker:
         self._confirmed_rejects: dict[tuple[int, int], IBError] = {}
         self._journaled_fills: set[str] = set()
         self._journal_refs: dict[str, str] = {}
+        self._journal_orders: dict[str, dict[str, Any]] = {}  # order id -> last order / cancel / expire record
+        self.client_id_prefix = str(client_id_prefix)
+        self.last_reconcile: dict[str, Any] | None = None
         self.journal = Journal(self.settings.log_dir, fsync=fsync, clock=self.clock)
         self._load_journal_index()
+        fills_before = set(self._journaled_fills)
         self.conn = IBConnection(self.settings, ib=ib, ib_module=ib_module, name="ibkr")
         self._remote_lock: asyncio.Lock = self.conn.call(asyncio.Lock)
         self.resolver = ContractResolver(self.conn, self.settings.contracts)
@@ -197,6 +210,8 @@ class IBKRBroker:
         if connect:
             try:
                 self.conn.run(self.conn.ensure_connected)
+                if reconcile_on_start and not self.settings.readonly:
+                    self.last_reconcile = reconcile.reconcile(self, fills_before=fills_before)
             except BaseException:
                 self.close()
                 raise
@@ -260,6 +275,8 @@ class IBKRBroker:
             self._journaled_fills.add(str(record["fill_id"]))
         elif event == EVENT_ORDER and record.get("client_order_id"):
             self._journal_refs[str(record["client_order_id"])] = str(record.get("order_id"))
+        if event in (EVENT_ORDER, EVENT_CANCEL, EVENT_EXPIRE) and record.get("order_id"):
+            self._journal_orders[str(record["order_id"])] = record
 
     async def _on_connect(self, reconnected: bool) -> None:
         conn = self.conn
@@ -446,7 +463,32 @@ class IBKRBroker:
             "time_in_force": tif,
             "timestamp": created,
             "venue": VENUE,
+            **self._extras(trade, meta, unset),
         }
+
+    def _extras(self, trade: Any, meta: _OrderMeta | None, unset: float) -> dict[str, Any]:
+        """The optional ``OrderResult`` keys: trailing fields, bracket parent, group (only when they apply)."""
+        order = trade.order
+        out: dict[str, Any] = {}
+        if str(getattr(order, "orderType", "")).upper() in ("TRAIL", "TRAIL LIMIT"):
+            pct = parsing.clean_price(getattr(order, "trailingPercent", None), unset)
+            out["trail_percent"] = meta.trail_percent if meta else pct
+            out["trail_amount"] = meta.trail_amount if meta else (
+                None if pct else parsing.clean_price(order.auxPrice, unset))
+            out["limit_offset"] = meta.limit_offset if meta else parsing.clean_price(
+                getattr(order, "lmtPriceOffset", None), unset)
+            out["trigger_price"] = parsing.clean_price(getattr(order, "trailStopPrice", None), unset)
+        parent = meta.parent_order_id if meta else None
+        if parent is None and int(getattr(order, "parentId", 0) or 0) > 0:
+            found = next((t for t in self.conn.ib.trades() if int(t.order.orderId or 0) == int(order.parentId)
+                          and int(t.order.clientId or 0) == int(order.clientId or 0) and self._perm(t)), None)
+            parent = str(self._perm(found)) if found is not None else None
+        if parent is not None:
+            out["parent_order_id"] = parent
+        group = (meta.order_list_id if meta else None) or (getattr(order, "ocaGroup", "") or None)
+        if group:
+            out["order_list_id"] = group
+        return out
 
     def _fill_dict(self, fill: Any) -> dict[str, Any]:
         ex, report = fill.execution, fill.commissionReport
@@ -481,6 +523,8 @@ class IBKRBroker:
         )
         record.update(extra)
         self.journal.write(event, record)
+        if record.get("order_id"):
+            self._journal_orders[str(record["order_id"])] = record
 
     def _journal_status(self, meta: _OrderMeta | None, result: dict[str, Any], trade: Any) -> None:
         """A cancel / expire record the first time an order is seen in that final state."""
@@ -542,11 +586,21 @@ class IBKRBroker:
         stop_price: float | None = None,
         time_in_force: str = "gtc",
         client_order_id: str | None = None,
+        trail_amount: float | None = None,
+        trail_percent: float | None = None,
+        limit_offset: float | None = None,
     ) -> dict[str, Any]:
-        """Place an order (see the module docstring); ``symbol`` may also be an IB ``Contract``."""
+        """Place an order (see the module docstring); ``symbol`` may also be an IB ``Contract``.
+
+        ``trailing_stop`` is IB's ``TRAIL`` (``auxPrice`` = ``trail_amount``, or
+        ``trailingPercent``), ``TRAIL LIMIT`` with ``limit_offset``
+        (``lmtPriceOffset``). A ``client_order_id`` already used with other
+        parameters raises ``DuplicateClientOrderIdError``.
+        """
         contract_in = symbol if is_contract(symbol) else None
         label = self.resolver.symbol_for(contract_in) if contract_in is not None else symbol
-        req = validate_order(label, side, qty, order_type, limit_price, stop_price, time_in_force, client_order_id)
+        req = validate_order(label, side, qty, order_type, limit_price, stop_price, time_in_force, client_order_id,
+                             trail_amount, trail_percent, limit_offset)
         try:
             sym = self.resolver.symbol_of(contract_in if contract_in is not None else req.symbol)
         except UnknownSymbolError as exc:
@@ -570,6 +624,14 @@ class IBKRBroker:
                 raise OrderRejectedError(
                     result["symbol"], f"IB rejected the order with client_order_id {cid} earlier; use a new id"
                 )
+            wanted: dict[str, Any] = {"symbol": sym, "side": req.side, "qty": req.qty, "order_type": req.order_type,
+                                      "limit_price": req.limit_price, "stop_price": req.stop_price}
+            if req.order_type == ORDER_TYPE_TRAILING_STOP:
+                wanted = {**wanted, "trail_amount": req.trail_amount, "trail_percent": req.trail_percent}
+                del wanted["limit_price"], wanted["stop_price"]
+            detail = client_id_conflict(result, **wanted)
+            if detail:
+                raise DuplicateClientOrderIdError(sym, cid, result["order_id"], detail)
             return result
         if not conn.ib_servers_ok:
             raise BrokerConnectionError(
@@ -604,6 +666,9 @@ class IBKRBroker:
             generation=conn.generation,
             ib_order_id=int(order.orderId),
             client_id=conn.client_id,
+            trail_amount=req.trail_amount,
+            trail_percent=req.trail_percent,
+            limit_offset=req.limit_offset,
         )
         self._meta_by_ref[cid] = meta
         logger.info("Placed %s %s %g %s (orderRef %s, orderId %d)", req.order_type, req.side, req.qty, sym, cid,
@@ -761,7 +826,35 @@ class IBKRBroker:
             order.lmtPrice = req.limit_price
         if req.stop_price is not None:
             order.auxPrice = req.stop_price
+        if req.order_type == ORDER_TYPE_TRAILING_STOP:
+            order.orderType = "TRAIL LIMIT" if req.limit_offset is not None else "TRAIL"
+            if req.trail_amount is not None:
+                order.auxPrice = req.trail_amount
+            else:
+                order.trailingPercent = req.trail_percent
+            if req.limit_offset is not None:
+                order.lmtPriceOffset = req.limit_offset
         return order
+
+    # -- order management (issue 14): modules modify / lists / reconcile -----------------
+    def modify_order(
+        self, order_id: str, *, qty: float | None = None, limit_price: float | None = None,
+        stop_price: float | None = None,
+    ) -> dict[str, Any]:
+        """Change an open order: ``placeOrder`` with the same ``orderId`` (see ``ibkr.modify``)."""
+        return modify.modify_order(self, order_id, qty=qty, limit_price=limit_price, stop_price=stop_price)
+
+    def submit_bracket(self, symbol: Any, side: str, qty: float, **kwargs: Any) -> dict[str, Any]:
+        """Parent + take-profit + stop-loss with ``parentId`` and ``transmit`` (see ``ibkr.lists``)."""
+        return lists.submit_bracket(self, symbol, side, qty, **kwargs)
+
+    def submit_oco(self, symbol: Any, side: str, qty: float, **kwargs: Any) -> dict[str, Any]:
+        """Two orders in one ``ocaGroup`` (ocaType 1) (see ``ibkr.lists``)."""
+        return lists.submit_oco(self, symbol, side, qty, **kwargs)
+
+    def reconcile(self) -> dict[str, Any]:
+        """Compare IB's open orders and executions with the journal (see ``ibkr.reconcile``)."""
+        return reconcile.reconcile(self)
 
     def cancel_order(self, order_id: str) -> dict[str, Any]:
         """Cancel an open order; an order already final comes back with its final status."""
