@@ -365,6 +365,8 @@ class FakeTWS(OrderExtrasMixin):
         self.max_fill_qty: dict[int, float] = {}
         #: IB order types refused with error 201 (to stage a refused bracket leg)
         self.refuse_order_types: set[str] = set()
+        #: permId -> reason: a modification of that order is refused (error 201), the order unchanged
+        self.refuse_modify: dict[int, str] = {}
         self.ack_orders = True
         self.pacing_violations = 0
         self.history_requests: list[dict[str, Any]] = []
@@ -902,6 +904,11 @@ class FakeTWS(OrderExtrasMixin):
         self._next_order_ids[client_id] = max(self._next_order_ids.get(client_id, 1), order_id + 1)
         existing = next((o for o in self.orders if o.client_id == client_id and o.order_id == order_id), None)
         if existing is not None:
+            refusal = self.refuse_modify.get(existing.perm_id)
+            if existing.is_open and refusal is not None:  # TWS keeps the order as it was
+                s.error(order_id, 201, f"Order rejected - reason:{refusal}")
+                self._send_status(s, existing)
+                return
             if existing.is_open:  # modification
                 existing.qty = float(fields[17])
                 existing.lmt = _num(fields[19])

@@ -483,9 +483,12 @@ class IBKRBroker:
             found = next((t for t in self.conn.ib.trades() if int(t.order.orderId or 0) == int(order.parentId)
                           and int(t.order.clientId or 0) == int(order.clientId or 0) and self._perm(t)), None)
             parent = str(self._perm(found)) if found is not None else None
+        journaled = self._journal_orders.get(str(self._perm(trade))) or {}
+        parent = parent or journaled.get("parent_order_id")  # an exit placed by an earlier session
         if parent is not None:
             out["parent_order_id"] = parent
-        group = (meta.order_list_id if meta else None) or (getattr(order, "ocaGroup", "") or None)
+        group = ((meta.order_list_id if meta else None) or (getattr(order, "ocaGroup", "") or None)
+                 or journaled.get("order_list_id"))
         if group:
             out["order_list_id"] = group
         return out
