@@ -349,3 +349,30 @@ def test_reconcile_resolves_orders_that_closed_while_down(fake, clock, sleeper):
         assert len([r for r in journal(broker, "fill") if r["order_id"] == filled["order_id"]]) == 1
     finally:
         broker.unwrap().close()
+
+
+# -- the guard (risk limits, metrics) and the protocol -------------------------------------------
+
+
+def test_guard_checks_the_new_calls_and_counts_them(fake, clock, sleeper, write_config):
+    from LIVE_TRADING.brokers.interface import LiveBroker
+    from LIVE_TRADING.common.exceptions import RiskLimitError
+
+    write_config({"risk": {"max_order_qty": 0.015}})
+    broker = make_broker(fake, clock, sleeper)
+    try:
+        assert isinstance(broker.unwrap(), LiveBroker)
+        with pytest.raises(RiskLimitError, match="max_order_qty"):
+            broker.submit_bracket("BTCUSDT", "BUY", 0.02, take_profit=52000, stop_loss=48000)
+        with pytest.raises(RiskLimitError, match="max_order_qty"):
+            broker.submit_oco("BTCUSDT", "SELL", 0.02, limit_price=51000, stop_price=49000)
+        order = broker.submit_order("BTCUSDT", "BUY", 0.01, "limit", 49000)
+        with pytest.raises(RiskLimitError, match="max_order_qty"):
+            broker.modify_order(order["order_id"], qty=0.02)
+        assert broker.modify_order(order["order_id"], qty=0.005)["qty"] == 0.005
+        assert mutations(fake) == [("POST", "/api/v3/order"), ("PUT", "/api/v3/order/amend/keepPriority")]
+        calls = broker.metrics.calls
+        assert calls["submit_bracket"] == 1 and calls["submit_oco"] == 1 and calls["modify_order"] == 2
+        assert broker.reconcile() == {"fills_added": [], "orders_adopted": [], "orders_resolved": [], "unknown": []}
+    finally:
+        broker.unwrap().close()

@@ -300,3 +300,13 @@ def test_reconcile_adopts_our_open_orders_and_reports_foreign_ones(tws, connect,
     assert [o["order_id"] for o in summary["orders_adopted"]] == [ours["order_id"]]
     assert [o["order_id"] for o in summary["unknown"]] == [foreign["order_id"]]
     assert broker.reconcile()["orders_adopted"] == []
+
+
+def test_live_broker_protocol_and_reconcile_after_own_orders_changes_nothing(tws, broker):
+    from LIVE_TRADING.brokers.interface import LiveBroker
+
+    assert isinstance(broker.unwrap(), LiveBroker)
+    broker.submit_order("AAPL", "BUY", 10, "limit", 180.0)
+    broker.submit_oco("AAPL", "SELL", 10, limit_price=195.0, stop_price=185.0)
+    assert broker.reconcile() == EMPTY
+    assert broker.metrics.calls["submit_oco"] == 1 and broker.metrics.calls["reconcile"] == 1

@@ -347,6 +347,11 @@ class BinanceBroker:
         self._write(records)
         with self._lock:
             self._journaled_fills.update(f["fill_id"] for f in fresh)
+            view = getattr(self, "_journal_view", None)
+            if view is not None and any(e != EVENT_FILL for e, _ in records):
+                view.orders[key] = dict(result)  # what the journal now says about this order
+                if result.get("client_order_id"):
+                    view.client_ids.add(str(result["client_order_id"]))
             self._orders[key] = result
             self._created.setdefault(key, result["timestamp"])
             if result.get("client_order_id"):
