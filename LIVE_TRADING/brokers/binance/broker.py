@@ -89,7 +89,6 @@ from LIVE_TRADING.brokers.binance.parsing import (
     trailing_delta_bips,
 )
 from LIVE_TRADING.brokers.binance.reconcile import journal_view
-from LIVE_TRADING.brokers.quotes import make_quote
 from LIVE_TRADING.brokers.validation import client_id_conflict, validate_order
 from LIVE_TRADING.common.clock import Clock, ensure_utc, utc_now
 from LIVE_TRADING.common.constants import (
@@ -119,6 +118,7 @@ from LIVE_TRADING.common.exceptions import (
     QuoteUnavailableError,
 )
 from LIVE_TRADING.common.journal import Journal
+from LIVE_TRADING.data.quotes import make_quote
 
 logger = logging.getLogger(__name__)
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from LIVE_TRADING.brokers.guard.base import BrokerWrapper
 from LIVE_TRADING.brokers.validation import (
     OrderRequest,
     validate_bracket,
@@ -35,7 +36,6 @@ from LIVE_TRADING.brokers.validation import (
     validate_oco,
     validate_order,
 )
-from LIVE_TRADING.brokers.wrapper import BrokerWrapper
 from LIVE_TRADING.common.constants import SIDE_BUY
 from LIVE_TRADING.common.exceptions import RiskLimitError
 from LIVE_TRADING.common.settings import SettingsReader
