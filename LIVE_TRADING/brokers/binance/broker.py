@@ -47,6 +47,14 @@ No doubled orders
     its first order is no longer open, so re-sending is only safe when the first
     order really never arrived; the delay covers Binance's own propagation lag.
 
+Order management (issue 14)
+    ``trailing_stop`` -> ``STOP_LOSS[_LIMIT]`` + ``trailingDelta`` (percent
+    trails only); ``modify_order`` -> amend keepPriority / cancelReplace
+    (``modify.py``); ``submit_bracket`` / ``submit_oco`` -> order lists
+    (``lists.py``); ``reconcile`` (``reconcile.py``) runs at construction.
+    Code layout: ``core.py`` (rules, bookkeeping), ``account.py`` (balances,
+    fills), ``orders.py`` (submit, cancel), this module (construction, health).
+
 Fees are as Binance charges them: in the asset received (base asset on buys,
 quote asset on sells) unless paid in BNB; ``OrderResult.fee`` sums the
 commissions of the order's trades, ``Fill.fee_currency`` names the asset.

@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from LIVE_TRADING.brokers.binance.core import new_client_order_id
 from LIVE_TRADING.brokers.binance.errors import ExecutionUnknownError, is_duplicate_order
 from LIVE_TRADING.brokers.binance.parsing import (
     TIF_TO_BINANCE,
@@ -55,8 +56,7 @@ W_LIST_QUERY = 4
 
 
 def new_list_client_id(broker: Any) -> str:
-    from LIVE_TRADING.brokers.binance.broker import new_client_order_id
-
+    """A generated ``listClientOrderId``, short enough for the legs' derived ids."""
     return new_client_order_id()[:28]
 
 

@@ -34,6 +34,7 @@ from typing import Any
 
 from LIVE_TRADING.brokers.ibkr import parsing
 from LIVE_TRADING.brokers.ibkr.contracts import UnknownSymbolError, is_contract
+from LIVE_TRADING.brokers.ibkr.core import _OrderMeta, new_client_order_id
 from LIVE_TRADING.brokers.validation import OrderRequest, client_id_conflict, validate_bracket, validate_oco
 from LIVE_TRADING.common.constants import EVENT_ORDER, EVENT_REJECT, QTY_EPSILON
 from LIVE_TRADING.common.exceptions import (
@@ -74,8 +75,6 @@ def submit_bracket(broker: Any, symbol: Any, side: Any, qty: Any, *, entry_type:
     sym = _resolve(broker, contract_in, req.symbol)
     if broker.settings.readonly:
         raise OrderRejectedError(sym, "the IBKR broker is read-only (live_trading.ibkr.readonly is true)")
-    from LIVE_TRADING.brokers.ibkr.broker import new_client_order_id
-
     group = req.client_order_id or new_client_order_id()
     tif = req.time_in_force
     stop_type = "stop_limit" if req.stop_loss_limit is not None else "stop"
@@ -101,8 +100,6 @@ def submit_oco(broker: Any, symbol: Any, side: Any, qty: Any, *, limit_price: An
     sym = _resolve(broker, contract_in, req.symbol)
     if broker.settings.readonly:
         raise OrderRejectedError(sym, "the IBKR broker is read-only (live_trading.ibkr.readonly is true)")
-    from LIVE_TRADING.brokers.ibkr.broker import new_client_order_id
-
     group = req.client_order_id or new_client_order_id()
     stop_type = "stop_limit" if req.stop_limit_price is not None else "stop"
     legs = [
@@ -150,8 +147,6 @@ async def _place_group(broker: Any, contract_in: Any, sym: str, group: str, legs
         resolved = await broker.resolver.resolve(contract_in if contract_in is not None else sym)
     except UnknownSymbolError as exc:
         raise OrderRejectedError(sym, exc.reason, code=exc.code, venue_message=exc.venue_message) from exc
-    from LIVE_TRADING.brokers.ibkr.broker import _OrderMeta
-
     trades: list[Any] = []
     metas: list[Any] = []
     for i, leg in enumerate(legs):
