@@ -270,6 +270,27 @@ def test_market_bracket_places_an_oco_for_what_filled(fake, broker):
     assert broker.get_order(b["take_profit"]["order_id"])["status"] == "expired"
 
 
+def test_market_bracket_whose_exits_are_refused_can_be_completed_by_retrying(fake, broker):
+    fake.inject("POST", "/api/v3/orderList/oco", "status", status=400, code=-2010,
+                msg="Account has insufficient balance for requested action.")
+    with pytest.raises(OrderRejectedError, match="position is open without them") as info:
+        broker.submit_bracket("BTCUSDT", "BUY", 0.01, take_profit=52000, stop_loss=48000, client_order_id="mb-1")
+    assert info.value.code == -2010 and fake.order_lists == {}
+    b = broker.submit_bracket("BTCUSDT", "BUY", 0.01, take_profit=52000, stop_loss=48000, client_order_id="mb-1")
+    assert len(fake.calls("POST", "/api/v3/order")) == 1  # the entry was not bought twice
+    assert b["parent"]["client_order_id"] == "mb-1-e" and len(fake.order_lists) == 1
+    assert b["stop_loss"]["parent_order_id"] == b["parent"]["order_id"]
+
+
+def test_bracket_client_id_reused_with_other_prices_is_refused(fake, broker):
+    broker.submit_bracket("BTCUSDT", "BUY", 0.01, entry_type="limit", limit_price=49900, take_profit=52000,
+                          stop_loss=48000, client_order_id="br-dup")
+    with pytest.raises(DuplicateClientOrderIdError):
+        broker.submit_bracket("BTCUSDT", "BUY", 0.01, entry_type="limit", limit_price=49800, take_profit=52000,
+                              stop_loss=48000, client_order_id="br-dup")
+    assert len(fake.order_lists) == 1
+
+
 def test_bracket_bad_input_sends_nothing(fake, broker):
     with pytest.raises(OrderRejectedError, match="take_profit 48000 must be above"):
         broker.submit_bracket("BTCUSDT", "BUY", 0.01, entry_type="limit", limit_price=49900, take_profit=48000,

@@ -121,7 +121,7 @@ def _post_list(broker: Any, path: str, symbol: str, cid: str, params: dict[str, 
 
 
 def _legs(broker: Any, answer: dict[str, Any], *, parent: str | None = None,
-          contingency: str) -> list[dict[str, Any]]:
+          contingency: str, fresh: bool = True) -> list[dict[str, Any]]:
     """Each leg's ``OrderResult`` (from the answer's ``orderReports``, or ``GET order``), journaled."""
     symbol = str(answer.get("symbol", "")).upper()
     reports = {int(r["orderId"]): r for r in answer.get("orderReports") or []}
@@ -137,7 +137,7 @@ def _legs(broker: Any, answer: dict[str, Any], *, parent: str | None = None,
         if parent is not None and key != parent:
             broker._parents[key] = parent
         result, fills = broker._collect(raw)
-        broker._commit(result, fills, event=EVENT_ORDER, force=True,
+        broker._commit(result, fills, event=EVENT_ORDER, force=fresh,
                        extra={"contingency": contingency, "list_client_order_id": answer.get("listClientOrderId")})
         out.append(dict(broker._orders[key]))
     return out
@@ -166,7 +166,7 @@ def submit_oco(broker: Any, symbol: Any, side: Any, qty: Any, *, limit_price: An
               "newOrderRespType": "FULL", **legs["params"]}
     existing = _existing_list(broker, sym, cid) if req.client_order_id else None
     answer = existing or _post_list(broker, "/api/v3/orderList/oco", sym, cid, params)
-    results = _legs(broker, answer, contingency="OCO")
+    results = _legs(broker, answer, contingency="OCO", fresh=existing is None)
     limit = next(r for r in results if r["order_type"] == "limit")
     stop = next(r for r in results if r is not limit)
     if existing is not None:
@@ -203,7 +203,7 @@ def submit_bracket(broker: Any, symbol: Any, side: Any, qty: Any, *, entry_type:
     answer = existing or _post_list(broker, "/api/v3/orderList/otoco", sym, cid, params)
     first = min(int(o["orderId"]) for o in answer.get("orders") or [{"orderId": 0}])
     parent_key = order_key(sym, first)  # the working order is placed (and numbered) first
-    results = _legs(broker, answer, parent=parent_key, contingency="OTOCO")
+    results = _legs(broker, answer, parent=parent_key, contingency="OTOCO", fresh=existing is None)
     parent = next(r for r in results if r["order_id"] == parent_key)
     exits = [r for r in results if r is not parent]
     if existing is not None:
@@ -237,6 +237,7 @@ def _market_bracket(broker: Any, req: Any, sym: str, rules: Any, cid: str) -> di
         raise OrderRejectedError(sym, f"the market entry {entry['order_id']} filled nothing "
                                       f"(status {entry['status']}); no exits were placed")
     existing = _existing_list(broker, sym, cid)
+    fresh = existing is None
     if existing is None:
         legs = _exit_legs("", req.exit_side, rules, exit_qty, req.take_profit, req.stop_loss, req.stop_loss_limit,
                           req.time_in_force, cid, ("tp", "sl"))
@@ -251,8 +252,21 @@ def _market_bracket(broker: Any, req: Any, sym: str, rules: Any, cid: str) -> di
                 f"client_order_id {cid!r} to place them (the entry is not bought again)",
                 code=exc.code, venue_message=exc.venue_message) from exc
     broker._parents.update({order_key(sym, o["orderId"]): entry["order_id"] for o in existing.get("orders") or []})
-    results = _legs(broker, existing, parent=entry["order_id"], contingency="OCO")
+    results = _legs(broker, existing, parent=entry["order_id"], contingency="OCO", fresh=fresh)
     return _bracket_result(list_key(sym, existing.get("orderListId")), entry, results)
+
+
+def learn_open_lists(broker: Any) -> None:
+    """Learn the entry of every open OTOCO (``GET /api/v3/openOrderList``): its exits get ``parent_order_id``."""
+    for info in broker.http.request("GET", "/api/v3/openOrderList", signed=True, weight=6) or []:
+        symbol = str(info.get("symbol", "")).upper()
+        lid = list_key(symbol, info.get("orderListId"))
+        broker._lists_seen.add(lid)
+        if info.get("contingencyType") != "OTO":
+            continue
+        ids = sorted(int(o["orderId"]) for o in info.get("orders") or [])
+        for i in ids[1:]:
+            broker._parents.setdefault(order_key(symbol, i), order_key(symbol, ids[0]))
 
 
 def annotate_leg(broker: Any, result: dict[str, Any]) -> dict[str, Any]:
@@ -277,4 +291,4 @@ def annotate_leg(broker: Any, result: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-__all__ = ["annotate_leg", "submit_bracket", "submit_oco"]
+__all__ = ["annotate_leg", "learn_open_lists", "submit_bracket", "submit_oco"]

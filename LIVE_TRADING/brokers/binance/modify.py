@@ -45,7 +45,12 @@ from LIVE_TRADING.brokers.binance.parsing import (
 )
 from LIVE_TRADING.brokers.validation import check_modify, validate_modify
 from LIVE_TRADING.common.constants import EVENT_CANCEL, EVENT_ORDER, QTY_EPSILON
-from LIVE_TRADING.common.exceptions import BrokerError, OrderRejectedError, OrderStatusUnknownError
+from LIVE_TRADING.common.exceptions import (
+    BrokerError,
+    OrderNotFoundError,
+    OrderRejectedError,
+    OrderStatusUnknownError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -109,12 +114,18 @@ def _amend(broker: Any, symbol: str, oid: str, raw: dict[str, Any], current: dic
            new_qty: float) -> dict[str, Any]:
     rules = broker.symbol_info(symbol)
     lot = rules.prepare("LIMIT", current["side"], new_qty, None, None).quantity  # lot rounding only
-    answer = broker.http.request(
-        "PUT", "/api/v3/order/amend/keepPriority",
-        {"symbol": symbol, "orderId": oid, "newQty": lot,
-         "newClientOrderId": current.get("client_order_id") or None},
-        signed=True, weight=W_AMEND, idempotent=False, symbol=symbol, order_id=current["order_id"],
-    )
+    try:
+        answer = broker.http.request(
+            "PUT", "/api/v3/order/amend/keepPriority",
+            {"symbol": symbol, "orderId": oid, "newQty": lot,
+             "newClientOrderId": current.get("client_order_id") or None},
+            signed=True, weight=W_AMEND, idempotent=False, symbol=symbol, order_id=current["order_id"],
+        )
+    except OrderNotFoundError as exc:  # -2013: no longer open (filled or cancelled meanwhile)
+        latest = broker.get_order(current["order_id"])
+        raise OrderRejectedError(
+            symbol, f"order {current['order_id']} is already {latest['status']}; it cannot be modified",
+            code=exc.code, venue_message=exc.venue_message) from exc
     amended = normalize_amended(answer.get("amendedOrder") or {})
     amended.setdefault("time", raw.get("time"))
     if raw.get("trailingDelta"):

@@ -18,6 +18,8 @@ unknown             open orders of the account that are not ours (another prefix
                     the journal): reported, never touched
 ==================  =====================================================================
 
+Open order lists (``GET /api/v3/openOrderList``) are read first, so that the
+exits of a bracket placed by an earlier run carry their ``parent_order_id``.
 Reconciling twice in a row changes nothing the second time (every list empty).
 """
 
@@ -104,6 +106,9 @@ def reconcile(broker: Any) -> dict[str, Any]:
         "fills_added": [], "orders_adopted": [], "orders_resolved": [], "unknown": []}
     view = broker._journal_view
     before = set(broker._journaled_fills)
+    from LIVE_TRADING.brokers.binance.lists import learn_open_lists
+
+    learn_open_lists(broker)  # bracket structure of open order lists, before their legs are journaled
     raws = broker.http.request("GET", "/api/v3/openOrders", signed=True, weight=W_OPEN_ORDERS_ALL)
     listed: set[str] = set()
     symbols: set[str] = set()
