@@ -310,3 +310,15 @@ def test_live_broker_protocol_and_reconcile_after_own_orders_changes_nothing(tws
     broker.submit_oco("AAPL", "SELL", 10, limit_price=195.0, stop_price=185.0)
     assert broker.reconcile() == EMPTY
     assert broker.metrics.calls["submit_oco"] == 1 and broker.metrics.calls["reconcile"] == 1
+
+
+def test_trailing_trigger_is_visible_after_a_restart(tws, connect):
+    first = connect()
+    order = first.submit_order("AAPL", "SELL", 10, "trailing_stop", trail_percent=1.0, client_order_id="trail-r")
+    tws.move_market("AAPL", 200.0, 200.1)  # the trigger follows up to 198.0
+    first.close()
+    second = connect()
+    got = second.get_order(order["order_id"])
+    assert (got["order_type"], got["trail_percent"], got["status"]) == ("trailing_stop", 1.0, "new")
+    assert got["trigger_price"] == pytest.approx(198.0) == tws.order_by_perm(order["order_id"]).trail_stop
+    assert second.unwrap().last_reconcile == EMPTY
