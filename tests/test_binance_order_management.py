@@ -151,6 +151,16 @@ def test_modify_refuses_filled_unknown_and_below_filled_without_sending(fake, br
     assert broker.get_order(resting["order_id"])["qty"] == 0.02
 
 
+def test_moving_a_stop_through_the_market_is_refused_before_the_cancel(fake, broker):
+    stop = broker.submit_order("BTCUSDT", "SELL", 0.01, "stop", stop_price=49000)
+    moved = broker.modify_order(stop["order_id"], stop_price=49500)
+    assert moved["stop_price"] == 49500.0 and broker.get_order(stop["order_id"])["status"] == "cancelled"
+    before = mutations(fake)
+    with pytest.raises(OrderRejectedError, match="wrong side of the market"):
+        broker.modify_order(moved["order_id"], stop_price=50500)  # above the market: a SELL stop would fire
+    assert mutations(fake) == before and broker.get_order(moved["order_id"])["status"] == "new"
+
+
 def test_cancel_replace_that_cannot_cancel_changes_nothing(fake, broker):
     order = broker.submit_order("BTCUSDT", "BUY", 0.02, "limit", 49000)
     fake.inject("POST", "/api/v3/order/cancelReplace", "status", status=400, code=-2022,

@@ -38,6 +38,7 @@ from LIVE_TRADING.brokers.binance.errors import ExecutionUnknownError
 from LIVE_TRADING.brokers.binance.parsing import (
     LIMIT_TYPES,
     STOP_TYPES,
+    binance_order_type,
     dec,
     derive_client_id,
     normalize_amended,
@@ -87,6 +88,14 @@ def modify_order(broker: Any, order_id: str, *, qty: Any = None, limit_price: An
                                          "Binance only lets such a leg's quantity be reduced")
     if price_same and abs(new_qty - float(current["qty"])) <= QTY_EPSILON:
         return dict(current)  # nothing to change
+    if req.stop_price is not None and btype in STOP_TYPES:
+        quote = broker.get_quote(symbol)
+        mid = (quote["bid"] + quote["ask"]) / 2
+        kind = binance_order_type("stop", current["side"], req.stop_price, mid)
+        if not btype.startswith(kind):
+            # Binance would cancel the order, then refuse the new one ("would trigger immediately")
+            raise OrderRejectedError(symbol, f"new stop price {req.stop_price:g} is on the wrong side of the market "
+                                             f"({mid:g}) for this {btype} order: it would trigger at once")
     rules = broker.symbol_info(symbol)
     price = req.limit_price if req.limit_price is not None else current.get("limit_price")
     stop = req.stop_price if req.stop_price is not None else current.get("stop_price")
