@@ -82,6 +82,8 @@ def test_trailing_stop_limit_holds_its_limit_at_the_initial_trigger_minus_offset
         ({}, "exactly one"),
         ({"trail_percent": 0.015}, "whole number of basis points"),
         ({"trail_percent": float("nan")}, "trail_percent"),
+        ({"trail_percent": 1, "time_in_force": "fok"}, "limit orders only"),
+        ({"trail_percent": 1, "time_in_force": "day"}, "'day' does not exist"),
     ],
 )
 def test_bad_trailing_input_is_refused_before_anything_is_sent(fake, broker, kw, match):

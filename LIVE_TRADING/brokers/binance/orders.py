@@ -109,7 +109,9 @@ class OrdersMixin(AccountMixin):
                 raise OrderRejectedError(
                     sym, "time_in_force 'day' does not exist on Binance spot; use gtc, ioc or fok"
                 )
-            if req.time_in_force == TIF_FOK and req.order_type in (ORDER_TYPE_MARKET, ORDER_TYPE_STOP):
+            market_like = req.order_type in (ORDER_TYPE_MARKET, ORDER_TYPE_STOP) or (
+                req.order_type == ORDER_TYPE_TRAILING_STOP and req.limit_offset is None)
+            if req.time_in_force == TIF_FOK and market_like:
                 raise OrderRejectedError(
                     sym, f"time_in_force 'fok' applies to limit orders only on Binance, not to {req.order_type}"
                 )
