@@ -199,7 +199,7 @@ class BinanceBroker(OrdersMixin):
         except BaseException:
             self.http.close()
             raise
-        self.journal = journal or Journal(cfg.log_dir, fsync=cfg.journal_fsync, clock=self._clock)
+        self.journal = journal or Journal(cfg.log_dir, fsync=cfg.journal_fsync, clock=self._clock, exclusive=False)
         self.journal.write(
             EVENT_SESSION,
             {

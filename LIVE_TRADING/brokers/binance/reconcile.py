@@ -41,7 +41,7 @@ from LIVE_TRADING.common.constants import (
     STATUS_CANCELLED,
 )
 from LIVE_TRADING.common.exceptions import OrderNotFoundError
-from LIVE_TRADING.common.journal import iter_records
+from LIVE_TRADING.common.journal import read_records
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class JournalView:
 def journal_view(log_dir: str | Path, records: Iterable[dict[str, Any]] | None = None) -> JournalView:
     """Read the journal once and keep what reconciliation needs."""
     view = JournalView()
-    for rec in records if records is not None else iter_records(log_dir):
+    for rec in records if records is not None else read_records(log_dir, verify=False):
         event = rec.get("event")
         if event == EVENT_FILL and rec.get("fill_id"):
             view.fill_ids.add(str(rec["fill_id"]))

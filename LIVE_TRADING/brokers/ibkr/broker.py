@@ -80,7 +80,6 @@ from LIVE_TRADING.brokers.ibkr.config import IBKRSettings
 from LIVE_TRADING.brokers.ibkr.connection import IBConnection, IBError
 from LIVE_TRADING.brokers.ibkr.contracts import ContractResolver, UnknownSymbolError
 from LIVE_TRADING.brokers.ibkr.core import (
-    _JOURNAL_DAYS,
     _MAX_ERRORS,
     VENUE,
     _OrderMeta,
@@ -104,7 +103,7 @@ from LIVE_TRADING.common.exceptions import (
     OrderNotFoundError,
     QuoteUnavailableError,
 )
-from LIVE_TRADING.common.journal import Journal, journal_files, read_file
+from LIVE_TRADING.common.journal import Journal, read_records
 from LIVE_TRADING.common.settings import SettingsReader
 
 logger = logging.getLogger(__name__)
@@ -154,7 +153,7 @@ class IBKRBroker(OrdersMixin):
             )
         self.settings = IBKRSettings.load(ib_module=ib_module if isinstance(ib_module, str) else None, **settings)
         jr = SettingsReader("journal")
-        fsync = jr.boolean("fsync")
+        fsync = jr.choice("durability", ("fsync", "flush", "none")) == "fsync"
         jr.finish()
         self.clock: Clock = clock or utc_now
         self._lock = threading.RLock()
@@ -168,7 +167,7 @@ class IBKRBroker(OrdersMixin):
         self._journal_orders: dict[str, dict[str, Any]] = {}  # order id -> last order / cancel / expire record
         self.client_id_prefix = str(client_id_prefix)
         self.last_reconcile: dict[str, Any] | None = None
-        self.journal = Journal(self.settings.log_dir, fsync=fsync, clock=self.clock)
+        self.journal = Journal(self.settings.log_dir, fsync=fsync, clock=self.clock, exclusive=False)
         self._load_journal_index()
         fills_before = set(self._journaled_fills)
         self.conn = IBConnection(self.settings, ib=ib, ib_module=ib_module, name="ibkr")
@@ -235,10 +234,9 @@ class IBKRBroker(OrdersMixin):
             self._order_errors.pop(next(iter(self._order_errors)))
 
     def _load_journal_index(self) -> None:
-        """Fill ids and client order ids of the last ``_JOURNAL_DAYS`` journal files (IB keeps a week of executions)."""
-        for path in journal_files(self.settings.log_dir)[-_JOURNAL_DAYS:]:
-            for record in read_file(path):
-                self._index_record(record)
+        """Fill ids and client order ids already in the journal (checked when the journal was opened)."""
+        for record in read_records(self.settings.log_dir, verify=False):
+            self._index_record(record)
 
     def _index_record(self, record: dict[str, Any]) -> None:
         event = record.get("event")

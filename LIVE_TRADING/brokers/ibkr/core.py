@@ -32,8 +32,6 @@ from LIVE_TRADING.common.journal import Journal
 logger = logging.getLogger(__name__)
 
 VENUE = parsing.VENUE
-#: journal day files read at start-up to know which fills / client order ids were recorded
-_JOURNAL_DAYS = 8
 _MAX_ERRORS = 5000
 
 
