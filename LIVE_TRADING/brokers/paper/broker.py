@@ -422,6 +422,17 @@ class PaperBroker:
     def now(self) -> datetime:
         return self._clock()
 
+    # Order management of issue 14: the paper side is built separately; until then these
+    # calls refuse cleanly (typed error, nothing changes) so the Broker protocol holds.
+    def modify_order(self, order_id: str, **kwargs: Any) -> dict[str, Any]:
+        raise OrderRejectedError("", "modify_order is not available on the paper broker yet")
+
+    def submit_bracket(self, symbol: str, side: str, qty: float, **kwargs: Any) -> dict[str, Any]:
+        raise OrderRejectedError(str(symbol), "submit_bracket is not available on the paper broker yet")
+
+    def submit_oco(self, symbol: str, side: str, qty: float, **kwargs: Any) -> dict[str, Any]:
+        raise OrderRejectedError(str(symbol), "submit_oco is not available on the paper broker yet")
+
     # ======================================================================
     # Quotes
     # ======================================================================
