@@ -349,6 +349,20 @@ class PaperBroker:
             i = bisect_left(self._fills, since, key=lambda f: f["timestamp"])
             return [dict(f) for f in self._fills[i:]]
 
+    def fills_frame(self, since: datetime | None = None) -> Any:
+        """``get_fills(since)`` as a typed DataFrame (``LIVE_TRADING.monitoring.exports.fills_frame``)."""
+        from LIVE_TRADING.monitoring.exports import fills_frame
+
+        return fills_frame(self.get_fills(since))
+
+    def orders_frame(self) -> Any:
+        """Every order of this account, open and ended, oldest first, as a typed DataFrame."""
+        from LIVE_TRADING.monitoring.exports import orders_frame
+
+        with self._lock:
+            self._expire_due(self._clock())
+            return orders_frame([o.result() for o in self._orders.values()])
+
     def get_quote(self, symbol: str) -> dict[str, Any]:
         """The latest quote if fresh, else one from the data provider; ``QuoteUnavailableError`` otherwise."""
         sym = clean_symbol(symbol)
