@@ -7,6 +7,8 @@
     live-trading quote AAPL MSFT
     live-trading order AAPL BUY 10 [--limit 99.5] [--stop 101] [--tif day] [--client-id my-1]
     live-trading orders | positions | fills [--since 2026-01-05] | cash
+    live-trading fills --format csv|json|parquet --output fills.csv   # also: orders --all --format ...
+    live-trading report --benchmark buy-and-hold --format html --output report.html
     live-trading cancel ORDER_ID
     live-trading check-config              # every config problem at once; live venues: read-only check
     live-trading health                    # the broker's call metrics and verdict
@@ -36,6 +38,8 @@ from typing import Any, NoReturn
 
 from LIVE_TRADING import __version__
 from LIVE_TRADING.cli.errors import UsageError
+from LIVE_TRADING.cli.exports import add_export_options
+from LIVE_TRADING.cli.report import add_report_parser
 from LIVE_TRADING.cli.render import PROG, Output, error_line
 
 EXIT_OK, EXIT_BROKER, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -181,22 +185,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     cancel = add("cancel", "cancel an open order")
     cancel.add_argument("order_id", metavar="ORDER_ID")
-    add("orders", "list open orders")
+    orders = add("orders", "list open orders (--all: every order the venue keeps); export them")
+    orders.add_argument("--all", action="store_true", help="every order the venue keeps, not only open ones")
+    add_export_options(orders, since=True)
     add("positions", "list positions (with P&L where the venue reports it)")
-    fills = add("fills", "list fills")
-    fills.add_argument("--since", metavar="ISO", help="only fills at or after this time (no offset: UTC)")
+    fills = add("fills", "list fills; export them")
+    add_export_options(fills, since=True)
     add("cash", "show cash (and account summary where the venue reports it)")
     add("check-config", "validate the config (every problem at once); live venues: read-only connection check")
     health = add("health", "probe the venue with read-only calls and show the broker's metrics and verdict",
                  "Probe the venue with read-only calls and show the broker's metrics and verdict. "
                  "Exit code 1 when unhealthy.")
     health.add_argument("--symbols", nargs="+", type=symbol, metavar="SYMBOL", help="also time a quote for these")
+    add_report_parser(add)
     return parser
 
 
 # -- dispatch ---------------------------------------------------------------------------
 def _handlers() -> dict[str, Any]:
     from LIVE_TRADING.cli import commands
+    from LIVE_TRADING.cli.report import cmd_report
     from LIVE_TRADING.cli.run import cmd_run
 
     return {
@@ -209,6 +217,7 @@ def _handlers() -> dict[str, Any]:
         "fills": commands.cmd_fills,
         "cash": commands.cmd_cash,
         "health": commands.cmd_health,
+        "report": cmd_report,
     }
 
 

@@ -78,15 +78,18 @@ def load_account(account_dir: str | Path, run_id: str | None = None) -> AccountH
     the only function of the report that reads the journal, so a new journal
     format is wired in here alone. ``ConfigError`` if the directory holds no journal.
     """
-    from LIVE_TRADING.common.journal import iter_records, journal_files, latest_run_id
+    from LIVE_TRADING.common.journal import iter_records
 
     path = Path(account_dir)
-    if not journal_files(path):
-        raise ConfigError(f"no journal in {path} (nothing was traded on this account yet?)")
-    run = run_id or latest_run_id(path)
+    records = list(iter_records(path)) if path.is_dir() else []
+    if not records:
+        raise ConfigError(f"no journal records in {path} (nothing was traded on this account yet?)")
+    run = run_id or records[-1].get("run_id")
     initial = started = currency = None
     fills: list[dict[str, Any]] = []
-    for rec in iter_records(path, run):
+    for rec in records:
+        if rec.get("run_id") != run:
+            continue
         event = rec.get("event")
         if event == EVENT_SESSION and started is None:
             started = _time(rec.get("ts"))
@@ -270,8 +273,10 @@ def report(
 ) -> Report:
     """The performance report of ``source`` (see the module docstring).
 
-    ``benchmark``: None, ``"buy-and-hold"`` or a symbol. ``end`` (default:
-    the latest fill or price) closes the report. Raises ``ConfigError`` for
+    ``benchmark``: None, ``"buy-and-hold"`` or a symbol. ``end`` closes the
+    report; by default ``broker.now()`` for a broker, the last point of a
+    RunResult's curve, the current time for a journal priced from a data
+    provider, else the latest fill or given price. Raises ``ConfigError`` for
     a source or argument it cannot use, ``DataProviderError`` when prices
     cannot be had for a benchmark symbol.
     """
@@ -323,6 +328,8 @@ def report(
     symbols = sorted({f["symbol"] for f in fills})
     wanted = symbols + ([bench] if bench not in (None, BUY_AND_HOLD) and bench not in symbols else [])
 
+    if end is None and curve is None and prices is None and provider is not None:
+        end = datetime.now(UTC)  # an account is reported as of now, priced from the provider's latest bars
     last_fill = max((f["timestamp"] for f in fills), default=start)
     stop = end or (curve[-1][0] if curve else last_fill)
     stop = max(stop, last_fill, start)
