@@ -122,7 +122,7 @@ def cmd_cancel(args: argparse.Namespace, out: Output, venue: str) -> int:
 
 def cmd_orders(args: argparse.Namespace, out: Output, venue: str) -> int:
     since = parse_since(args.since) if getattr(args, "since", None) else None
-    fmt = export_format(args, out) if getattr(args, "fmt", None) else None
+    fmt = export_format(args, out) if getattr(args, "fmt", None) or getattr(args, "output", None) else None
     every = bool(getattr(args, "all", False))
     with broker_session(venue) as broker:
         if fmt is not None or every:
@@ -228,7 +228,7 @@ def _print_account(out: Output, account: dict[str, Any], title: str | None) -> N
 
 def cmd_fills(args: argparse.Namespace, out: Output, venue: str) -> int:
     since = parse_since(args.since) if args.since else None
-    fmt = export_format(args, out) if getattr(args, "fmt", None) else None
+    fmt = export_format(args, out) if getattr(args, "fmt", None) or getattr(args, "output", None) else None
     with broker_session(venue) as broker:
         fills = broker.get_fills(since)
     if fmt is not None and fmt != "table":
