@@ -26,6 +26,7 @@ SPY (25 shares at 400): 10,000  10,000  10,100  9,900  10,200  10,300
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from datetime import UTC, datetime, timedelta
@@ -79,7 +80,7 @@ def account(tmp_path):
 
 
 def stats(values, ppy=365.25):
-    r = [b / a - 1 for a, b in zip(values, values[1:], strict=False)]
+    r = [b / a - 1 for a, b in itertools.pairwise(values)]
     mean, sd = statistics.fmean(r), statistics.stdev(r)
     down = math.sqrt(statistics.fmean([min(x, 0.0) ** 2 for x in r]))
     return mean / sd * math.sqrt(ppy), mean / down * math.sqrt(ppy), sd * math.sqrt(ppy)
@@ -285,9 +286,9 @@ def test_bad_sources_and_arguments_are_clear_errors(tmp_path, account):
 
 
 def test_report_to_dict_is_json_ready(account, tmp_path):
-    from LIVE_TRADING.cli.render import to_json
-
     import json
+
+    from LIVE_TRADING.cli.render import to_json
 
     data = json.loads(to_json(report(tmp_path / "acct", benchmark="buy-and-hold", prices=PRICES).to_dict()))
     assert data["round_trips"] == 3 and len(data["trades"]) == 3 and len(data["equity"]) == 6

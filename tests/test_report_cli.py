@@ -56,13 +56,13 @@ def test_table_report(capsys, ran, tmp_path):
     for title in ("Performance", "Trading", "Monthly returns", "P&L by symbol"):
         assert title in out
     assert "benchmark (MSFT)" in out and re.search(r"Sharpe\s+-?[\d.]+\s+-?[\d.]+", out)
-    code, out, err = run_main(capsys, "report", "--output", str(tmp_path / "r.txt"))
+    code, out, _err = run_main(capsys, "report", "--output", str(tmp_path / "r.txt"))
     assert code == 0 and out == "" and "Performance" in (tmp_path / "r.txt").read_text()
 
 
 def test_html_report_is_one_self_contained_file(capsys, ran, tmp_path):
     path = tmp_path / "report.html"
-    code, out, err = run_main(capsys, "report", "--benchmark", "buy-and-hold", "--format", "html",
+    code, _out, err = run_main(capsys, "report", "--benchmark", "buy-and-hold", "--format", "html",
                               "--output", str(path))
     assert code == 0 and f"report written to {path}" in err
     html = path.read_text()

@@ -39,8 +39,8 @@ from typing import Any, NoReturn
 from LIVE_TRADING import __version__
 from LIVE_TRADING.cli.errors import UsageError
 from LIVE_TRADING.cli.exports import add_export_options
-from LIVE_TRADING.cli.report import add_report_parser
 from LIVE_TRADING.cli.render import PROG, Output, error_line
+from LIVE_TRADING.cli.report import add_report_parser
 
 EXIT_OK, EXIT_BROKER, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 

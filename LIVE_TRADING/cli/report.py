@@ -136,7 +136,13 @@ def cmd_report(args: argparse.Namespace, out: Output, venue: str) -> int:
 
 def print_report(out: Output, rep: Any) -> None:
     """The report as tables: performance beside the benchmark, trading figures, P&L by symbol, round trips."""
-    from LIVE_TRADING.monitoring.report_html import fmt_duration, fmt_num, fmt_pct, performance_rows, trade_rows
+    from LIVE_TRADING.monitoring.report_html import (
+        fmt_duration,
+        fmt_num,
+        fmt_pct,
+        performance_rows,
+        trade_rows,
+    )
 
     out.line(f"{rep.source}: {rep.start:%Y-%m-%d %H:%M} to {rep.end:%Y-%m-%d %H:%M} UTC, priced from {rep.pricing}")
     out.table(("figure", "strategy", f"benchmark ({rep.benchmark_name or 'none'})"), performance_rows(rep),

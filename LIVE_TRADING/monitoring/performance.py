@@ -22,6 +22,7 @@ drawdown) is ``None``, never a made-up 0 or inf.
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from collections.abc import Sequence
@@ -61,12 +62,12 @@ class Performance:
 
 def returns(values: Sequence[float]) -> list[float]:
     """Period returns ``E_i / E_(i-1) - 1`` (a period starting at 0 equity is left out)."""
-    return [b / a - 1.0 for a, b in zip(values, values[1:], strict=False) if a]
+    return [b / a - 1.0 for a, b in itertools.pairwise(values) if a]
 
 
 def infer_periods_per_year(times: Sequence[datetime]) -> float | None:
     """``365.25 days / median spacing`` of ``times`` (None with fewer than two distinct times)."""
-    gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
     gaps = [g for g in gaps if g > 0]
     if not gaps:
         return None
