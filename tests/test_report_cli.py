@@ -91,3 +91,27 @@ def test_report_on_an_empty_account_is_exit_2(capsys, tmp_path):
     (tmp_path / "empty").mkdir()
     code, _, err = run_main(capsys, "report", "--account", str(tmp_path / "empty"))
     assert code == 2 and "no journal records" in err
+
+
+def test_run_plot_shows_the_benchmark_and_monthly_returns(capsys, tmp_path):
+    from LIVE_TRADING.monitoring.report import report
+    from LIVE_TRADING.monitoring.report_html import report_figure
+    from LIVE_TRADING.pipeline.results import RunResult
+
+    target = tmp_path / "equity.png"
+    code, _, _ = run_main(capsys, "run", "--steps", "30", "--strategy", "equal_weight", "--plot", str(target))
+    png = target.read_bytes()
+    assert code == 0 and png.startswith(b"\x89PNG")
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert width == 1000 and height in (690, 720)  # 6 in + the table: 0.6 + 0.3 in per year (1 or 2), 100 dpi
+
+    from datetime import UTC, datetime, timedelta
+
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    fills = [{"timestamp": t0, "symbol": "A", "side": "BUY", "qty": 1.0, "fill_price": 100.0, "fee": 0.0}]
+    result = RunResult(steps_requested=2, started_at=t0, initial_equity=1000.0, fills=fills,
+                       equity_curve=[(t0 + timedelta(days=1), 1000.0), (t0 + timedelta(days=40), 1010.0)])
+    fig = report_figure(report(result, benchmark="buy-and-hold"), monthly=True)
+    top, _, table = fig.axes
+    assert [t.get_text() for t in top.get_legend().get_texts()] == ["strategy", "buy-and-hold"]
+    assert table.get_title() == "Monthly returns"

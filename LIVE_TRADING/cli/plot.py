@@ -30,16 +30,23 @@ def require_matplotlib(what: str = "--plot") -> None:
         raise PlotUnavailableError(f"{what} needs matplotlib, which is not installed: {INSTALL_HINT}") from exc
 
 
-def save_equity_plot(result: RunResult, path: str | Path, title: str = "Equity") -> Path:
-    """Write the equity curve (top) and drawdown in percent (bottom) of ``result`` to ``path`` (PNG)."""
-    from LIVE_TRADING.monitoring.report_html import equity_figure
+def save_equity_plot(result: RunResult, path: str | Path, title: str = "Equity", report: Any = None) -> Path:
+    """Write the equity curve (top) and drawdown in percent (bottom) of ``result`` to ``path`` (PNG).
 
-    times: list[Any] = [t for t, _ in result.equity_curve]
-    values = [v for _, v in result.equity_curve]
-    if result.initial_equity is not None and result.started_at is not None:
-        times.insert(0, result.started_at)
-        values.insert(0, result.initial_equity)
-    fig = equity_figure(times, values, drawdowns(values), title=title)
+    With ``report`` (a ``monitoring.report.Report`` of the run) the chart also
+    shows its benchmark and the monthly-returns table.
+    """
+    from LIVE_TRADING.monitoring.report_html import equity_figure, report_figure
+
+    if report is not None:
+        fig = report_figure(report, monthly=True, title=title)
+    else:
+        times: list[Any] = [t for t, _ in result.equity_curve]
+        values = [v for _, v in result.equity_curve]
+        if result.initial_equity is not None and result.started_at is not None:
+            times.insert(0, result.started_at)
+            values.insert(0, result.initial_equity)
+        fig = equity_figure(times, values, drawdowns(values), title=title)
     out = Path(path)
     fig.savefig(out, dpi=100, format="png")
     return out

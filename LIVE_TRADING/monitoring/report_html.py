@@ -29,17 +29,26 @@ def equity_figure(
     benchmark_drawdown: Sequence[float] | None = None,
     benchmark_name: str = "benchmark",
     title: str = "Equity",
+    monthly: Any = None,
 ) -> Any:
-    """A matplotlib ``Figure``: equity (and the benchmark) on top, drawdown in percent below."""
+    """A matplotlib ``Figure``: equity (and the benchmark) on top, drawdown in percent below,
+    and, when ``monthly`` (``Report.monthly_returns``) is given, the monthly-returns table under them."""
     from LIVE_TRADING.cli.plot import require_matplotlib
 
     require_matplotlib()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(10, 6), layout="constrained")
+    rows = len(monthly) if monthly is not None else 0
+    fig = Figure(figsize=(10, 6 + (0.6 + 0.3 * rows if rows else 0)), layout="constrained")
     FigureCanvasAgg(fig)
-    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
+    if rows:
+        top, bottom, under = fig.subplots(3, 1, height_ratios=[3, 1, 0.4 + 0.3 * rows])
+        bottom.sharex(top)
+        top.tick_params(labelbottom=False)
+        _monthly_axes(under, monthly)
+    else:
+        top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
     top.plot(times, values, color="tab:blue", linewidth=1.5, label="strategy")
     if benchmark is not None:
         top.plot(times, benchmark, color="tab:gray", linewidth=1.2, linestyle="--", label=benchmark_name)
@@ -60,7 +69,21 @@ def equity_figure(
     return fig
 
 
-def report_figure(rep: Report) -> Any:
+def _monthly_axes(ax: Any, monthly: Any) -> None:
+    """Draw the monthly-returns table (percent, green up, red down) on ``ax``."""
+    ax.axis("off")
+    columns = [str(c) for c in monthly.columns]
+    cells = [[fmt_pct(v) if v == v else "" for v in row] for row in monthly.itertuples(index=False)]
+    colours = [["#e6f4ea" if v == v and v > 0 else "#fdecea" if v == v and v < 0 else "white" for v in row]
+               for row in monthly.itertuples(index=False)]
+    table = ax.table(cellText=cells, cellColours=colours, colLabels=columns,
+                     rowLabels=[str(y) for y in monthly.index], loc="center", cellLoc="center")
+    table.auto_set_font_size(False)
+    table.set_fontsize(8)
+    ax.set_title("Monthly returns", fontsize=10)
+
+
+def report_figure(rep: Report, *, monthly: bool = False, title: str | None = None) -> Any:
     """The equity-and-drawdown figure of a report (the benchmark dashed, when there is one)."""
     eq = rep.equity
     times = [t.to_pydatetime() for t in eq.index]
@@ -70,7 +93,8 @@ def report_figure(rep: Report) -> Any:
         benchmark=list(eq["benchmark"]) if has_bench else None,
         benchmark_drawdown=list(eq["benchmark_drawdown"]) if has_bench else None,
         benchmark_name=rep.benchmark_name or "benchmark",
-        title=f"Equity: {rep.source}",
+        title=title or f"Equity: {rep.source}",
+        monthly=rep.monthly_returns if monthly else None,
     )
 
 
