@@ -280,6 +280,14 @@ def test_bad_sources_and_arguments_are_clear_errors(tmp_path, account):
         report(tmp_path / "acct", benchmark="  ")
     with pytest.raises(ConfigError, match="initial cash"):
         report(RunResult(steps_requested=1))
+    for bad in (0, -1.0, math.nan, math.inf, 10**400, "252", True):
+        with pytest.raises(ConfigError, match="periods_per_year must be a number > 0"):
+            report(tmp_path / "acct", periods_per_year=bad)
+    for bad in (0, -5.0, math.nan, "1000", True):
+        with pytest.raises(ConfigError, match="initial_cash must be a number > 0"):
+            report(tmp_path / "acct", initial_cash=bad)
+    with pytest.raises(ConfigError, match="prices must be a pandas DataFrame"):
+        report(tmp_path / "acct", prices={"AAA": [1.0]})
     hist = load_account(tmp_path / "acct")
     assert hist.initial_cash == 10_000 and len(hist.fills) == 6 and hist.started_at == D[0]
     assert all(f["timestamp"].tzinfo is not None for f in hist.fills)

@@ -281,6 +281,11 @@ def report(
     cannot be had for a benchmark symbol.
     """
     bench = _check_benchmark(benchmark)
+    periods_per_year = _positive("periods_per_year", periods_per_year)
+    initial_cash = _positive("initial_cash", initial_cash)
+    if prices is not None and not isinstance(prices, pd.DataFrame):
+        raise ConfigError(f"prices must be a pandas DataFrame (time index, one column per symbol), "
+                          f"got {type(prices).__name__}")
     curve: list[tuple[datetime, float]] | None = None
     provider = data_provider
     if isinstance(source, RunResult):
@@ -320,7 +325,7 @@ def report(
         )
     if initial is None or not math.isfinite(float(initial)) or float(initial) <= 0:
         raise ConfigError(
-            f"report() needs the initial cash of {label}: the source does not record it, pass initial_cash=..."
+            f"report() needs the initial cash of {label}: the source does not record it: pass initial_cash=... (live-trading report --initial-cash X)"
         )
     initial = float(initial)
     if start is None:
@@ -416,6 +421,19 @@ def report(
         per_symbol=replay.per_symbol,
         trades=trades,
     )
+
+
+def _positive(name: str, value: Any) -> float | None:
+    """``value`` as a finite float > 0 (None stays None), else ``ConfigError`` naming ``name``."""
+    if value is None:
+        return None
+    try:
+        number = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else math.nan
+    except OverflowError:
+        number = math.nan
+    if not math.isfinite(number) or number <= 0:
+        raise ConfigError(f"{name} must be a number > 0, got {value!r}")
+    return number
 
 
 def _check_benchmark(benchmark: Any) -> str | None:
