@@ -261,6 +261,67 @@ def _unwrap(broker: Any) -> Any:
     return unwrap() if callable(unwrap) else broker
 
 
+@dataclass
+class _Source:
+    """What ``report()`` needs from its source, whatever that was."""
+
+    label: str
+    fills: list[dict[str, Any]]
+    initial_cash: float
+    start: datetime | None
+    end: datetime | None
+    currency: str | None
+    provider: Any
+    curve: list[tuple[datetime, float]] | None = None
+
+
+def _read_source(source: Any, initial_cash: float | None, provider: Any, end: datetime | None) -> _Source:
+    """Fills, initial cash, start (and a RunResult's curve) of a directory, a broker or a RunResult."""
+    curve: list[tuple[datetime, float]] | None = None
+    currency: str | None = None
+    if isinstance(source, RunResult):
+        fills = [dict(f, timestamp=_time(f["timestamp"])) for f in source.fills]
+        start = _time(source.started_at) if source.started_at else (
+            _time(source.equity_curve[0][0]) if source.equity_curve else None)
+        initial = source.initial_equity if initial_cash is None else initial_cash
+        curve = [(_time(t), float(v)) for t, v in source.equity_curve]
+        if initial is not None and start is not None:
+            curve.insert(0, (start, float(initial)))
+        label = f"run {source.run_id or ''}".strip()
+    elif isinstance(source, str | Path):
+        hist = load_account(source)
+        fills, start, currency, label = hist.fills, hist.started_at, hist.currency, str(hist.account_dir)
+        initial = initial_cash if initial_cash is not None else hist.initial_cash
+    elif callable(getattr(source, "get_fills", None)):
+        inner = _unwrap(source)
+        journal = getattr(inner, "journal", None)
+        provider = provider if provider is not None else getattr(inner, "data_provider", None)
+        if journal is not None and getattr(journal, "log_dir", None) is not None and hasattr(inner, "run_id"):
+            hist = load_account(journal.log_dir, inner.run_id)  # the journal is the account's truth
+            fills, start, currency, label = hist.fills, hist.started_at, hist.currency, str(hist.account_dir)
+            initial = initial_cash if initial_cash is not None else hist.initial_cash
+        else:
+            fills = [dict(f, timestamp=_time(f["timestamp"])) for f in source.get_fills()]
+            start = min((f["timestamp"] for f in fills), default=None)
+            summary = getattr(source, "get_account_summary", None)
+            initial = initial_cash
+            if initial is None and callable(summary):
+                initial = summary().get("initial_cash")
+            label = type(inner).__name__
+        if end is None and callable(getattr(source, "now", None)):
+            end = _time(source.now())
+    else:
+        raise ConfigError(
+            f"report() needs an account directory, a broker or a RunResult, got {type(source).__name__}"
+        )
+    if initial is None or not math.isfinite(float(initial)) or float(initial) <= 0:
+        raise ConfigError(
+            f"report() needs the initial cash of {label}: the source does not record it: "
+            "pass initial_cash=... (live-trading report --initial-cash X)"
+        )
+    return _Source(label, fills, float(initial), start, end, currency, provider, curve)
+
+
 def report(
     source: Any,
     *,
@@ -286,48 +347,9 @@ def report(
     if prices is not None and not isinstance(prices, pd.DataFrame):
         raise ConfigError(f"prices must be a pandas DataFrame (time index, one column per symbol), "
                           f"got {type(prices).__name__}")
-    curve: list[tuple[datetime, float]] | None = None
-    provider = data_provider
-    if isinstance(source, RunResult):
-        fills = [dict(f, timestamp=_time(f["timestamp"])) for f in source.fills]
-        start = _time(source.started_at) if source.started_at else (
-            _time(source.equity_curve[0][0]) if source.equity_curve else None)
-        initial = source.initial_equity if initial_cash is None else initial_cash
-        curve = [(_time(t), float(v)) for t, v in source.equity_curve]
-        if initial is not None and start is not None:
-            curve.insert(0, (start, float(initial)))
-        label, currency = f"run {source.run_id or ''}".strip(), None
-    elif isinstance(source, str | Path):
-        hist = load_account(source)
-        fills, start, currency, label = hist.fills, hist.started_at, hist.currency, str(hist.account_dir)
-        initial = initial_cash if initial_cash is not None else hist.initial_cash
-    elif callable(getattr(source, "get_fills", None)):
-        inner = _unwrap(source)
-        journal = getattr(inner, "journal", None)
-        provider = provider if provider is not None else getattr(inner, "data_provider", None)
-        if journal is not None and getattr(journal, "log_dir", None) is not None and hasattr(inner, "run_id"):
-            hist = load_account(journal.log_dir, inner.run_id)
-            fills, start, currency, label = hist.fills, hist.started_at, hist.currency, str(hist.account_dir)
-            initial = initial_cash if initial_cash is not None else hist.initial_cash
-        else:
-            fills = [dict(f, timestamp=_time(f["timestamp"])) for f in source.get_fills()]
-            start = min((f["timestamp"] for f in fills), default=None)
-            summary = getattr(source, "get_account_summary", None)
-            initial = initial_cash
-            if initial is None and callable(summary):
-                initial = summary().get("initial_cash")
-            currency, label = None, type(inner).__name__
-        if end is None and callable(getattr(source, "now", None)):
-            end = _time(source.now())
-    else:
-        raise ConfigError(
-            f"report() needs an account directory, a broker or a RunResult, got {type(source).__name__}"
-        )
-    if initial is None or not math.isfinite(float(initial)) or float(initial) <= 0:
-        raise ConfigError(
-            f"report() needs the initial cash of {label}: the source does not record it: pass initial_cash=... (live-trading report --initial-cash X)"
-        )
-    initial = float(initial)
+    src = _read_source(source, initial_cash, data_provider, end)
+    fills, start, curve, provider, end = src.fills, src.start, src.curve, src.provider, src.end
+    initial = src.initial_cash
     if start is None:
         start = min((f["timestamp"] for f in fills), default=None) or end or datetime.now(UTC)
     symbols = sorted({f["symbol"] for f in fills})
@@ -384,29 +406,21 @@ def report(
     )
     exposure, gross_avg, mean_equity = _time_weighted(replay, values, grid)
     trades = replay.trades
-    pnl = trades["pnl"] if len(trades) else pd.Series(dtype="float64")
-    wins, losses = pnl[pnl > 0], pnl[pnl < 0]
-    n = len(trades)
-    if n == 0:
-        profit_factor = None
-    elif len(losses) == 0:
-        profit_factor = math.inf if len(wins) else None
-    else:
-        profit_factor = float(wins.sum() / -losses.sum())
+    n, win_rate, profit_factor, avg_win, avg_loss = _trade_stats(trades)
     return Report(
-        source=label,
+        source=src.label,
         start=grid[0],
         end=grid[-1],
-        currency=currency,
+        currency=src.currency,
         pricing=pricing,
         performance=perf,
         benchmark_name=bench,
         benchmark=bench_perf,
         round_trips=n,
-        win_rate=len(wins) / n if n else None,
+        win_rate=win_rate,
         profit_factor=profit_factor,
-        avg_win=float(wins.mean()) if len(wins) else None,
-        avg_loss=float(losses.mean()) if len(losses) else None,
+        avg_win=avg_win,
+        avg_loss=avg_loss,
         turnover=replay.traded_notional / mean_equity if mean_equity else None,
         exposure=exposure,
         avg_gross_exposure=gross_avg,
@@ -421,6 +435,21 @@ def report(
         per_symbol=replay.per_symbol,
         trades=trades,
     )
+
+
+def _trade_stats(trades: pd.DataFrame) -> tuple[int, float | None, float | None, float | None, float | None]:
+    """``(round trips, win rate, profit factor, average win, average loss)`` of the round trips."""
+    n = len(trades)
+    if n == 0:
+        return 0, None, None, None, None
+    pnl = trades["pnl"]
+    wins, losses = pnl[pnl > 0], pnl[pnl < 0]
+    if len(losses) == 0:
+        profit_factor = math.inf if len(wins) else None
+    else:
+        profit_factor = float(wins.sum() / -losses.sum())
+    return (n, len(wins) / n, profit_factor, float(wins.mean()) if len(wins) else None,
+            float(losses.mean()) if len(losses) else None)
 
 
 def _positive(name: str, value: Any) -> float | None:
