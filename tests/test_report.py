@@ -303,3 +303,26 @@ def test_report_to_dict_is_json_ready(account, tmp_path):
     assert data["performance"]["max_drawdown_duration"] == 86400.0
     assert data["trades"][0]["duration"] == 3 * 86400.0
     assert data["monthly_returns"][1]["Jan"] == pytest.approx(0.010509)
+
+
+def test_latest_run_by_default_every_run_on_request(tmp_path):
+    clock = ManualClock(D[0])
+    first = PaperBroker(initial_cash=1_000, slippage_bps=0, fee_bps=0, log_dir=tmp_path / "j", clock=clock)
+    first.set_quote("AAA", 10.0, 10.0)
+    first.submit_order("AAA", "BUY", 1)
+    (fill,) = [r for r in load_account(tmp_path / "j").fills]
+    clock.set(D[1])
+    second = PaperBroker(initial_cash=2_000, slippage_bps=0, fee_bps=0, log_dir=tmp_path / "j", clock=clock,
+                         resume=False)
+    second.set_quote("BBB", 20.0, 20.0)
+    second.submit_order("BBB", "BUY", 2)
+    record = {k: v for k, v in fill.items() if k != "timestamp"}
+    second.journal.write("fill", {**record, "timestamp": fill["timestamp"].isoformat()})  # the same fill again
+
+    latest = load_account(tmp_path / "j")
+    assert latest.initial_cash == 2_000 and [f["symbol"] for f in latest.fills] == ["BBB", "AAA"]
+    every = load_account(tmp_path / "j", all_runs=True)
+    assert every.initial_cash == 1_000 and every.started_at == D[0]
+    assert sorted(f["symbol"] for f in every.fills) == ["AAA", "BBB"]  # the repeated AAA fill counts once
+    rep = report(tmp_path / "j", all_runs=True)
+    assert rep.fills == 2 and rep.traded_notional == pytest.approx(10 + 40)

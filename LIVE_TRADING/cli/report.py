@@ -8,7 +8,11 @@
 
 The account is a journal directory: by default the venue's ``log_dir``
 (``live_trading.paper.log_dir`` on paper); ``--account NAME`` picks the
-directory ``NAME`` beside it (or a path). The report reads the journal and
+directory ``NAME`` beside it (or a path). On paper the account is the
+latest run in the directory (what a resumed paper broker continues); on a
+live venue every run in it (each process journals a run of the same venue
+account), and ``--initial-cash`` is needed: live journals do not record it.
+The report reads the journal and
 writes nothing to it (no broker is opened). Positions are priced from bar
 closes of the venue's data provider (on paper: ``paper.data_provider``, else
 ``data.provider``; the ``sim`` market anchored where the account's run
@@ -103,7 +107,8 @@ def cmd_report(args: argparse.Namespace, out: Output, venue: str) -> int:
         logger.warning("No data provider for prices (%s): valuing positions at fill prices", exc)
         provider = None
     try:
-        rep = report(path, benchmark=args.benchmark, data_provider=provider, initial_cash=args.initial_cash)
+        rep = report(path, benchmark=args.benchmark, data_provider=provider, initial_cash=args.initial_cash,
+                     all_runs=venue != "paper")
     finally:
         close = getattr(provider, "close", None)
         if callable(close):

@@ -70,11 +70,13 @@ class AccountHistory:
     fills: list[dict[str, Any]]
 
 
-def load_account(account_dir: str | Path, run_id: str | None = None) -> AccountHistory:
+def load_account(account_dir: str | Path, run_id: str | None = None, *, all_runs: bool = False) -> AccountHistory:
     """Read an account's journal: the first ``session`` record and every fill of the run.
 
     The run is ``run_id``, else the latest in the directory (the account a
-    resumed broker continues). Fill timestamps become aware datetimes. This is
+    resumed paper broker continues); ``all_runs=True`` reads every run (a live
+    venue's journal, where each process starts a run on the same account).
+    A fill id seen twice counts once. Fill timestamps become aware datetimes. This is
     the only function of the report that reads the journal, so a new journal
     format is wired in here alone. ``ConfigError`` if the directory holds no journal.
     """
@@ -84,11 +86,12 @@ def load_account(account_dir: str | Path, run_id: str | None = None) -> AccountH
     records = list(iter_records(path)) if path.is_dir() else []
     if not records:
         raise ConfigError(f"no journal records in {path} (nothing was traded on this account yet?)")
-    run = run_id or records[-1].get("run_id")
+    run = None if all_runs else run_id or records[-1].get("run_id")
     initial = started = currency = None
     fills: list[dict[str, Any]] = []
+    seen: set[Any] = set()
     for rec in records:
-        if rec.get("run_id") != run:
+        if run is not None and rec.get("run_id") != run:
             continue
         event = rec.get("event")
         if event == EVENT_SESSION and started is None:
@@ -97,6 +100,11 @@ def load_account(account_dir: str | Path, run_id: str | None = None) -> AccountH
                 initial = float(rec["initial_cash"])
             currency = (rec.get("settings") or {}).get("currency") or rec.get("currency")
         elif event == EVENT_FILL:
+            fill_id = rec.get("fill_id")
+            if fill_id is not None:
+                if fill_id in seen:  # journaled again by a later run (a live venue's catch-up): once
+                    continue
+                seen.add(fill_id)
             fill = {k: v for k, v in rec.items() if k not in ("event", "run_id", "ts", "status")}
             fill["timestamp"] = _time(rec.get("timestamp") or rec.get("ts"))
             fills.append(fill)
@@ -275,7 +283,8 @@ class _Source:
     curve: list[tuple[datetime, float]] | None = None
 
 
-def _read_source(source: Any, initial_cash: float | None, provider: Any, end: datetime | None) -> _Source:
+def _read_source(source: Any, initial_cash: float | None, provider: Any, end: datetime | None,
+                 all_runs: bool = False) -> _Source:
     """Fills, initial cash, start (and a RunResult's curve) of a directory, a broker or a RunResult."""
     curve: list[tuple[datetime, float]] | None = None
     currency: str | None = None
@@ -289,7 +298,7 @@ def _read_source(source: Any, initial_cash: float | None, provider: Any, end: da
             curve.insert(0, (start, float(initial)))
         label = f"run {source.run_id or ''}".strip()
     elif isinstance(source, str | Path):
-        hist = load_account(source)
+        hist = load_account(source, all_runs=all_runs)
         fills, start, currency, label = hist.fills, hist.started_at, hist.currency, str(hist.account_dir)
         initial = initial_cash if initial_cash is not None else hist.initial_cash
     elif callable(getattr(source, "get_fills", None)):
@@ -331,13 +340,15 @@ def report(
     initial_cash: float | None = None,
     end: datetime | None = None,
     periods_per_year: float | None = None,
+    all_runs: bool = False,
 ) -> Report:
     """The performance report of ``source`` (see the module docstring).
 
     ``benchmark``: None, ``"buy-and-hold"`` or a symbol. ``end`` closes the
     report; by default ``broker.now()`` for a broker, the last point of a
     RunResult's curve, the current time for a journal priced from a data
-    provider, else the latest fill or given price. Raises ``ConfigError`` for
+    provider, else the latest fill or given price. ``all_runs``: a directory's
+    every run, not only the latest (live venues). Raises ``ConfigError`` for
     a source or argument it cannot use, ``DataProviderError`` when prices
     cannot be had for a benchmark symbol.
     """
@@ -347,7 +358,7 @@ def report(
     if prices is not None and not isinstance(prices, pd.DataFrame):
         raise ConfigError(f"prices must be a pandas DataFrame (time index, one column per symbol), "
                           f"got {type(prices).__name__}")
-    src = _read_source(source, initial_cash, data_provider, end)
+    src = _read_source(source, initial_cash, data_provider, end, all_runs)
     fills, start, curve, provider, end = src.fills, src.start, src.curve, src.provider, src.end
     initial = src.initial_cash
     if start is None:
