@@ -246,7 +246,7 @@ def test_drawdown_and_monthly_returns_helpers():
 
 
 END = D[3] + timedelta(hours=6, minutes=2)
-LABELS = [D[3] + timedelta(hours=5, minutes=50), D[3] + timedelta(hours=5, minutes=55), D[3] + timedelta(hours=6)]
+LABELS = [D[3] + timedelta(hours=5, minutes=30), D[3] + timedelta(hours=5, minutes=45), D[3] + timedelta(hours=6)]
 
 
 class Bars:
@@ -264,10 +264,10 @@ class Bars:
 def test_bar_closes_count_from_the_bars_end():
     bars = Bars()
     obs = prices_from_provider(bars, ["AAA"], D[1], END)
-    # 2 days 6 h: 1m bars would be 3,240 (> 2,000), so 5m bars over the 5d period
-    assert bars.asked == [("AAA", "5d", "5m")]
-    # a bar's close is known at its end (label + 5m); the forming last bar's at the report's end
-    assert obs["AAA"] == [(LABELS[0] + timedelta(minutes=5), 101.0), (LABELS[1] + timedelta(minutes=5), 102.0),
+    # 2 days 6 h: 5m bars would be 648 (> 500), so 15m bars (216) over the 5d period
+    assert bars.asked == [("AAA", "5d", "15m")]
+    # a bar's close is known at its end (label + 15m); the forming last bar's at the report's end
+    assert obs["AAA"] == [(LABELS[0] + timedelta(minutes=15), 101.0), (LABELS[1] + timedelta(minutes=15), 102.0),
                           (END, 103.0)]
 
 

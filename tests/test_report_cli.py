@@ -20,8 +20,8 @@ def run_main(capsys, *args):
 
 @pytest.fixture
 def ran(capsys, tmp_path):
-    """A simulated 40-step run of equal_weight (rebalancing every 5 steps), journaled under tmp_path."""
-    code, out, _ = run_main(capsys, "run", "--steps", "40", "--strategy", "equal_weight", "--param", "every=5",
+    """A simulated 40-day run of equal_weight (rebalancing every 5 days), journaled under tmp_path."""
+    code, out, _ = run_main(capsys, "run", "--steps", "40", "--bar", "1d", "--strategy", "equal_weight", "--param", "every=5",
                             "--json")
     assert code == 0
     summary = json.loads(out)
@@ -99,7 +99,7 @@ def test_run_plot_shows_the_benchmark_and_monthly_returns(capsys, tmp_path):
     from LIVE_TRADING.pipeline.results import RunResult
 
     target = tmp_path / "equity.png"
-    code, _, _ = run_main(capsys, "run", "--steps", "30", "--strategy", "equal_weight", "--plot", str(target))
+    code, _, _ = run_main(capsys, "run", "--steps", "30", "--bar", "1d", "--strategy", "equal_weight", "--plot", str(target))
     png = target.read_bytes()
     assert code == 0 and png.startswith(b"\x89PNG")
     width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")

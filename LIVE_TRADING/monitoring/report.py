@@ -54,7 +54,7 @@ logger = logging.getLogger(__name__)
 BUY_AND_HOLD = "buy-and-hold"
 #: bar lengths tried for price history, shortest first, and the most bars wanted
 _HISTORY_INTERVALS = ("1m", "5m", "15m", "1h", "1d")
-_MAX_BARS = 2000
+_MAX_BARS = 500
 
 
 # -- the journal: read in one place ----------------------------------------------------
@@ -129,7 +129,7 @@ def prices_from_frame(frame: pd.DataFrame) -> dict[str, list[tuple[datetime, flo
 
 
 def history_interval(start: datetime, end: datetime) -> tuple[str, str]:
-    """``(period, interval)`` of a ``get_historical`` request covering ``start .. end`` in at most 2000 bars."""
+    """``(period, interval)`` of a ``get_historical`` request covering ``start .. end`` in at most 500 bars."""
     from LIVE_TRADING.data.provider import INTERVALS, INTRADAY_LIMITS, PERIODS
 
     span = max(end - start, timedelta(minutes=1))
