@@ -12,8 +12,6 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-import pandas as pd
-
 from LIVE_TRADING.cli.errors import UsageError
 from LIVE_TRADING.cli.exports import export_format, write_export
 from LIVE_TRADING.cli.render import (
@@ -38,7 +36,7 @@ from LIVE_TRADING.common.constants import (
     STATUS_REJECTED,
 )
 from LIVE_TRADING.common.exceptions import BrokerError, DataProviderError
-from LIVE_TRADING.monitoring.exports import since_filter
+from LIVE_TRADING.monitoring.exports import fills_frame, frame_records, orders_frame, since_filter
 
 logger = logging.getLogger(__name__)
 
@@ -121,20 +119,19 @@ def cmd_cancel(args: argparse.Namespace, out: Output, venue: str) -> int:
 
 
 def cmd_orders(args: argparse.Namespace, out: Output, venue: str) -> int:
+    """Open orders (``--all``: every order the venue keeps), listed or exported (``--format``)."""
     since = parse_since(args.since) if getattr(args, "since", None) else None
     fmt = export_format(args, out) if getattr(args, "fmt", None) or getattr(args, "output", None) else None
     every = bool(getattr(args, "all", False))
-    with broker_session(venue) as broker:
-        if fmt is not None or every:
-            frame = since_filter(_orders_frame(broker, every), since)
-        else:
+    if fmt is None and not every and since is None:  # the plain listing, as it always was
+        with broker_session(venue) as broker:
             orders = broker.get_open_orders()
-    if fmt is not None and fmt != "table":
-        return write_export(frame, fmt, args, out, "orders")
-    if fmt is not None or every:
-        orders = [{k: (None if _missing(v) else v) for k, v in row.items()} for row in frame.to_dict("records")]
-    elif since is not None:
-        orders = [o for o in orders if o.get("timestamp") is None or o["timestamp"] >= since]
+    else:
+        with broker_session(venue) as broker:
+            frame = since_filter(_orders_frame(broker, every), since)
+        if fmt is not None and fmt != "table":
+            return write_export(frame, fmt, args, out, "orders")
+        orders = frame_records(frame)
     what = "Orders" if every else "Open orders"
     if out.json_mode and fmt is None:
         out.json(orders)
@@ -146,20 +143,11 @@ def cmd_orders(args: argparse.Namespace, out: Output, venue: str) -> int:
 
 
 def _orders_frame(broker: Any, every: bool) -> Any:
-    """Every order the venue keeps (``--all``) or the open ones, as a typed DataFrame."""
-    from LIVE_TRADING.monitoring.exports import orders_frame
-
+    """Every order the venue keeps (``--all``: ``broker.orders_frame()``) or the open ones, as a typed DataFrame."""
     frame_fn = getattr(broker, "orders_frame", None)
     if every and callable(frame_fn):
         return frame_fn()
     return orders_frame(broker.get_open_orders())
-
-
-def _missing(value: Any) -> bool:
-    try:
-        return bool(value is None or value != value)  # NaN / NaT / <NA>
-    except (TypeError, ValueError):
-        return value is pd.NA
 
 
 def _refresh_quotes(broker: Any, symbols: list[str]) -> None:
@@ -232,8 +220,6 @@ def cmd_fills(args: argparse.Namespace, out: Output, venue: str) -> int:
     with broker_session(venue) as broker:
         fills = broker.get_fills(since)
     if fmt is not None and fmt != "table":
-        from LIVE_TRADING.monitoring.exports import fills_frame
-
         return write_export(fills_frame(fills), fmt, args, out, "fills")
     if out.json_mode and fmt is None:
         out.json(fills)
