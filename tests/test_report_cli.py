@@ -90,7 +90,7 @@ def test_bad_report_input_is_exit_2(capsys, ran, args, message):
 def test_report_on_an_empty_account_is_exit_2(capsys, tmp_path):
     (tmp_path / "empty").mkdir()
     code, _, err = run_main(capsys, "report", "--account", str(tmp_path / "empty"))
-    assert code == 2 and "no journal records" in err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "no journal records" in err
 
 
 def test_run_plot_shows_the_benchmark_and_monthly_returns(capsys, tmp_path):

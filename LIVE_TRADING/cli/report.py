@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -67,15 +68,17 @@ def account_dir(venue: str, name: str | None) -> Path:
     return default.parent / name
 
 
-def history_provider(venue: str, log_dir: Path) -> Any:
-    """The provider whose bars price the account (None: fill prices only); never opens a broker."""
-    from LIVE_TRADING.cli.session import SIMULATED_PROVIDERS, paper_provider_name, sim_anchor
+def history_provider(venue: str, anchor: datetime | None) -> Any:
+    """The provider whose bars price the account (None: fill prices only); never opens a broker.
+
+    ``anchor``: when the account's run started, where its ``sim`` market started too.
+    """
+    from LIVE_TRADING.cli.session import SIMULATED_PROVIDERS, paper_provider_name
     from LIVE_TRADING.data.provider import get_data_provider
 
     if venue == "paper":
         name = paper_provider_name()
         if name == "sim" and get_cfg("live_trading.data.sim.start_time", default=None) is None:
-            anchor = sim_anchor(log_dir)
             return get_data_provider("sim", start_time=anchor) if anchor is not None else get_data_provider("sim")
         return get_data_provider(name)
     name = get_cfg("live_trading.data.provider", default="sim")
@@ -85,7 +88,7 @@ def history_provider(venue: str, log_dir: Path) -> Any:
 
 
 def cmd_report(args: argparse.Namespace, out: Output, venue: str) -> int:
-    from LIVE_TRADING.monitoring.report import report
+    from LIVE_TRADING.monitoring.report import load_account, report
 
     fmt = args.fmt or ("json" if out.json_mode else "table")
     if fmt == "html":
@@ -101,8 +104,9 @@ def cmd_report(args: argparse.Namespace, out: Output, venue: str) -> int:
     path = account_dir(venue, args.account)
     if not path.is_dir():
         raise UsageError(f"no account at {path} (--account names a directory beside the venue's log_dir, or a path)")
+    account = load_account(path, all_runs=venue != "paper")  # ConfigError when there is no journal
     try:
-        provider = history_provider(venue, path)
+        provider = history_provider(venue, account.started_at)
     except (ConfigError, DataProviderError, ImportError) as exc:
         logger.warning("No data provider for prices (%s): valuing positions at fill prices", exc)
         provider = None
