@@ -5,6 +5,7 @@ The public face, everything a pipeline needs::
     from LIVE_TRADING import get_broker, get_data_provider, run_loop, OrderRejectedError
     broker = get_broker()          # venue from live_trading.venue (default: paper)
     provider = get_data_provider() # quotes from live_trading.data.provider (default: sim)
+    LIVE_TRADING.report("logs/paper_trades", benchmark="buy-and-hold")   # performance report
 
 Names are loaded on first use, so importing this package imports no venue client
 (ib_async, yfinance, the Binance HTTP client) and not even pandas.
@@ -14,6 +15,7 @@ Names are loaded on first use, so importing this package imports no venue client
 ``Broker``          the protocol every venue satisfies (``LIVE_TRADING.brokers.interface``)
 ``get_data_provider``, ``DataProvider``   quote sources (``LIVE_TRADING.data.provider``)
 ``run_loop``, ``Strategy``                the reference loop (``LIVE_TRADING.pipeline``)
+``report``, ``Report``                    performance report of an account (``LIVE_TRADING.monitoring``)
 errors              the one error tree (``LIVE_TRADING.common.exceptions``)
 ==================  =================================================================
 """
@@ -36,11 +38,14 @@ _LAZY: dict[str, str] = {
     "DataProvider": "LIVE_TRADING.data.provider",
     "run_loop": "LIVE_TRADING.pipeline.loop",
     "Strategy": "LIVE_TRADING.pipeline.strategies",
+    "report": "LIVE_TRADING.monitoring.report",
+    "Report": "LIVE_TRADING.monitoring.report",
 }
 
 if TYPE_CHECKING:
     from LIVE_TRADING.brokers.interface import Broker, get_broker
     from LIVE_TRADING.data.provider import DataProvider, get_data_provider
+    from LIVE_TRADING.monitoring.report import Report, report
     from LIVE_TRADING.pipeline.loop import run_loop
     from LIVE_TRADING.pipeline.strategies import Strategy
 
@@ -61,10 +66,12 @@ def __dir__() -> list[str]:
 __all__ = [
     "Broker",
     "DataProvider",
+    "Report",
     "Strategy",
     "__version__",
     "get_broker",
     "get_data_provider",
+    "report",
     "run_loop",
     *_exceptions.__all__,
 ]
