@@ -345,6 +345,20 @@ class SupportsJournal(Protocol):
 
 
 @runtime_checkable
+class SupportsOrdersFrame(Protocol):
+    """Lists every order it keeps (not only the open ones) as a typed DataFrame (paper)."""
+
+    def orders_frame(self) -> Any: ...
+
+
+@runtime_checkable
+class SupportsFillsFrame(Protocol):
+    """Lists its fills as a typed DataFrame itself (faster than building one from ``get_fills``)."""
+
+    def fills_frame(self, since: datetime | None = None) -> Any: ...
+
+
+@runtime_checkable
 class SupportsClose(Protocol):
     """Holds resources (files, connections) that ``close()`` releases."""
 
@@ -480,8 +494,10 @@ __all__ = [
     "Quote",
     "SupportsAccountSummary",
     "SupportsClose",
+    "SupportsFillsFrame",
     "SupportsHealth",
     "SupportsJournal",
+    "SupportsOrdersFrame",
     "SupportsPortfolioValue",
     "SupportsPositionDetails",
     "SupportsQuotes",

@@ -15,6 +15,7 @@ from typing import Any
 from LIVE_TRADING.brokers.interface import (
     SupportsAccountSummary,
     SupportsHealth,
+    SupportsOrdersFrame,
     SupportsPositionDetails,
     SupportsQuotes,
     supports,
@@ -151,9 +152,8 @@ def cmd_orders(args: argparse.Namespace, out: Output, venue: str) -> int:
 
 def _orders_frame(broker: Any, every: bool) -> Any:
     """Every order the venue keeps (``--all``: ``broker.orders_frame()``) or the open ones, as a typed DataFrame."""
-    frame_fn = getattr(broker, "orders_frame", None)
-    if every and callable(frame_fn):
-        return frame_fn()
+    if every and supports(broker, SupportsOrdersFrame):
+        return broker.orders_frame()
     return orders_frame(broker.get_open_orders())
 
 
