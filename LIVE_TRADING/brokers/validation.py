@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from LIVE_TRADING.common.constants import (
     BRACKET_ENTRY_TYPES,
     CLIENT_ORDER_ID_PATTERN,
-    EVENT_REJECT,
     FINAL_STATUSES,
     NEEDS_LIMIT_PRICE,
     NEEDS_STOP_PRICE,
@@ -30,7 +28,7 @@ from LIVE_TRADING.common.constants import (
     SIDES,
     TIME_IN_FORCE,
 )
-from LIVE_TRADING.common.exceptions import BrokerError, OrderNotFoundError, OrderRejectedError
+from LIVE_TRADING.common.exceptions import OrderNotFoundError, OrderRejectedError
 from LIVE_TRADING.common.ids import is_client_order_id
 from LIVE_TRADING.common.symbols import normalize_symbol
 
@@ -184,21 +182,6 @@ def _prices(sym: str, ot: str, limit_price: Any, stop_price: Any) -> tuple[float
     else:
         sp = None
     return lp, sp
-
-
-def journal_rejection(journal: Any, exc: BrokerError, details: Mapping[str, Any]) -> None:
-    """Write a ``reject`` record for a refused order: ``details`` plus the reason, error class and venue code.
-
-    A journal failure here is logged, never raised: the caller raises the refusal itself.
-    """
-    reason = exc.reason if isinstance(exc, OrderRejectedError) else str(exc)
-    record = {**details, "reason": reason, "error": type(exc).__name__}
-    if isinstance(exc.code, int | str):
-        record["code"] = exc.code
-    try:
-        journal.write(EVENT_REJECT, record)
-    except BrokerError:
-        logger.exception("Could not journal the rejection of an order (%s)", reason)
 
 
 # ---------------------------------------------------------------------------
@@ -407,7 +390,6 @@ __all__ = [
     "check_modify",
     "clean_symbol",
     "client_id_conflict",
-    "journal_rejection",
     "non_negative_number",
     "positive_number",
     "validate_bracket",

@@ -29,7 +29,8 @@ from LIVE_TRADING.brokers.binance.parsing import (
     to_binance_symbol,
     trailing_delta_bips,
 )
-from LIVE_TRADING.brokers.validation import client_id_conflict, journal_rejection, validate_order
+from LIVE_TRADING.brokers.rejections import journal_rejection
+from LIVE_TRADING.brokers.validation import client_id_conflict, validate_order
 from LIVE_TRADING.common.constants import (
     EVENT_CANCEL,
     OPEN_STATUSES,
