@@ -3,7 +3,8 @@
 ``get_broker`` wraps whichever broker it builds in a ``RiskGuard`` configured
 from ``live_trading.risk``, so the same limits guard paper and live trading.
 A breach raises ``RiskLimitError`` (an ``OrderRejectedError``) naming the limit,
-before anything reaches the venue or the journal.
+before anything reaches the venue or the journal, and raises an alert
+(``kill_switch`` for ``trading_enabled``, ``risk_limit`` for the others).
 
 Limits (``null`` = no limit):
 
@@ -27,6 +28,7 @@ from typing import Any
 
 from LIVE_TRADING.brokers.validation import OrderRequest, validate_order
 from LIVE_TRADING.brokers.wrapper import BrokerWrapper
+from LIVE_TRADING.common import alerting
 from LIVE_TRADING.common.constants import SIDE_BUY
 from LIVE_TRADING.common.exceptions import RiskLimitError
 from LIVE_TRADING.common.settings import SettingsReader
@@ -142,7 +144,13 @@ class RiskGuard(BrokerWrapper):
                 position = next(
                     (q for s, q in self._inner.get_positions().items() if symbol_key(s) == key), 0.0
                 )
-        limits.check(order, price, position or 0.0)
+        try:
+            limits.check(order, price, position or 0.0)
+        except RiskLimitError as exc:
+            event = alerting.KILL_SWITCH if exc.limit == "trading_enabled" else alerting.RISK_LIMIT
+            alerting.emit(event, venue=getattr(self, "venue", None) or type(self.unwrap()).__name__,
+                          symbol=order.symbol, limit=exc.limit, reason=exc.reason)
+            raise
         return self._inner.submit_order(symbol, side, qty, order_type, limit_price, **kwargs)
 
 

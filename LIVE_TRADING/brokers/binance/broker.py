@@ -801,6 +801,7 @@ class BinanceBroker:
             "open_orders": open_orders,
             "server_offset_ms": http.offset_ms,
             "testnet": self.config.testnet,
+            "circuit": http.circuit.snapshot(),
             **http.stats,
         }
 
