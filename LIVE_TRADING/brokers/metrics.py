@@ -106,6 +106,8 @@ class BrokerMetrics:
         self._last_success: float | None = None  # perf_counter() of the last successful call
         self.last_error: dict[str, Any] | None = None
         self.last_call_failed_hard = False
+        #: method -> perf_counter() of its last successful call (e.g. the last quote: see ``age_s``)
+        self.last_ok_at: dict[str, float] = {}
         #: (side, order_type, status) -> submissions; status "error" when the call failed otherwise
         self.order_counts: Counter[tuple[str, str, str]] = Counter()
         self.reject_reasons: Counter[str] = Counter()
@@ -156,6 +158,7 @@ class BrokerMetrics:
             st.count += 1
             st.latency.append(t1 - t0)
             self._last_success = t1
+            self.last_ok_at[method] = t1
             self.recent.append(False)
             self.last_call_failed_hard = False
             if status is not None:
@@ -188,6 +191,11 @@ class BrokerMetrics:
         else:
             t1 = time.perf_counter()
             self.ok(method, t1 - seconds, t1)
+
+    def age_s(self, method: str) -> float | None:
+        """Seconds since ``method`` last succeeded (``None``: never)."""
+        t = self.last_ok_at.get(method)
+        return None if t is None else max(0.0, time.perf_counter() - t)
 
     @property
     def calls(self) -> dict[str, int]:

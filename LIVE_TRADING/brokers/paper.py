@@ -700,6 +700,7 @@ class PaperBroker:
         """Status for ``health()``: the simulator is always connected."""
         with self._lock:
             return {"connected": True, "open_orders": len(self._open), "quotes": len(self._quotes),
+                    "last_quote_at": max((q["timestamp"] for q in self._quotes.values()), default=None),
                     "journal": str(self._journal.path or self._log_dir)}
 
     def reset(self, initial_cash: float | None = None) -> None:

@@ -10,6 +10,8 @@
     live-trading cancel ORDER_ID
     live-trading check-config              # every config problem at once; live venues: read-only check
     live-trading health                    # the broker's call metrics and verdict
+    live-trading serve [--port 9108]       # /health, /health/detailed, /metrics (Prometheus) until Ctrl-C
+    live-trading run --serve 9108          # the same, for the run's broker, while it runs
 
 Global options (before or after the command): ``--config PATH`` (sets
 ``LIVE_TRADING_CONFIG`` for this process), ``--venue NAME`` (overrides
@@ -191,6 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
                  "Probe the venue with read-only calls and show the broker's metrics and verdict. "
                  "Exit code 1 when unhealthy.")
     health.add_argument("--symbols", nargs="+", type=symbol, metavar="SYMBOL", help="also time a quote for these")
+    from LIVE_TRADING.cli.serve import add_arguments as add_serve_arguments
+
+    add_serve_arguments(add, run)
     return parser
 
 
@@ -198,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _handlers() -> dict[str, Any]:
     from LIVE_TRADING.cli import commands
     from LIVE_TRADING.cli.run import cmd_run
+    from LIVE_TRADING.cli.serve import cmd_serve
 
     return {
         "run": cmd_run,
@@ -209,6 +215,7 @@ def _handlers() -> dict[str, Any]:
         "fills": commands.cmd_fills,
         "cash": commands.cmd_cash,
         "health": commands.cmd_health,
+        "serve": cmd_serve,
     }
 
 

@@ -147,7 +147,8 @@ class Alert:
     suppressed: int = 0  # repeats of this alert not sent since the last one
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"account": self.account, "venue": self.venue, "event": self.event, "time": self.time.isoformat(),
+        out: dict[str, Any] = {"account": self.account, "venue": self.venue, "event": self.event,
+                               "time": self.time.isoformat(),
                "details": self.details}
         if self.suppressed:
             out["suppressed_repeats"] = self.suppressed
