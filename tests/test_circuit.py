@@ -288,3 +288,73 @@ def test_binance_breaker_comes_from_the_config(fake, clock, write_config):
     circuit = broker.unwrap().http.circuit
     assert (circuit.name, circuit.failure_threshold, circuit.cooldown_s) == ("binance", 7, 12.0)
     broker.unwrap().close()
+
+
+# -- end to end: the IB connection ---------------------------------------------------------------
+
+
+def test_ibkr_reconnect_failing_alerts_and_opens_the_circuit(write_config):
+    import time
+
+    from fakes.fake_tws import FakeTWS
+
+    from LIVE_TRADING.brokers import get_broker
+
+    write_config({"circuit": {"failure_threshold": 2}, "alerts": {"reconnect_alert_after_s": 0}})
+    alerts: list[tuple[str, dict]] = []
+    previous = alerting.install(lambda event, details: alerts.append((event, details)))
+    try:
+        with FakeTWS() as tws:
+            broker = get_broker("ibkr", host="127.0.0.1", port=tws.port, ib_module="ib_async",
+                                connect_timeout_s=5.0, request_timeout_s=5.0, reconnect_attempts=1,
+                                reconnect_backoff_s=0.01, reconnect_backoff_max_s=0.02)
+            try:
+                assert broker.get_cash() is not None
+                tws.stop()  # TWS goes away: no listener, sessions dropped
+                deadline = time.monotonic() + 5
+                while broker.unwrap().ib.isConnected() and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                for _ in range(2):
+                    with pytest.raises(BrokerConnectionError) as info:
+                        broker.get_cash()
+                    assert not isinstance(info.value, CircuitOpenError)
+                with pytest.raises(CircuitOpenError):
+                    broker.get_cash()
+                assert broker.venue_health()["circuit"]["state"] == OPEN
+            finally:
+                broker.close()
+    finally:
+        alerting.install(previous)
+    events = [e for e, _ in alerts]
+    assert "reconnect_failing" in events and "circuit_opened" in events
+    detail = dict(alerts)["reconnect_failing"]
+    assert detail["venue"] == "ibkr" and "127.0.0.1" in detail["address"]
+
+
+# -- Yahoo downloads ------------------------------------------------------------------------------
+
+
+def test_yfinance_downloads_stop_while_the_circuit_is_open(clock, tick):
+    from datetime import timedelta
+
+    from LIVE_TRADING.brokers.yfinance_data import YFinanceProvider
+    from LIVE_TRADING.brokers.yfinance_fake import FakeYFinance
+    from LIVE_TRADING.common.exceptions import DataProviderError
+
+    fake = FakeYFinance({"AAPL": 190.0}, last_bar=clock() - timedelta(minutes=1))
+    provider = YFinanceProvider(clock=clock, yf=fake, cache_ttl_s=0)
+    provider.circuit = CircuitBreaker("yfinance", failure_threshold=2, cooldown_s=60, clock=tick,
+                                      counts=lambda exc: True)
+    fake.fail_download = ConnectionResetError("reset by peer")
+    for _ in range(2):
+        with pytest.raises(DataProviderError):
+            provider.get_quote("AAPL")
+    assert provider.circuit.state == OPEN
+    downloads = fake.counts["download"]
+    with pytest.raises(DataProviderError, match="Circuit open for yfinance"):
+        provider.get_quote("AAPL")
+    assert fake.counts["download"] == downloads  # nothing was requested
+    fake.fail_download = None
+    tick.advance(60)
+    assert provider.get_quote("AAPL")["bid"] > 0
+    assert provider.circuit.state == CLOSED
