@@ -17,10 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from LIVE_TRADING.brokers.sim_data import SimDataProvider
-from LIVE_TRADING.brokers.yfinance_data import YFinanceProvider
-from LIVE_TRADING.brokers.yfinance_fake import FakeYFinance
 from LIVE_TRADING.common.clock import ManualClock
+from LIVE_TRADING.data.sim import SimDataProvider
+from LIVE_TRADING.data.yfinance import YFinanceProvider
+from LIVE_TRADING.testing.yfinance import FakeYFinance
 
 
 def bench_sim(n_symbols: int, rounds: int) -> None:

@@ -10,8 +10,8 @@ from fakes.binance_server import FakeBinance
 from fakes.binance_support import Sleeper
 
 from LIVE_TRADING.brokers.binance.data import BinanceDataProvider
-from LIVE_TRADING.brokers.data_provider import get_data_provider
 from LIVE_TRADING.common.exceptions import DataProviderError
+from LIVE_TRADING.data.provider import get_data_provider
 
 
 @pytest.fixture

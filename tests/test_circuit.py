@@ -337,9 +337,9 @@ def test_ibkr_reconnect_failing_alerts_and_opens_the_circuit(write_config):
 def test_yfinance_downloads_stop_while_the_circuit_is_open(clock, tick):
     from datetime import timedelta
 
-    from LIVE_TRADING.brokers.yfinance_data import YFinanceProvider
-    from LIVE_TRADING.brokers.yfinance_fake import FakeYFinance
     from LIVE_TRADING.common.exceptions import DataProviderError
+    from LIVE_TRADING.data.yfinance import YFinanceProvider
+    from LIVE_TRADING.testing.yfinance import FakeYFinance
 
     fake = FakeYFinance({"AAPL": 190.0}, last_bar=clock() - timedelta(minutes=1))
     provider = YFinanceProvider(clock=clock, yf=fake, cache_ttl_s=0)

@@ -350,8 +350,8 @@ def test_run_on_replay_data_is_simulated_and_stops_at_the_end_of_the_file(capsys
 def test_one_shot_sim_prices_continue_from_the_run(capsys, tmp_path):
     from datetime import datetime
 
-    from LIVE_TRADING.brokers.sim_data import SimDataProvider
     from LIVE_TRADING.cli.session import sim_anchor
+    from LIVE_TRADING.data.sim import SimDataProvider
 
     assert sim_anchor(tmp_path / "empty") is None
     code, out, _ = run_main(capsys, "run", "--steps", "5", "--strategy", "equal_weight", "--json")
@@ -425,7 +425,7 @@ class TouchVenue:
         return [f for f in self.fills if since is None or f["timestamp"] >= since]
 
     def get_quote(self, symbol):
-        from LIVE_TRADING.brokers.quotes import make_quote
+        from LIVE_TRADING.data.quotes import make_quote
 
         bid, ask = self.quotes[symbol]
         return make_quote(symbol, bid, ask, 10, 10, utc_now())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from LIVE_TRADING.brokers.costs import (
+from LIVE_TRADING.brokers.paper.costs import (
     MAKER,
     TAKER,
     BpsFee,

@@ -12,7 +12,9 @@ import pytest
 import yaml
 
 from CONFIG.config_loader import PACKAGED_CONFIG
-from LIVE_TRADING.brokers.data_provider import (
+from LIVE_TRADING.common.constants import DEFAULT_CONFIG
+from LIVE_TRADING.common.exceptions import DataProviderError
+from LIVE_TRADING.data.provider import (
     INTERVALS,
     OHLCV_COLUMNS,
     PERIODS,
@@ -26,13 +28,11 @@ from LIVE_TRADING.brokers.data_provider import (
     normalize_symbol,
     register_data_provider,
 )
-from LIVE_TRADING.brokers.quotes import make_quote
-from LIVE_TRADING.brokers.replay_data import ReplayDataProvider
-from LIVE_TRADING.brokers.sim_data import SimDataProvider
-from LIVE_TRADING.brokers.yfinance_data import YFinanceProvider
-from LIVE_TRADING.brokers.yfinance_fake import FakeYFinance
-from LIVE_TRADING.common.constants import DEFAULT_CONFIG
-from LIVE_TRADING.common.exceptions import DataProviderError
+from LIVE_TRADING.data.quotes import make_quote
+from LIVE_TRADING.data.replay import ReplayDataProvider
+from LIVE_TRADING.data.sim import SimDataProvider
+from LIVE_TRADING.data.yfinance import YFinanceProvider
+from LIVE_TRADING.testing.yfinance import FakeYFinance
 
 REPO = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 1, 5, 14, 30, tzinfo=UTC)
@@ -288,8 +288,8 @@ def test_register_data_provider():
 
 def test_importing_the_providers_does_not_import_yfinance():
     code = (
-        "import sys, LIVE_TRADING, LIVE_TRADING.brokers.data_provider, LIVE_TRADING.brokers.yfinance_data, "
-        "LIVE_TRADING.brokers.yfinance_fake, LIVE_TRADING.brokers.sim_data, LIVE_TRADING.brokers.replay_data\n"
+        "import sys, LIVE_TRADING, LIVE_TRADING.data.provider, LIVE_TRADING.data.yfinance, "
+        "LIVE_TRADING.testing.yfinance, LIVE_TRADING.data.sim, LIVE_TRADING.data.replay\n"
         "assert 'yfinance' not in sys.modules, 'yfinance imported'"
     )
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)

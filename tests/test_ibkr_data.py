@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 from fakes.fake_tws import FakeTWS
 
-from LIVE_TRADING.brokers.data_provider import OHLCV_COLUMNS, DataProvider, get_data_provider
 from LIVE_TRADING.brokers.ibkr.data import IBKRDataProvider
 from LIVE_TRADING.brokers.interface import get_broker
 from LIVE_TRADING.common.clock import ManualClock
 from LIVE_TRADING.common.exceptions import DataProviderError, InvalidQuoteError
+from LIVE_TRADING.data.provider import OHLCV_COLUMNS, DataProvider, get_data_provider
 
 LIBS = ["ib_async", "ib_insync"]
 AAPL, MSFT, EURUSD = 265598, 272093, 12087792

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from LIVE_TRADING.brokers.matching import (
+from LIVE_TRADING.brokers.paper.matching import (
     AS_LIMIT,
     AS_STOP,
     PriceQueue,

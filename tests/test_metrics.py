@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from LIVE_TRADING.brokers import get_broker
-from LIVE_TRADING.brokers.metrics import BrokerMetrics, InstrumentedBroker, _percentile
+from LIVE_TRADING.brokers.guard.metrics import BrokerMetrics, InstrumentedBroker, _percentile
 from LIVE_TRADING.common.exceptions import BrokerConnectionError, InsufficientFundsError, RateLimitError
 
 

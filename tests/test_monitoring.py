@@ -16,7 +16,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from LIVE_TRADING.brokers import get_broker
-from LIVE_TRADING.brokers.metrics import InstrumentedBroker
+from LIVE_TRADING.brokers.guard.metrics import InstrumentedBroker
 from LIVE_TRADING.common import alerting
 from LIVE_TRADING.common.circuit import CircuitBreaker
 from LIVE_TRADING.common.exceptions import (

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from LIVE_TRADING.brokers.data_provider import DataProvider, register_data_provider
 from LIVE_TRADING.brokers.paper import PaperBroker
-from LIVE_TRADING.brokers.quotes import make_quote
 from LIVE_TRADING.common.exceptions import BrokerError, DataProviderError, QuoteUnavailableError
+from LIVE_TRADING.data.provider import DataProvider, register_data_provider
+from LIVE_TRADING.data.quotes import make_quote
 
 
 class ScriptedProvider(DataProvider):
@@ -114,7 +114,7 @@ def test_provider_by_name_from_config(write_config, clock):
         assert isinstance(b.data_provider, ScriptedProvider) and b.data_provider.clock is clock
         assert b.submit_order("X", "BUY", 1)["fill_price"] == 1.1
     finally:
-        from LIVE_TRADING.brokers import data_provider
+        from LIVE_TRADING.data import provider as data_provider
 
         data_provider._PROVIDERS.pop("scripted_test", None)
 

@@ -8,12 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from LIVE_TRADING.brokers.data_provider import DataProvider
+from LIVE_TRADING.brokers.guard.base import BrokerWrapper
+from LIVE_TRADING.brokers.guard.risk import RiskGuard, RiskLimits
 from LIVE_TRADING.brokers.paper import PaperBroker
-from LIVE_TRADING.brokers.quotes import make_quote
-from LIVE_TRADING.brokers.risk import RiskGuard, RiskLimits
-from LIVE_TRADING.brokers.sim_data import SimDataProvider
-from LIVE_TRADING.brokers.wrapper import BrokerWrapper
 from LIVE_TRADING.common.exceptions import (
     ConfigError,
     DataProviderError,
@@ -21,6 +18,9 @@ from LIVE_TRADING.common.exceptions import (
     QuoteUnavailableError,
 )
 from LIVE_TRADING.common.journal import iter_records
+from LIVE_TRADING.data.provider import DataProvider
+from LIVE_TRADING.data.quotes import make_quote
+from LIVE_TRADING.data.sim import SimDataProvider
 from LIVE_TRADING.pipeline import (
     PipelineConfig,
     max_drawdown,
@@ -31,7 +31,7 @@ from LIVE_TRADING.pipeline import (
     warm_history,
     warmup_period,
 )
-from LIVE_TRADING.strategies import EqualWeight, MovingAverageCrossover, get_strategy
+from LIVE_TRADING.pipeline.strategies import EqualWeight, MovingAverageCrossover, get_strategy
 
 # --------------------------------------------------------------------------
 # Test doubles

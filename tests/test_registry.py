@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from LIVE_TRADING.brokers import Broker, PaperBroker, get_broker, register_venue
+from LIVE_TRADING.brokers.guard.metrics import InstrumentedBroker
+from LIVE_TRADING.brokers.guard.risk import RiskGuard
 from LIVE_TRADING.brokers.interface import known_venues
-from LIVE_TRADING.brokers.metrics import InstrumentedBroker
-from LIVE_TRADING.brokers.risk import RiskGuard
 
 
 def test_unknown_venue_message_lists_known():

@@ -8,11 +8,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from LIVE_TRADING.brokers.data_provider import get_data_provider
-from LIVE_TRADING.brokers.quotes import mid_price
-from LIVE_TRADING.brokers.replay_data import ReplayDataProvider
 from LIVE_TRADING.common.clock import ManualClock
 from LIVE_TRADING.common.exceptions import ConfigError, DataProviderError
+from LIVE_TRADING.data.provider import get_data_provider
+from LIVE_TRADING.data.quotes import mid_price
+from LIVE_TRADING.data.replay import ReplayDataProvider
 
 T0 = datetime(2026, 1, 5, 14, 30, tzinfo=UTC)
 

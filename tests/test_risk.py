@@ -8,7 +8,7 @@ import pytest
 
 from LIVE_TRADING.brokers import get_broker, register_venue
 from LIVE_TRADING.brokers import interface as interface_mod
-from LIVE_TRADING.brokers.risk import RiskLimits
+from LIVE_TRADING.brokers.guard.risk import RiskLimits
 from LIVE_TRADING.common.exceptions import ConfigError, OrderRejectedError, RiskLimitError
 from LIVE_TRADING.common.journal import iter_records
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from LIVE_TRADING.brokers.quotes import mid_price
-from LIVE_TRADING.brokers.sim_data import SimDataProvider
 from LIVE_TRADING.common.clock import ManualClock
 from LIVE_TRADING.common.exceptions import ConfigError, DataProviderError
+from LIVE_TRADING.data.quotes import mid_price
+from LIVE_TRADING.data.sim import SimDataProvider
 
 REPO = Path(__file__).resolve().parents[1]
 START = "2026-01-05T14:30:00+00:00"
@@ -74,8 +74,8 @@ def test_same_numbers_in_another_process_with_another_hash_seed():
 import json, sys
 sys.path.insert(0, {str(REPO)!r})
 from datetime import datetime, timedelta
-from LIVE_TRADING.brokers.sim_data import SimDataProvider
-from LIVE_TRADING.brokers.quotes import mid_price
+from LIVE_TRADING.data.sim import SimDataProvider
+from LIVE_TRADING.data.quotes import mid_price
 from LIVE_TRADING.common.clock import ManualClock
 clock = ManualClock({START!r})
 provider = SimDataProvider(seed=11, clock=clock)

@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from LIVE_TRADING.brokers.quotes import mid_price
-from LIVE_TRADING.brokers.yfinance_data import QUOTE_URL, YFinanceProvider, last_price
-from LIVE_TRADING.brokers.yfinance_fake import FakeYFinance
 from LIVE_TRADING.common.clock import ManualClock
 from LIVE_TRADING.common.exceptions import ConfigError, DataProviderError
+from LIVE_TRADING.data.quotes import mid_price
+from LIVE_TRADING.data.yfinance import QUOTE_URL, YFinanceProvider, last_price
+from LIVE_TRADING.testing.yfinance import FakeYFinance
 
 BAR = datetime(2026, 1, 5, 14, 29, tzinfo=UTC)
 SYMBOLS = [f"S{i:02d}" for i in range(40)]

@@ -239,11 +239,11 @@ def get_broker(venue: str | None = None, *, risk: bool = True, metrics: bool = T
         raise ValueError(f"Unknown broker venue: {venue!r} (known: {', '.join(known_venues())})")
     broker = resolve_target(target)(**kwargs)
     if risk:
-        from LIVE_TRADING.brokers.risk import wrap_with_risk_limits
+        from LIVE_TRADING.brokers.guard.risk import wrap_with_risk_limits
 
         broker = wrap_with_risk_limits(broker)
     if metrics:
-        from LIVE_TRADING.brokers.metrics import InstrumentedBroker
+        from LIVE_TRADING.brokers.guard.metrics import InstrumentedBroker
 
         broker = InstrumentedBroker(broker, venue=name)
     return broker

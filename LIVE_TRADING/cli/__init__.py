@@ -120,7 +120,7 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from LIVE_TRADING.strategies import STRATEGIES
+    from LIVE_TRADING.pipeline.strategies import STRATEGIES
 
     parser = _Parser(
         prog=PROG,

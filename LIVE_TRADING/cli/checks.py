@@ -28,13 +28,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from CONFIG.config_loader import config_path, get_cfg, load_config
-from LIVE_TRADING.brokers.data_provider import get_data_provider, known_data_providers
 from LIVE_TRADING.brokers.interface import get_broker, known_venues
 from LIVE_TRADING.cli.render import Output, error_line, money, when
 from LIVE_TRADING.cli.session import close_quietly
 from LIVE_TRADING.common.clock import utc_now
 from LIVE_TRADING.common.constants import DEFAULT_CONFIG
 from LIVE_TRADING.common.exceptions import BrokerError, ConfigError, LiveTradingError
+from LIVE_TRADING.data.provider import get_data_provider, known_data_providers
 
 logger = logging.getLogger(__name__)
 
@@ -123,8 +123,8 @@ def validate(venue_override: str | None) -> tuple[str | None, list[str], list[st
         problems.append(f"live_trading.venue must be one of {', '.join(venues)}, got {raw_venue!r} ({where})")
         venue = None
 
+    from LIVE_TRADING.brokers.guard.risk import RiskLimits
     from LIVE_TRADING.brokers.paper import PaperConfig
-    from LIVE_TRADING.brokers.risk import RiskLimits
     from LIVE_TRADING.pipeline import PipelineConfig
 
     paper = _collect(problems, "live_trading.paper", PaperConfig.from_config)

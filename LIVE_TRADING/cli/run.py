@@ -21,7 +21,7 @@ from LIVE_TRADING.cli.plot import PlotUnavailableError, require_matplotlib, save
 from LIVE_TRADING.cli.render import Output, amount, error_line, money, pct, price, qty, signed_money, when
 from LIVE_TRADING.cli.session import RunSession, open_run_session
 from LIVE_TRADING.pipeline import PipelineConfig, RunResult, StepInfo, run_loop
-from LIVE_TRADING.strategies import get_strategy
+from LIVE_TRADING.pipeline.strategies import get_strategy
 
 EXIT_INTERRUPTED = 130
 

@@ -38,13 +38,13 @@ from pathlib import Path
 from typing import Any
 
 from CONFIG.config_loader import config_path, get_cfg
-from LIVE_TRADING.brokers.data_provider import INTERVALS, get_data_provider
 from LIVE_TRADING.brokers.interface import get_broker, known_venues
 from LIVE_TRADING.cli.errors import UsageError
 from LIVE_TRADING.common.clock import ManualClock, utc_now
 from LIVE_TRADING.common.constants import EVENT_SESSION
 from LIVE_TRADING.common.exceptions import ConfigError
 from LIVE_TRADING.common.journal import iter_records, latest_run_id
+from LIVE_TRADING.data.provider import INTERVALS, get_data_provider
 from LIVE_TRADING.pipeline import PipelineConfig
 
 logger = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ What is replayed
     (today's layout, where ``resume`` continues the latest run). Cash starts
     at the run's first ``session`` record's ``initial_cash`` and moves with
     every ``fill`` (buys pay notional + fee, sells receive notional - fee);
-    positions use the paper ledger's position maths (``_Position``), not a
+    positions use the paper ledger's position maths (``brokers.paper.ledger.Position``), not a
     copy of it. Live venues journal no starting cash, so ``cash`` and
     ``equity`` are ``None`` there (the venue itself is the truth for them);
     fills, positions traded in the run, last fill and last seq are still given.
@@ -37,7 +37,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from LIVE_TRADING.brokers.paper import _Position
+from LIVE_TRADING.brokers.paper.ledger import Position
 from LIVE_TRADING.common.constants import (
     EVENT_FILL,
     EVENT_ORDER,
@@ -108,7 +108,7 @@ def _replay(log_dir: Path) -> tuple[str | None, list[dict[str, Any]]]:
 
 def _figures(log_dir: Path) -> AccountFigures:
     run_id, records = _replay(log_dir)
-    positions: dict[str, _Position] = {}
+    positions: dict[str, Position] = {}
     initial_cash: float | None = None
     cash: float | None = None
     venue = None
@@ -146,7 +146,7 @@ def _figures(log_dir: Path) -> AccountFigures:
             last_fill = _ts(rec.get("timestamp")) or _ts(rec.get("ts")) or last_fill
             pos = positions.get(symbol)
             if pos is None:
-                pos = positions[symbol] = _Position()
+                pos = positions[symbol] = Position()
             pos.apply(is_buy, qty, price, fee)
             if cash is not None:  # the paper broker's cash rule (PaperBroker._apply_fill)
                 cash += -(notional + fee) if is_buy else notional - fee

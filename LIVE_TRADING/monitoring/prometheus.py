@@ -39,7 +39,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from LIVE_TRADING.brokers.metrics import LATENCY_BUCKETS
+from LIVE_TRADING.brokers.guard.metrics import LATENCY_BUCKETS
 from LIVE_TRADING.common.circuit import STATE_VALUES
 from LIVE_TRADING.monitoring.health import STATUS_VALUES, HealthMonitor
 

@@ -86,7 +86,6 @@ from LIVE_TRADING.brokers.binance.parsing import (
     split_order_key,
     to_binance_symbol,
 )
-from LIVE_TRADING.brokers.quotes import make_quote
 from LIVE_TRADING.brokers.validation import validate_order
 from LIVE_TRADING.common.clock import Clock, ensure_utc, utc_now
 from LIVE_TRADING.common.constants import (
@@ -114,6 +113,7 @@ from LIVE_TRADING.common.exceptions import (
     QuoteUnavailableError,
 )
 from LIVE_TRADING.common.journal import Journal
+from LIVE_TRADING.data.quotes import make_quote
 
 logger = logging.getLogger(__name__)
 

@@ -32,16 +32,16 @@ import requests
 from LIVE_TRADING.brokers.binance.config import load_connection_settings
 from LIVE_TRADING.brokers.binance.http import BinanceHTTP
 from LIVE_TRADING.brokers.binance.parsing import dt_to_ms, to_binance_symbol
-from LIVE_TRADING.brokers.data_provider import (
+from LIVE_TRADING.common.clock import Clock, utc_now
+from LIVE_TRADING.common.exceptions import BrokerError, DataProviderError, InvalidQuoteError
+from LIVE_TRADING.data.provider import (
     PERIODS,
     DataProvider,
     check_interval,
     check_period,
     normalize_ohlcv,
 )
-from LIVE_TRADING.brokers.quotes import make_quote
-from LIVE_TRADING.common.clock import Clock, utc_now
-from LIVE_TRADING.common.exceptions import BrokerError, DataProviderError, InvalidQuoteError
+from LIVE_TRADING.data.quotes import make_quote
 
 #: yfinance interval -> Binance kline interval
 INTERVAL_MAP = {

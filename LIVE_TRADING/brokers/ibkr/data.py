@@ -36,19 +36,19 @@ from typing import Any
 
 import pandas as pd
 
-from LIVE_TRADING.brokers.data_provider import (
+from LIVE_TRADING.brokers.ibkr import parsing
+from LIVE_TRADING.brokers.ibkr.config import IBKRSettings
+from LIVE_TRADING.brokers.ibkr.connection import IBConnection
+from LIVE_TRADING.brokers.ibkr.contracts import ContractResolver, Resolved, UnknownSymbolError
+from LIVE_TRADING.common.clock import Clock, utc_now
+from LIVE_TRADING.common.exceptions import BrokerConnectionError, DataProviderError, InvalidQuoteError
+from LIVE_TRADING.data.provider import (
     DataProvider,
     check_interval,
     check_period,
     normalize_ohlcv,
 )
-from LIVE_TRADING.brokers.ibkr import parsing
-from LIVE_TRADING.brokers.ibkr.config import IBKRSettings
-from LIVE_TRADING.brokers.ibkr.connection import IBConnection
-from LIVE_TRADING.brokers.ibkr.contracts import ContractResolver, Resolved, UnknownSymbolError
-from LIVE_TRADING.brokers.quotes import make_quote
-from LIVE_TRADING.common.clock import Clock, utc_now
-from LIVE_TRADING.common.exceptions import BrokerConnectionError, DataProviderError, InvalidQuoteError
+from LIVE_TRADING.data.quotes import make_quote
 
 logger = logging.getLogger(__name__)
 

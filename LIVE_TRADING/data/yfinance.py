@@ -33,7 +33,7 @@ the symbols report "No quote ... Circuit open" until a probe succeeds.
 
 ``yf`` is the yfinance module, imported on first use (so importing
 LIVE_TRADING never imports yfinance); inject ``FakeYFinance`` from
-``LIVE_TRADING.brokers.yfinance_fake`` to run offline.
+``LIVE_TRADING.testing.yfinance`` to run offline.
 """
 
 from __future__ import annotations
@@ -46,12 +46,12 @@ from typing import Any
 
 import pandas as pd
 
-from LIVE_TRADING.brokers.data_provider import DataProvider, history_window, normalize_ohlcv, normalize_symbol
-from LIVE_TRADING.brokers.quotes import make_quote, synthetic_quote
 from LIVE_TRADING.common.circuit import breaker_from_config
 from LIVE_TRADING.common.clock import Clock, ensure_utc, utc_now
 from LIVE_TRADING.common.exceptions import CircuitOpenError, DataProviderError
 from LIVE_TRADING.common.settings import SettingsReader, to_float
+from LIVE_TRADING.data.provider import DataProvider, history_window, normalize_ohlcv, normalize_symbol
+from LIVE_TRADING.data.quotes import make_quote, synthetic_quote
 
 logger = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ What it simulates
   is cancelled, a fok is refused; a market order bigger than the displayed size
   fills in full at a worse price: its slippage is the larger of the configured
   model's and the square-root impact ``base_bps + impact_bps * sqrt(qty / size)``.
-* **Costs** from ``LIVE_TRADING.brokers.costs``: slippage models ``fixed_bps``,
+* **Costs** from ``LIVE_TRADING.brokers.paper.costs``: slippage models ``fixed_bps``,
   ``spread_only``, ``sqrt_impact``; fee models ``bps``, ``per_share``,
   ``maker_taker`` (resting fills are maker fills, everything else takes).
 * **Reservations.** Open BUY orders reserve cash (their price cap x remaining
@@ -76,22 +76,24 @@ import logging
 import threading
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from LIVE_TRADING.brokers import costs
-from LIVE_TRADING.brokers.costs import MAKER, TAKER, apply_slippage, fill_fee
-from LIVE_TRADING.brokers.matching import SymbolBook, limit_marketable, stop_triggered
-from LIVE_TRADING.brokers.quotes import make_quote, mid_price
+from LIVE_TRADING.brokers.paper import costs
+from LIVE_TRADING.brokers.paper.config import PaperConfig
+from LIVE_TRADING.brokers.paper.costs import MAKER, TAKER, apply_slippage, fill_fee
+from LIVE_TRADING.brokers.paper.ledger import Position
+from LIVE_TRADING.brokers.paper.matching import SymbolBook, limit_marketable, stop_triggered
+from LIVE_TRADING.brokers.paper.orders import VENUE, PaperOrder
+from LIVE_TRADING.brokers.paper.recovery import replay_run
 from LIVE_TRADING.brokers.validation import OrderRequest, clean_symbol, validate_order
 from LIVE_TRADING.common.clock import Clock, ensure_utc, utc_now
 from LIVE_TRADING.common.constants import (
     EVENT_CANCEL,
     EVENT_EXPIRE,
     EVENT_FILL,
-    EVENT_ORDER,
     EVENT_REJECT,
     EVENT_SESSION,
     FINAL_STATUSES,
@@ -105,7 +107,6 @@ from LIVE_TRADING.common.constants import (
     STATUS_CANCELLED,
     STATUS_EXPIRED,
     STATUS_FILLED,
-    STATUS_NEW,
     STATUS_PARTIALLY_FILLED,
     STATUS_REJECTED,
     TIF_DAY,
@@ -120,250 +121,11 @@ from LIVE_TRADING.common.exceptions import (
     OrderRejectedError,
     QuoteUnavailableError,
 )
-from LIVE_TRADING.common.journal import Journal, iter_records, latest_run_id
+from LIVE_TRADING.common.journal import Journal, latest_run_id
 from LIVE_TRADING.common.settings import SettingsReader
+from LIVE_TRADING.data.quotes import make_quote, mid_price
 
 logger = logging.getLogger(__name__)
-
-VENUE = "paper"
-_HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
-
-
-# --------------------------------------------------------------------------
-# Settings
-# --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PaperConfig:
-    """The paper broker's settings, validated once (``from_config``)."""
-
-    initial_cash: float
-    slippage_bps: float
-    fee_bps: float
-    log_dir: str
-    resume: bool
-    fsync: bool
-    slippage_model: str
-    slippage_base_bps: float
-    slippage_impact_bps: float
-    fee_model: str
-    fee_per_share: float
-    fee_min_per_order: float
-    fee_max_pct_of_notional: float
-    fee_maker_bps: float
-    fee_taker_bps: float
-    respect_quote_size: bool
-    allow_short: bool
-    margin_requirement: float
-    end_of_day_utc: str
-    max_quote_age_s: float
-    data_provider: str | None
-    currency: str
-
-    @classmethod
-    def from_config(cls, **kw: Any) -> PaperConfig:
-        """Settings from ``live_trading.paper`` (and ``journal.fsync``); keyword arguments override.
-
-        Raises ``ConfigError`` listing every invalid value.
-        """
-        r = SettingsReader("paper", kw)
-        slip_model = kw.get("slippage_model")
-        fee_model = kw.get("fee_model")
-        values = dict(
-            initial_cash=r.number("initial_cash", ge=0),
-            slippage_bps=r.number("slippage_bps", ge=0),
-            fee_bps=r.number("fee_bps", ge=0),
-            log_dir=r.string("log_dir", None if kw.get("log_dir") is None else str(kw["log_dir"])),
-            resume=r.boolean("resume"),
-            slippage_model=r.choice(
-                "slippage.model", costs.SLIPPAGE_MODELS, slip_model if isinstance(slip_model, str) else None
-            ),
-            slippage_base_bps=r.number("slippage.base_bps", ge=0),
-            slippage_impact_bps=r.number("slippage.impact_bps", ge=0),
-            fee_model=r.choice("fees.model", costs.FEE_MODELS, fee_model if isinstance(fee_model, str) else None),
-            fee_per_share=r.number("fees.per_share", ge=0),
-            fee_min_per_order=r.number("fees.min_per_order", ge=0),
-            fee_max_pct_of_notional=r.number("fees.max_pct_of_notional", ge=0),
-            fee_maker_bps=r.number("fees.maker_bps"),
-            fee_taker_bps=r.number("fees.taker_bps", ge=0),
-            respect_quote_size=r.boolean("respect_quote_size"),
-            allow_short=r.boolean("allow_short"),
-            margin_requirement=r.number("margin_requirement", ge=0),
-            end_of_day_utc=r.string(
-                "end_of_day_utc", pattern=_HHMM, allowed="a time HH:MM (UTC, 24-hour clock)"
-            ),
-            max_quote_age_s=r.number("max_quote_age_s", gt=0),
-            # a provider object passed in is used as is; a name is validated like any setting
-            data_provider=r.string("data_provider", optional=True)
-            if kw.get("data_provider") is None or isinstance(kw.get("data_provider"), str) else None,
-            currency=r.string("currency"),
-        )
-        fsync_reader = SettingsReader("journal", {"fsync": kw.get("fsync")})
-        values["fsync"] = fsync_reader.boolean("fsync")
-        r.problems.extend(fsync_reader.problems)
-        if values["fee_maker_bps"] is not None and values["fee_maker_bps"] < -100:
-            r.problems.append(
-                f"live_trading.paper.fees.maker_bps must be a number >= -100 (a rebate), got {values['fee_maker_bps']!r}"
-            )
-        r.finish()
-        return cls(**values)  # type: ignore[arg-type]
-
-    def make_slippage_model(self) -> costs.SlippageModel:
-        if self.slippage_model == "spread_only":
-            return costs.SpreadOnly()
-        if self.slippage_model == "sqrt_impact":
-            return costs.SqrtImpact(self.slippage_base_bps, self.slippage_impact_bps)
-        return costs.FixedBps(self.slippage_bps)
-
-    def make_fee_model(self) -> costs.FeeModel:
-        if self.fee_model == "per_share":
-            return costs.PerShareFee(self.fee_per_share, self.fee_min_per_order, self.fee_max_pct_of_notional)
-        if self.fee_model == "maker_taker":
-            return costs.MakerTakerFee(self.fee_maker_bps, self.fee_taker_bps)
-        return costs.BpsFee(self.fee_bps)
-
-
-# --------------------------------------------------------------------------
-# Internal state
-# --------------------------------------------------------------------------
-
-
-class _Order:
-    """One order's live state (internal; callers get ``result()`` dicts)."""
-
-    __slots__ = (
-        "client_order_id",
-        "created",
-        "created_iso",
-        "expires_at",
-        "fee",
-        "filled_notional",
-        "filled_qty",
-        "is_buy",
-        "limit_price",
-        "nfills",
-        "order_id",
-        "order_type",
-        "qty",
-        "queue",
-        "reserved_cash",
-        "reserved_qty",
-        "resting",
-        "side",
-        "status",
-        "stop_price",
-        "symbol",
-        "tif",
-        "triggered",
-    )
-
-    def __init__(self, order_id: str, req: OrderRequest, created: datetime, created_iso: str) -> None:
-        self.order_id = order_id
-        self.client_order_id = req.client_order_id
-        self.symbol = req.symbol
-        self.side = req.side
-        self.is_buy = req.side == SIDE_BUY
-        self.order_type = req.order_type
-        self.qty = req.qty
-        self.limit_price = req.limit_price
-        self.stop_price = req.stop_price
-        self.tif = req.time_in_force
-        self.created = created
-        self.created_iso = created_iso
-        self.expires_at: datetime | None = None
-        self.status = STATUS_NEW
-        self.filled_qty = 0.0
-        self.filled_notional = 0.0
-        self.fee = 0.0
-        self.nfills = 0
-        self.triggered = False
-        self.reserved_cash = 0.0
-        self.reserved_qty = 0.0
-        self.queue: Any = None
-        self.resting: str | None = None
-
-    @property
-    def remaining(self) -> float:
-        return self.qty - self.filled_qty
-
-    @property
-    def is_open(self) -> bool:
-        return self.status == STATUS_NEW or self.status == STATUS_PARTIALLY_FILLED
-
-    def result(self) -> dict[str, Any]:
-        return {
-            "order_id": self.order_id,
-            "client_order_id": self.client_order_id,
-            "symbol": self.symbol,
-            "side": self.side,
-            "order_type": self.order_type,
-            "qty": self.qty,
-            "filled_qty": self.filled_qty,
-            "status": self.status,
-            "fill_price": self.filled_notional / self.filled_qty if self.filled_qty > 0 else None,
-            "fee": self.fee,
-            "limit_price": self.limit_price,
-            "stop_price": self.stop_price,
-            "time_in_force": self.tif,
-            "timestamp": self.created,
-            "venue": VENUE,
-        }
-
-    def record(self, run_id: str, ts: str) -> dict[str, Any]:
-        """The journal's ``order`` record: everything needed to rebuild the order."""
-        return {
-            "event": EVENT_ORDER,
-            "run_id": run_id,
-            "ts": ts,
-            "order_id": self.order_id,
-            "client_order_id": self.client_order_id,
-            "symbol": self.symbol,
-            "side": self.side,
-            "order_type": self.order_type,
-            "qty": self.qty,
-            "limit_price": self.limit_price,
-            "stop_price": self.stop_price,
-            "time_in_force": self.tif,
-            "status": self.status,
-            "created": self.created_iso,
-            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
-            "triggered": self.triggered,
-        }
-
-
-class _Position:
-    __slots__ = ("avg_cost", "fees", "qty", "realized_pnl")
-
-    def __init__(self) -> None:
-        self.qty = 0.0
-        self.avg_cost = 0.0
-        self.realized_pnl = 0.0
-        self.fees = 0.0
-
-    def apply(self, is_buy: bool, qty: float, price: float, fee: float) -> None:
-        """Average cost and realized P&L after a fill (reductions and flips realize)."""
-        signed = qty if is_buy else -qty
-        held = self.qty
-        self.fees += fee
-        if held == 0.0 or (held > 0) == is_buy:
-            total = abs(held) + qty
-            self.avg_cost = (abs(held) * self.avg_cost + qty * price) / total
-            self.qty = held + signed
-            return
-        closing = min(qty, abs(held))
-        self.realized_pnl += closing * (price - self.avg_cost) * (1.0 if held > 0 else -1.0)
-        self.qty = held + signed
-        if abs(self.qty) <= QTY_EPSILON:
-            self.qty = 0.0
-            self.avg_cost = 0.0
-        elif (self.qty > 0) != (held > 0):  # flipped: the rest opens at this price
-            self.avg_cost = price
-
-
-# --------------------------------------------------------------------------
-# The broker
-# --------------------------------------------------------------------------
 
 
 class PaperBroker:
@@ -447,7 +209,7 @@ class PaperBroker:
         run_id = latest_run_id(self._log_dir) if cfg.resume else None
         self._journal = Journal(self._log_dir, run_id=run_id, fsync=cfg.fsync, clock=self._clock)
         if run_id is not None:
-            self._replay(run_id)
+            replay_run(self, run_id)
         self._journal.write(
             EVENT_SESSION,
             {
@@ -463,13 +225,13 @@ class PaperBroker:
         self._cash = float(cash)
         self._reserved_cash = 0.0
         self._reserved_sell: dict[str, float] = {}
-        self._positions: dict[str, _Position] = {}
-        self._orders: dict[str, _Order] = {}
-        self._open: dict[str, _Order] = {}
-        self._by_cid: dict[str, _Order] = {}
+        self._positions: dict[str, Position] = {}
+        self._orders: dict[str, PaperOrder] = {}
+        self._open: dict[str, PaperOrder] = {}
+        self._by_cid: dict[str, PaperOrder] = {}
         self._fills: list[dict[str, Any]] = []
         self._books: dict[str, SymbolBook] = {}
-        self._expiries: list[tuple[datetime, int, _Order]] = []
+        self._expiries: list[tuple[datetime, int, PaperOrder]] = []
         self._seq = 0
         self._quotes: dict[str, dict[str, Any]] = getattr(self, "_quotes", {})
         self._avail: dict[str, list[float]] = getattr(self, "_avail", {})
@@ -479,12 +241,12 @@ class PaperBroker:
             return None
         if not isinstance(spec, str):
             return spec
-        from LIVE_TRADING.brokers.data_provider import get_data_provider
+        from LIVE_TRADING.data.provider import get_data_provider
 
         kwargs: dict[str, Any] = {}
         try:
-            from LIVE_TRADING.brokers.data_provider import _PROVIDERS
             from LIVE_TRADING.brokers.interface import resolve_target
+            from LIVE_TRADING.data.provider import _PROVIDERS
 
             target = resolve_target(_PROVIDERS[spec.strip().lower()])
             if "clock" in inspect.signature(target).parameters:
@@ -743,7 +505,7 @@ class PaperBroker:
         return f"{self._journal.run_id}-{self._seq}"
 
     def _submit(self, req: OrderRequest, now: datetime) -> dict[str, Any]:
-        order = _Order(self._next_id(), req, now, now.isoformat())
+        order = PaperOrder(self._next_id(), req, now, now.isoformat())
         if order.tif == TIF_DAY:
             order.expires_at = self._end_of_day(now)
         if order.order_type == ORDER_TYPE_MARKET:
@@ -767,7 +529,7 @@ class PaperBroker:
                 self._accept_stop(order, quote, now)
         return order.result()
 
-    def _accept_limit(self, order: _Order, quote: dict[str, Any] | None, now: datetime) -> None:
+    def _accept_limit(self, order: PaperOrder, quote: dict[str, Any] | None, now: datetime) -> None:
         marketable = quote is not None and limit_marketable(order.is_buy, order.limit_price, quote)
         if marketable:
             assert quote is not None
@@ -781,14 +543,14 @@ class PaperBroker:
             return
         self._rest(order)
 
-    def _accept_stop(self, order: _Order, quote: dict[str, Any] | None, now: datetime) -> None:
+    def _accept_stop(self, order: PaperOrder, quote: dict[str, Any] | None, now: datetime) -> None:
         if quote is not None and stop_triggered(order.is_buy, order.stop_price, quote["bid"], quote["ask"]):
             self._register(order, reserve=True)
             self._trigger(order, quote, now)
             return
         self._rest(order)
 
-    def _trigger(self, order: _Order, quote: dict[str, Any], now: datetime) -> None:
+    def _trigger(self, order: PaperOrder, quote: dict[str, Any], now: datetime) -> None:
         """A stop reached its trigger: journal it, then act as a market order (stop) or a limit (stop-limit)."""
         if order.queue is not None:
             order.queue.discard(order)
@@ -810,7 +572,7 @@ class PaperBroker:
 
     def _take(
         self,
-        order: _Order,
+        order: PaperOrder,
         quote: dict[str, Any],
         now: datetime,
         *,
@@ -861,7 +623,7 @@ class PaperBroker:
             if order.tif == TIF_DAY and new:
                 self._schedule_expiry(order)
 
-    def _register(self, order: _Order, reserve: bool = False, journal: bool = True, is_open: bool = True) -> None:
+    def _register(self, order: PaperOrder, reserve: bool = False, journal: bool = True, is_open: bool = True) -> None:
         """Journal the order's acceptance (unless already done) and make the order known."""
         if journal:
             self._journal.write_records([order.record(self._journal.run_id, order.created_iso)])
@@ -875,7 +637,7 @@ class PaperBroker:
             if order.tif == TIF_DAY:
                 self._schedule_expiry(order)
 
-    def _rest(self, order: _Order) -> None:
+    def _rest(self, order: PaperOrder) -> None:
         """Accept an order that rests (limit not marketable, stop not triggered)."""
         self._register(order, reserve=True)
         book = self._book(order.symbol)
@@ -884,13 +646,13 @@ class PaperBroker:
         else:
             book.rest_stop(order, order.is_buy)
 
-    def _end(self, order: _Order, status: str, event: str, reason: str) -> None:
+    def _end(self, order: PaperOrder, status: str, event: str, reason: str) -> None:
         """Journal and apply the end of an open order (cancel, expiry, reject)."""
         self._journal.write(event, {"order_id": order.order_id, "status": status, "reason": reason,
                                     "filled_qty": order.filled_qty})
         self._close(order, status)
 
-    def _close(self, order: _Order, status: str) -> None:
+    def _close(self, order: PaperOrder, status: str) -> None:
         order.status = status
         if order.queue is not None:
             order.queue.discard(order)
@@ -898,7 +660,7 @@ class PaperBroker:
         self._open.pop(order.order_id, None)
 
     # -- fills ---------------------------------------------------------------
-    def _check_fill_funds(self, order: _Order, qty: float, price: float, liquidity: str) -> float:
+    def _check_fill_funds(self, order: PaperOrder, qty: float, price: float, liquidity: str) -> float:
         """Raise ``InsufficientFundsError`` unless ``order`` can take a fill of ``qty`` at ``price``; return its fee."""
         notional = qty * price
         fee = fill_fee(self._fees, order.filled_qty, order.filled_notional, qty, notional, liquidity)
@@ -941,7 +703,7 @@ class PaperBroker:
             )
 
     def _execute(
-        self, order: _Order, qty: float, price: float, liquidity: str, ref: float, now: datetime, new: bool = False
+        self, order: PaperOrder, qty: float, price: float, liquidity: str, ref: float, now: datetime, new: bool = False
     ) -> None:
         """Journal one fill of ``order`` and apply it (cash, position, P&L, order, reservations).
 
@@ -984,7 +746,7 @@ class PaperBroker:
                 side = 1 if order.is_buy else 0
                 avail[side] = max(0.0, avail[side] - qty)
 
-    def _apply_fill(self, order: _Order, fill: dict[str, Any], status: str) -> None:
+    def _apply_fill(self, order: PaperOrder, fill: dict[str, Any], status: str) -> None:
         qty, notional, fee = fill["qty"], fill["notional"], fill["fee"]
         if order.is_buy:
             self._cash -= notional + fee
@@ -992,7 +754,7 @@ class PaperBroker:
             self._cash += notional - fee
         pos = self._positions.get(order.symbol)
         if pos is None:
-            pos = self._positions[order.symbol] = _Position()
+            pos = self._positions[order.symbol] = Position()
         pos.apply(order.is_buy, qty, fill["fill_price"], fee)
         order.filled_qty += qty
         order.filled_notional += notional
@@ -1007,7 +769,7 @@ class PaperBroker:
                 self._reserve(order)
 
     # -- reservations ----------------------------------------------------------
-    def _reserve(self, order: _Order) -> None:
+    def _reserve(self, order: PaperOrder) -> None:
         """(Re)compute what the open ``order`` holds back for its remaining quantity."""
         self._release(order)
         remaining = order.qty - order.filled_qty
@@ -1024,7 +786,7 @@ class PaperBroker:
             order.reserved_qty = remaining
             self._reserved_sell[order.symbol] = self._reserved_sell.get(order.symbol, 0.0) + remaining
 
-    def _release(self, order: _Order) -> None:
+    def _release(self, order: PaperOrder) -> None:
         if order.reserved_cash:
             self._reserved_cash -= order.reserved_cash
             if abs(self._reserved_cash) < 1e-9:
@@ -1038,7 +800,7 @@ class PaperBroker:
                 self._reserved_sell[order.symbol] = left
             order.reserved_qty = 0.0
 
-    def _check_can_open(self, order: _Order) -> None:
+    def _check_can_open(self, order: PaperOrder) -> None:
         """A resting order must be affordable in full (cash, position or margin) when placed."""
         remaining = order.qty
         if order.is_buy:
@@ -1143,7 +905,7 @@ class PaperBroker:
         eod = when.replace(hour=self._eod.hour, minute=self._eod.minute, second=0, microsecond=0)
         return eod if eod > when else eod + timedelta(days=1)
 
-    def _schedule_expiry(self, order: _Order) -> None:
+    def _schedule_expiry(self, order: PaperOrder) -> None:
         if order.expires_at is not None:
             heapq.heappush(self._expiries, (order.expires_at, id(order), order))
 
@@ -1177,66 +939,6 @@ class PaperBroker:
             self._journal.write(EVENT_REJECT, {**details, "reason": reason, "error": type(exc).__name__})
         except BrokerError:
             logger.exception("Could not journal the rejection of an order (%s)", reason)
-
-    def _replay(self, run_id: str) -> None:
-        """Rebuild state from the journal records of ``run_id`` (resume)."""
-        first_session = True
-        max_seq = 0
-        count = 0
-        for rec in iter_records(self._log_dir, run_id):
-            count += 1
-            event = rec["event"]
-            if event == EVENT_SESSION:
-                if first_session:
-                    self._initial_cash = float(rec.get("initial_cash", self._initial_cash))
-                    self._cash = self._initial_cash
-                    first_session = False
-            elif event == EVENT_ORDER:
-                order = self._orders.get(rec["order_id"])
-                if order is None:
-                    req = OrderRequest(
-                        rec["symbol"], rec["side"], float(rec["qty"]), rec["order_type"], rec.get("limit_price"),
-                        rec.get("stop_price"), rec["time_in_force"], rec.get("client_order_id"),
-                    )
-                    order = _Order(rec["order_id"], req, datetime.fromisoformat(rec["created"]), rec["created"])
-                    self._orders[order.order_id] = order
-                    self._open[order.order_id] = order
-                    if order.client_order_id:
-                        self._by_cid[order.client_order_id] = order
-                    seq = rec["order_id"].rsplit("-", 1)[-1]
-                    if seq.isdigit():
-                        max_seq = max(max_seq, int(seq))
-                order.triggered = bool(rec.get("triggered"))
-                order.expires_at = datetime.fromisoformat(rec["expires_at"]) if rec.get("expires_at") else None
-            elif event == EVENT_FILL:
-                order = self._orders.get(rec["order_id"])
-                if order is None:
-                    logger.warning("Journal fill %s refers to unknown order %s; skipped", rec.get("fill_id"),
-                                   rec.get("order_id"))
-                    continue
-                fill = {k: rec[k] for k in (
-                    "order_id", "fill_id", "symbol", "side", "qty", "fill_price", "notional", "fee",
-                    "fee_currency", "venue", "slippage_bps", "fee_bps", "liquidity") if k in rec}
-                fill["timestamp"] = datetime.fromisoformat(rec["timestamp"])
-                self._apply_fill(order, fill, rec.get("status", STATUS_FILLED))
-            elif event in (EVENT_CANCEL, EVENT_EXPIRE, EVENT_REJECT) and rec.get("order_id"):
-                order = self._orders.get(rec["order_id"])
-                if order is not None and order.is_open:
-                    self._close(order, rec.get("status") or {
-                        EVENT_CANCEL: STATUS_CANCELLED, EVENT_EXPIRE: STATUS_EXPIRED}.get(event, STATUS_REJECTED))
-        self._seq = max_seq
-        # Open orders go back into the book with their reservations.
-        for order in list(self._open.values()):
-            self._reserve(order)
-            if order.tif == TIF_DAY:
-                self._schedule_expiry(order)
-            book = self._book(order.symbol)
-            if order.order_type in (ORDER_TYPE_LIMIT,) or (order.order_type == ORDER_TYPE_STOP_LIMIT and order.triggered):
-                book.rest_limit(order, order.is_buy)
-            elif order.order_type in (ORDER_TYPE_STOP, ORDER_TYPE_STOP_LIMIT) and not order.triggered:
-                book.rest_stop(order, order.is_buy)
-        logger.info("Resumed paper run %s from %d journal records: cash %.2f, %d positions, %d open orders",
-                    run_id, count, self._cash, len(self.get_positions()), len(self._open))
 
 
 __all__ = ["SIDE_BUY", "SIDE_SELL", "PaperBroker", "PaperConfig"]

@@ -48,7 +48,7 @@ from datetime import UTC, datetime, timedelta
 from time import perf_counter
 from typing import Any
 
-from LIVE_TRADING.brokers.wrapper import BrokerWrapper
+from LIVE_TRADING.brokers.guard.base import BrokerWrapper
 from LIVE_TRADING.common import alerting
 from LIVE_TRADING.common.constants import STATUS_FILLED, STATUS_REJECTED
 from LIVE_TRADING.common.exceptions import (

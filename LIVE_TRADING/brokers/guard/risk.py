@@ -26,8 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from LIVE_TRADING.brokers.guard.base import BrokerWrapper
 from LIVE_TRADING.brokers.validation import OrderRequest, validate_order
-from LIVE_TRADING.brokers.wrapper import BrokerWrapper
 from LIVE_TRADING.common import alerting
 from LIVE_TRADING.common.constants import SIDE_BUY
 from LIVE_TRADING.common.exceptions import RiskLimitError

@@ -49,17 +49,17 @@ from typing import Any
 
 import pandas as pd
 
-from LIVE_TRADING.brokers.data_provider import (
+from LIVE_TRADING.common.clock import Clock, ensure_utc, utc_now
+from LIVE_TRADING.common.exceptions import DataProviderError
+from LIVE_TRADING.common.settings import SettingsReader, to_float
+from LIVE_TRADING.data.provider import (
     PERIODS,
     DataProvider,
     history_window,
     normalize_ohlcv,
     normalize_symbol,
 )
-from LIVE_TRADING.brokers.quotes import make_quote
-from LIVE_TRADING.common.clock import Clock, ensure_utc, utc_now
-from LIVE_TRADING.common.exceptions import DataProviderError
-from LIVE_TRADING.common.settings import SettingsReader, to_float
+from LIVE_TRADING.data.quotes import make_quote
 
 logger = logging.getLogger(__name__)
 

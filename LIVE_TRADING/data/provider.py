@@ -216,9 +216,9 @@ class DataProvider(abc.ABC):
 
 #: provider name -> "module:attribute" of a callable ``(**kwargs) -> DataProvider``
 _PROVIDERS: dict[str, str | Callable[..., Any]] = {
-    "sim": "LIVE_TRADING.brokers.sim_data:SimDataProvider",
-    "replay": "LIVE_TRADING.brokers.replay_data:ReplayDataProvider",
-    "yfinance": "LIVE_TRADING.brokers.yfinance_data:YFinanceProvider",
+    "sim": "LIVE_TRADING.data.sim:SimDataProvider",
+    "replay": "LIVE_TRADING.data.replay:ReplayDataProvider",
+    "yfinance": "LIVE_TRADING.data.yfinance:YFinanceProvider",
     "binance": "LIVE_TRADING.brokers.binance.data:BinanceDataProvider",
     "ibkr": "LIVE_TRADING.brokers.ibkr.data:IBKRDataProvider",
 }

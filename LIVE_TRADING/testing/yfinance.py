@@ -26,7 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-from LIVE_TRADING.brokers.data_provider import INTERVALS
+from LIVE_TRADING.data.provider import INTERVALS
 
 _PERIOD_DEFAULT = "1mo if start & end None"
 _INTERVALS = INTERVALS  # yfinance's interval vocabulary is the common one

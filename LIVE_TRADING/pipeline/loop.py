@@ -1,0 +1,391 @@
+"""The reference trading loop: quotes -> strategy -> target positions -> orders.
+
+Two functions do the work, against any ``Broker`` (paper, Binance, IBKR):
+
+``rebalance(broker, targets, mode="qty" | "weights", ...)``
+    Turns target positions into the orders that move today's positions there.
+    ``mode="qty"``: targets are quantities (``{"AAPL": 10}``: hold 10).
+    ``mode="weights"``: fractions of portfolio value (``{"AAPL": 0.25}``:
+    hold a quarter of the portfolio's value in AAPL, priced at the mid).
+    Only the symbols in ``targets`` are traded (``0`` closes a position;
+    symbols left out are left alone). Sells go first so their cash is there
+    for the buys; trades worth less than ``min_trade_value`` are skipped; a
+    buy bigger than the cash available is cut down to fit (``fit_to_cash``).
+    A refused order (``OrderRejectedError``, no quote, ...) is recorded in
+    ``failed`` and the other symbols still trade. Open orders are not
+    netted: cancel them first (``run_loop`` does, for its own orders).
+
+``run_loop(broker, provider, strategy, steps, symbols=...)``
+    Per step: pull quotes (``broker.update_quotes`` when the broker has it,
+    else the ``provider``, else ``broker.get_quote``), append each mid to the
+    price history, ask ``strategy(quotes, positions, history)`` for targets
+    (see ``LIVE_TRADING.pipeline.strategies``), ``rebalance``, record equity. Between
+    steps it calls ``advance()`` (simulated time) and/or waits until
+    ``interval_s`` has passed since the previous step started (real time).
+    Ctrl-C (``KeyboardInterrupt``) stops it cleanly: the loop's own open
+    orders are cancelled (or left, ``cancel_open_on_exit=False``) and a
+    ``RunResult`` is returned with ``interrupted=True``. Broker and data
+    errors in a step are recorded and the loop goes on; after
+    ``max_consecutive_errors`` failing steps in a row it stops
+    (``stop_reason="errors"``). Any other exception (a bug in a strategy)
+    is raised after the same clean-up. The journal is written by the broker
+    before each call returns, so there is nothing to flush; the caller owns
+    the broker and closes it.
+
+The loop's settings have config defaults under ``live_trading.pipeline``
+(``PipelineConfig``); ``live-trading run`` drives it from the command line.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from LIVE_TRADING.brokers.paper.ledger import pnl_from_fills
+from LIVE_TRADING.common.constants import (
+    OPEN_STATUSES,
+    ORDER_TYPE_MARKET,
+)
+from LIVE_TRADING.common.exceptions import BrokerError, DataProviderError
+from LIVE_TRADING.common.settings import SettingsReader
+from LIVE_TRADING.data.provider import INTERVALS, INTRADAY_LIMITS, PERIODS
+from LIVE_TRADING.pipeline.rebalance import (
+    DEFAULT_MIN_TRADE_VALUE,
+    MODES,
+    REBALANCE_ORDER_TYPES,
+    _sym,
+    mid,
+    portfolio_value,
+    rebalance,
+)
+from LIVE_TRADING.pipeline.results import RunResult, StepInfo
+from LIVE_TRADING.pipeline.strategies import STRATEGIES
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Defaults of ``live-trading run`` from ``live_trading.pipeline`` (keyword arguments override)."""
+
+    symbols: tuple[str, ...]
+    strategy: str
+    steps: int
+    bar: str
+    interval_s: float | None
+    min_trade_value: float
+    qty_step: float | None
+    order_type: str
+    cancel_open_on_exit: bool
+
+    @classmethod
+    def from_config(cls, **kw: Any) -> PipelineConfig:
+        """Read and check ``live_trading.pipeline``; ``ConfigError`` lists every problem."""
+        r = SettingsReader("pipeline", kw)
+        symbols = r.string_list("symbols", optional=False)
+        if symbols is not None and not symbols:
+            r.problems.append(f"{r.key('symbols')} must list at least one symbol, got []")
+        values = dict(
+            symbols=tuple(s.upper() for s in symbols or ()),
+            strategy=r.choice("strategy", sorted(STRATEGIES)),
+            steps=r.integer("steps", ge=1),
+            bar=r.choice("bar", INTERVALS),
+            interval_s=r.number("interval_s", ge=0, optional=True),
+            min_trade_value=r.number("min_trade_value", ge=0),
+            qty_step=r.number("qty_step", gt=0, optional=True),
+            order_type=r.choice("order_type", REBALANCE_ORDER_TYPES),
+            cancel_open_on_exit=r.boolean("cancel_open_on_exit"),
+        )
+        r.finish()
+        return cls(**values)  # type: ignore[arg-type]
+
+
+
+def warmup_period(interval: str, bars: int) -> str | None:
+    """The shortest ``get_historical`` period holding ``bars`` bars of ``interval`` with room for market closures.
+
+    ``None`` when no period does (within the interval's intraday limit).
+    """
+    need = INTERVALS[interval] * max(bars, 1) * 3 + timedelta(days=4)
+    limit = INTRADAY_LIMITS.get(interval)
+    for period, span in PERIODS.items():
+        if span is None or (limit is not None and span > limit):
+            continue
+        if span >= need:
+            return period
+    longest = [p for p, s in PERIODS.items() if s is not None and (limit is None or s <= limit)]
+    return longest[-1] if longest else None
+
+
+def warm_history(
+    provider: Any, symbols: Sequence[str], interval: str, bars: int, now: datetime
+) -> dict[str, list[float]]:
+    """Up to ``bars`` closes per symbol of complete ``interval`` bars before ``now`` (best effort).
+
+    A symbol whose history cannot be had starts empty (logged). Bars still
+    forming at ``now`` are left out: the loop adds the current mid itself.
+    """
+    out: dict[str, list[float]] = {s: [] for s in symbols}
+    if provider is None or bars <= 0:
+        return out
+    period = warmup_period(interval, bars)
+    if period is None:
+        return out
+    step = INTERVALS[interval]
+    for sym in symbols:
+        try:
+            frame = provider.get_historical(sym, period=period, interval=interval)
+        except (DataProviderError, BrokerError) as exc:
+            logger.warning("No history to warm up %s (%s %s): %s", sym, period, interval, exc)
+            continue
+        if frame is None or len(frame) == 0:
+            continue
+        complete = frame[frame.index + step <= now]
+        out[sym] = [float(c) for c in complete["close"].to_numpy()[-bars:]]
+    return out
+
+
+
+def _fetch_quotes(broker: Any, provider: Any, symbols: Sequence[str]) -> dict[str, dict[str, Any]]:
+    update = getattr(broker, "update_quotes", None)
+    # A paper broker built without a data provider cannot update_quotes: it is fed the provider's quotes.
+    if callable(update) and getattr(broker, "data_provider", True) is not None:
+        quotes = update(list(symbols))
+    elif provider is not None:
+        quotes = provider.get_multiple_quotes(list(symbols))
+        errors = getattr(provider, "last_errors", None)
+        if errors:
+            logger.warning("No quotes for %s: %s", ", ".join(sorted(errors)), errors)
+        apply = getattr(broker, "apply_quotes", None)
+        if callable(apply):  # a paper broker without a provider of its own trades on these quotes
+            apply(quotes)
+    else:
+        quotes = {}
+        for sym in symbols:
+            try:
+                quotes[sym] = broker.get_quote(sym)
+            except BrokerError as exc:
+                logger.warning("No quote for %s: %s", sym, exc)
+    out = {str(k).upper(): v for k, v in quotes.items()}
+    if symbols and not out:
+        raise DataProviderError(f"No quote for any of {', '.join(symbols)}")
+    return out
+
+
+def _journal_of(broker: Any) -> Any:
+    inner = broker.unwrap() if callable(getattr(broker, "unwrap", None)) else broker
+    return getattr(inner, "journal", None)
+
+
+def run_loop(
+    broker: Any,
+    provider: Any,
+    strategy: Callable[..., Mapping[str, float]],
+    steps: int,
+    *,
+    symbols: Sequence[str],
+    mode: str | None = None,
+    order_type: str = ORDER_TYPE_MARKET,
+    min_trade_value: float = DEFAULT_MIN_TRADE_VALUE,
+    qty_step: float | Mapping[str, float] | None = None,
+    bar: str = "1h",
+    warmup: bool = True,
+    history_provider: Any = None,
+    history_len: int | None = None,
+    advance: Callable[[], Any] | None = None,
+    interval_s: float = 0.0,
+    sleep: Callable[[float], Any] = time.sleep,
+    monotonic: Callable[[], float] = time.monotonic,
+    cancel_open_on_exit: bool = True,
+    max_consecutive_errors: int = 3,
+    on_step: Callable[[StepInfo], Any] | None = None,
+) -> RunResult:
+    """Run ``strategy`` for ``steps`` steps on ``broker`` (see the module docstring).
+
+    Args:
+        provider: data provider for history warm-up and, for brokers without
+            ``update_quotes``, quotes (``None``: quotes from ``broker.get_quote``).
+        strategy: ``(quotes, positions, history) -> targets``; its ``mode``
+            attribute (``"qty"``/``"weights"``) is used unless ``mode`` is given,
+            its ``lookback`` sizes the history.
+        symbols: the symbols quoted and tracked each step.
+        bar: the bar length of the history (a yfinance interval such as ``1h``):
+            warm-up bars come from ``get_historical(interval=bar)`` of
+            ``history_provider`` (default: ``provider``).
+        advance: called between steps to move simulated time (e.g. ``ManualClock.advance``).
+        interval_s: real seconds from one step's start to the next (0: no waiting).
+        cancel_open_on_exit: cancel the loop's still-open orders when it stops (else leave them).
+        max_consecutive_errors: stop after this many steps in a row failed with a broker/data error.
+        on_step: called with a ``StepInfo`` after each step (progress bars).
+
+    Returns:
+        A ``RunResult`` (also when interrupted by Ctrl-C).
+    """
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
+        raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
+    syms = [_sym(s) for s in symbols]
+    if not syms:
+        raise ValueError("run_loop needs at least one symbol")
+    mode = mode or getattr(strategy, "mode", "qty")
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if bar not in INTERVALS:
+        raise ValueError(f"bar must be one of {', '.join(INTERVALS)}, got {bar!r}")
+    if interval_s < 0 or not math.isfinite(interval_s):
+        raise ValueError(f"interval_s must be >= 0, got {interval_s!r}")
+    lookback = int(history_len or getattr(strategy, "lookback", 0) or 50)
+
+    result = RunResult(steps_requested=steps)
+    result.started_at = broker.now()
+    history: dict[str, deque[float]] = {s: deque(maxlen=lookback) for s in syms}
+    token = uuid.uuid4().hex[:8]
+    ours: set[str] = set()
+    consecutive = 0
+    next_start: float | None = None
+    try:
+        if warmup:  # inside the try: Ctrl-C during a slow (network) warm-up still ends with a summary
+            source = history_provider if history_provider is not None else provider
+            for sym, closes in warm_history(source, syms, bar, lookback - 1, result.started_at).items():
+                history[sym].extend(closes)
+        for step in range(1, steps + 1):
+            if step > 1:
+                if advance is not None:
+                    advance()
+                if interval_s > 0 and next_start is not None:
+                    wait = next_start - monotonic()
+                    if wait > 0:
+                        sleep(wait)
+            next_start = monotonic() + interval_s
+            error: str | None = None
+            placed = failed = 0
+            quotes: dict[str, dict[str, Any]] = {}
+            try:
+                _cancel_ours(broker, ours, result, keep=False)
+                quotes = _fetch_quotes(broker, provider, syms)
+                if result.initial_equity is None and not result.equity_curve:  # before the first trade
+                    result.initial_equity = portfolio_value(broker, quotes)
+                for sym, quote in quotes.items():
+                    if sym in history:
+                        history[sym].append(mid(quote))
+                positions = dict(broker.get_positions())
+                targets = strategy(quotes, positions, {s: list(h) for s, h in history.items()})
+                if targets:
+                    rb = rebalance(
+                        broker, targets, mode=mode, order_type=order_type, min_trade_value=min_trade_value,
+                        quotes=quotes, qty_step=qty_step, client_id_prefix=f"lt{token}s{step}",
+                    )
+                    result.orders.extend(rb.orders)
+                    result.skipped.extend({**s, "step": step} for s in rb.skipped)
+                    result.failed.extend({**f, "step": step} for f in rb.failed)
+                    ours.update(o["order_id"] for o in rb.orders if o.get("status") in OPEN_STATUSES)
+                    placed, failed = len(rb.orders), len(rb.failed)
+                consecutive = 0
+            except (BrokerError, DataProviderError) as exc:
+                consecutive += 1
+                error = f"{type(exc).__name__}: {exc}"
+                logger.warning("Step %d failed: %s", step, error)
+                result.errors.append({"step": step, "error": type(exc).__name__, "message": str(exc)})
+            try:
+                equity = portfolio_value(broker, quotes)
+            except (BrokerError, DataProviderError) as exc:
+                logger.warning("Step %d: equity unavailable: %s", step, exc)
+                equity = result.final_equity if result.final_equity is not None else math.nan
+            now = broker.now()
+            if math.isfinite(equity):
+                result.equity_curve.append((now, equity))
+            result.steps_done = step
+            if on_step is not None:
+                on_step(StepInfo(step, steps, now, equity, placed, failed, error))
+            if consecutive >= max_consecutive_errors:
+                result.stop_reason = "errors"
+                logger.error("Stopping after %d failing steps in a row (last: %s)", consecutive, error)
+                break
+    except KeyboardInterrupt:
+        result.stop_reason = "interrupted"
+        logger.info("Interrupted after %d of %d steps; stopping cleanly", result.steps_done, steps)
+    except BaseException:
+        _finish(broker, result, ours, cancel_open_on_exit)
+        raise
+    _finish(broker, result, ours, cancel_open_on_exit)
+    return result
+
+
+def _cancel_ours(broker: Any, ours: set[str], result: RunResult, keep: bool) -> None:
+    """Cancel the loop's orders that are still open (or, with ``keep``, list them as left open)."""
+    if not ours:
+        return
+    open_ids = {o["order_id"] for o in broker.get_open_orders()} & ours
+    ours.intersection_update(open_ids)
+    for oid in sorted(open_ids):
+        if keep:
+            result.left_open.append(oid)
+            continue
+        try:
+            broker.cancel_order(oid)
+        except BrokerError as exc:
+            logger.warning("Could not cancel order %s: %s", oid, exc)
+            result.errors.append({"step": result.steps_done, "error": type(exc).__name__, "message": str(exc)})
+            continue
+        result.cancelled.append(oid)
+        ours.discard(oid)
+
+
+def _finish(broker: Any, result: RunResult, ours: set[str], cancel_open: bool) -> None:
+    """Clean-up when the loop stops: open orders, final state, fills, P&L, journal location."""
+    try:
+        _cancel_ours(broker, ours, result, keep=not cancel_open)
+    except BrokerError as exc:
+        logger.warning("Could not list open orders at exit: %s", exc)
+        result.errors.append({"step": result.steps_done, "error": type(exc).__name__, "message": str(exc)})
+    try:
+        result.ended_at = broker.now()
+        result.positions = dict(broker.get_positions())
+        result.cash = float(broker.get_cash())
+        result.fills = broker.get_fills(since=result.started_at) if result.started_at else broker.get_fills()
+    except BrokerError as exc:
+        logger.warning("Could not read the final account state: %s", exc)
+        result.errors.append({"step": result.steps_done, "error": type(exc).__name__, "message": str(exc)})
+    by_currency = pnl_from_fills(result.fills, {})["fees_by_currency"]
+    result.fees_by_currency = by_currency
+    result.fees = math.fsum(by_currency.values())
+    summary = getattr(broker, "get_account_summary", None)
+    details = getattr(broker, "get_position_details", None)
+    acct: dict[str, Any] | None = None
+    if callable(summary):
+        try:
+            acct = dict(summary())
+        except BrokerError as exc:
+            logger.warning("Could not read the account summary: %s", exc)
+    if acct is not None:
+        result.realized_pnl = acct.get("realized_pnl")
+        result.unrealized_pnl = acct.get("unrealized_pnl")
+        result.fees = acct.get("fees", result.fees)
+    else:
+        marks = {}
+        for sym in result.positions:
+            try:
+                marks[sym] = mid(broker.get_quote(sym))
+            except BrokerError:
+                pass
+        pnl = pnl_from_fills(result.fills, marks)
+        result.realized_pnl, result.unrealized_pnl = pnl["realized_pnl"], pnl["unrealized_pnl"]
+    if callable(details):
+        try:
+            result.position_details = {s: d for s, d in details().items() if d.get("qty")}
+        except BrokerError as exc:
+            logger.warning("Could not read position details: %s", exc)
+    journal = _journal_of(broker)
+    if journal is not None:
+        path = getattr(journal, "path", None) or getattr(journal, "log_dir", None)
+        result.journal_path = str(path) if path is not None else None
+        result.run_id = getattr(journal, "run_id", None)
+
+
+__all__ = ["PipelineConfig", "run_loop", "warm_history", "warmup_period"]

@@ -1,0 +1,276 @@
+"""``rebalance``: turn target positions into the orders that move today's positions there.
+
+``mode="qty"``: targets are quantities (``{"AAPL": 10}``: hold 10).
+``mode="weights"``: fractions of portfolio value (``{"AAPL": 0.25}``: hold a
+quarter of the portfolio's value in AAPL, priced at the mid). Only the symbols
+in ``targets`` are traded (``0`` closes a position; symbols left out are left
+alone). Sells go first so their cash is there for the buys; trades worth less
+than ``min_trade_value`` are skipped; a buy bigger than the cash available is
+cut down to fit (``fit_to_cash``). A refused order (``OrderRejectedError``, no
+quote, ...) is recorded in ``failed`` and the other symbols still trade.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from LIVE_TRADING.common.constants import (
+    ORDER_TYPE_LIMIT,
+    ORDER_TYPE_MARKET,
+    QTY_EPSILON,
+    SIDE_BUY,
+    SIDE_SELL,
+    STATUS_REJECTED,
+    TIME_IN_FORCE,
+)
+from LIVE_TRADING.common.exceptions import BrokerError
+
+logger = logging.getLogger(__name__)
+
+MODES = ("qty", "weights")
+REBALANCE_ORDER_TYPES = (ORDER_TYPE_MARKET, ORDER_TYPE_LIMIT)
+#: default smallest trade worth placing, in the account currency
+DEFAULT_MIN_TRADE_VALUE = 10.0
+#: default headroom kept when fitting a buy to the cash available (fees, slippage), in bps
+DEFAULT_CASH_MARGIN_BPS = 50.0
+
+
+def mid(quote: Mapping[str, Any]) -> float:
+    return (float(quote["bid"]) + float(quote["ask"])) / 2.0
+
+
+def _sym(symbol: Any) -> str:
+    if not isinstance(symbol, str) or not symbol.strip():
+        raise ValueError(f"Invalid symbol in targets: {symbol!r}")
+    return symbol.strip().upper()
+
+
+def _finite(value: Any, what: str) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"{what} must be a number, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{what} must be finite, got {value!r}")
+    return number
+
+
+def _toward_zero(qty: float, step: float | None) -> float:
+    """``qty`` rounded toward zero to a multiple of ``step`` (unchanged without a step)."""
+    if not step:
+        return qty
+    units = math.floor(abs(qty) / step + 1e-9)
+    return math.copysign(round(units * step, 12), qty)
+
+
+def _step_for(qty_step: float | Mapping[str, float] | None, symbol: str) -> float | None:
+    if isinstance(qty_step, Mapping):
+        return qty_step.get(symbol)
+    return qty_step
+
+
+def portfolio_value(broker: Any, quotes: Mapping[str, Mapping[str, Any]] | None = None) -> float:
+    """The account's value: ``broker.get_portfolio_value()`` if it has one, else cash + positions at mid.
+
+    The fallback prices positions with ``quotes`` (or ``broker.get_quote``);
+    ``get_cash()`` is the cash available for new orders, so on a live venue
+    cash locked in open orders is not counted.
+    """
+    fn = getattr(broker, "get_portfolio_value", None)
+    if callable(fn):
+        return float(fn())
+    value = float(broker.get_cash())
+    quotes = quotes or {}
+    for sym, qty in broker.get_positions().items():
+        if not qty:
+            continue
+        quote = quotes.get(str(sym).upper()) or broker.get_quote(sym)
+        value += float(qty) * mid(quote)
+    return value
+
+
+
+@dataclass
+class RebalanceResult:
+    """What ``rebalance`` did.
+
+    Attributes:
+        orders: the ``OrderResult`` of every order placed, in the order placed.
+        skipped: trades not placed, each ``{symbol, side, qty, value, reason}``
+            (below ``min_trade_value``, no cash left).
+        failed: trades that raised, each ``{symbol, side, qty, error, message}``
+            (``error`` is the exception class name); also symbols that had no quote.
+        adjusted: buys cut to the cash available, each ``{symbol, side, wanted, qty, reason}``.
+        portfolio_value: the value weights were taken of (``mode="weights"``).
+    """
+
+    orders: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    adjusted: list[dict[str, Any]] = field(default_factory=list)
+    portfolio_value: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing failed (skips are not failures)."""
+        return not self.failed
+
+
+def _failure(symbol: str, side: str | None, qty: float | None, exc: BaseException) -> dict[str, Any]:
+    return {"symbol": symbol, "side": side, "qty": qty, "error": type(exc).__name__, "message": str(exc)}
+
+
+def rebalance(
+    broker: Any,
+    targets: Mapping[str, float],
+    *,
+    mode: str = "qty",
+    order_type: str = ORDER_TYPE_MARKET,
+    min_trade_value: float = DEFAULT_MIN_TRADE_VALUE,
+    quotes: Mapping[str, Mapping[str, Any]] | None = None,
+    time_in_force: str | None = None,
+    limit_offset_bps: float = 0.0,
+    qty_step: float | Mapping[str, float] | None = None,
+    fit_to_cash: bool = True,
+    cash_margin_bps: float = DEFAULT_CASH_MARGIN_BPS,
+    max_gross_weight: float = 1.0,
+    client_id_prefix: str | None = None,
+) -> RebalanceResult:
+    """Place the orders that move ``broker``'s positions to ``targets`` (see the module docstring).
+
+    Args:
+        targets: ``{symbol: target}``, quantities (``mode="qty"``, negative =
+            short) or fractions of portfolio value (``mode="weights"``).
+        order_type: ``market``, or ``limit`` at the touch (BUY at the ask, SELL
+            at the bid) moved ``limit_offset_bps`` toward the other side.
+        min_trade_value: skip trades worth less than this (qty x mid).
+        quotes: quotes to price with (``{symbol: Quote}``); missing ones come
+            from ``broker.get_quote``.
+        time_in_force: passed to ``submit_order`` (``None``: the venue default, gtc).
+        qty_step: round each trade toward zero to a multiple of this (e.g. 1
+            for whole shares), or ``{symbol: step}``.
+        fit_to_cash: cut a buy that costs more than ``broker.get_cash()``
+            (with ``cash_margin_bps`` of headroom for fees and slippage).
+        max_gross_weight: ``mode="weights"`` refuses targets whose absolute
+            weights add up to more (no leverage by default).
+        client_id_prefix: give orders the client ids ``<prefix>-<n>`` (idempotent retries).
+
+    Returns:
+        A ``RebalanceResult``. Per-symbol broker failures are recorded there, never raised.
+
+    Raises:
+        ValueError: bad arguments or targets (non-numeric, NaN, weights over ``max_gross_weight``).
+        BrokerError: reading positions, cash or portfolio value failed (nothing was placed).
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if order_type not in REBALANCE_ORDER_TYPES:
+        raise ValueError(f"order_type must be one of {', '.join(REBALANCE_ORDER_TYPES)}, got {order_type!r}")
+    if time_in_force is not None and time_in_force not in TIME_IN_FORCE:
+        raise ValueError(f"time_in_force must be one of {', '.join(TIME_IN_FORCE)}, got {time_in_force!r}")
+    min_value = _finite(min_trade_value, "min_trade_value")
+    if min_value < 0:
+        raise ValueError(f"min_trade_value must be >= 0, got {min_trade_value!r}")
+    offset = _finite(limit_offset_bps, "limit_offset_bps") * 1e-4
+    margin = _finite(cash_margin_bps, "cash_margin_bps") * 1e-4
+    if not isinstance(targets, Mapping):
+        raise ValueError(f"targets must be a mapping of symbol to target, got {type(targets).__name__}")
+    wanted: dict[str, float] = {}
+    for raw_sym, raw_target in targets.items():
+        sym = _sym(raw_sym)
+        if sym in wanted:
+            raise ValueError(f"Symbol {sym} appears twice in targets")
+        wanted[sym] = _finite(raw_target, f"target for {sym}")
+    if mode == "weights":
+        gross = math.fsum(abs(w) for w in wanted.values())
+        if gross > max_gross_weight + 1e-9:
+            raise ValueError(
+                f"weights add up to {gross:g} (absolute), more than max_gross_weight {max_gross_weight:g}"
+            )
+
+    result = RebalanceResult()
+    if not wanted:
+        return result
+    quotes = {str(k).upper(): v for k, v in (quotes or {}).items()}
+    held = {str(s).upper(): float(q) for s, q in broker.get_positions().items()}
+
+    priced: dict[str, Mapping[str, Any]] = {}
+    for sym in wanted:
+        quote = quotes.get(sym)
+        if quote is None:
+            try:
+                quote = broker.get_quote(sym)
+            except BrokerError as exc:
+                logger.warning("rebalance: no quote for %s, not traded: %s", sym, exc)
+                result.failed.append(_failure(sym, None, None, exc))
+                continue
+        priced[sym] = quote
+
+    if mode == "weights":
+        result.portfolio_value = value = portfolio_value(broker, {**quotes, **priced})
+
+    plan: list[dict[str, Any]] = []
+    for sym, quote in priced.items():
+        price = mid(quote)
+        target = wanted[sym] * value / price if mode == "weights" else wanted[sym]
+        current = held.get(sym, 0.0)
+        delta = _toward_zero(target - current, _step_for(qty_step, sym))
+        if abs(delta) <= QTY_EPSILON:
+            continue
+        side = SIDE_BUY if delta > 0 else SIDE_SELL
+        qty = abs(delta)
+        trade = {"symbol": sym, "side": side, "qty": qty, "value": qty * price, "quote": quote}
+        if trade["value"] < min_value:
+            result.skipped.append(
+                {"symbol": sym, "side": side, "qty": qty, "value": trade["value"],
+                 "reason": f"trade value {trade['value']:,.2f} below min_trade_value {min_value:,.2f}"}
+            )
+            continue
+        plan.append(trade)
+
+    # Sells first: their proceeds pay for the buys.
+    plan.sort(key=lambda t: (t["side"] != SIDE_SELL, t["symbol"]))
+    for n, trade in enumerate(plan, 1):
+        sym, side, qty, quote = trade["symbol"], trade["side"], trade["qty"], trade["quote"]
+        limit = None
+        if order_type == ORDER_TYPE_LIMIT:
+            limit = float(quote["ask"]) * (1 + offset) if side == SIDE_BUY else float(quote["bid"]) * (1 - offset)
+        if side == SIDE_BUY and fit_to_cash:
+            try:
+                cash = float(broker.get_cash())
+            except BrokerError as exc:
+                result.failed.append(_failure(sym, side, qty, exc))
+                continue
+            unit = (limit if limit is not None else float(quote["ask"])) * (1 + margin)
+            if qty * unit > cash:
+                fitted = _toward_zero(max(cash, 0.0) / unit, _step_for(qty_step, sym))
+                reason = f"not enough cash: {qty:g} would cost about {qty * unit:,.2f}, {cash:,.2f} available"
+                if fitted <= QTY_EPSILON or fitted * mid(quote) < min_value:
+                    result.skipped.append({"symbol": sym, "side": side, "qty": qty, "value": trade["value"],
+                                           "reason": reason})
+                    continue
+                result.adjusted.append({"symbol": sym, "side": side, "wanted": qty, "qty": fitted, "reason": reason})
+                qty = fitted
+        kwargs: dict[str, Any] = {}
+        if time_in_force is not None:
+            kwargs["time_in_force"] = time_in_force
+        if client_id_prefix:
+            kwargs["client_order_id"] = f"{client_id_prefix}-{n}"
+        try:
+            order = broker.submit_order(sym, side, qty, order_type, limit, **kwargs)
+        except BrokerError as exc:
+            logger.warning("rebalance: %s %g %s failed: %s", side, qty, sym, exc)
+            result.failed.append(_failure(sym, side, qty, exc))
+            continue
+        result.orders.append(order)
+        if order.get("status") == STATUS_REJECTED:
+            result.failed.append({"symbol": sym, "side": side, "qty": qty, "error": "rejected",
+                                  "message": f"order {order.get('order_id')} ended rejected"})
+    return result
+

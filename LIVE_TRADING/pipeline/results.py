@@ -1,0 +1,153 @@
+"""What a run of the loop produced: ``RunResult`` (equity curve, orders, failures) and drawdown maths."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from LIVE_TRADING.common.constants import (
+    STATUS_FILLED,
+)
+
+
+def max_drawdown(values: Iterable[float]) -> tuple[float, float]:
+    """The largest peak-to-trough fall of ``values``: ``(fraction of the peak, amount)``."""
+    peak = -math.inf
+    worst_frac = worst_abs = 0.0
+    for v in values:
+        peak = max(peak, v)
+        drop = peak - v
+        if drop > worst_abs:
+            worst_abs = drop
+        if peak > 0 and drop / peak > worst_frac:
+            worst_frac = drop / peak
+    return worst_frac, worst_abs
+
+
+def drawdowns(values: Sequence[float]) -> list[float]:
+    """Drawdown at each point, as a fraction of the running peak (0 at a new high)."""
+    out = []
+    peak = -math.inf
+    for v in values:
+        peak = max(peak, v)
+        out.append((peak - v) / peak if peak > 0 else 0.0)
+    return out
+
+
+
+@dataclass
+class RunResult:
+    """What ``run_loop`` did. Money amounts are in the account currency.
+
+    ``fees`` is the broker's total (paper: account currency) or the plain sum
+    of the fills' fees; ``fees_by_currency`` splits the fills' fees by
+    currency (Binance charges in the asset received or in BNB).
+    ``equity_curve`` holds ``(time, equity)`` after each completed step;
+    ``initial_equity`` is the value before the first trade. ``orders`` are the
+    orders the loop placed; ``fills`` are the broker's fills since the run
+    started (on a live account shared with other activity, those fills too).
+    P&L and fees are the broker's (``get_account_summary``) when it reports
+    them, else computed from ``fills`` as if the account had started flat.
+    """
+
+    steps_requested: int
+    steps_done: int = 0
+    stop_reason: str = "completed"  # completed | interrupted | errors
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    initial_equity: float | None = None
+    equity_curve: list[tuple[datetime, float]] = field(default_factory=list)
+    orders: list[dict[str, Any]] = field(default_factory=list)
+    fills: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    left_open: list[str] = field(default_factory=list)
+    positions: dict[str, float] = field(default_factory=dict)
+    position_details: dict[str, dict[str, Any]] | None = None
+    cash: float | None = None
+    fees: float = 0.0
+    fees_by_currency: dict[str, float] = field(default_factory=dict)
+    realized_pnl: float | None = None
+    unrealized_pnl: float | None = None
+    journal_path: str | None = None
+    run_id: str | None = None
+
+    @property
+    def interrupted(self) -> bool:
+        return self.stop_reason == "interrupted"
+
+    @property
+    def final_equity(self) -> float | None:
+        return self.equity_curve[-1][1] if self.equity_curve else self.initial_equity
+
+    def equity_values(self) -> list[float]:
+        head = [self.initial_equity] if self.initial_equity is not None else []
+        return head + [v for _, v in self.equity_curve]
+
+    @property
+    def max_drawdown(self) -> float:
+        """Largest peak-to-trough fall of equity, as a fraction of the peak."""
+        return max_drawdown(self.equity_values())[0]
+
+    @property
+    def max_drawdown_value(self) -> float:
+        return max_drawdown(self.equity_values())[1]
+
+    @property
+    def total_return(self) -> float | None:
+        if not self.initial_equity or self.final_equity is None:
+            return None
+        return self.final_equity / self.initial_equity - 1.0
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.orders if o.get("status") == status)
+
+    def summary(self) -> dict[str, Any]:
+        """The headline numbers as a plain dict (what ``live-trading run`` prints)."""
+        return {
+            "stop_reason": self.stop_reason,
+            "steps_done": self.steps_done,
+            "steps_requested": self.steps_requested,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "orders": len(self.orders),
+            "orders_filled": self.count(STATUS_FILLED),
+            "orders_failed": len(self.failed),
+            "trades_skipped": len(self.skipped),
+            "fills": len(self.fills),
+            "fees": self.fees,
+            "fees_by_currency": dict(self.fees_by_currency),
+            "realized_pnl": self.realized_pnl,
+            "unrealized_pnl": self.unrealized_pnl,
+            "initial_equity": self.initial_equity,
+            "final_equity": self.final_equity,
+            "total_return": self.total_return,
+            "max_drawdown": self.max_drawdown,
+            "max_drawdown_value": self.max_drawdown_value,
+            "cash": self.cash,
+            "positions": dict(self.positions),
+            "cancelled_on_exit": list(self.cancelled),
+            "left_open": list(self.left_open),
+            "errors": len(self.errors),
+            "journal_path": self.journal_path,
+            "run_id": self.run_id,
+        }
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """Passed to ``on_step`` after each completed step."""
+
+    step: int  # 1-based
+    steps: int
+    timestamp: datetime
+    equity: float
+    orders: int  # orders placed in this step
+    failed: int
+    error: str | None = None
+
