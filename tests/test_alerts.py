@@ -287,3 +287,22 @@ def test_a_broken_handler_never_breaks_the_caller():
         alerting.emit("circuit_opened", venue="x")  # no exception
     finally:
         alerting.install(previous)
+
+
+def test_an_order_of_unknown_status_raises_an_alert(installed, clock):
+    from fakes.binance_server import FakeBinance
+    from fakes.binance_support import Sleeper, make_broker
+
+    from LIVE_TRADING.common.exceptions import OrderStatusUnknownError
+
+    with FakeBinance(clock=clock) as fake:
+        broker = make_broker(fake, clock, Sleeper(clock))
+        try:
+            fake.inject("POST", "/api/v3/order", "drop_before", count=2)
+            with pytest.raises(OrderStatusUnknownError):
+                broker.submit_order("BTCUSDT", "BUY", 0.001, client_order_id="unknown-9")
+        finally:
+            broker.unwrap().close()
+    unknown = [a for a in installed.recent if a.event == "order_status_unknown"]
+    assert len(unknown) == 1
+    assert unknown[0].venue == "binance" and unknown[0].details["client_order_id"] == "unknown-9"
