@@ -358,3 +358,33 @@ def test_yfinance_downloads_stop_while_the_circuit_is_open(clock, tick):
     tick.advance(60)
     assert provider.get_quote("AAPL")["bid"] > 0
     assert provider.circuit.state == CLOSED
+
+
+def test_binance_an_order_sent_is_settled_even_if_its_lost_answer_opens_the_circuit(fake, clock, tick):
+    """The POST went out and its answer was lost: that failure opens the circuit, yet the lookup by
+    client order id still goes through, so the order is found and journaled, never reported as unsent."""
+    broker = make_broker(fake, clock, Sleeper(clock))
+    http = broker.unwrap().http
+    http.circuit = CircuitBreaker("binance", failure_threshold=1, cooldown_s=30, clock=tick)
+    fake.inject("POST", "/api/v3/order", "drop_after")
+    result = broker.submit_order("BTCUSDT", "BUY", 0.001, client_order_id="lost-1")
+    assert http.circuit.state == OPEN
+    assert result["status"] == "filled" and result["client_order_id"] == "lost-1"
+    assert len(fake.orders_with_client_id("lost-1")) == 1
+    with pytest.raises(CircuitOpenError):  # new work is refused
+        broker.submit_order("BTCUSDT", "BUY", 0.001)
+    broker.unwrap().close()
+
+
+def test_binance_resend_refused_by_an_open_circuit_is_an_unknown_status(fake, clock, tick):
+    from LIVE_TRADING.common.exceptions import OrderStatusUnknownError
+
+    broker = make_broker(fake, clock, Sleeper(clock))
+    http = broker.unwrap().http
+    http.circuit = CircuitBreaker("binance", failure_threshold=1, cooldown_s=30, clock=tick)
+    fake.inject("POST", "/api/v3/order", "drop_before")  # not placed, answer lost
+    with pytest.raises(OrderStatusUnknownError) as info:
+        broker.submit_order("BTCUSDT", "BUY", 0.001, client_order_id="lost-2")
+    assert info.value.client_order_id == "lost-2" and isinstance(info.value.__cause__, CircuitOpenError)
+    assert len(fake.calls("POST", "/api/v3/order")) == 1  # the resend was not sent
+    broker.unwrap().close()

@@ -370,15 +370,20 @@ class BinanceHTTP:
         idempotent: bool | None = None,
         symbol: str | None = None,
         order_id: str | None = None,
+        force: bool = False,
     ) -> Any:
         """Send one request and return its decoded JSON; raise a translated error otherwise.
 
         ``idempotent`` (default: true for GET and DELETE) allows retries; a
         non-idempotent request whose outcome is unknown raises
         ``ExecutionUnknownError``. ``symbol`` / ``order_id`` only label errors.
-        ``CircuitOpenError`` (nothing sent) while the circuit is open.
+        ``CircuitOpenError`` (nothing sent) while the circuit is open, unless
+        ``force``: reads that settle the state of an order already sent (polling
+        it, looking it up after a lost answer, fetching its trades) go through
+        even then, so a placed order is never reported as "nothing was sent".
         """
-        self.circuit.before_call()
+        if not force:
+            self.circuit.before_call()
         try:
             result = self._request(method, path, params, signed=signed, weight=weight, idempotent=idempotent,
                                    symbol=symbol, order_id=order_id)
