@@ -411,3 +411,19 @@ def test_run_serve_serves_while_running(tmp_path, monkeypatch):
     orders = sum(v for (name, _), v in m.items() if name == "live_trading_orders_total")
     assert orders > 0
     assert m[("live_trading_cash", (("venue", "paper"),))] == pytest.approx(seen["cash"], rel=1e-9)
+
+
+def test_live_venue_fills_are_counted_over_every_session(tmp_path, clock):
+    from fakes.binance_server import FakeBinance
+    from fakes.binance_support import Sleeper, make_broker
+
+    log_dir = tmp_path / "binance"
+    with FakeBinance(clock=clock) as fake:
+        for _ in range(2):  # two processes' sessions on one Binance account
+            b = make_broker(fake, clock, Sleeper(clock), log_dir=str(log_dir))
+            b.submit_order("BTCUSDT", "BUY", 0.001)
+            b.get_fills()
+            b.unwrap().close()
+    figures = account_figures(log_dir)
+    assert figures.fills == 2 and figures.orders == 2 and figures.cash is None and figures.venue == "binance"
+    assert figures.last_fill_time is not None

@@ -8,8 +8,10 @@ same in every process and after a restart: ``live-trading serve`` in one
 terminal shows what ``live-trading run`` in another has done.
 
 What is replayed
-    The account's current run: the records of the journal's latest run id
-    (today's layout, where ``resume`` continues the latest run). Cash starts
+    On paper, the account's current run: the records of the journal's latest
+    run id (today's layout, where ``resume`` continues the latest run). On a
+    live venue every session in the journal (fills counted once by
+    ``fill_id``). Cash starts
     at the run's first ``session`` record's ``initial_cash`` and moves with
     every ``fill`` (buys pay notional + fee, sells receive notional - fee);
     positions use the paper ledger's position maths (``brokers.paper.ledger.Position``), not a
@@ -94,16 +96,29 @@ def _ts(value: Any) -> datetime | None:
 
 
 def _replay(log_dir: Path) -> tuple[str | None, list[dict[str, Any]]]:
-    """The latest run id and its records, oldest first (one pass over the journal)."""
+    """The latest run id and the records that make the account, oldest first (one pass over the journal).
+
+    A run that starts with its own cash (a paper run: its first ``session``
+    record has ``initial_cash``) is an account of its own: only its records. A
+    live venue's runs are sessions of one account at the venue: all records.
+    """
     by_run: dict[str, list[dict[str, Any]]] = {}
+    everything: list[dict[str, Any]] = []
     latest: str | None = None
     for rec in iter_records(log_dir):
         run = rec.get("run_id")
         if not isinstance(run, str):
             continue
         by_run.setdefault(run, []).append(rec)
+        everything.append(rec)
         latest = run
-    return latest, (by_run.get(latest, []) if latest else [])
+    if latest is None:
+        return None, []
+    own = by_run[latest]
+    first_session = next((r for r in own if r.get("event") == EVENT_SESSION), None)
+    if first_session is not None and isinstance(first_session.get("initial_cash"), int | float):
+        return latest, own
+    return latest, everything
 
 
 def _figures(log_dir: Path) -> AccountFigures:
@@ -116,6 +131,7 @@ def _figures(log_dir: Path) -> AccountFigures:
     last_fill = last_time = None
     last_seq: int | None = None
     seen_orders: set[str] = set()
+    seen_fills: set[Any] = set()
     for i, rec in enumerate(records, 1):
         event = rec.get("event")
         seq = rec.get("seq")
@@ -142,6 +158,11 @@ def _figures(log_dir: Path) -> AccountFigures:
                 symbol = str(rec["symbol"])
             except (KeyError, TypeError, ValueError):
                 continue
+            fill_id = rec.get("fill_id")
+            if fill_id is not None:
+                if fill_id in seen_fills:  # a fill journaled again by a later session
+                    continue
+                seen_fills.add(fill_id)
             fills += 1
             last_fill = _ts(rec.get("timestamp")) or _ts(rec.get("ts")) or last_fill
             pos = positions.get(symbol)
