@@ -21,16 +21,15 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from CONFIG.config_loader import get_cfg
 from LIVE_TRADING.cli.errors import UsageError
 from LIVE_TRADING.cli.render import Output
 from LIVE_TRADING.common import alerting
-from LIVE_TRADING.monitoring.account import account_dir
-from LIVE_TRADING.monitoring.alerts import AlertManager
-from LIVE_TRADING.monitoring.server import MonitoringSettings, MonitorServer
-from LIVE_TRADING.monitoring.source import MonitorSource
+
+if TYPE_CHECKING:
+    from LIVE_TRADING.monitoring.server import MonitorServer
 
 DEFAULT_LOG_DIRS = {"paper": "logs/paper_trades", "binance": "logs/binance", "ibkr": "logs/ibkr"}
 
@@ -76,6 +75,12 @@ def _data_circuits(*providers: Any) -> list[Any]:
 def serving(venue: str, *, broker: Any = None, host: str | None = None, port: int | None = None,
             account: str | None = None, providers: tuple[Any, ...] = ()) -> Iterator[MonitorServer]:
     """Alerts installed and the monitoring server running for the block; both stopped after."""
+    # imported here: the other commands never pay for prometheus_client and http.server
+    from LIVE_TRADING.monitoring.account import account_dir
+    from LIVE_TRADING.monitoring.alerts import AlertManager
+    from LIVE_TRADING.monitoring.server import MonitoringSettings, MonitorServer
+    from LIVE_TRADING.monitoring.source import MonitorSource
+
     settings = MonitoringSettings.from_config()
     log_dir = account_dir(venue_log_dir(venue, broker), account)
     alerts = AlertManager(account=account or get_cfg("live_trading.alerts.account", default=None) or log_dir.name)
