@@ -381,36 +381,33 @@ def test_cli_port_in_use_is_a_clear_error(tmp_path, serve, capsys):
 
 
 def test_run_serve_serves_while_running(tmp_path, monkeypatch):
-    """``run --serve`` starts the server around the loop: scrape it from inside a step."""
+    """``run --serve 0``: scrape the run's server from inside the run, after the loop's last step."""
     from LIVE_TRADING.cli import main
     from LIVE_TRADING.cli import run as run_module
 
+    started: list[MonitorServer] = []
     seen: dict[str, Any] = {}
-    real = run_module.run_loop
+    real_start, real_loop = MonitorServer.start, run_module.run_loop
 
-    def loop_and_scrape(broker, *args, **kw):
-        from LIVE_TRADING.cli import serve as serve_module
+    def start(self):  # observe the server the command starts (it still starts for real)
+        started.append(self)
+        return real_start(self)
 
-        result = real(broker, *args, **kw)
-        url = serve_module.MonitorServer.last_url  # type: ignore[attr-defined]
-        seen["metrics"] = metrics(url)
+    def loop_then_scrape(broker, *args, **kw):
+        result = real_loop(broker, *args, **kw)
+        seen["url"] = started[0].url
+        seen["metrics"] = metrics(seen["url"])
         seen["cash"] = broker.get_cash()
         return result
 
-    monkeypatch.setattr(run_module, "run_loop", loop_and_scrape)
-    original_start = MonitorServer.start
-
-    def start(self):
-        server = original_start(self)
-        MonitorServer.last_url = server.url  # type: ignore[attr-defined]
-        return server
-
     monkeypatch.setattr(MonitorServer, "start", start)
+    monkeypatch.setattr(run_module, "run_loop", loop_then_scrape)
     assert main(["run", "--steps", "30", "--serve", "0", "--json"]) == 0
     m = seen["metrics"]
-    orders = sum(v for (name, _), v in m.items() if name == "live_trading_orders_total")
-    assert orders > 0
+    assert sum(v for (name, _), v in m.items() if name == "live_trading_orders_total") > 0
     assert m[("live_trading_cash", (("venue", "paper"),))] == pytest.approx(seen["cash"], rel=1e-9)
+    with pytest.raises(requests.ConnectionError):  # stopped with the run
+        requests.get(seen["url"] + "/health", timeout=2)
 
 
 def test_live_venue_fills_are_counted_over_every_session(tmp_path, clock):
