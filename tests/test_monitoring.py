@@ -424,3 +424,15 @@ def test_live_venue_fills_are_counted_over_every_session(tmp_path, clock):
     figures = account_figures(log_dir)
     assert figures.fills == 2 and figures.orders == 2 and figures.cash is None and figures.venue == "binance"
     assert figures.last_fill_time is not None
+
+
+def test_check_config_reports_monitoring_and_alert_problems(write_config, capsys):
+    from LIVE_TRADING.cli import main
+
+    write_config({"alerts": {"webhook": {"url": "ftp://x/y"}}, "circuit": {"cooldown_s": 0},
+                  "monitoring": {"port": "abc"}})
+    assert main(["check-config"]) == 2
+    err = capsys.readouterr()
+    text = err.out + err.err
+    assert "webhook.url must be an http:// or https:// URL" in text
+    assert "circuit.cooldown_s" in text and "monitoring.port" in text
