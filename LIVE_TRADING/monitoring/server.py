@@ -192,7 +192,8 @@ class MonitorServer:
         httpd.owner = self
         self._httpd = httpd
         self._stop.clear()
-        serve = threading.Thread(target=httpd.serve_forever, name=f"monitoring-http-{self.port}", daemon=True)
+        serve = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                 name=f"monitoring-http-{self.port}", daemon=True)
         check = threading.Thread(target=self._check_loop, name="monitoring-health", daemon=True)
         self._threads = [serve, check]
         for t in self._threads:

@@ -73,7 +73,8 @@ class FakeSMTP:
 
     def __init__(self) -> None:
         self._server = _SMTP()
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
 
     @property
     def port(self) -> int:
