@@ -258,8 +258,8 @@ def test_kill_switch_and_risk_limits_raise_alerts(write_config, installed):
     b2.set_quote("AAPL", 10, 10)
     with pytest.raises(RiskLimitError):
         b2.submit_order("AAPL", "BUY", 10)
-    events = [(a.event, a.details.get("limit")) for a in installed.recent]
-    assert ("kill_switch", "trading_enabled") in events and ("risk_limit", "max_order_qty") in events
+    events = [(a.event, a.venue, a.details.get("limit")) for a in installed.recent]
+    assert ("kill_switch", "paper", "trading_enabled") in events and ("risk_limit", "paper", "max_order_qty") in events
 
 
 def test_rejections_from_the_broker_make_a_storm(installed):

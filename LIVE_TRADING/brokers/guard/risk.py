@@ -121,9 +121,11 @@ class RiskLimits:
 class RiskGuard(BrokerWrapper):
     """A Broker that checks ``RiskLimits`` before passing an order on."""
 
-    def __init__(self, inner: Any, limits: RiskLimits) -> None:
+    def __init__(self, inner: Any, limits: RiskLimits, venue: str | None = None) -> None:
         super().__init__(inner)
         self.limits = limits
+        #: the venue's name, for alerts (default: the venue broker's class name)
+        self.venue = venue or type(self.unwrap()).__name__
         self._inactive = limits.inactive
 
     def submit_order(self, symbol: str, side: str, qty: float, order_type: str = "market",
@@ -148,15 +150,15 @@ class RiskGuard(BrokerWrapper):
             limits.check(order, price, position or 0.0)
         except RiskLimitError as exc:
             event = alerting.KILL_SWITCH if exc.limit == "trading_enabled" else alerting.RISK_LIMIT
-            alerting.emit(event, venue=getattr(self, "venue", None) or type(self.unwrap()).__name__,
+            alerting.emit(event, venue=self.venue,
                           symbol=order.symbol, limit=exc.limit, reason=exc.reason)
             raise
         return self._inner.submit_order(symbol, side, qty, order_type, limit_price, **kwargs)
 
 
-def wrap_with_risk_limits(broker: Any, limits: RiskLimits | None = None) -> RiskGuard:
+def wrap_with_risk_limits(broker: Any, limits: RiskLimits | None = None, venue: str | None = None) -> RiskGuard:
     """``broker`` behind the limits of ``live_trading.risk`` (or the ``limits`` given)."""
-    return RiskGuard(broker, limits if limits is not None else RiskLimits.from_config())
+    return RiskGuard(broker, limits if limits is not None else RiskLimits.from_config(), venue)
 
 
 __all__ = ["RiskGuard", "RiskLimits", "symbol_key", "wrap_with_risk_limits"]
