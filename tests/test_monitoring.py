@@ -142,7 +142,7 @@ def test_unhealthy_is_503_with_reasons_and_alerts_once(tmp_path, serve):
             resp = requests.get(server.url + "/health", timeout=5)
             assert resp.status_code == 503
             body = resp.json()
-            assert body["status"] == "unhealthy" and "not connected to binance" in body["reasons"]
+            assert body["status"] == "unhealthy" and body["reasons"] == ["not connected to binance"]
         m = metrics(server.url)
         assert m[("live_trading_health_status", (("venue", "binance"),))] == 2
     finally:

@@ -104,6 +104,7 @@ def cmd_serve(args: argparse.Namespace, out: Output, venue: str) -> int:
     """Serve until Ctrl-C / SIGTERM (exit code 130, after a clean stop)."""
     from LIVE_TRADING.cli.run import _sigterm_as_interrupt
     from LIVE_TRADING.cli.session import close_quietly, open_broker
+    from LIVE_TRADING.common.journal import journal_files
 
     broker = open_broker(venue) if venue != "paper" else None
     try:
@@ -113,6 +114,8 @@ def cmd_serve(args: argparse.Namespace, out: Output, venue: str) -> int:
             else:
                 out.line(f"Serving {venue} monitoring on {server.url}  (/health, /health/detailed, /metrics); "
                          "Ctrl-C stops.")
+            if not journal_files(server.source.log_dir):
+                out.note(f"No journal in {server.source.log_dir} yet: account figures appear once it is written.")
             with _sigterm_as_interrupt():
                 threading.Event().wait()
     finally:

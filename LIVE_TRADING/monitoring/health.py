@@ -98,7 +98,8 @@ class HealthMonitor:
         if status.get("connected") is False:
             bad.append(f"not connected to {src.venue}")
         if broker_health is not None and not broker_health.get("healthy", True):
-            bad.extend(r for r in broker_health.get("reasons", []) if r not in bad)
+            bad.extend(r for r in broker_health.get("reasons", [])
+                       if r not in bad and r != "not connected to the venue")  # said above, with its name
         for c in circuits:
             if c["state"] == OPEN and c["venue"] == src.venue:
                 bad.append(f"circuit for {c['venue']} is open ({c.get('last_reason', '')})")
