@@ -253,11 +253,13 @@ def test_kill_switch_and_risk_limits_raise_alerts(write_config, installed):
     b.set_quote("AAPL", 10, 10)
     with pytest.raises(RiskLimitError):
         b.submit_order("AAPL", "BUY", 1)
+    b.close()  # one writer per account
     write_config({"risk": {"trading_enabled": True, "max_order_qty": 5}})
     b2 = get_broker("paper", initial_cash=1000)
     b2.set_quote("AAPL", 10, 10)
     with pytest.raises(RiskLimitError):
         b2.submit_order("AAPL", "BUY", 10)
+    b2.close()
     events = [(a.event, a.venue, a.details.get("limit")) for a in installed.recent]
     assert ("kill_switch", "paper", "trading_enabled") in events and ("risk_limit", "paper", "max_order_qty") in events
 

@@ -71,7 +71,7 @@ def test_metrics_after_three_paper_orders(tmp_path, serve):
         b.submit_order("AAPL", "BUY", 2)
     with pytest.raises(InsufficientFundsError):
         b.submit_order("AAPL", "BUY", 1000)
-    server = serve(MonitorSource("paper", tmp_path / "journal", broker=b))
+    server = serve(MonitorSource("paper", tmp_path / "journal" / "default", broker=b))
     m = metrics(server.url)
     v = "paper"
     assert m[("live_trading_orders_total", (("side", "BUY"), ("status", "filled"), ("type", "market"),
@@ -93,7 +93,7 @@ def test_health_endpoints(tmp_path, serve):
     b = paper(tmp_path)
     b.set_quote("AAPL", 100.0, 100.2)
     b.submit_order("AAPL", "BUY", 1)
-    server = serve(MonitorSource("paper", tmp_path / "journal", broker=b, account="acct"))
+    server = serve(MonitorSource("paper", tmp_path / "journal" / "default", broker=b, account="acct"))
     resp = requests.get(server.url + "/health", timeout=5)
     assert resp.status_code == 200 and resp.json() == {"status": "ok", "reasons": []}
     detailed = requests.get(server.url + "/health/detailed", timeout=5).json()
@@ -191,7 +191,7 @@ def test_degraded_when_many_orders_are_rejected(tmp_path, serve):
     for _ in range(5):
         with pytest.raises(InsufficientFundsError):
             b.submit_order("AAPL", "BUY", 10)
-    server = serve(MonitorSource("paper", tmp_path / "journal", broker=b))
+    server = serve(MonitorSource("paper", tmp_path / "journal" / "default", broker=b))
     body = requests.get(server.url + "/health", timeout=5).json()
     assert body["status"] == "degraded" and "100% of order submissions were rejected" in body["reasons"]
 
@@ -281,7 +281,7 @@ def test_figures_survive_closing_the_broker(tmp_path, serve):
     b.submit_order("AAPL", "SELL", 4)
     cash, positions = b.get_cash(), b.get_positions()
     b.close()
-    server = serve(MonitorSource("paper", tmp_path / "journal"))  # no broker: the journal alone
+    server = serve(MonitorSource("paper", tmp_path / "journal" / "default"))  # no broker: the journal alone
     m = metrics(server.url)
     assert m[("live_trading_cash", (("venue", "paper"),))] == pytest.approx(cash, abs=1e-9)
     assert {s: m[("live_trading_position", (("symbol", s), ("venue", "paper")))] for s in positions} == positions
@@ -306,7 +306,7 @@ def test_figures_written_by_another_process(tmp_path, serve):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60,
                           check=True)
     theirs = json.loads(done.stdout)
-    server = serve(MonitorSource("paper", tmp_path / "j"))
+    server = serve(MonitorSource("paper", tmp_path / "j" / "default"))
     detailed = requests.get(server.url + "/health/detailed", timeout=5).json()["account_figures"]
     # the journal's cash is the ledger's (open orders reserve, they do not spend)
     assert detailed["cash"] == pytest.approx(theirs["cash"] + theirs["reserved"], abs=1e-9)
@@ -317,12 +317,12 @@ def test_account_figures_follow_the_latest_run_and_reread_changes(tmp_path):
     b = paper(tmp_path)
     b.set_quote("AAPL", 100.0, 100.0)
     b.submit_order("AAPL", "BUY", 1)
-    first = account_figures(tmp_path / "journal")
+    first = account_figures(tmp_path / "journal" / "default")
     assert first.positions == {"AAPL": 1.0}
     b.submit_order("AAPL", "BUY", 2)
-    assert account_figures(tmp_path / "journal").positions == {"AAPL": 3.0}  # the journal grew: re-read
+    assert account_figures(tmp_path / "journal" / "default").positions == {"AAPL": 3.0}  # the journal grew: re-read
     b.reset()
-    after = account_figures(tmp_path / "journal")
+    after = account_figures(tmp_path / "journal" / "default")
     assert after.positions == {} and after.cash == 10_000 and after.run_id != first.run_id
     assert account_figures(tmp_path / "missing").records == 0
 

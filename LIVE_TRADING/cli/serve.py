@@ -1,6 +1,7 @@
 """``live-trading serve`` and ``live-trading run --serve PORT``: the monitoring endpoints.
 
-``serve [--host 127.0.0.1] [--port 9108] [--account NAME]`` serves
+``serve [--host 127.0.0.1] [--port 9108]`` (with the global ``--account NAME``
+for the paper account) serves
 ``/health``, ``/health/detailed`` and ``/metrics`` for the configured venue
 until Ctrl-C. On ``paper`` it only reads the account's journal (no broker, no
 lock, nothing written), so it can watch a ``run`` going on in another
@@ -53,17 +54,23 @@ def add_arguments(add: Callable[..., argparse.ArgumentParser], run: argparse.Arg
                 "process. Settings: live_trading.monitoring and live_trading.alerts.")
     serve.add_argument("--host", metavar="HOST", help="address to bind (default: monitoring.host, 127.0.0.1)")
     serve.add_argument("--port", type=port_number, metavar="PORT", help="port (default: monitoring.port, 9108)")
-    serve.add_argument("--account", metavar="NAME", help="account (journal directory under the venue's log_dir)")
     run.add_argument("--serve", type=port_number, metavar="PORT",
                      help="serve /health, /health/detailed and /metrics on this port while running")
 
 
 def venue_log_dir(venue: str, broker: Any = None) -> Path:
-    """The journal directory: the broker's own when given, else ``live_trading.<venue>.log_dir``."""
+    """The account's journal directory: the broker's own when given; else on paper the account of
+    ``--account`` / ``paper.account`` under ``paper.log_dir``, elsewhere ``live_trading.<venue>.log_dir``."""
     inner = broker.unwrap() if broker is not None and callable(getattr(broker, "unwrap", None)) else broker
+    if isinstance(getattr(inner, "account_dir", None), Path):  # a paper broker
+        return Path(inner.account_dir)
     journal = getattr(inner, "journal", None) or getattr(inner, "_journal", None)
-    if journal is not None and getattr(journal, "log_dir", None) is not None:
-        return Path(journal.log_dir)
+    if journal is not None and getattr(journal, "account_dir", None) is not None:
+        return Path(journal.account_dir)
+    if venue == "paper":
+        from LIVE_TRADING.cli.session import account_dir
+
+        return account_dir()
     return Path(str(get_cfg(f"live_trading.{venue}.log_dir", default=DEFAULT_LOG_DIRS.get(venue, "logs"))))
 
 
@@ -73,17 +80,16 @@ def _data_circuits(*providers: Any) -> list[Any]:
 
 @contextlib.contextmanager
 def serving(venue: str, *, broker: Any = None, host: str | None = None, port: int | None = None,
-            account: str | None = None, providers: tuple[Any, ...] = ()) -> Iterator[MonitorServer]:
+            providers: tuple[Any, ...] = ()) -> Iterator[MonitorServer]:
     """Alerts installed and the monitoring server running for the block; both stopped after."""
     # imported here: the other commands never pay for prometheus_client and http.server
-    from LIVE_TRADING.monitoring.account import account_dir
     from LIVE_TRADING.monitoring.alerts import AlertManager
     from LIVE_TRADING.monitoring.server import MonitoringSettings, MonitorServer
     from LIVE_TRADING.monitoring.source import MonitorSource
 
     settings = MonitoringSettings.from_config()
-    log_dir = account_dir(venue_log_dir(venue, broker), account)
-    alerts = AlertManager(account=account or get_cfg("live_trading.alerts.account", default=None) or log_dir.name)
+    log_dir = venue_log_dir(venue, broker)
+    alerts = AlertManager(account=get_cfg("live_trading.alerts.account", default=None) or log_dir.name)
     source = MonitorSource(venue, log_dir, account=alerts.account, broker=broker,
                            circuits=_data_circuits(*providers), alerts=alerts)
     server = MonitorServer(source, settings, host=host, port=port)
@@ -104,17 +110,17 @@ def cmd_serve(args: argparse.Namespace, out: Output, venue: str) -> int:
     """Serve until Ctrl-C / SIGTERM (exit code 130, after a clean stop)."""
     from LIVE_TRADING.cli.run import _sigterm_as_interrupt
     from LIVE_TRADING.cli.session import close_quietly, open_broker
-    from LIVE_TRADING.common.journal import journal_files
+    from LIVE_TRADING.common.journal import list_segments
 
     broker = open_broker(venue) if venue != "paper" else None
     try:
-        with serving(venue, broker=broker, host=args.host, port=args.port, account=args.account) as server:
+        with serving(venue, broker=broker, host=args.host, port=args.port) as server:
             if out.json_mode:
                 out.json({"url": server.url, "venue": venue, "log_dir": str(server.source.log_dir)})
             else:
                 out.line(f"Serving {venue} monitoring on {server.url}  (/health, /health/detailed, /metrics); "
                          "Ctrl-C stops.")
-            if not journal_files(server.source.log_dir):
+            if not list_segments(server.source.log_dir):
                 out.note(f"No journal in {server.source.log_dir} yet: account figures appear once it is written.")
             with _sigterm_as_interrupt():
                 threading.Event().wait()

@@ -1,53 +1,47 @@
 """Account figures for monitoring, read from the journal: the one place monitoring reads it.
 
-``account_figures(log_dir, marks)`` replays the journal of an account (read
+``account_figures(account_dir, marks)`` reads an account's journal (read
 only: no lock taken, nothing written) and returns cash, equity, positions,
-fill and order counts, the last fill time and the last sequence number. Because
-it reads the journal and not a broker object's memory, the figures are the
-same in every process and after a restart: ``live-trading serve`` in one
-terminal shows what ``live-trading run`` in another has done.
+fill and order counts, the last fill time and the last ``seq``. Because it
+reads the journal and not a broker object's memory, the figures are the same
+in every process and after a restart: ``live-trading serve`` in one terminal
+shows what ``live-trading run`` in another has done.
 
-What is replayed
-    On paper, the account's current run: the records of the journal's latest
-    run id (today's layout, where ``resume`` continues the latest run). On a
-    live venue every session in the journal (fills counted once by
-    ``fill_id``). Cash starts
-    at the run's first ``session`` record's ``initial_cash`` and moves with
-    every ``fill`` (buys pay notional + fee, sells receive notional - fee);
-    positions use the paper ledger's position maths (``brokers.paper.ledger.Position``), not a
-    copy of it. Live venues journal no starting cash, so ``cash`` and
-    ``equity`` are ``None`` there (the venue itself is the truth for them);
-    fills, positions traded in the run, last fill and last seq are still given.
+``account_dir`` is the directory the account's ``Journal`` writes to: on
+paper ``<paper.log_dir>/<account>``, on Binance and IBKR their ``log_dir``.
+
+Paper accounts (the journal starts with an ``open`` record)
+    Cash, positions and average costs are the paper broker's own recovery of
+    the account (``PaperBroker(read_only=True)``: newest snapshot plus the
+    records after it, the very code that rebuilds the account on resume), so
+    there is no second copy of the ledger here. ``cash`` is the ledger's cash
+    (open orders' reservations are not subtracted). Fill and order counts are
+    those of the current run (since the last ``open`` / ``reset``).
+
+Live venues
+    They journal no starting cash: ``cash`` and ``equity`` are ``None`` (the
+    venue itself is the truth; ``MonitorSource`` asks the broker). Fills are
+    counted over every session, once per ``fill_id``.
 
 Marks
     ``equity`` marks each position at ``marks[symbol]`` when given, else at its
     average cost (as the paper broker does without a quote).
 
 Cost
-    The journal is re-read only when its files changed (size or mtime); a
-    scrape of an idle account costs a few ``stat`` calls.
-
-When the journal gains ``seq``, segments and snapshots (issue 12), only this
-module changes: ``last_seq`` already prefers a record's ``seq`` field.
+    Only what was appended since the last call is read (``read_records`` from
+    the last seen ``seq``); the paper view is rebuilt only when the journal
+    changed. An unchanged journal costs a directory listing and a ``stat``.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from LIVE_TRADING.brokers.paper.ledger import Position
-from LIVE_TRADING.common.constants import (
-    EVENT_FILL,
-    EVENT_ORDER,
-    EVENT_REJECT,
-    EVENT_SESSION,
-    SIDE_BUY,
-)
-from LIVE_TRADING.common.journal import iter_records, journal_files
+from LIVE_TRADING.common.journal import list_segments, read_records
 
 
 @dataclass(frozen=True)
@@ -82,143 +76,132 @@ class AccountFigures:
         }
 
 
-def account_dir(log_dir: str | Path, account: str | None = None) -> Path:
-    """The journal directory of ``account`` under ``log_dir`` (``None``: ``log_dir`` itself, today's layout)."""
-    base = Path(log_dir)
-    return base / account if account else base
-
-
 def _ts(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
     try:
         return datetime.fromisoformat(str(value))
     except (TypeError, ValueError):
         return None
 
 
-def _replay(log_dir: Path) -> tuple[str | None, list[dict[str, Any]]]:
-    """The latest run id and the records that make the account, oldest first (one pass over the journal).
+class _Tally:
+    """Counts kept up to date from the records appended since the last look."""
 
-    A run that starts with its own cash (a paper run: its first ``session``
-    record has ``initial_cash``) is an account of its own: only its records. A
-    live venue's runs are sessions of one account at the venue: all records.
-    """
-    by_run: dict[str, list[dict[str, Any]]] = {}
-    everything: list[dict[str, Any]] = []
-    latest: str | None = None
-    for rec in iter_records(log_dir):
-        run = rec.get("run_id")
-        if not isinstance(run, str):
-            continue
-        by_run.setdefault(run, []).append(rec)
-        everything.append(rec)
-        latest = run
-    if latest is None:
-        return None, []
-    own = by_run[latest]
-    first_session = next((r for r in own if r.get("event") == EVENT_SESSION), None)
-    if first_session is not None and isinstance(first_session.get("initial_cash"), int | float):
-        return latest, own
-    return latest, everything
+    def __init__(self) -> None:
+        self.seq = 0
+        self.paper = False
+        self.venue: str | None = None
+        self.run_id: str | None = None
+        self.fills = 0
+        self.orders: set[str] = set()
+        self.rejects = 0
+        self.fill_ids: set[Any] = set()
+        self.last_fill: datetime | None = None
+        self.last_time: datetime | None = None
+        self.signature: tuple[Any, ...] = ()
+        self.base: AccountFigures | None = None
 
-
-def _figures(log_dir: Path) -> AccountFigures:
-    run_id, records = _replay(log_dir)
-    positions: dict[str, Position] = {}
-    initial_cash: float | None = None
-    cash: float | None = None
-    venue = None
-    fills = orders = rejects = 0
-    last_fill = last_time = None
-    last_seq: int | None = None
-    seen_orders: set[str] = set()
-    seen_fills: set[Any] = set()
-    for i, rec in enumerate(records, 1):
+    def add(self, rec: dict[str, Any]) -> None:
+        self.seq = max(self.seq, int(rec.get("seq") or 0))
+        self.last_time = _ts(rec.get("ts")) or self.last_time
         event = rec.get("event")
-        seq = rec.get("seq")
-        last_seq = int(seq) if isinstance(seq, int) else i
-        last_time = _ts(rec.get("ts")) or last_time
-        if event == EVENT_SESSION:
-            venue = rec.get("venue") or venue
-            if initial_cash is None and isinstance(rec.get("initial_cash"), int | float):
-                initial_cash = cash = float(rec["initial_cash"])
-        elif event == EVENT_ORDER:
-            oid = rec.get("order_id")
-            if isinstance(oid, str) and oid not in seen_orders:
-                seen_orders.add(oid)
-                orders += 1
-        elif event == EVENT_REJECT:
-            rejects += 1
-        elif event == EVENT_FILL:
-            try:
-                qty = float(rec["qty"])
-                price = float(rec["fill_price"])
-                fee = float(rec.get("fee") or 0.0)
-                notional = float(rec.get("notional") or qty * price)
-                is_buy = str(rec["side"]).upper() == SIDE_BUY
-                symbol = str(rec["symbol"])
-            except (KeyError, TypeError, ValueError):
-                continue
-            fill_id = rec.get("fill_id")
-            if fill_id is not None:
-                if fill_id in seen_fills:  # a fill journaled again by a later session
-                    continue
-                seen_fills.add(fill_id)
-            fills += 1
-            last_fill = _ts(rec.get("timestamp")) or _ts(rec.get("ts")) or last_fill
-            pos = positions.get(symbol)
-            if pos is None:
-                pos = positions[symbol] = Position()
-            pos.apply(is_buy, qty, price, fee)
-            if cash is not None:  # the paper broker's cash rule (PaperBroker._apply_fill)
-                cash += -(notional + fee) if is_buy else notional - fee
-    return AccountFigures(
-        log_dir=str(log_dir), run_id=run_id, venue=venue, initial_cash=initial_cash, cash=cash,
-        positions={s: p.qty for s, p in positions.items() if p.qty != 0.0},
-        avg_costs={s: p.avg_cost for s, p in positions.items() if p.qty != 0.0},
-        realized_pnl=sum(p.realized_pnl for p in positions.values()),
-        fees=sum(p.fees for p in positions.values()),
-        fills=fills, orders=orders, rejects=rejects, records=len(records), last_seq=last_seq,
-        last_record_time=last_time, last_fill_time=last_fill,
-    )
+        if event in ("open", "reset"):  # a paper account (re)starts: counts are the run's
+            self.paper = True
+            self.venue = self.venue or "paper"
+            self.run_id = rec.get("run_id") or self.run_id
+            self.fills, self.rejects, self.last_fill = 0, 0, None
+            self.orders.clear()
+            self.fill_ids.clear()
+        elif event == "session":
+            self.venue = rec.get("venue") or self.venue
+            self.run_id = rec.get("run_id") or self.run_id
+        elif event == "order":
+            inner = rec.get("order") if isinstance(rec.get("order"), dict) else rec
+            oid = inner.get("order_id") if isinstance(inner, dict) else None
+            if isinstance(oid, str):
+                self.orders.add(oid)
+            for f in rec.get("fills", ()) or ():
+                self._fill(f)
+        elif event == "fill":
+            self._fill(rec)
+        elif event == "reject":
+            self.rejects += 1
+
+    def _fill(self, f: dict[str, Any]) -> None:
+        fid = f.get("fill_id")
+        if not self.paper and fid is not None:  # a live venue may journal a fill again in a later session
+            if fid in self.fill_ids:
+                return
+            self.fill_ids.add(fid)
+        self.fills += 1
+        self.last_fill = _ts(f.get("timestamp")) or _ts(f.get("ts")) or self.last_fill
 
 
-def _signature(log_dir: Path) -> tuple[tuple[str, int, int], ...]:
+def _signature(account_dir: Path) -> tuple[Any, ...]:
     out = []
-    for p in journal_files(log_dir):
+    for first, path in list_segments(account_dir):
         try:
-            st = p.stat()
+            st = path.stat()
         except OSError:
             continue
-        out.append((p.name, st.st_size, st.st_mtime_ns))
+        out.append((first, st.st_size, st.st_mtime_ns))
     return tuple(out)
 
 
-_cache_lock = threading.Lock()
-_cache: dict[str, tuple[tuple[tuple[str, int, int], ...], AccountFigures]] = {}
+def _paper_view(account_dir: Path) -> dict[str, Any]:
+    """Cash, positions and costs by the paper broker's own read-only recovery of the account."""
+    from LIVE_TRADING.brokers.paper import PaperBroker
+
+    view = PaperBroker(log_dir=account_dir.parent, account=account_dir.name, read_only=True)
+    try:
+        summary = view.get_account_summary()
+        details = view.get_position_details()
+    finally:
+        view.close()
+    return {
+        "initial_cash": summary.get("initial_cash"),
+        "cash": summary["cash"],
+        "positions": {s: float(d["qty"] or 0.0) for s, d in details.items() if d.get("qty")},
+        "avg_costs": {s: float(d["avg_cost"] or 0.0) for s, d in details.items() if d.get("qty")},
+        "realized_pnl": float(summary.get("realized_pnl") or 0.0),
+        "fees": float(summary.get("fees") or 0.0),
+    }
+
+
+_lock = threading.Lock()
+_tallies: dict[str, _Tally] = {}
 
 
 def account_figures(log_dir: str | Path, marks: dict[str, float] | None = None) -> AccountFigures:
     """Cash, equity, positions and journal facts of the account journaled in ``log_dir`` (read only).
 
-    Raises what the journal reader raises for a journal it cannot read
-    (``JournalError`` / ``JournalCorruptError`` once issue 12 lands).
+    Raises ``JournalCorruptError`` / ``JournalError`` for a journal that cannot be read.
     """
     path = Path(log_dir)
-    sig = _signature(path)
     key = str(path.resolve())
-    with _cache_lock:
-        hit = _cache.get(key)
-    if hit is not None and hit[0] == sig:
-        base = hit[1]
-    else:
-        base = _figures(path)
-        with _cache_lock:
-            _cache[key] = (sig, base)
+    with _lock:
+        tally = _tallies.setdefault(key, _Tally())
+        sig = _signature(path)
+        if tally.base is None or sig != tally.signature:
+            if sig[:1] != tally.signature[:1] or len(sig) < len(tally.signature):
+                tally = _tallies[key] = _Tally()  # a new or rewritten journal: start over
+            for rec in read_records(path, since_seq=tally.seq + 1, verify=False):
+                tally.add(rec)  # only records after the last seen seq (a batch's members share its seq)
+            paper = _paper_view(path) if tally.paper else {}
+            tally.base = AccountFigures(
+                log_dir=str(path), run_id=tally.run_id, venue=tally.venue,
+                fills=tally.fills, orders=len(tally.orders), rejects=tally.rejects, records=tally.seq,
+                last_seq=tally.seq or None, last_record_time=tally.last_time, last_fill_time=tally.last_fill,
+                **paper,
+            )
+            tally.signature = sig
+        base = tally.base
     if base.cash is None:
         return base
     marks = marks or {}
     equity = base.cash + sum(q * float(marks.get(s, base.avg_costs.get(s, 0.0))) for s, q in base.positions.items())
-    return AccountFigures(**{**base.__dict__, "equity": equity})
+    return replace(base, equity=equity)
 
 
-__all__ = ["AccountFigures", "account_dir", "account_figures"]
+__all__ = ["AccountFigures", "account_figures"]
