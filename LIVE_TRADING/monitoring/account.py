@@ -28,9 +28,12 @@ Marks
     average cost (as the paper broker does without a quote).
 
 Cost
-    Only what was appended since the last call is read (``read_records`` from
-    the last seen ``seq``); the paper view is rebuilt only when the journal
-    changed. An unchanged journal costs a directory listing and a ``stat``.
+    An unchanged journal costs a directory listing and a ``stat`` per segment.
+    After a change, the counts are brought up to date from the last seen
+    ``seq`` (``read_records(since_seq=...)``, which today still reads the
+    segment holding that seq from its start) and, on paper, the read-only
+    recovery runs again (it checks the open segment). Figures:
+    ``benchmarks/bench_monitoring.py``.
 """
 
 from __future__ import annotations
