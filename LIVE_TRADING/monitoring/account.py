@@ -124,21 +124,21 @@ class _Tally:
             oid = inner.get("order_id") if isinstance(inner, dict) else None
             if isinstance(oid, str):
                 self.orders.add(oid)
-            for f in rec.get("fills", ()) or ():
-                self._fill(f)
+            for f in rec.get("fills", ()) or ():  # fills taken at once: at the order record's time
+                self._fill(f, rec.get("ts"))
         elif event == "fill":
-            self._fill(rec)
+            self._fill(rec, rec.get("ts"))
         elif event == "reject":
             self.rejects += 1
 
-    def _fill(self, f: dict[str, Any]) -> None:
+    def _fill(self, f: dict[str, Any], ts: Any) -> None:
         fid = f.get("fill_id")
         if not self.paper and fid is not None:  # a live venue may journal a fill again in a later session
             if fid in self.fill_ids:
                 return
             self.fill_ids.add(fid)
         self.fills += 1
-        self.last_fill = _ts(f.get("timestamp")) or _ts(f.get("ts")) or self.last_fill
+        self.last_fill = _ts(f.get("timestamp")) or _ts(ts) or self.last_fill
 
 
 def _signature(account_dir: Path) -> tuple[Any, ...]:

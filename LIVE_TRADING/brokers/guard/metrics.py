@@ -298,6 +298,29 @@ class InstrumentedBroker(BrokerWrapper):
         elif isinstance(exc, JournalError):
             alerting.emit(alerting.JOURNAL_ERROR, venue=self.venue, message=str(exc))
 
+    def _timed_order(self, method: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        t0 = perf_counter()
+        try:
+            result = fn(*args, **kwargs)
+        except Exception as exc:
+            self.metrics.failed(method, perf_counter() - t0, exc, order=True)
+            raise
+        # a bracket / OCO is timed, not counted as one submission (its legs have their own statuses)
+        self.metrics.ok(method, t0, perf_counter())
+        return result
+
+    def modify_order(self, order_id: str, **kwargs: Any) -> dict[str, Any]:
+        return self._timed("modify_order", lambda: self._inner.modify_order(order_id, **kwargs))
+
+    def submit_bracket(self, symbol: str, side: str, qty: float, **kwargs: Any) -> dict[str, Any]:
+        return self._timed_order("submit_bracket", self._inner.submit_bracket, symbol, side, qty, **kwargs)
+
+    def submit_oco(self, symbol: str, side: str, qty: float, **kwargs: Any) -> dict[str, Any]:
+        return self._timed_order("submit_oco", self._inner.submit_oco, symbol, side, qty, **kwargs)
+
+    def reconcile(self) -> dict[str, Any]:
+        return self._timed("reconcile", self._inner.reconcile)
+
     def cancel_order(self, order_id: str) -> dict[str, Any]:
         return self._timed("cancel_order", self._inner.cancel_order, order_id)
 
