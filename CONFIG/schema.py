@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
@@ -141,6 +142,78 @@ class JournalSettings(Section):
             if old:
                 value["durability"] = "fsync"
         return value
+
+
+# --- live_trading.circuit / monitoring / alerts -----------------------------------
+class CircuitSettings(Section):
+    enabled: Bool = Field(True, description="Put a circuit breaker in front of every external service.")
+    failure_threshold: Integer = Field(5, ge=1, description="Consecutive connection failures that open it.")
+    error_rate_threshold: Number = Field(0.5, gt=0, le=1, description="Error rate over window_s that opens it.")
+    window_s: Number = Field(60.0, gt=0, description="Seconds the error rate is measured over.")
+    min_calls: Integer = Field(10, ge=1, description="Calls in the window before the error rate is judged.")
+    cooldown_s: Number = Field(30.0, gt=0, description="Seconds open before one probe call goes through.")
+
+
+class MonitoringSettings(Section):
+    host: Text = Field("127.0.0.1", description="Address `live-trading serve` binds.")
+    port: Integer = Field(9108, ge=0, le=65535, description="Port (0 = a free one).")
+    token: str | None = Field(None, description="Bearer token guarding everything but /health (an ${ENV} reference).")
+    health_check_s: Number = Field(15.0, gt=0, description="Seconds between background health checks.")
+    max_quote_age_s: Number = Field(300.0, gt=0, description="A last quote older than this makes the status degraded.")
+    degraded_headroom: Number = Field(0.2, ge=0, le=1, description="Degraded below this fraction of rate limit left.")
+    degraded_reject_rate: Number = Field(0.5, ge=0, le=1, description="Degraded above this fraction of rejections.")
+
+    @field_validator("token", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+
+class WebhookSettings(Section):
+    url: Text | None = Field(None, description="http(s) URL receiving a JSON POST per alert; null = none.")
+    format: choice("generic", "slack", "discord") = Field("generic", description="Payload shape.")  # type: ignore[valid-type]
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _http_url(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip():
+            parts = urlsplit(value.strip())
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                shown = f"{parts.scheme}://{parts.netloc}/..." if parts.netloc else value[:8] + "..."
+                raise problem([f"live_trading.alerts.webhook.url must be an http:// or https:// URL, got {shown!r}"])
+        return value
+
+
+class EmailSettings(Section):
+    host: Text | None = Field(None, description="SMTP server; null = no e-mail.")
+    port: Integer = Field(25, ge=1, le=65535, description="SMTP port.")
+    sender: Text | None = Field(None, description="From address.")
+    to: TextList | None = Field(None, description="Recipients.")
+    username: Text | None = Field(None, description="SMTP user (an ${ENV} reference).")
+    password: Text | None = Field(None, description="SMTP password (only as an ${ENV} reference).")
+    starttls: Bool = Field(False, description="Upgrade the connection with STARTTLS before logging in.")
+
+    @model_validator(mode="after")
+    def _complete(self) -> EmailSettings:
+        if self.host is not None and (not self.sender or not self.to):
+            raise problem(["live_trading.alerts.email needs sender and to when email.host is set"])
+        return self
+
+
+class AlertsSettings(Section):
+    enabled: Bool = Field(True, description="Send alerts (they always go to the log).")
+    account: Text | None = Field(None, description="Account name carried by every alert.")
+    dedup_window_s: Number = Field(300.0, ge=0, description="The same alert is sent at most once per this many seconds.")
+    queue_size: Integer = Field(1000, ge=1, description="Alerts waiting for a slow sink.")
+    max_retries: Integer = Field(5, ge=0, description="Retries of a failing sink.")
+    backoff_base_s: Number = Field(1.0, ge=0, description="First wait between retries.")
+    backoff_max_s: Number = Field(60.0, ge=0, description="Longest wait between retries.")
+    timeout_s: Number = Field(10.0, gt=0, description="Seconds each webhook POST / SMTP conversation may take.")
+    reject_storm_count: Integer = Field(10, ge=1, description="Rejections within reject_storm_window_s that alert.")
+    reject_storm_window_s: Number = Field(60.0, gt=0, description="Window of the reject storm, seconds.")
+    reconnect_alert_after_s: Number = Field(120.0, ge=0, description="IBKR: alert after reconnecting fails this long.")
+    webhook: WebhookSettings = Field(WebhookSettings(), description="Webhook sink.")
+    email: EmailSettings = Field(EmailSettings(), description="E-mail sink.")
 
 
 # --- live_trading.risk ----------------------------------------------------------
@@ -327,6 +400,9 @@ class LiveTradingSettings(Section):
     paper: PaperSettings = Field(PaperSettings(), description="The paper broker.")
     journal: JournalSettings = Field(JournalSettings(), description="The write-ahead journal.")
     risk: RiskSettings = Field(RiskSettings(), description="Pre-trade risk limits on every venue.")
+    circuit: CircuitSettings = Field(CircuitSettings(), description="Circuit breakers in front of external services.")
+    monitoring: MonitoringSettings = Field(MonitoringSettings(), description="`live-trading serve` endpoints.")
+    alerts: AlertsSettings = Field(AlertsSettings(), description="Alerts and their sinks.")
     data: DataSettings = Field(DataSettings(), description="Quote sources.")
     pipeline: PipelineSettings = Field(PipelineSettings(), description="`live-trading run` defaults.")
     binance: BinanceSettings = Field(BinanceSettings(), description="The Binance spot venue.")
@@ -357,6 +433,9 @@ SECTIONS: dict[str, type[Section]] = {
     "paper": PaperSettings,
     "journal": JournalSettings,
     "risk": RiskSettings,
+    "circuit": CircuitSettings,
+    "monitoring": MonitoringSettings,
+    "alerts": AlertsSettings,
     "data": DataSettings,
     "data.sim": SimSettings,
     "data.replay": ReplaySettings,

@@ -126,6 +126,13 @@ def validate(venue_override: str | None) -> tuple[str | None, list[str], list[st
     _collect(problems, "live_trading.paper", PaperConfig.from_config)
     _collect(problems, "live_trading.risk", RiskLimits.from_config)
     _collect(problems, "live_trading.pipeline", PipelineConfig.from_config)
+    from LIVE_TRADING.common.circuit import CircuitSettings
+    from LIVE_TRADING.monitoring.alerts import AlertSettings
+    from LIVE_TRADING.monitoring.server import MonitoringSettings
+
+    _collect(problems, "live_trading.circuit", CircuitSettings.from_config)
+    _collect(problems, "live_trading.monitoring", MonitoringSettings.from_config)
+    _collect(problems, "live_trading.alerts", AlertSettings.from_config)
     for name in dict.fromkeys(n for n in names if n in OFFLINE_PROVIDERS):
         provider = _collect(problems, f"live_trading.data.{name}", functools.partial(get_data_provider, name))
         if provider is not None:
