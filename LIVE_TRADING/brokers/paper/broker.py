@@ -123,7 +123,7 @@ from LIVE_TRADING.common.exceptions import (
 )
 from LIVE_TRADING.common.journal import Journal, latest_run_id
 from LIVE_TRADING.common.settings import SettingsReader
-from LIVE_TRADING.data.quotes import make_quote, mid_price
+from LIVE_TRADING.data.quotes import Quote, make_quote, mid_price
 
 logger = logging.getLogger(__name__)
 
@@ -403,12 +403,14 @@ class PaperBroker:
         For pipelines that pull quotes from their own provider: the paper
         broker then prices and fills against the very same quotes. Each quote
         is checked like ``set_quote``'s (``InvalidQuoteError``); none is applied
-        if one is invalid.
+        if one is invalid. A ``Quote`` built by ``make_quote`` (what every data
+        provider returns) was checked when it was built and is taken as it is.
         """
         items = quotes.values() if isinstance(quotes, Mapping) else quotes
         checked = [
-            make_quote(q["symbol"], q["bid"], q["ask"], q.get("bid_size", 0.0), q.get("ask_size", 0.0),
-                       q.get("timestamp") or self._clock())
+            q if type(q) is Quote
+            else make_quote(q["symbol"], q["bid"], q["ask"], q.get("bid_size", 0.0), q.get("ask_size", 0.0),
+                            q.get("timestamp") or self._clock())
             for q in items
         ]
         with self._lock:

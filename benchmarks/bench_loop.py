@@ -1,0 +1,102 @@
+"""``run_loop`` throughput: steps per second with 1 and with 100 symbols.
+
+Run from the repository root::
+
+    python benchmarks/bench_loop.py [--steps 20000] [--steps-100 2000] [--repeat 5] [--profile]
+
+Setup (what ``live-trading run`` does for a simulated paper run): the ``sim``
+provider and a ``PaperBroker`` sharing a ``ManualClock`` moved one hour per
+step, the journal on (a temp log dir, default durability), the
+``equal_weight`` strategy re-targeting every symbol every step (a rebalance
+every step; trades below ``min_trade_value`` are skipped, the others are market
+orders), warm-up on. Each figure is the median of ``--repeat`` runs, each on a
+fresh broker; the targets of issue 13 (>= 60,000 steps/s at 1 symbol, >= 5,000
+at 100) are printed next to it.
+
+``--profile`` prints the top of a cProfile of one run of each size (where the
+time goes: provider, broker, journal, loop). Figures only: nothing asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("LIVE_TRADING_CONFIG", str(ROOT / "CONFIG" / "live_trading.yaml"))
+
+from LIVE_TRADING.brokers.paper import PaperBroker  # noqa: E402
+from LIVE_TRADING.common.clock import ManualClock  # noqa: E402
+from LIVE_TRADING.data.sim import SimDataProvider  # noqa: E402
+from LIVE_TRADING.pipeline import run_loop  # noqa: E402
+from LIVE_TRADING.pipeline.strategies import EqualWeight  # noqa: E402
+
+TARGETS = {1: 60_000, 100: 5_000}
+
+
+def one_run(n_symbols: int, steps: int, log_dir: str, profile: cProfile.Profile | None = None) -> tuple[float, int]:
+    """Seconds for ``steps`` steps of ``run_loop`` on ``n_symbols`` symbols, and the orders placed."""
+    clock = ManualClock("2026-01-05T00:00:00+00:00")
+    provider = SimDataProvider(seed=7, clock=clock)
+    broker = PaperBroker(initial_cash=1e6, log_dir=log_dir, clock=clock, data_provider=provider,
+                         slippage_bps=5, fee_bps=1)
+    symbols = [f"S{i:03d}" for i in range(n_symbols)]
+
+    def advance() -> None:
+        clock.advance(hours=1)
+
+    try:
+        started = time.perf_counter()
+        if profile is not None:
+            profile.enable()
+        result = run_loop(broker, provider, EqualWeight(), steps, symbols=symbols, bar="1h", advance=advance)
+        if profile is not None:
+            profile.disable()
+        elapsed = time.perf_counter() - started
+    finally:
+        broker.close()
+    assert result.steps_done == steps and not result.errors, result.errors[:3]
+    return elapsed, len(result.orders)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=20_000, help="steps per run with 1 symbol")
+    parser.add_argument("--steps-100", type=int, default=2_000, help="steps per run with 100 symbols")
+    parser.add_argument("--repeat", type=int, default=5, help="runs per figure (the median is printed)")
+    parser.add_argument("--profile", action="store_true", help="also print a cProfile of one run of each size")
+    args = parser.parse_args()
+
+    print(f"run_loop, sim provider + PaperBroker (journal on), equal_weight every step, median of {args.repeat}")
+    for n_symbols, steps in ((1, args.steps), (100, args.steps_100)):
+        rates, orders = [], 0
+        for _ in range(args.repeat):  # interleaving is not needed: one configuration per line
+            with tempfile.TemporaryDirectory() as tmp:
+                elapsed, orders = one_run(n_symbols, steps, tmp)
+            rates.append(steps / elapsed)
+        median = statistics.median(rates)
+        target = TARGETS[n_symbols]
+        print(
+            f"  {n_symbols:>3} symbol(s): {median:>9,.0f} steps/s  (min {min(rates):,.0f}, max {max(rates):,.0f}; "
+            f"{steps:,} steps, {orders:,} orders per run; {median * n_symbols:,.0f} quotes/s)  "
+            f"target >= {target:,}: {median / target:.2f}x of target"
+        )
+    if args.profile:
+        for n_symbols, steps in ((1, args.steps), (100, args.steps_100)):
+            prof = cProfile.Profile()
+            with tempfile.TemporaryDirectory() as tmp:
+                one_run(n_symbols, steps, tmp, prof)
+            print(f"\n--- cProfile, {n_symbols} symbol(s), {steps:,} steps (tottime) ---")
+            pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+
+
+if __name__ == "__main__":
+    main()
