@@ -64,7 +64,9 @@ from LIVE_TRADING.common.clock import Clock, ensure_utc, utc_now
 from LIVE_TRADING.common.exceptions import DataProviderError
 from LIVE_TRADING.common.settings import SettingsReader, to_float
 from LIVE_TRADING.data.provider import (
+    INTERVALS,
     PERIODS,
+    check_interval,
     DataProvider,
     history_window,
     normalize_ohlcv,
@@ -327,15 +329,32 @@ class _Batch:
                 stack.append((lo, hi, wlo, whi))
         return wlo
 
-    def mids(self, n: int) -> list[float | DataProviderError]:
-        """Every symbol's mid at second ``n`` (a ``DataProviderError`` in place of a price that overflowed)."""
+    def quotes(self, n: int, when: datetime, errors: dict[str, str]) -> dict[str, dict[str, Any]]:
+        """Every symbol's quote at second ``n`` (symbols whose price overflowed go to ``errors``).
+
+        Checked here, once, instead of by ``make_quote`` per symbol: the mid is
+        finite and positive (``_price``), the half spread is ``mid * spread_bps
+        / 2e4`` with ``spread_bps >= 0`` and the size ``>= 0`` (both checked
+        with the settings), so the quote is never crossed; only a bid pushed
+        to zero or below by a spread of 10,000 bps or more is left to refuse.
+        """
         exponents = (self.drift * n + self.vol * self.at(n)).tolist()
-        out: list[float | DataProviderError] = []
-        for sym, start, e in zip(self.symbols, self.start_prices, exponents, strict=True):
+        out: dict[str, dict[str, Any]] = {}
+        for state, e in zip(self.states, exponents, strict=True):
+            sym = state.symbol
             try:
-                out.append(_price(start, e, sym))
+                mid = _price(state.params.start_price, e, sym)
             except DataProviderError as exc:
-                out.append(exc)
+                errors[sym] = str(exc)
+                continue
+            half = mid * state.half_spread
+            bid, ask = mid - half, mid + half
+            if not bid > 0.0:
+                errors[sym] = f"Invalid quote for {sym}: bid {bid:g} must be > 0 (spread_bps too large)"
+                continue
+            size = state.params.size
+            out[sym] = Quote(symbol=sym, bid=bid, ask=ask, bid_size=size, ask_size=size, timestamp=when,
+                             spread_bps=(ask - bid) / ((ask + bid) / 2.0) * 1e4)
         return out
 
 
@@ -520,14 +539,7 @@ class SimDataProvider(DataProvider):
         while len(self._batches) > _BATCHES_KEPT:
             del self._batches[next(iter(self._batches))]
         errors = dict(batch.errors)
-        out: dict[str, dict[str, Any]] = {}
-        for state, mid in zip(batch.states, batch.mids(n), strict=True):
-            if isinstance(mid, DataProviderError):
-                errors[state.symbol] = str(mid)
-                continue
-            half = mid * state.half_spread
-            size = state.params.size
-            out[state.symbol] = make_quote(state.symbol, mid - half, mid + half, size, size, when)
+        out = batch.quotes(n, when, errors)
         self.last_errors = errors
         return out
 
@@ -548,24 +560,43 @@ class SimDataProvider(DataProvider):
             now = ensure_utc(self._clock(), "clock()")
             start, step = history_window(period, interval, now, earliest=now - _MAX_SPAN)
             step_s = int(step.total_seconds())
-            now_s = _unix_seconds(now)
             first = -(-_unix_seconds(start) // step_s) * step_s
-            state = self._symbol(sym)
-            origin = self._origin_s
-            rows = []
-            for bar in range(first, now_s + 1, step_s):
-                end = min(bar + step_s - 1, now_s)
-                span = end - bar
-                prices = [state.mid(bar - origin)]
-                prices.extend(
-                    state.mid(bar + span * i // (_BAR_SAMPLES + 1) - origin)
-                    for i in range(1, _BAR_SAMPLES + 1)
-                    if span > 1
-                )
-                close = state.mid(end - origin)
-                prices.append(close)
-                volume = state.params.size * (span + 1) / 60.0 * (0.5 + state.path.uniform(bar, -2 - step_s))
-                rows.append((bar, prices[0], max(prices), min(prices), close, float(round(volume))))
+            return self._bars(sym, first, _unix_seconds(now), step_s)
+
+    def get_recent_bars(self, symbol: str, interval: str = "1d", count: int = 1) -> pd.DataFrame:
+        """The last ``count`` bars of ``interval`` (the last one still forming), as ``get_historical`` builds them.
+
+        What the loop's warm-up asks for: only the bars a strategy needs,
+        however long or short the interval.
+        """
+        sym = normalize_symbol(symbol)
+        check_interval(interval)
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise DataProviderError(f"count must be an integer >= 1, got {count!r}", symbol=sym)
+        with self._lock:
+            now_s = _unix_seconds(ensure_utc(self._clock(), "clock()"))
+            step_s = int(INTERVALS[interval].total_seconds())
+            first = (now_s // step_s - (count - 1)) * step_s
+            return self._bars(sym, first, now_s, step_s)
+
+    def _bars(self, sym: str, first: int, now_s: int, step_s: int) -> pd.DataFrame:
+        """Bars of ``step_s`` seconds starting at Unix second ``first`` up to the one holding ``now_s``."""
+        state = self._symbol(sym)
+        origin = self._origin_s
+        rows = []
+        for bar in range(first, now_s + 1, step_s):
+            end = min(bar + step_s - 1, now_s)
+            span = end - bar
+            prices = [state.mid(bar - origin)]
+            prices.extend(
+                state.mid(bar + span * i // (_BAR_SAMPLES + 1) - origin)
+                for i in range(1, _BAR_SAMPLES + 1)
+                if span > 1
+            )
+            close = state.mid(end - origin)
+            prices.append(close)
+            volume = state.params.size * (span + 1) / 60.0 * (0.5 + state.path.uniform(bar, -2 - step_s))
+            rows.append((bar, prices[0], max(prices), min(prices), close, float(round(volume))))
         frame = pd.DataFrame(rows, columns=["timestamp", "open", "high", "low", "close", "volume"])
         frame.index = pd.to_datetime(frame.pop("timestamp"), unit="s", utc=True)
         return normalize_ohlcv(frame, sym)

@@ -14,15 +14,19 @@ from LIVE_TRADING.pipeline.rebalance import (
     portfolio_value,
     rebalance,
 )
-from LIVE_TRADING.pipeline.results import RunResult, StepInfo, drawdowns, max_drawdown
+from LIVE_TRADING.pipeline.strategies import Strategy, StrategyContext
+from LIVE_TRADING.pipeline.results import BoundedLog, RunResult, StepInfo, drawdowns, max_drawdown
 
 __all__ = [
+    "BoundedLog",
     "DEFAULT_MIN_TRADE_VALUE",
     "MODES",
     "PipelineConfig",
     "RebalanceResult",
     "RunResult",
     "StepInfo",
+    "Strategy",
+    "StrategyContext",
     "drawdowns",
     "max_drawdown",
     "pnl_from_fills",
