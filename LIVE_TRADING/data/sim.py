@@ -251,9 +251,21 @@ class _Path:
             while len(stack) > 1 and not (stack[-1][0] <= j < stack[-1][1]):
                 stack.pop()
         lo, hi, wlo, whi = stack[-1]
+        if j == lo:
+            return wlo
+        key, table, base = self._key, self._table, (k << _B_SHIFT) + _B_OFFSET
         while j != lo:
             mid = (lo + hi) >> 1
-            wmid = (wlo + whi) * 0.5 + _HALF_SD[hi - lo] * self._z(k, mid)
+            # _normal(_hash(key, k, mid)), inlined (the hot path of a one-symbol run)
+            x = (((base + mid) & _M64) * _GOLDEN & _M64) ^ key
+            x ^= x >> 30
+            x = (x * _MIX1) & _M64
+            x ^= x >> 27
+            x = (x * _MIX2) & _M64
+            x ^= x >> 31
+            i = x >> 48
+            t = table[i]
+            wmid = (wlo + whi) * 0.5 + _HALF_SD[hi - lo] * (t + ((x >> 16) & 0xFFFFFFFF) * _FRAC * (table[i + 1] - t))
             if j < mid:
                 hi, whi = mid, wmid
             else:
