@@ -576,7 +576,7 @@ class SimDataProvider(DataProvider):
             return self._bars(sym, first, _unix_seconds(now), step_s)
 
     def get_recent_bars(self, symbol: str, interval: str = "1d", count: int = 1) -> pd.DataFrame:
-        """The last ``count`` bars of ``interval`` (the last one still forming), as ``get_historical`` builds them.
+        """The last ``count`` bars of ``interval`` as ``get_historical`` builds them; the last one holds the current quote.
 
         What the loop's warm-up asks for: only the bars a strategy needs,
         however long or short the interval.

@@ -150,16 +150,17 @@ def warm_history(
     recent = getattr(provider, "get_recent_bars", None)
     for sym in symbols:
         try:
-            if callable(recent):  # only the bars needed (plus the one still forming)
+            if callable(recent):  # only the bars needed, plus the last one: it holds the current quote
                 frame = recent(sym, interval=interval, count=bars + 1)
+                complete = frame.iloc[:-1] if frame is not None else None
             else:
                 frame = provider.get_historical(sym, period=period, interval=interval)
+                complete = frame[frame.index + step <= now] if frame is not None else None
         except (DataProviderError, BrokerError) as exc:
             logger.warning("No history to warm up %s (%s %s): %s", sym, period, interval, exc)
             continue
-        if frame is None or len(frame) == 0:
+        if complete is None or len(complete) == 0:
             continue
-        complete = frame[frame.index + step <= now]
         out[sym] = [float(c) for c in complete["close"].to_numpy()[-bars:]]
     return out
 
