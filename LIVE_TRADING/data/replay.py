@@ -31,6 +31,7 @@ typical bar length after its start), so replay never looks ahead.
 
 from __future__ import annotations
 
+import bisect
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -46,7 +47,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pa_parquet
 
 from LIVE_TRADING.common.clock import Clock, ensure_utc, utc_now
-from LIVE_TRADING.common.exceptions import DataProviderError
+from LIVE_TRADING.common.exceptions import DataProviderError, InvalidQuoteError
 from LIVE_TRADING.common.settings import SettingsReader
 from LIVE_TRADING.data.provider import (
     INTERVALS,
@@ -57,7 +58,7 @@ from LIVE_TRADING.data.provider import (
     normalize_ohlcv,
     normalize_symbol,
 )
-from LIVE_TRADING.data.quotes import Quote, make_quote
+from LIVE_TRADING.data.quotes import Quote
 
 logger = logging.getLogger(__name__)
 
@@ -72,17 +73,69 @@ _NAT = np.iinfo(np.int64).min
 
 @dataclass
 class _Series:
-    """The rows of one symbol, sorted by time, as numpy arrays (one element per row)."""
+    """The rows of one symbol in time order: times as int64 ns arrays, prices taken from the file's columns lazily."""
 
     known: np.ndarray  # int64 ns since the epoch: when each row's prices are known (ascending)
     labels: np.ndarray  # int64 ns: the row's own timestamp (a bar's label)
-    bids: np.ndarray
-    asks: np.ndarray
-    bid_sizes: np.ndarray
-    ask_sizes: np.ndarray
-    columns: dict[str, np.ndarray]  # bars: open, high, low, close, volume; quotes: bid, ask
+    rows: np.ndarray  # positions of this symbol's rows in ``source``, in time order
+    source: dict[str, np.ndarray]  # the file's checked columns (all symbols; shared, read-only)
+    kind: str  # quotes | bars
+    spread_bps: float
+    size: float
+    _columns: dict[str, np.ndarray] | None = None
     _frame: pd.DataFrame | None = None
     _last: tuple[int, Quote] | None = None  # the last quote served: (row, quote)
+    _lists: tuple[list[int], list[float], list[float], list[float], list[float]] | None = None
+
+    @property
+    def columns(self) -> dict[str, np.ndarray]:
+        """This symbol's columns (bars: open, high, low, close, volume; quotes: bid, ask, sizes), in time order."""
+        if self._columns is None:
+            self._columns = {c: v[self.rows] for c, v in self.source.items()}
+        return self._columns
+
+    def frame(self) -> pd.DataFrame:
+        """The rows as a DataFrame indexed by their timestamp, plus ``known`` (built on first use)."""
+        if self._frame is None:
+            index = pd.DatetimeIndex(self.labels.view("datetime64[ns]"), name="timestamp").tz_localize("UTC")
+            frame = pd.DataFrame(dict(self.columns), index=index)
+            frame["known"] = pd.DatetimeIndex(self.known.view("datetime64[ns]")).tz_localize("UTC")
+            self._frame = frame
+        return self._frame
+
+    def _as_lists(self) -> tuple[list[int], list[float], list[float], list[float], list[float]]:
+        """``known``, bids, asks and sizes as Python lists (built on the first quote, for fast lookups).
+
+        Bars become quotes around their close: ``close -/+ close * spread_bps / 2e4``, ``size`` on each side.
+        """
+        if self._lists is None:
+            cols = self.columns
+            if self.kind == "quotes":
+                bids, asks = cols["bid"].tolist(), cols["ask"].tolist()
+                bid_sizes, ask_sizes = cols["bid_size"].tolist(), cols["ask_size"].tolist()
+            else:
+                close = cols["close"]
+                half = close * (self.spread_bps / 2e4)
+                bids, asks = (close - half).tolist(), (close + half).tolist()
+                bid_sizes = ask_sizes = [self.size] * len(close)
+            self._lists = (self.known.tolist(), bids, asks, bid_sizes, ask_sizes)
+        return self._lists
+
+    def row_at(self, now_ns: int, known: list[int]) -> int:
+        """The last row known at ``now_ns`` (-1 before the first); O(1) when time moved to the next row.
+
+        ``known`` is ``self.known`` as a list (``_as_lists()[0]``).
+        """
+        last = self._last
+        if last is not None:  # a replay steps forward: try the row after the last one served first
+            i = last[0]
+            n = len(known)
+            if known[i] <= now_ns:
+                if i + 1 == n or known[i + 1] > now_ns:
+                    return i
+                if i + 2 == n or known[i + 2] > now_ns:
+                    return i + 1
+        return bisect.bisect_right(known, now_ns) - 1
 
     def frame(self) -> pd.DataFrame:
         """The rows as a DataFrame indexed by their timestamp, plus ``known`` (built on first use)."""
@@ -106,13 +159,21 @@ def _when(ns: int) -> datetime:
 
 
 def _read_table(path: Path) -> pa.Table:
+    """The file as an arrow table; the symbol column dictionary-encoded while it is read (few distinct values)."""
     name = path.name.lower()
     try:
         if name.endswith((".parquet", ".pq")):
-            return pa_parquet.read_table(path)
-        return pa_csv.read_csv(path)
+            symbol = [n for n in pa_parquet.read_schema(path).names if str(n).strip().lower() == "symbol"]
+            return pa_parquet.read_table(path, read_dictionary=symbol)
+        table = pa_csv.read_csv(
+            path, convert_options=pa_csv.ConvertOptions(auto_dict_encode=True, auto_dict_max_cardinality=1 << 20)
+        )
     except (pa.ArrowException, OSError, ValueError) as exc:  # parse errors, bad files
         raise DataProviderError(f"Replay file {path} cannot be read: {exc}") from exc
+    for i, field in enumerate(table.schema):  # only the symbol column stays dictionary-encoded
+        if pa.types.is_dictionary(field.type) and str(field.name).strip().lower() != "symbol":
+            table = table.set_column(i, field.name, table.column(i).cast(field.type.value_type))
+    return table
 
 
 def _times_ns(column: pa.ChunkedArray) -> np.ndarray:
@@ -139,6 +200,11 @@ def _times_ns(column: pa.ChunkedArray) -> np.ndarray:
         out = np.full(len(values), _NAT, dtype=np.int64)
         out[finite] = np.round(values[finite] * scale).astype(np.int64)
         return out
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        try:  # arrow's vectorised ISO-8601 parser; any unparseable cell sends the column to pandas below
+            return column.cast(pa.timestamp("ns", tz="UTC")).cast(pa.int64()).fill_null(_NAT).to_numpy()
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
     parsed = pd.to_datetime(column.to_pandas(), utc=True, errors="coerce", format="ISO8601")
     return parsed.array.asi8.copy() if hasattr(parsed.array, "asi8") else parsed.to_numpy("int64")
 
@@ -158,7 +224,10 @@ def _symbols(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
 
     Only the distinct values are normalised (dictionary encoding), not every row.
     """
-    encoded = pc.dictionary_encode(column.cast(pa.string())).combine_chunks()
+    if pa.types.is_dictionary(column.type):
+        encoded = column.unify_dictionaries().combine_chunks()
+    else:
+        encoded = pc.dictionary_encode(column.cast(pa.string())).combine_chunks()
     raw_codes = encoded.indices.to_numpy(zero_copy_only=False)
     codes = np.where(encoded.is_null().to_numpy(zero_copy_only=False), -1, raw_codes).astype(np.int64)
     names = [str(v).strip().upper() if v is not None else "" for v in encoded.dictionary.to_pylist()]
@@ -272,7 +341,8 @@ class ReplayDataProvider(DataProvider):
             cols["volume"] = np.nan_to_num(cols["volume"], nan=0.0)
         # by symbol, then time, then file order: a stable sort by symbol is enough when each
         # symbol's rows are already in time order (the usual file); a full sort otherwise
-        order = np.argsort(codes, kind="stable")
+        small = codes.astype(np.int16) if len(names) < 32_000 else codes  # 16-bit keys: numpy's radix sort
+        order = np.argsort(small, kind="stable")
         sorted_times, sorted_codes = times[order], codes[order]
         if not np.all((np.diff(sorted_times) >= 0) | (np.diff(sorted_codes) != 0)):
             order = np.lexsort((np.arange(len(times)), times, codes))
@@ -284,15 +354,12 @@ class ReplayDataProvider(DataProvider):
             order = order[keep]
             sorted_codes, sorted_times = sorted_codes[keep], sorted_times[keep]
         codes, times = sorted_codes, sorted_times
-        cols = {c: v[order] for c, v in cols.items()}
         bounds = np.flatnonzero(np.diff(codes)) + 1
         starts = np.concatenate([[0], bounds])
         ends = np.concatenate([bounds, [len(codes)]])
         series = {}
         for first, last in zip(starts.tolist(), ends.tolist(), strict=True):
-            series[names[int(codes[first])]] = self._series_of(
-                kind, times[first:last], {c: v[first:last] for c, v in cols.items()}
-            )
+            series[names[int(codes[first])]] = self._series_of(kind, times[first:last], order[first:last], cols)
         return kind, series
 
     @staticmethod
@@ -309,24 +376,14 @@ class ReplayDataProvider(DataProvider):
                 f"Replay file {path} has bad rows (data rows counted from 1 after the header): " + "; ".join(lines)
             )
 
-    def _series_of(self, kind: str, labels: np.ndarray, cols: dict[str, np.ndarray]) -> _Series:
-        if kind == "quotes":
-            known = labels
-            bids, asks = cols["bid"], cols["ask"]
-            bid_sizes, ask_sizes = cols["bid_size"], cols["ask_size"]
-        else:
-            if self.bar_time == "start" and len(labels) > 1:
-                known = np.empty_like(labels)
-                known[:-1] = labels[1:]  # a bar's close is known when the next bar starts
-                known[-1] = labels[-1] + int(np.median(np.diff(labels)))  # the last: one typical bar later
-            else:
-                known = labels
-            close = cols["close"]
-            half = close * (self.spread_bps / 2e4)
-            bids, asks = close - half, close + half
-            bid_sizes = ask_sizes = np.full(len(labels), self.size)
-        return _Series(known=known, labels=labels, bids=bids, asks=asks, bid_sizes=bid_sizes, ask_sizes=ask_sizes,
-                       columns=cols)
+    def _series_of(self, kind: str, labels: np.ndarray, rows: np.ndarray, cols: dict[str, np.ndarray]) -> _Series:
+        known = labels
+        if kind == "bars" and self.bar_time == "start" and len(labels) > 1:
+            known = np.empty_like(labels)
+            known[:-1] = labels[1:]  # a bar's close is known when the next bar starts
+            known[-1] = labels[-1] + int(np.median(np.diff(labels)))  # the last: one typical bar later
+        return _Series(known=known, labels=labels, rows=rows, source=cols, kind=kind, spread_bps=self.spread_bps,
+                       size=self.size)
 
     # -- what the file holds ---------------------------------------------------
     @property
@@ -352,9 +409,14 @@ class ReplayDataProvider(DataProvider):
 
     # -- quotes ----------------------------------------------------------------
     def _quote_at(self, symbol: str, now_ns: int) -> Quote:
-        sym = normalize_symbol(symbol)
-        series = self._series_for(sym)
-        i = int(np.searchsorted(series.known, now_ns, side="right")) - 1
+        series = self._series.get(symbol)
+        if series is None:
+            sym = normalize_symbol(symbol)
+            series = self._series_for(sym)
+        else:
+            sym = symbol
+        known, bids, asks, bid_sizes, ask_sizes = series._lists or series._as_lists()
+        i = series.row_at(now_ns, known)
         if i < 0:
             raise DataProviderError(
                 f"No quote for {sym} at {_when(now_ns).isoformat()}: its replay data starts at "
@@ -364,10 +426,12 @@ class ReplayDataProvider(DataProvider):
         last = series._last
         if last is not None and last[0] == i:
             return last[1]  # the same row as last time: the same (read-only) quote
-        quote = make_quote(
-            sym, float(series.bids[i]), float(series.asks[i]), float(series.bid_sizes[i]), float(series.ask_sizes[i]),
-            _when(int(series.known[i])),
-        )
+        bid, ask = bids[i], asks[i]
+        if not bid > 0.0:  # rows were checked when the file was read; a huge spread_bps can still push the bid to 0
+            raise InvalidQuoteError(f"Invalid quote for {sym}: bid {bid:g} must be > 0 (spread_bps too large)",
+                                    symbol=sym)
+        quote = Quote(symbol=sym, bid=bid, ask=ask, bid_size=bid_sizes[i], ask_size=ask_sizes[i],
+                      timestamp=_when(known[i]), spread_bps=(ask - bid) / ((ask + bid) / 2.0) * 1e4)
         series._last = (i, quote)
         return quote
 
