@@ -235,7 +235,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="runs of each (the median is printed)")
     args = parser.parse_args()
     try:
-        import backtrader  # noqa: F401
+        import backtrader
     except ImportError:
         sys.exit("backtrader is not installed: pip install -e .[bench]")
 

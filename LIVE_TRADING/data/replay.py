@@ -94,7 +94,7 @@ class _Series:
             self._columns = {c: v[self.rows] for c, v in self.source.items()}
         return self._columns
 
-    def frame(self) -> pd.DataFrame:
+    def as_frame(self) -> pd.DataFrame:
         """The rows as a DataFrame indexed by their timestamp, plus ``known`` (built on first use)."""
         if self._frame is None:
             index = pd.DatetimeIndex(self.labels.view("datetime64[ns]"), name="timestamp").tz_localize("UTC")
@@ -136,15 +136,6 @@ class _Series:
                 if i + 2 == n or known[i + 2] > now_ns:
                     return i + 1
         return bisect.bisect_right(known, now_ns) - 1
-
-    def frame(self) -> pd.DataFrame:
-        """The rows as a DataFrame indexed by their timestamp, plus ``known`` (built on first use)."""
-        if self._frame is None:
-            index = pd.DatetimeIndex(self.labels.view("datetime64[ns]"), name="timestamp").tz_localize("UTC")
-            frame = pd.DataFrame(dict(self.columns), index=index)
-            frame["known"] = pd.DatetimeIndex(self.known.view("datetime64[ns]")).tz_localize("UTC")
-            self._frame = frame
-        return self._frame
 
 
 def _ns(when: datetime) -> int:
@@ -240,6 +231,7 @@ def _symbols(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
 def _check_columns(path: Path, columns: Iterable[str]) -> str:
     """``"quotes"`` or ``"bars"``; ``DataProviderError`` naming the missing columns otherwise."""
     have = set(columns)
+    needed: tuple[str, ...]
     if have & {"bid", "ask"}:
         kind, needed = "quotes", QUOTE_COLUMNS
     elif have & {"open", "high", "low", "close"}:
@@ -286,8 +278,8 @@ class ReplayDataProvider(DataProvider):
         self._clock: Clock = clock or utc_now
         r = SettingsReader("data.replay")
         raw_path, source = r.raw("path", None if path is None else str(path))
-        self.spread_bps = r.number("spread_bps", spread_bps, ge=0)
-        self.size = r.number("size", size, ge=0)
+        self.spread_bps: float = r.number("spread_bps", spread_bps, ge=0)  # type: ignore[assignment]  # not optional
+        self.size: float = r.number("size", size, ge=0)  # type: ignore[assignment]
         self.bar_time = r.choice("bar_time", BAR_TIMES, bar_time)
         file = Path(str(raw_path)).expanduser() if raw_path is not None and str(raw_path).strip() else None
         if file is None:
@@ -470,7 +462,7 @@ class ReplayDataProvider(DataProvider):
                 f"No history for {sym} at {now.isoformat()}: its replay data starts at {first_known.isoformat()}",
                 symbol=sym,
             )
-        frame = series.frame()
+        frame = series.as_frame()
         rows = frame[(frame["known"] <= now) & (frame.index >= start)]
         return self._as_bars(rows, step, sym)
 
@@ -497,7 +489,7 @@ class ReplayDataProvider(DataProvider):
                 symbol=sym,
             )
         step = INTERVALS[interval]
-        frame = series.frame()
+        frame = series.as_frame()
         if self.kind == "bars" and end >= 2 and int(np.median(np.diff(series.labels[:end]))) == step // timedelta(
             microseconds=1
         ) * 1_000:

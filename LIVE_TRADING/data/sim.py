@@ -66,8 +66,8 @@ from LIVE_TRADING.common.settings import SettingsReader, to_float
 from LIVE_TRADING.data.provider import (
     INTERVALS,
     PERIODS,
-    check_interval,
     DataProvider,
+    check_interval,
     history_window,
     normalize_ohlcv,
     normalize_symbol,
@@ -92,7 +92,7 @@ _U53 = 1.0 / (1 << 53)
 _TABLE_BITS = 16  # normal quantile table: 2**16 bins, linear inside a bin
 _FRAC = 1.0 / (1 << 32)
 #: how far back period="max" reaches
-_MAX_SPAN = PERIODS["10y"]
+_MAX_SPAN: timedelta = PERIODS["10y"]  # type: ignore[assignment]  # a fixed span, never None
 #: price samples inside a bar (besides open and close) for its high and low
 _BAR_SAMPLES = 8
 #: get_multiple_quotes with at least this many symbols computes them as one numpy batch
@@ -424,7 +424,7 @@ class SimDataProvider(DataProvider):
         self._clock: Clock = clock or utc_now
         r = SettingsReader("data.sim", overrides)
         self.seed = r.integer("seed", seed)
-        defaults = {name: r.number(name, **bounds) for name, bounds in _MARKET_KEYS.items()}
+        defaults = {name: r.number(name, **bounds) for name, bounds in _MARKET_KEYS.items()}  # type: ignore[arg-type]
         per_symbol = self._read_symbols(r, r.mapping("symbols"))
         start_time = self._read_start_time(r)
         r.finish()

@@ -14,13 +14,13 @@ from LIVE_TRADING.pipeline.rebalance import (
     portfolio_value,
     rebalance,
 )
-from LIVE_TRADING.pipeline.strategies import Strategy, StrategyContext
 from LIVE_TRADING.pipeline.results import BoundedLog, RunResult, StepInfo, drawdowns, max_drawdown
+from LIVE_TRADING.pipeline.strategies import Strategy, StrategyContext
 
 __all__ = [
-    "BoundedLog",
     "DEFAULT_MIN_TRADE_VALUE",
     "MODES",
+    "BoundedLog",
     "PipelineConfig",
     "RebalanceResult",
     "RunResult",

@@ -63,7 +63,6 @@ from LIVE_TRADING.data.quotes import Quote
 from LIVE_TRADING.pipeline.rebalance import (
     DEFAULT_CASH_MARGIN_BPS,
     DEFAULT_MIN_TRADE_VALUE,
-    MODES,
     REBALANCE_ORDER_TYPES,
     _finite,
     _sym,
@@ -74,7 +73,13 @@ from LIVE_TRADING.pipeline.rebalance import (
     rebalance_checked,
 )
 from LIVE_TRADING.pipeline.results import RunResult, StepInfo
-from LIVE_TRADING.pipeline.strategies import STRATEGIES, LegacyStrategy, Strategy, StrategyContext, as_strategy
+from LIVE_TRADING.pipeline.strategies import (
+    STRATEGIES,
+    LegacyStrategy,
+    Strategy,
+    StrategyContext,
+    as_strategy,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -109,7 +109,7 @@ class Strategy:
     mode: str = "qty"
     lookback: int = 1
 
-    def on_start(self, ctx: StrategyContext) -> None:  # noqa: B027 - optional hook
+    def on_start(self, ctx: StrategyContext) -> None:
         """Called once before the first bar (history is warmed up by then)."""
 
     def on_bar(self, ctx: StrategyContext, quotes: Mapping[str, Any]) -> Mapping[str, float]:
@@ -139,7 +139,7 @@ class FunctionStrategy(Strategy):
         self.fn = fn
         self.mode = mode or getattr(fn, "mode", None) or "qty"
         self.lookback = int(lookback or getattr(fn, "lookback", None) or DEFAULT_LOOKBACK)
-        self.name = getattr(fn, "name", None) or getattr(fn, "__name__", type(fn).__name__)
+        self.name = str(getattr(fn, "name", None) or getattr(fn, "__name__", type(fn).__name__))
 
     def on_bar(self, ctx: StrategyContext, quotes: Mapping[str, Any]) -> Mapping[str, float]:
         return self.fn(quotes, ctx.positions, {s: list(h) for s, h in ctx.history.items()})
