@@ -522,12 +522,21 @@ class SimDataProvider(DataProvider):
         With ``VECTOR_MIN_SYMBOLS`` or more symbols the prices of all of them
         are computed as one numpy batch (the same numbers as one at a time).
         """
-        names = symbols if isinstance(symbols, list | tuple) else list(symbols)
+        names = symbols if type(symbols) is list or type(symbols) is tuple else list(symbols)
         with self._lock:
             n, when = self._step()
-            if len(names) < VECTOR_MIN_SYMBOLS:
-                return self._collect(names, lambda symbol: self._quote(normalize_symbol(symbol), n, when))
-            return self._batch_quotes(names, n, when)
+            if len(names) >= VECTOR_MIN_SYMBOLS:
+                return self._batch_quotes(names, n, when)
+            out: dict[str, dict[str, Any]] = {}
+            errors: dict[str, str] = {}
+            for name in names:
+                try:
+                    sym = name if type(name) is str and name in self._symbols else normalize_symbol(name)
+                    out[sym] = self._quote(sym, n, when)
+                except DataProviderError as exc:
+                    errors[str(name).strip().upper()] = str(exc)
+            self.last_errors = errors
+            return out
 
     def _batch_quotes(self, names: list[str] | tuple[str, ...], n: int, when: datetime) -> dict[str, dict[str, Any]]:
         key = tuple(names)

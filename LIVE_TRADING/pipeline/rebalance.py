@@ -206,7 +206,7 @@ def check_targets(
     for the loop's own symbols); weights adding up (in absolute value) to
     more than ``max_gross_weight`` are refused.
     """
-    if not isinstance(targets, Mapping):
+    if type(targets) is not dict and not isinstance(targets, Mapping):
         raise ValueError(f"targets must be a mapping of symbol to target, got {type(targets).__name__}")
     known = known or {}
     wanted: dict[str, float] = {}
@@ -277,7 +277,7 @@ def rebalance_checked(
         pricing = quotes if all(s in quotes for s in priced) else {**quotes, **priced}
         result.portfolio_value = value = portfolio_value(broker, pricing)
     by_weight = mode == "weights"
-    steps = qty_step if isinstance(qty_step, Mapping) else None
+    steps = qty_step if qty_step is not None and isinstance(qty_step, Mapping) else None
 
     plan: list[dict[str, Any]] = []
     for sym, quote in priced.items():
