@@ -308,3 +308,18 @@ def test_batch_reports_bad_symbols_and_overflow_per_symbol(clock):
     assert sorted(quotes) == sorted(f"S{i}" for i in range(10))
     assert set(provider.last_errors) == {"HOT", ""}
     assert "overflowed" in provider.last_errors["HOT"]
+
+
+def test_prices_computed_ahead_along_a_stride_are_the_same_bits():
+    origin = datetime.fromisoformat(START)
+    stepping_clock = ManualClock(START)
+    stepping = SimDataProvider(seed=9, clock=stepping_clock)
+    seen = []
+    for step in range(300):  # a run: one minute per step, across a block end (2**16 s)
+        stepping_clock.set(origin + timedelta(seconds=65_000 + 60 * step))
+        seen.append(stepping.get_quote("AAPL"))
+    for step in (0, 1, 17, 255, 256, 299):  # each asked of a fresh provider, by plain descent
+        clock = ManualClock(START)
+        fresh = SimDataProvider(seed=9, clock=clock)
+        clock.set(origin + timedelta(seconds=65_000 + 60 * step))
+        assert fresh.get_quote("AAPL") == seen[step]

@@ -98,6 +98,8 @@ _BAR_SAMPLES = 8
 #: get_multiple_quotes with at least this many symbols computes them as one numpy batch
 VECTOR_MIN_SYMBOLS = 8
 _BATCHES_KEPT = 4
+#: seconds computed ahead along a fixed stride (one symbol's path)
+_AHEAD = 256
 
 #: the market parameters that can be set by default and per symbol, with their bounds
 _MARKET_KEYS: dict[str, dict[str, float]] = {
@@ -212,7 +214,7 @@ class _Path:
     ``_Batch`` computes the very same numbers for many symbols at once.
     """
 
-    __slots__ = ("_blocks", "_hi", "_k", "_key", "_lo", "_stack", "_table")
+    __slots__ = ("_ahead", "_blocks", "_hi", "_k", "_key", "_last", "_lo", "_stack", "_table")
 
     def __init__(self, key: int) -> None:
         self._key = key
@@ -221,6 +223,59 @@ class _Path:
         self._lo = self._hi = 0  # blocks[lo..hi] are known
         self._k: int | None = None  # block of the kept descent
         self._stack: list[tuple[int, int, float, float]] = []
+        self._last: int | None = None  # the last second asked
+        self._ahead: dict[int, float] = {}  # values computed ahead along the last stride
+
+    def at(self, n: int) -> float:
+        """``w(n)`` for the integer second ``n`` (negative allowed).
+
+        A clock that moves by a fixed stride (a simulated run: one bar per
+        step) is detected: the next ``_AHEAD`` seconds along the stride are
+        then computed at once with numpy (``_values_np``, the same numbers) and
+        served from memory.
+        """
+        value = self._ahead.get(n)
+        if value is not None:
+            self._last = n
+            return value
+        last, self._last = self._last, n
+        if last is not None and 0 < n - last <= _BLOCK:
+            stride = n - last
+            points = [n + stride * i for i in range(_AHEAD)]
+            self._ahead = dict(zip(points, self._values_np(points), strict=True))
+            return self._ahead[n]
+        return self._descend(n)
+
+    def _values_np(self, points: list[int]) -> list[float]:
+        """``w`` at many seconds at once: every point descends its block in step, one numpy pass per level.
+
+        Each value is the midpoint formula applied to its dyadic parents, as in
+        ``_descend``: bit-identical whichever way it is computed.
+        """
+        ks, js = np.divmod(np.array(points, dtype=np.int64), _BLOCK)
+        lo_w = np.array([self._block(k) for k in ks.tolist()])
+        hi_w = np.array([self._block(k + 1) for k in ks.tolist()])
+        lo = np.zeros(len(points), dtype=np.int64)
+        base = ((ks << _B_SHIFT) + _B_OFFSET).astype(np.uint64)
+        key = np.uint64(self._key)
+        table = _quantiles()[1]
+        size = _BLOCK
+        while size > 1:
+            active = js != lo
+            if not active.any():
+                break
+            half = size >> 1
+            mid = lo + half
+            z = _normal_np(_hash_np(key, base + mid.astype(np.uint64)), table)
+            w_mid = (lo_w + hi_w) * 0.5 + _HALF_SD[size] * z
+            left = js < mid
+            go_right = active & ~left
+            go_left = active & left
+            hi_w = np.where(go_left, w_mid, hi_w)
+            lo_w = np.where(go_right, w_mid, lo_w)
+            lo = np.where(go_right, mid, lo)
+            size = half
+        return lo_w.tolist()
 
     def uniform(self, a: int, b: int) -> float:
         """A uniform in (0, 1), a pure function of the key and ``(a, b)``."""
@@ -239,8 +294,8 @@ class _Path:
             self._lo -= 1
         return blocks[k]
 
-    def at(self, n: int) -> float:
-        """``w(n)`` for the integer second ``n`` (negative allowed)."""
+    def _descend(self, n: int) -> float:
+        """``w(n)`` by halving from the kept descent (a few hashes when ``n`` is near the last second asked)."""
         k, j = divmod(n, _BLOCK)
         stack = self._stack
         if k != self._k:
