@@ -138,7 +138,7 @@ def _hash(key: int, a: int, b: int) -> int:
     return x ^ (x >> 31)
 
 
-def _hash_np(keys: np.ndarray, counters: np.ndarray) -> np.ndarray:
+def _hash_np(keys: np.ndarray | np.uint64, counters: np.ndarray) -> np.ndarray:
     """``_hash`` for arrays: ``keys`` and ``counters`` uint64 (broadcast), wrapping arithmetic."""
     x = (counters * np.uint64(_GOLDEN)) ^ keys
     x ^= x >> np.uint64(30)

@@ -322,6 +322,7 @@ def run_loop(
                         broker, check_targets(targets, mode, known=known), mode=mode, order_type=order_type,
                         min_value=min_value, quotes=quotes, qty_step=qty_step, margin=margin,
                         client_id_prefix=f"lt{token}s{step}", held=ctx.positions_if_read,
+                        skip_log=skipped, step=step,
                     )
                     if rb.orders:
                         result.orders.extend(rb.orders)

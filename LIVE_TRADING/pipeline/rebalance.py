@@ -29,6 +29,7 @@ from LIVE_TRADING.common.constants import (
 )
 from LIVE_TRADING.common.exceptions import BrokerError
 from LIVE_TRADING.data.quotes import Quote
+from LIVE_TRADING.pipeline.results import BoundedLog, below_min_skip
 
 logger = logging.getLogger(__name__)
 
@@ -221,18 +222,12 @@ def check_targets(
         else:
             wanted[sym] = _finite(raw_target, f"target for {sym}")
     if mode == "weights":
-        gross = math.fsum(abs(w) for w in wanted.values())
+        gross = math.fsum(map(abs, wanted.values()))
         if gross > max_gross_weight + 1e-9:
             raise ValueError(
                 f"weights add up to {gross:g} (absolute), more than max_gross_weight {max_gross_weight:g}"
             )
     return wanted
-
-
-def _mid_of(quote: Mapping[str, Any]) -> float:
-    if type(quote) is Quote:  # floats already
-        return (quote["bid"] + quote["ask"]) / 2.0
-    return mid(quote)
 
 
 def rebalance_checked(
@@ -250,10 +245,13 @@ def rebalance_checked(
     margin: float = DEFAULT_CASH_MARGIN_BPS * 1e-4,
     client_id_prefix: str | None = None,
     held: Mapping[str, float] | None = None,
+    skip_log: BoundedLog | None = None,
+    step: int = 0,
 ) -> RebalanceResult:
     """``rebalance`` after its checks: ``wanted`` from ``check_targets``, ``quotes`` keyed by upper-case symbols,
     ``offset`` and ``margin`` as fractions (not bps); ``held``: ``{SYMBOL: qty}`` just read from the broker
-    (``None``: read them here)."""
+    (``None``: read them here). With ``skip_log`` (the loop's ``RunResult.skipped``) trades below
+    ``min_value`` are counted there, tagged with ``step``, instead of listed in ``result.skipped``."""
     result = RebalanceResult()
     if not wanted:
         return result
@@ -261,29 +259,33 @@ def rebalance_checked(
         held = {str(s).upper(): float(q) for s, q in broker.get_positions().items()}
 
     priced: dict[str, Mapping[str, Any]] = {}
+    missing = []
+    quote_of = quotes.get
     for sym in wanted:
-        quote = quotes.get(sym)
+        quote = quote_of(sym)
         if quote is None:
-            try:
-                quote = broker.get_quote(sym)
-            except BrokerError as exc:
-                logger.warning("rebalance: no quote for %s, not traded: %s", sym, exc)
-                result.failed.append(_failure(sym, None, None, exc))
-                continue
-        priced[sym] = quote
+            missing.append(sym)
+        else:
+            priced[sym] = quote
+    for sym in missing:
+        try:
+            priced[sym] = broker.get_quote(sym)
+        except BrokerError as exc:
+            logger.warning("rebalance: no quote for %s, not traded: %s", sym, exc)
+            result.failed.append(_failure(sym, None, None, exc))
 
     value = 0.0
-    if mode == "weights":
-        pricing = quotes if all(s in quotes for s in priced) else {**quotes, **priced}
-        result.portfolio_value = value = portfolio_value(broker, pricing)
     by_weight = mode == "weights"
+    if by_weight:
+        result.portfolio_value = value = portfolio_value(broker, {**quotes, **priced} if missing else quotes)
     steps = qty_step if qty_step is not None and isinstance(qty_step, Mapping) else None
 
     plan: list[dict[str, Any]] = []
+    held_of = held.get
     for sym, quote in priced.items():
-        price = _mid_of(quote)
+        price = (quote["bid"] + quote["ask"]) / 2.0 if type(quote) is Quote else mid(quote)
         target = wanted[sym] * value / price if by_weight else wanted[sym]
-        delta = target - held.get(sym, 0.0)
+        delta = target - held_of(sym, 0.0)
         if qty_step:
             delta = _toward_zero(delta, steps.get(sym) if steps is not None else qty_step)  # type: ignore[arg-type]
         if -QTY_EPSILON <= delta <= QTY_EPSILON:
@@ -292,10 +294,10 @@ def rebalance_checked(
         qty = abs(delta)
         trade_value = qty * price
         if trade_value < min_value:
-            result.skipped.append(
-                {"symbol": sym, "side": side, "qty": qty, "value": trade_value, "min_trade_value": min_value,
-                 "reason": "trade value below min_trade_value"}
-            )
+            if skip_log is not None:
+                skip_log.add_below_min(sym, side, qty, trade_value, min_value, step)
+            else:
+                result.skipped.append(below_min_skip(sym, side, qty, trade_value, min_value))
             continue
         plan.append({"symbol": sym, "side": side, "qty": qty, "value": trade_value, "quote": quote})
 

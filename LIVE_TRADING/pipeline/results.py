@@ -39,6 +39,12 @@ def drawdowns(values: Sequence[float]) -> list[float]:
 
 
 
+def below_min_skip(symbol: str, side: str, qty: float, value: float, min_value: float, **extra: Any) -> dict[str, Any]:
+    """The record of a trade not placed because it is worth less than ``min_trade_value``."""
+    return {"symbol": symbol, "side": side, "qty": qty, "value": value, "min_trade_value": min_value,
+            "reason": "trade value below min_trade_value", **extra}
+
+
 class BoundedLog:
     """Counts items and keeps only the first ``head`` and the last ``tail`` of them (bounded memory).
 
@@ -53,6 +59,14 @@ class BoundedLog:
         self.count = 0
         self.first: list[dict[str, Any]] = []
         self.last: deque[dict[str, Any]] = deque(maxlen=tail)
+
+    def add_below_min(self, symbol: str, side: str, qty: float, value: float, min_value: float, step: int) -> None:
+        """Count a trade skipped as worth less than ``min_value``; its dict is built only if it is kept."""
+        self.count += 1
+        if len(self.first) < self.head:
+            self.first.append(below_min_skip(symbol, side, qty, value, min_value, step=step))
+        else:
+            self.last.append((symbol, side, qty, value, min_value, step))  # type: ignore[arg-type]  # built when read
 
     def append(self, item: dict[str, Any]) -> None:
         self.count += 1
@@ -90,7 +104,12 @@ class BoundedLog:
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         yield from self.first
-        yield from self.last
+        for item in self.last:
+            if isinstance(item, tuple):
+                symbol, side, qty, value, min_value, step = item
+                yield below_min_skip(symbol, side, qty, value, min_value, step=step)
+            else:
+                yield item
 
     def __repr__(self) -> str:
         return f"BoundedLog(count={self.count}, kept={len(self.first) + len(self.last)})"
