@@ -176,8 +176,11 @@ def _fetch_quotes(
 ) -> dict[str, dict[str, Any]]:
     """This step's quotes keyed by the run's (upper-case) symbols; ``DataProviderError`` if there are none."""
     update = getattr(broker, "update_quotes", None)
+    own = getattr(broker, "data_provider", True)
     # A paper broker built without a data provider cannot update_quotes: it is fed the provider's quotes.
-    if callable(update) and getattr(broker, "data_provider", True) is not None:
+    # When its provider is the loop's own, fetching and applying here is what update_quotes would do,
+    # minus re-checking the loop's (already clean) symbols.
+    if callable(update) and own is not None and own is not provider:
         quotes = update(symbols)
     elif provider is not None:
         quotes = provider.get_multiple_quotes(symbols)
