@@ -10,8 +10,11 @@ and once as Parquet, then times building a ``ReplayDataProvider`` on each
 (read, check every row, sort, split by symbol). Side by side, in the same
 run: the bare pyarrow read of the same file (the I/O and parsing floor) and
 pandas' ``read_csv`` + ``to_datetime`` (what a pandas-based reader pays
-before any checking). Target (issue 13): <= 0.5 s per 1M rows. Figures are
-wall-clock medians of ``--repeat`` runs (pyarrow reads on several threads).
+before any checking). ``--baseline DIR`` also times the ``ReplayDataProvider``
+of another checkout (e.g. main before a change) on the same files, in a
+subprocess, alternating with this one. Target (issue 13): <= 0.5 s per 1M
+rows. Figures are wall-clock medians of ``--repeat`` runs (pyarrow reads on
+several threads).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -72,11 +76,29 @@ def median_time(fn: Callable[[], object], repeat: int) -> float:
     return statistics.median(times)
 
 
+def time_elsewhere(checkout: str, path: Path) -> float:
+    """Seconds to build ``ReplayDataProvider(path)`` with the package in ``checkout`` (a subprocess)."""
+    code = (
+        "import sys, time; sys.path.insert(0, sys.argv[1]);"
+        "from LIVE_TRADING.common.clock import ManualClock;"
+        "from LIVE_TRADING.data.replay import ReplayDataProvider as R;"
+        "assert R.__module__ and sys.modules[R.__module__].__file__.startswith(sys.argv[1]);"
+        "from CONFIG.config_loader import get_cfg; get_cfg('live_trading.data.replay.size', default=None);"
+        "t = time.perf_counter(); R(sys.argv[2], clock=ManualClock(), spread_bps=2.0, size=100.0, bar_time='end');"
+        "print(time.perf_counter() - t)"
+    )
+    env = {**os.environ, "PYTHONPATH": checkout}
+    out = subprocess.run([sys.executable, "-c", code, checkout, str(path)], capture_output=True, text=True, env=env,
+                         check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--symbols", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--baseline", help="another checkout whose ReplayDataProvider is timed side by side")
     args = parser.parse_args()
     clock = ManualClock()
 
@@ -106,6 +128,17 @@ def main() -> None:
         ):
             figures[name] = median_time(fn, args.repeat) * per_m
             print(f"  {name:<44} {figures[name]:6.3f} s")
+        if args.baseline:
+            for kind, path in (("CSV", csv), ("Parquet", parquet)):
+                mine, theirs = [], []
+                for _ in range(args.repeat):
+                    started = time.perf_counter()
+                    provider(path)()
+                    mine.append(time.perf_counter() - started)
+                    theirs.append(time_elsewhere(args.baseline, path))
+                ours_s, base_s = statistics.median(mine) * per_m, statistics.median(theirs) * per_m
+                print(f"  {kind}: baseline {args.baseline}: {base_s:.3f} s vs {ours_s:.3f} s here "
+                      f"(this checkout {base_s / ours_s:.1f}x faster, measured alternately)")
         for kind, floor in (("CSV", "  floor: pyarrow.csv.read_csv alone"),
                             ("Parquet", "  floor: pyarrow.parquet.read_table alone")):
             mine = figures[f"ReplayDataProvider, {kind}"]
