@@ -255,7 +255,7 @@ def _as_json(r: RunResult, session: RunSession, cfg: PipelineConfig, strategy: A
         **r.summary(),
         "position_details": r.position_details,
         "failed": r.failed,
-        "skipped": r.skipped,
+        "skipped": list(r.skipped),  # the first and last few; the count is trades_skipped
         "errors": r.errors,
         "equity_curve": [{"timestamp": t, "equity": v} for t, v in r.equity_curve],
         "plot": str(plot) if plot is not None else None,

@@ -135,7 +135,7 @@ from LIVE_TRADING.common.exceptions import (
 from LIVE_TRADING.common.journal import Journal, new_run_id, scan
 from LIVE_TRADING.common.settings import section
 from LIVE_TRADING.data.provider import QuoteSource, quote_errors
-from LIVE_TRADING.data.quotes import make_quote, mid_price
+from LIVE_TRADING.data.quotes import Quote, make_quote, mid_price
 
 logger = logging.getLogger(__name__)
 
@@ -507,7 +507,9 @@ class PaperBroker:
         """Take quotes fetched elsewhere (``{symbol: Quote}`` or a list of ``Quote``) and match resting orders.
 
         Each quote is checked like ``set_quote``'s (``InvalidQuoteError``);
-        none is applied if one is invalid.
+        none is applied if one is invalid. A ``Quote`` built by ``make_quote``
+        (what every data provider returns) was checked when it was built and
+        is taken as it is (only its time is checked against the clock).
         """
         if isinstance(quotes, str | bytes) or not isinstance(quotes, Mapping | Iterable):
             raise InvalidQuoteError(f"apply_quotes takes a mapping or a list of quotes, got {type(quotes).__name__}")
@@ -516,6 +518,10 @@ class PaperBroker:
             now = self._clock()
             checked = []
             for q in items:
+                if type(q) is Quote:  # built, and so checked, by make_quote
+                    self._check_future(q, now)
+                    checked.append(q)
+                    continue
                 if not isinstance(q, Mapping):
                     raise InvalidQuoteError(f"apply_quotes: a quote must be a mapping, got {q!r}")
                 try:
