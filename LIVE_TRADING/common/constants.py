@@ -89,10 +89,13 @@ DEFAULT_CONFIG: dict[str, Any] = {
         "allow_short": False,
         "margin_requirement": 0.5,
         "end_of_day_utc": "00:00",
+        "trading_hours": "quotes",
+        "outside_hours": "queue",
         "data_provider": None,
         "max_quote_age_s": 60.0,
         "currency": "USD",
     },
+    "asset_classes": {},
     "journal": {"fsync": False},
     "risk": {
         "trading_enabled": True,

@@ -42,6 +42,7 @@ every quote.
 from __future__ import annotations
 
 import threading
+import warnings
 from bisect import bisect_right
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -84,7 +85,9 @@ class _Sessions:
         import exchange_calendars as xcals  # heavy import, paid once, on first use
 
         try:
-            cal = xcals.get_calendar(self.name, start=f"{first_year}-01-01", end=f"{last_year}-12-31")
+            with warnings.catch_warnings():  # exchange_calendars 4.x trips a pandas 3 deprecation notice
+                warnings.filterwarnings("ignore", message=r"Series\.values returning an ndarray")
+                cal = xcals.get_calendar(self.name, start=f"{first_year}-01-01", end=f"{last_year}-12-31")
         except Exception as exc:  # exchange_calendars raises its own errors for out-of-range dates
             raise ValueError(
                 f"No {self.name} trading calendar for {first_year}-{last_year}: {exc}"

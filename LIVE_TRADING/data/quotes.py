@@ -31,8 +31,13 @@ def make_quote(
     bid_size: Any = 100.0,
     ask_size: Any = 100.0,
     timestamp: datetime | None = None,
+    market_open: bool | None = None,
 ) -> dict[str, Any]:
     """A validated ``Quote`` dict.
+
+    ``market_open`` (set by data providers) says whether the symbol's market
+    was in session when the quote was taken; ``None`` leaves the key out (a
+    market that trades, as for quotes set by hand).
 
     Raises ``InvalidQuoteError`` (a ``ValueError``) for a non-finite or
     non-positive bid/ask, a negative or non-finite size, a crossed quote
@@ -59,7 +64,7 @@ def make_quote(
     except (TypeError, ValueError) as exc:
         raise InvalidQuoteError(f"Invalid quote for {sym}: {exc}", symbol=sym) from None
     mid = (a + b) / 2.0
-    return {
+    quote = {
         "symbol": sym,
         "bid": b,
         "ask": a,
@@ -68,6 +73,13 @@ def make_quote(
         "timestamp": ts,
         "spread_bps": (a - b) / mid * 1e4,
     }
+    if market_open is not None:
+        if not isinstance(market_open, bool):
+            raise InvalidQuoteError(
+                f"Invalid quote for {sym}: market_open must be true or false, got {market_open!r}", symbol=sym
+            )
+        quote["market_open"] = market_open
+    return quote
 
 
 def mid_price(quote: dict[str, Any]) -> float:
@@ -75,12 +87,12 @@ def mid_price(quote: dict[str, Any]) -> float:
 
 
 def synthetic_quote(
-    symbol: str, price: Any, spread_bps: float, size: float, timestamp: datetime
+    symbol: str, price: Any, spread_bps: float, size: float, timestamp: datetime, market_open: bool | None = None
 ) -> dict[str, Any]:
     """A quote around a last/close ``price`` with a symmetric synthetic spread of ``spread_bps``."""
     p = _num(price, "price", symbol)
     half = p * spread_bps / 2e4
-    return make_quote(symbol, p - half, p + half, size, size, timestamp)
+    return make_quote(symbol, p - half, p + half, size, size, timestamp, market_open)
 
 
 __all__ = ["make_quote", "mid_price", "synthetic_quote"]

@@ -44,6 +44,8 @@ import pandas as pd
 from LIVE_TRADING.common.clock import Clock, ensure_utc, utc_now
 from LIVE_TRADING.common.exceptions import DataProviderError
 from LIVE_TRADING.common.settings import SettingsReader
+from LIVE_TRADING.common.symbols import configured_asset_classes
+from LIVE_TRADING.data import calendar
 from LIVE_TRADING.data.provider import (
     OHLCV_COLUMNS,
     DataProvider,
@@ -143,6 +145,7 @@ class ReplayDataProvider(DataProvider):
     ) -> None:
         super().__init__()
         self._clock: Clock = clock or utc_now
+        self._asset_classes = configured_asset_classes()
         r = SettingsReader("data.replay")
         raw_path, source = r.raw("path", None if path is None else str(path))
         self.spread_bps = r.number("spread_bps", spread_bps, ge=0)
@@ -276,7 +279,8 @@ class ReplayDataProvider(DataProvider):
                 symbol=sym,
             )
         return make_quote(
-            sym, series.bids[i], series.asks[i], series.bid_sizes[i], series.ask_sizes[i], series.known[i]
+            sym, series.bids[i], series.asks[i], series.bid_sizes[i], series.ask_sizes[i], series.known[i],
+            calendar.is_open(sym, now, self._asset_classes),
         )
 
     def _now(self) -> datetime:

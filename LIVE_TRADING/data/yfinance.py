@@ -45,6 +45,8 @@ import pandas as pd
 from LIVE_TRADING.common.clock import Clock, ensure_utc, utc_now
 from LIVE_TRADING.common.exceptions import DataProviderError
 from LIVE_TRADING.common.settings import SettingsReader, to_float
+from LIVE_TRADING.common.symbols import configured_asset_classes
+from LIVE_TRADING.data import calendar
 from LIVE_TRADING.data.provider import DataProvider, history_window, normalize_ohlcv, normalize_symbol
 from LIVE_TRADING.data.quotes import make_quote, synthetic_quote
 
@@ -131,6 +133,7 @@ class YFinanceProvider(DataProvider):
         self.max_spread_bps: float = r.number("max_spread_bps", max_spread_bps, ge=0)  # type: ignore[assignment]
         r.finish()
         self._clock: Clock = clock or utc_now
+        self._asset_classes = configured_asset_classes()
         self._yf = yf
         self._cache: dict[str, tuple[datetime, dict[str, Any]]] = {}
         self._lock = threading.Lock()
@@ -193,7 +196,11 @@ class YFinanceProvider(DataProvider):
                     self._cache[sym] = (now, quote)
             found.update(fetched)
             errors.update(failed)
-        return {sym: dict(found[sym]) for sym in wanted if sym in found}, errors
+        return {
+            sym: {**found[sym], "market_open": calendar.is_open(sym, now, self._asset_classes)}
+            for sym in wanted
+            if sym in found
+        }, errors
 
     def _fetch(self, symbols: list[str]) -> tuple[dict[str, dict[str, Any]], dict[str, DataProviderError]]:
         """One batched download for ``symbols`` (plus one bid/ask request if enabled)."""
