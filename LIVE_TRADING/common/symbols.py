@@ -10,7 +10,7 @@ Symbol                                         Class       Why
 =============================================  ==========  =====================================
 ``BTC/USD`` ``BTC-USD`` ``BTC.USD`` ``btc_usdt``  crypto   known crypto base / known quote asset
 ``BTCUSDT`` ``ETHBTC`` ``SOLUSDC``             crypto      the same, written without a separator
-``EUR/USD`` ``EUR.USD`` ``EURUSD`` ``USD-JPY``  forex      two different ISO 4217 currencies
+``EUR/USD`` ``EURUSD`` ``EURUSD=X`` ``USD-JPY``  forex    two different ISO 4217 currencies
 ``AAPL`` ``BRK.B`` ``ESZ6`` anything else       equity     the default
 =============================================  ==========  =====================================
 
@@ -107,6 +107,8 @@ def _crypto_pair(s: str) -> tuple[str, str] | None:
 
 @lru_cache(maxsize=4096)
 def _forex_pair(s: str) -> tuple[str, str] | None:
+    if s.endswith("=X"):  # Yahoo's spelling of a currency pair: EURUSD=X
+        s = s[:-2]
     pair = split_pair(s)
     if pair is None and len(s) == 6 and s.isalpha():
         pair = (s[:3], s[3:])
