@@ -332,7 +332,9 @@ def test_run_on_replay_data_is_simulated_and_stops_at_the_end_of_the_file(capsys
             rows.append(f"2025-03-03T{h:02d}:00:00Z,{sym},{px},{px},{px},{px},1000")
     data = tmp_path / "bars.csv"
     data.write_text("\n".join(rows) + "\n")
-    write_config({"data": {"provider": "replay", "replay": {"path": str(data)}}})
+    # rows around the clock: markets that trade then (equities would wait for the NYSE open)
+    write_config({"data": {"provider": "replay", "replay": {"path": str(data)}},
+                  "asset_classes": {"AAA": "crypto", "BBB": "crypto"}})
 
     code, out, err = run_main(capsys, "run", "--steps", "50", "--symbols", "AAA", "BBB", "--strategy",
                               "equal_weight", "--qty-step", "1", "--json")

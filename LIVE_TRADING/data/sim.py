@@ -88,7 +88,7 @@ _PACK = struct.Struct("<qq").pack
 _INV_CDF = NormalDist().inv_cdf
 _U53 = 1.0 / (1 << 53)
 #: how far back period="max" reaches
-_MAX_SPAN = PERIODS["10y"]
+_MAX_SPAN = PERIODS["10y"] or timedelta(days=3653)
 #: price samples inside a bar (besides open and close) for its high and low
 _BAR_SAMPLES = 8
 
@@ -233,7 +233,7 @@ class SimDataProvider(DataProvider):
         self._clock: Clock = clock or utc_now
         r = SettingsReader("data.sim", overrides)
         self.seed = r.integer("seed", seed)
-        defaults = {name: r.number(name, **bounds) for name, bounds in _MARKET_KEYS.items()}
+        defaults = {name: r.number(name, gt=b.get("gt"), ge=b.get("ge")) for name, b in _MARKET_KEYS.items()}
         per_symbol = self._read_symbols(r, r.mapping("symbols"))
         start_time = self._read_start_time(r)
         r.finish()

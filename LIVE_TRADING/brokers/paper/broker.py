@@ -81,7 +81,7 @@ from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from LIVE_TRADING.brokers.paper import costs
+from LIVE_TRADING.brokers.paper import costs, hours
 from LIVE_TRADING.brokers.paper.config import PaperConfig
 from LIVE_TRADING.brokers.paper.costs import MAKER, TAKER, apply_slippage, fill_fee
 from LIVE_TRADING.brokers.paper.ledger import Position
@@ -123,6 +123,7 @@ from LIVE_TRADING.common.exceptions import (
 )
 from LIVE_TRADING.common.journal import Journal, latest_run_id
 from LIVE_TRADING.common.settings import SettingsReader
+from LIVE_TRADING.common.symbols import configured_asset_classes
 from LIVE_TRADING.data.quotes import make_quote, mid_price
 
 logger = logging.getLogger(__name__)
@@ -167,6 +168,8 @@ class PaperBroker:
         end_of_day_utc: str | None = None,
         max_quote_age_s: float | None = None,
         currency: str | None = None,
+        trading_hours: str | None = None,
+        outside_hours: str | None = None,
     ) -> None:
         self.config = cfg = PaperConfig.from_config(
             slippage_bps=slippage_bps,
@@ -184,6 +187,8 @@ class PaperBroker:
             max_quote_age_s=max_quote_age_s,
             data_provider=data_provider,
             currency=currency,
+            trading_hours=trading_hours,
+            outside_hours=outside_hours,
         )
         self._clock: Clock = clock or utc_now
         self._slippage: costs.SlippageModel = (
@@ -202,6 +207,8 @@ class PaperBroker:
         self._max_age = cfg.max_quote_age_s
         hh, mm = (int(x) for x in cfg.end_of_day_utc.split(":"))
         self._eod = time(hh, mm)
+        self._hours, self._outside = cfg.trading_hours, cfg.outside_hours  # see brokers/paper/hours.py
+        self._asset_classes = configured_asset_classes()
         self._provider = self._make_provider(data_provider if data_provider is not None else cfg.data_provider)
         self._lock = threading.RLock()
         self._log_dir = Path(cfg.log_dir)
@@ -408,7 +415,7 @@ class PaperBroker:
         items = quotes.values() if isinstance(quotes, Mapping) else quotes
         checked = [
             make_quote(q["symbol"], q["bid"], q["ask"], q.get("bid_size", 0.0), q.get("ask_size", 0.0),
-                       q.get("timestamp") or self._clock())
+                       q.get("timestamp") or self._clock(), q.get("market_open"))
             for q in items
         ]
         with self._lock:
@@ -505,8 +512,15 @@ class PaperBroker:
 
     def _submit(self, req: OrderRequest, now: datetime) -> dict[str, Any]:
         order = PaperOrder(self._next_id(), req, now, now.isoformat())
+        quote = None if self._hours == "always" else self._quote_for(order.symbol, now, required=False)
         if order.tif == TIF_DAY:
-            order.expires_at = self._end_of_day(now)
+            order.expires_at = hours.day_expiry(order.symbol, now, self._hours, quote=quote, eod=self._eod,
+                                                asset_classes=self._asset_classes)
+        if quote is not None or self._hours == "calendar":
+            decision = hours.decide(self._hours, self._outside, order.symbol, now, quote, order_type=order.order_type,
+                                    time_in_force=order.tif, asset_classes=self._asset_classes)
+            if decision.action == hours.QUEUE:
+                return self._queue(order, quote)
         if order.order_type == ORDER_TYPE_MARKET:
             quote = self._quote_for(order.symbol, now)
             if self._respect_size:
@@ -526,6 +540,21 @@ class PaperBroker:
                 self._accept_limit(order, quote, now)
             else:
                 self._accept_stop(order, quote, now)
+        return order.result()
+
+    def _queue(self, order: PaperOrder, quote: dict[str, Any] | None) -> dict[str, Any]:
+        """The market is closed and ``outside_hours`` is ``queue``: the order rests until it opens.
+
+        A market order's reservation is counted at today's quote (ask plus
+        slippage for a BUY); it fills at the first quote after the open.
+        """
+        if order.order_type == ORDER_TYPE_MARKET:
+            if quote is None:
+                raise QuoteUnavailableError(order.symbol, "available to price a market order queued for the open")
+            side_price, size = (quote["ask"], quote["ask_size"]) if order.is_buy else (quote["bid"], quote["bid_size"])
+            order.cap_price = apply_slippage(side_price, order.is_buy, self._slippage.bps(order.qty, size))
+        self._check_can_open(order)
+        self._rest(order)
         return order.result()
 
     def _accept_limit(self, order: PaperOrder, quote: dict[str, Any] | None, now: datetime) -> None:
@@ -640,7 +669,9 @@ class PaperBroker:
         """Accept an order that rests (limit not marketable, stop not triggered)."""
         self._register(order, reserve=True)
         book = self._book(order.symbol)
-        if order.order_type == ORDER_TYPE_LIMIT or order.triggered:
+        if order.order_type == ORDER_TYPE_MARKET:
+            book.rest_at_open(order)
+        elif order.order_type == ORDER_TYPE_LIMIT or order.triggered:
             book.rest_limit(order, order.is_buy)
         else:
             book.rest_stop(order, order.is_buy)
@@ -775,7 +806,8 @@ class PaperBroker:
         if remaining <= QTY_EPSILON:
             return
         if order.is_buy:
-            cap = order.limit_price if order.limit_price is not None else apply_slippage(
+            cap = order.limit_price if order.limit_price is not None else order.cap_price if (
+                order.cap_price is not None) else apply_slippage(
                 order.stop_price, True, self._slippage.bps(remaining, remaining)
             )
             notional = cap * remaining
@@ -803,7 +835,8 @@ class PaperBroker:
         """A resting order must be affordable in full (cash, position or margin) when placed."""
         remaining = order.qty
         if order.is_buy:
-            cap = order.limit_price if order.limit_price is not None else apply_slippage(
+            cap = order.limit_price if order.limit_price is not None else order.cap_price if (
+                order.cap_price is not None) else apply_slippage(
                 order.stop_price, True, self._slippage.bps(remaining, remaining)
             )
             notional = cap * remaining
@@ -821,7 +854,8 @@ class PaperBroker:
                     raise InsufficientFundsError(
                         order.symbol, f"Insufficient position: need {remaining:g}, have {max(free, 0.0):g} available"
                     )
-                price = order.limit_price if order.limit_price is not None else order.stop_price
+                price = order.limit_price if order.limit_price is not None else (
+                    order.stop_price if order.stop_price is not None else order.cap_price)
                 self._check_margin(order.symbol, free - remaining, price, 0.0)
 
     # -- quotes and matching -----------------------------------------------------
@@ -860,7 +894,9 @@ class PaperBroker:
         self._quotes[sym] = quote
         self._avail[sym] = [quote["bid_size"], quote["ask_size"]]
         book = self._books.get(sym)
-        if book is not None and len(book):
+        if book is not None and len(book) and hours.market_is_open(
+            self._hours, sym, now, quote, asset_classes=self._asset_classes
+        ):
             self._match(book, quote, now)
 
     def _available(self, symbol: str, quote: dict[str, Any], is_buy: bool) -> float:
@@ -872,6 +908,12 @@ class PaperBroker:
     def _match(self, book: SymbolBook, quote: dict[str, Any], now: datetime) -> None:
         """Trigger stops and fill resting limits that the quote reaches (O(log n + fills))."""
         bid, ask = quote["bid"], quote["ask"]
+        while (queued := book.at_open.top()) is not None:  # market orders placed while closed
+            book.at_open.discard(queued)
+            try:
+                self._take(queued, quote, now)
+            except OrderRejectedError as exc:
+                self._end(queued, STATUS_REJECTED, EVENT_REJECT, exc.reason)
         while (hit := book.next_triggered_stop(bid, ask)) is not None:
             self._trigger(hit[0], quote, now)
         for is_buy in (True, False):

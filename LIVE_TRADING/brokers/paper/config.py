@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from LIVE_TRADING.brokers.paper import costs
+from LIVE_TRADING.brokers.paper import costs, hours
 from LIVE_TRADING.common.settings import SettingsReader
 
 _HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
@@ -37,6 +37,8 @@ class PaperConfig:
     max_quote_age_s: float
     data_provider: str | None
     currency: str
+    trading_hours: str = "quotes"
+    outside_hours: str = "queue"
 
     @classmethod
     def from_config(cls, **kw: Any) -> PaperConfig:
@@ -75,6 +77,8 @@ class PaperConfig:
             data_provider=r.string("data_provider", optional=True)
             if kw.get("data_provider") is None or isinstance(kw.get("data_provider"), str) else None,
             currency=r.string("currency"),
+            trading_hours=r.choice("trading_hours", hours.TRADING_HOURS),
+            outside_hours=r.choice("outside_hours", hours.OUTSIDE_HOURS),
         )
         fsync_reader = SettingsReader("journal", {"fsync": kw.get("fsync")})
         values["fsync"] = fsync_reader.boolean("fsync")

@@ -40,7 +40,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from LIVE_TRADING.common.clock import ensure_utc
 from LIVE_TRADING.common.constants import TIF_FOK, TIF_IOC
@@ -76,7 +76,7 @@ def check_mode(trading_hours: Any, outside_hours: Any) -> tuple[TradingHours, Ou
         problems.append(f"live_trading.paper.outside_hours must be one of {', '.join(OUTSIDE_HOURS)}, got {outside_hours!r}")
     if problems:
         raise ConfigError(problems=problems)
-    return th, oh
+    return cast(TradingHours, th), cast(OutsideHours, oh)
 
 
 def market_is_open(

@@ -24,6 +24,7 @@ class PaperOrder:
     """One order's live state (internal; callers get ``result()`` dicts)."""
 
     __slots__ = (
+        "cap_price",
         "client_order_id",
         "created",
         "created_iso",
@@ -73,6 +74,8 @@ class PaperOrder:
         self.reserved_qty = 0.0
         self.queue: Any = None
         self.resting: str | None = None
+        #: a market order queued until the open: the price its reservation is counted at
+        self.cap_price: float | None = None
 
     @property
     def remaining(self) -> float:
@@ -120,6 +123,7 @@ class PaperOrder:
             "created": self.created_iso,
             "expires_at": self.expires_at.isoformat() if self.expires_at else None,
             "triggered": self.triggered,
+            **({"cap_price": self.cap_price} if self.cap_price is not None else {}),
         }
 
 

@@ -16,6 +16,7 @@ from LIVE_TRADING.common.constants import (
     EVENT_REJECT,
     EVENT_SESSION,
     ORDER_TYPE_LIMIT,
+    ORDER_TYPE_MARKET,
     ORDER_TYPE_STOP,
     ORDER_TYPE_STOP_LIMIT,
     STATUS_CANCELLED,
@@ -61,6 +62,7 @@ def replay_run(self: PaperBroker, run_id: str) -> None:
                 if seq.isdigit():
                     max_seq = max(max_seq, int(seq))
             order.triggered = bool(rec.get("triggered"))
+            order.cap_price = rec.get("cap_price")
             order.expires_at = datetime.fromisoformat(rec["expires_at"]) if rec.get("expires_at") else None
         elif event == EVENT_FILL:
             order = self._orders.get(rec["order_id"])
@@ -85,7 +87,9 @@ def replay_run(self: PaperBroker, run_id: str) -> None:
         if order.tif == TIF_DAY:
             self._schedule_expiry(order)
         book = self._book(order.symbol)
-        if order.order_type in (ORDER_TYPE_LIMIT,) or (order.order_type == ORDER_TYPE_STOP_LIMIT and order.triggered):
+        if order.order_type == ORDER_TYPE_MARKET:  # queued while the market was closed
+            book.rest_at_open(order)
+        elif order.order_type in (ORDER_TYPE_LIMIT,) or (order.order_type == ORDER_TYPE_STOP_LIMIT and order.triggered):
             book.rest_limit(order, order.is_buy)
         elif order.order_type in (ORDER_TYPE_STOP, ORDER_TYPE_STOP_LIMIT) and not order.triggered:
             book.rest_stop(order, order.is_buy)
