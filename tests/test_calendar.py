@@ -125,3 +125,10 @@ def test_asset_class_overrides_change_the_calendar():
     saturday = utc(2025, 12, 6, 15)
     assert not calendar.is_open("XYZ", saturday)
     assert calendar.is_open("XYZ", saturday, {"XYZ": "crypto"})
+
+
+def test_first_call_of_each_function_loads_the_schedule(monkeypatch):
+    """Each entry point works as the very first call in a process (the lists start empty)."""
+    for name in ("is_open", "next_open", "session_close", "previous_close", "session_open"):
+        monkeypatch.setattr(calendar, "_EQUITY", calendar._Sessions(calendar.EQUITY_CALENDAR))
+        assert getattr(calendar, name)("AAPL", utc(2025, 12, 6, 15)) is not None

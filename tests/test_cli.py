@@ -88,7 +88,9 @@ def test_run_json_summary_agrees_with_the_journal(cli, journal_dir):
     assert Path(data["journal_path"]).parent == journal_dir
 
 
-def test_order_then_positions_across_processes(cli):
+def test_order_then_positions_across_processes(cli, write_config):
+    # one-shot commands run on the real clock: a market that never closes keeps this test the same on any day
+    write_config({"paper": {"trading_hours": "always"}})
     bought = cli("order", "AAPL", "buy", "10", "--json")
     assert bought.returncode == 0, bought.stderr
     assert json.loads(bought.stdout)["status"] == "filled"
@@ -203,7 +205,9 @@ def run_main(capsys, *args):
     return code, captured.out, captured.err
 
 
-def test_quote_cash_fills_and_health(capsys):
+def test_quote_cash_fills_and_health(capsys, write_config):
+    # one-shot commands run on the real clock: a market that never closes keeps this test the same on any day
+    write_config({"paper": {"trading_hours": "always"}})
     code, out, _ = run_main(capsys, "quote", "aapl", "MSFT", "--json")
     quotes = json.loads(out)["quotes"]
     assert code == 0 and [q["symbol"] for q in quotes] == ["AAPL", "MSFT"]
@@ -228,7 +232,9 @@ def test_quote_cash_fills_and_health(capsys):
     assert {"now", "get_cash", "get_positions", "get_open_orders", "get_quote"} <= set(report["calls"])
 
 
-def test_positions_and_open_orders(capsys):
+def test_positions_and_open_orders(capsys, write_config):
+    # one-shot commands run on the real clock: a market that never closes keeps this test the same on any day
+    write_config({"paper": {"trading_hours": "always"}})
     assert run_main(capsys, "order", "MSFT", "BUY", "2")[0] == 0
     code, out, _ = run_main(capsys, "order", "MSFT", "SELL", "1", "--limit", "500", "--tif", "day", "--json")
     resting = json.loads(out)

@@ -188,8 +188,8 @@ def next_open(symbol_or_class: str, ts: datetime, overrides: Mapping[str, str] |
     if cls == CRYPTO:
         return when
     if cls == EQUITY:
-        t = when.timestamp()
-        return _utc(_EQUITY.opens[_EQUITY.index(t) + 1])
+        i = _EQUITY.index(when.timestamp()) + 1  # index first: the first call loads the lists
+        return _utc(_EQUITY.opens[i])
     return _forex_next_open(when.astimezone(NEW_YORK)).astimezone(UTC)
 
 
@@ -241,7 +241,8 @@ def session_open(
     if cls == CRYPTO:
         return when
     if cls == EQUITY:
-        return _utc(_EQUITY.opens[_EQUITY.index(when.timestamp())])
+        i = _EQUITY.index(when.timestamp())  # index first: the first call loads the lists
+        return _utc(_EQUITY.opens[i])
     ny = when.astimezone(NEW_YORK)
     start = ny.replace(hour=FOREX_ROLLOVER_HOUR, minute=0, second=0, microsecond=0)
     if start > ny:
