@@ -215,7 +215,7 @@ def open_run_session(venue: str, cfg: PipelineConfig, *, seed: int | None = None
     else:
         clock = ManualClock()
         provider = get_data_provider("replay", clock=clock)
-        first, last = provider.first_timestamp, provider.last_timestamp
+        first, last = provider.first_timestamp, provider.last_timestamp  # type: ignore[attr-defined]
         clock.set(first)
         available = int((last - first) / bar) + 1
         if available < steps:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from LIVE_TRADING.brokers.paper.orders import PaperOrder
 from LIVE_TRADING.brokers.validation import OrderRequest
@@ -70,7 +70,7 @@ def replay_run(self: PaperBroker, run_id: str) -> None:
                 logger.warning("Journal fill %s refers to unknown order %s; skipped", rec.get("fill_id"),
                                rec.get("order_id"))
                 continue
-            fill = {k: rec[k] for k in (
+            fill: dict[str, Any] = {k: rec[k] for k in (
                 "order_id", "fill_id", "symbol", "side", "qty", "fill_price", "notional", "fee",
                 "fee_currency", "venue", "slippage_bps", "fee_bps", "liquidity") if k in rec}
             fill["timestamp"] = datetime.fromisoformat(rec["timestamp"])
