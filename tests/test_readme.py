@@ -42,3 +42,11 @@ def test_readme_shows_the_ci_test_command():
     ci = (README.parent / ".ci" / "run").read_text()
     command = next(line for line in ci.splitlines() if line.startswith("python -m pip install"))
     assert command in README.read_text()
+
+
+def test_readme_trading_hours_example_runs(capsys):
+    text = README.read_text()
+    section = text[text.index("## Trading hours"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    exec(compile(code, "README.md", "exec"), {})
+    assert capsys.readouterr().out.splitlines() == ["2025-12-08 14:30:00+00:00", "filled"]

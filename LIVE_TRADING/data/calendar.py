@@ -80,9 +80,11 @@ class _Sessions:
         self.opens: list[float] = []
         self.closes: list[float] = []
         self.first_year = self.last_year = 0
+        # epoch seconds between which a call needs no loading: [start of first_year + 1, start of last_year)
+        self._safe_lo = self._safe_hi = 0.0
 
     def _load(self, first_year: int, last_year: int) -> None:
-        import exchange_calendars as xcals  # heavy import, paid once, on first use
+        import exchange_calendars as xcals  # heavy import (about 2 s), paid once, on first use
 
         try:
             with warnings.catch_warnings():  # exchange_calendars 4.x trips a pandas 3 deprecation notice
@@ -96,6 +98,8 @@ class _Sessions:
         self.opens = [float(x) for x in schedule["open"].astype("int64").to_numpy() // 10**9]
         self.closes = [float(x) for x in schedule["close"].astype("int64").to_numpy() // 10**9]
         self.first_year, self.last_year = first_year, last_year
+        self._safe_lo = datetime(first_year + 1, 1, 1, tzinfo=UTC).timestamp()
+        self._safe_hi = datetime(last_year, 1, 1, tzinfo=UTC).timestamp()
 
     def covering(self, ts: float) -> _Sessions:
         """``self``, with whole years loaded from the year before ``ts`` to the year after it.
@@ -104,8 +108,8 @@ class _Sessions:
         (no US market closure lasts a year), and an extension never moves an
         index computed for ``ts`` (it only adds years at the ends).
         """
-        year = datetime.fromtimestamp(ts, UTC).year
-        if not (self.first_year < year < self.last_year):
+        if not (self._safe_lo <= ts < self._safe_hi):
+            year = datetime.fromtimestamp(ts, UTC).year
             with self._lock:
                 if not self.opens:
                     self._load(min(_FIRST_YEAR, year - 1), max(_LAST_YEAR, year + 1))
