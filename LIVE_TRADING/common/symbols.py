@@ -5,14 +5,12 @@ the paper broker's trading hours (``LIVE_TRADING.data.calendar``) and the
 Interactive Brokers contract mapping (``LIVE_TRADING.brokers.ibkr.contracts``)
 both use it, so a symbol is never a stock to one and a currency pair to the other.
 
-=============================================  ==========  =====================================
-Symbol                                         Class       Why
-=============================================  ==========  =====================================
-``BTC/USD`` ``BTC-USD`` ``BTC.USD`` ``btc_usdt``  crypto   known crypto base / known quote asset
-``BTCUSDT`` ``ETHBTC`` ``SOLUSDC``             crypto      the same, written without a separator
-``EUR/USD`` ``EURUSD`` ``EURUSD=X`` ``USD-JPY``  forex    two different ISO 4217 currencies
-``AAPL`` ``BRK.B`` ``ESZ6`` anything else       equity     the default
-=============================================  ==========  =====================================
+* **crypto**: a known crypto base and a known quote asset, with a separator
+  (``BTC/USD``, ``BTC-USD``, ``BTC.USD``, ``btc_usdt``) or without one
+  (``BTCUSDT``, ``ETHBTC``, ``SOLUSDC``: split at the longest known quote asset);
+* **forex**: two different ISO 4217 currencies (``EUR/USD``, ``EURUSD``,
+  ``USD-JPY``, Yahoo's ``EURUSD=X``);
+* **equity**: everything else (``AAPL``, ``BRK.B``, ``ESZ6``): the default.
 
 A pair needs *both* sides known: ``BTC/XYZ`` and ``ABC/USD`` are equities (so a
 venue that cannot trade them says so), ``BTC/EUR`` is crypto. Crypto wins over

@@ -9,6 +9,12 @@ Plain strings map to contracts by rule (``contract_spec``, pure):
 ``BTC/USD``            Crypto on PAXOS (BTC, ETH, LTC, BCH against USD)
 =====================  ===============================================
 
+Whether a string is a stock, a currency pair or crypto is decided by the rule
+shared with the paper broker's trading calendars,
+``LIVE_TRADING.common.symbols.asset_class`` (overridable per symbol with
+``live_trading.asset_classes``); IB then trades only part of each class
+(IDEALPRO pairs, PAXOS coins against USD), and refuses the rest by name.
+
 Anything else (futures, options, stocks outside the US) comes from the
 ``live_trading.ibkr.contracts`` table, from ``register_contract(symbol,
 contract)``, or is passed in as a ``Contract`` object. The table wins over the

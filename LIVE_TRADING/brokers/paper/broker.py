@@ -12,8 +12,16 @@ What it simulates
   ``bid >= limit`` at ``max(limit, bid)``; a BUY stop triggers when
   ``ask >= stop`` and then behaves as a market order (a stop-limit becomes a
   limit); SELL stops trigger when ``bid <= stop``.
-* **Time in force** ``gtc`` (default); ``day`` expires at the first
-  ``paper.end_of_day_utc`` (HH:MM UTC, default 00:00) after it was placed;
+* **Trading hours** (``paper.trading_hours``: ``quotes`` | ``calendar`` |
+  ``always``; ``paper.outside_hours``: ``queue`` | ``reject``): see
+  ``LIVE_TRADING.brokers.paper.hours``. While a symbol's market is closed,
+  new orders are queued (or refused) and resting orders are not matched; a
+  queued market order rests in the book and fills at the first quote after
+  the open.
+* **Time in force** ``gtc`` (default); ``day`` expires at the close of its
+  session (``hours.day_expiry``: early closes included) or, for markets
+  without sessions, at the first ``paper.end_of_day_utc`` (HH:MM UTC,
+  default 00:00) after it was placed;
   ``ioc`` fills what it can now and cancels the rest; ``fok`` fills in full now
   or is refused with ``OrderRejectedError`` (nothing happens). For stop orders
   the time in force applies from the moment they trigger (a stop ``fok`` that
