@@ -195,7 +195,7 @@ def test_day_order_expires_at_the_early_close(make):
 def test_day_order_from_a_provider_quote_expires_at_the_session_close(make):
     broker, clock = make(now=datetime(2025, 12, 3, 15, 0, tzinfo=UTC), sim=True)
     r = broker.submit_order("AAPL", "BUY", 1, "limit", 1.0, time_in_force="day")
-    assert records(broker, "order")[-1]["expires_at"] == "2025-12-03T21:00:00+00:00"
+    assert records(broker, "order")[-1]["order"]["expires_at"] == "2025-12-03T21:00:00+00:00"
     clock.set(datetime(2025, 12, 3, 21, 0, tzinfo=UTC))
     assert broker.get_order(r["order_id"])["status"] == "expired"
 
@@ -249,5 +249,8 @@ def test_run_on_a_saturday_trades_and_fills_only_in_session(capsys, monkeypatch,
     assert code == 0
     report = json.loads(out)
     assert report["fills"] > 0
-    fills = [r for r in iter_records(tmp_path / "logs" / "paper_trades", report["run_id"]) if r["event"] == "fill"]
-    assert fills and all(calendar.is_open("AAPL", datetime.fromisoformat(f["timestamp"])) for f in fills)
+    fills = []
+    for rec in iter_records(tmp_path / "logs" / "paper_trades" / "default", report["run_id"]):
+        fills.extend(rec["fills"] if rec["event"] == "order" else [rec] if rec["event"] == "fill" else [])
+    assert len(fills) == report["fills"]
+    assert all(calendar.is_open("AAPL", datetime.fromisoformat(str(f["timestamp"]))) for f in fills)

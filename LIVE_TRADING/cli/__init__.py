@@ -10,16 +10,21 @@
     live-trading cancel ORDER_ID
     live-trading check-config              # every config problem at once; live venues: read-only check
     live-trading health                    # the broker's call metrics and verdict
+    live-trading accounts                  # paper accounts: created, last active, records, cash, equity
+    live-trading journal verify|repair     # check a paper account's journal / move a torn tail aside
 
 Global options (before or after the command): ``--config PATH`` (sets
 ``LIVE_TRADING_CONFIG`` for this process), ``--venue NAME`` (overrides
 ``live_trading.venue``), ``--json`` (machine-readable output), ``--debug``
 (tracebacks and debug logging).
 
+Also ``--account NAME`` (the paper account, default ``paper.account``) and
+``--lock-timeout S`` (how long to wait for another process using it).
+
 Exit codes: 0 ok; 1 broker or data error (one line on stderr); 2 usage or
 configuration error, or a venue adapter / optional dependency that cannot
-be imported (one line on stderr); 130 a ``run`` interrupted by Ctrl-C
-(stopped cleanly, summary printed).
+be imported (one line on stderr); 3 the account is locked by another
+process; 130 a ``run`` interrupted by Ctrl-C (stopped cleanly, summary printed).
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from LIVE_TRADING import __version__
 from LIVE_TRADING.cli.errors import UsageError
 from LIVE_TRADING.cli.render import PROG, Output, error_line
 
-EXIT_OK, EXIT_BROKER, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_BROKER, EXIT_USAGE, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 _BARS = ("1m", "2m", "5m", "15m", "30m", "60m", "90m", "1h", "1d", "5d", "1wk", "1mo", "3mo")
 _TIFS = ("gtc", "day", "ioc", "fok")
@@ -112,6 +117,10 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
                         help="config file (default: $LIVE_TRADING_CONFIG, else the packaged defaults)")
     parser.add_argument("--venue", metavar="NAME", default=default,
                         help="paper, binance or ibkr (overrides live_trading.venue)")
+    parser.add_argument("--account", metavar="NAME", default=default,
+                        help="paper account (a directory under paper.log_dir; default: paper.account, 'default')")
+    parser.add_argument("--lock-timeout", type=nonneg_float, metavar="S", default=default,
+                        help="seconds to wait for another process using the account (default: journal.lock_timeout_s)")
     parser.add_argument("--json", action="store_true", default=flag_default, help="print results as JSON")
     parser.add_argument("--debug", action="store_true", default=flag_default,
                         help="show tracebacks and debug logging")
@@ -124,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Trade through one Broker interface: the offline paper simulator, Binance or IBKR. "
         "The venue comes from the config (live_trading.venue) or --venue.",
-        epilog="Exit codes: 0 ok, 1 broker/data error, 2 usage or config error, 130 run interrupted. "
+        epilog="Exit codes: 0 ok, 1 broker/data error, 2 usage or config error, 3 account locked, "
+        "130 run interrupted. "
         "Start with: live-trading run",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -191,12 +201,18 @@ def build_parser() -> argparse.ArgumentParser:
                  "Probe the venue with read-only calls and show the broker's metrics and verdict. "
                  "Exit code 1 when unhealthy.")
     health.add_argument("--symbols", nargs="+", type=symbol, metavar="SYMBOL", help="also time a quote for these")
+    add("accounts", "list the paper accounts: created, last active, records, cash, equity (reads only)")
+    journal = add("journal", "check or repair a paper account's journal",
+                  "verify: check seq, checksums and segments, recompute cash and positions from the fills and "
+                  "compare them with every snapshot (exit 1 on a problem). repair: move a torn last record "
+                  "aside (the only repair that is safe) and say what was done.")
+    journal.add_argument("action", choices=("verify", "repair"))
     return parser
 
 
 # -- dispatch ---------------------------------------------------------------------------
 def _handlers() -> dict[str, Any]:
-    from LIVE_TRADING.cli import commands
+    from LIVE_TRADING.cli import accounts, commands
     from LIVE_TRADING.cli.run import cmd_run
 
     return {
@@ -209,6 +225,8 @@ def _handlers() -> dict[str, Any]:
         "fills": commands.cmd_fills,
         "cash": commands.cmd_cash,
         "health": commands.cmd_health,
+        "accounts": accounts.cmd_accounts,
+        "journal": accounts.cmd_journal,
     }
 
 
@@ -227,11 +245,14 @@ def _config_message(exc: Exception) -> str:
 
 def _report(exc: Exception, debug: bool) -> int:
     """Print the one line for ``exc`` (and its traceback with ``--debug``); return the exit code."""
-    from LIVE_TRADING.common.exceptions import BrokerError, ConfigError, DataProviderError
+    from LIVE_TRADING.common.exceptions import AccountLockedError, BrokerError, ConfigError, DataProviderError
 
     if isinstance(exc, UsageError):
         error_line(str(exc))
         code = EXIT_USAGE
+    elif isinstance(exc, AccountLockedError):
+        error_line(str(exc))
+        code = EXIT_LOCKED
     elif isinstance(exc, ConfigError):
         error_line(_config_message(exc))
         code = EXIT_USAGE
@@ -271,7 +292,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return cmd_check_config(args, out, args.venue)
         load_config()  # a malformed file fails here, before anything else
+        from LIVE_TRADING.cli import session
         from LIVE_TRADING.cli.session import resolve_venue
+
+        session.options.account = args.account
+        session.options.lock_timeout_s = args.lock_timeout
 
         venue = resolve_venue(args.venue)
         if args.command == "run":

@@ -66,7 +66,7 @@ def order_type_for(limit: float | None, stop: float | None) -> str:
 # -- commands ---------------------------------------------------------------------
 def cmd_quote(args: argparse.Namespace, out: Output, venue: str) -> int:
     quotes, failures = [], []
-    with broker_session(venue) as broker:
+    with broker_session(venue, read_only=True) as broker:
         for sym in args.symbols:
             try:
                 quotes.append(broker.get_quote(sym))
@@ -117,7 +117,7 @@ def cmd_cancel(args: argparse.Namespace, out: Output, venue: str) -> int:
 
 
 def cmd_orders(args: argparse.Namespace, out: Output, venue: str) -> int:
-    with broker_session(venue) as broker:
+    with broker_session(venue, read_only=True) as broker:
         orders = broker.get_open_orders()
     if out.json_mode:
         out.json(orders)
@@ -145,7 +145,7 @@ def _account(broker: Any) -> dict[str, Any] | None:
 
 
 def cmd_positions(args: argparse.Namespace, out: Output, venue: str) -> int:
-    with broker_session(venue) as broker:
+    with broker_session(venue, read_only=True) as broker:
         positions = broker.get_positions()
         _refresh_quotes(broker, sorted(positions))
         details_fn = getattr(broker, "get_position_details", None)
@@ -194,7 +194,7 @@ def _print_account(out: Output, account: dict[str, Any], title: str | None) -> N
 
 def cmd_fills(args: argparse.Namespace, out: Output, venue: str) -> int:
     since = parse_since(args.since) if args.since else None
-    with broker_session(venue) as broker:
+    with broker_session(venue, read_only=True) as broker:
         fills = broker.get_fills(since)
     if out.json_mode:
         out.json(fills)
@@ -216,7 +216,7 @@ def cmd_fills(args: argparse.Namespace, out: Output, venue: str) -> int:
 
 
 def cmd_cash(args: argparse.Namespace, out: Output, venue: str) -> int:
-    with broker_session(venue) as broker:
+    with broker_session(venue, read_only=True) as broker:
         cash = broker.get_cash()
         positions = broker.get_positions()
         _refresh_quotes(broker, sorted(positions))
@@ -232,7 +232,7 @@ def cmd_cash(args: argparse.Namespace, out: Output, venue: str) -> int:
 
 def cmd_health(args: argparse.Namespace, out: Output, venue: str) -> int:
     """Probe the venue with read-only calls, then print ``broker.health()``; exit 1 when unhealthy."""
-    with broker_session(venue) as broker:
+    with broker_session(venue, read_only=True) as broker:
         health_fn = getattr(broker, "health", None)
         if not callable(health_fn):
             raise UsageError(f"the {venue} broker reports no health metrics")
