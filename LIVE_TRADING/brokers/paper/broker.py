@@ -100,7 +100,7 @@ from LIVE_TRADING.brokers.paper import costs, hours
 from LIVE_TRADING.brokers.paper.config import PaperConfig
 from LIVE_TRADING.brokers.paper.costs import MAKER, TAKER
 from LIVE_TRADING.brokers.paper.engine import Engine
-from LIVE_TRADING.brokers.paper.matching import AS_LIMIT, AS_OPEN, AS_STOP, limit_marketable, stop_triggered
+from LIVE_TRADING.brokers.paper.matching import AS_LIMIT, AS_STOP, limit_marketable, stop_triggered
 from LIVE_TRADING.brokers.paper.orders import VENUE, PaperOrder
 from LIVE_TRADING.brokers.paper.recovery import find_order, read_fills, recover
 from LIVE_TRADING.brokers.paper.state import PaperState
