@@ -57,6 +57,19 @@ class BrokerWrapper:
     def now(self) -> datetime:
         return self._inner.now()
 
+    def modify_order(self, order_id: str, **kwargs: Any) -> dict[str, Any]:
+        return self._inner.modify_order(order_id, **kwargs)
+
+    def submit_bracket(self, symbol: str, side: str, qty: float, **kwargs: Any) -> dict[str, Any]:
+        return self._inner.submit_bracket(symbol, side, qty, **kwargs)
+
+    def submit_oco(self, symbol: str, side: str, qty: float, **kwargs: Any) -> dict[str, Any]:
+        return self._inner.submit_oco(symbol, side, qty, **kwargs)
+
+    def reconcile(self) -> dict[str, Any]:
+        """Live venues: compare the venue with the journal (``AttributeError`` on a venue without it)."""
+        return self._inner.reconcile()
+
     def __getattr__(self, name: str) -> Any:
         # Only called for attributes not found normally: venue extras.
         if name == "_inner":
