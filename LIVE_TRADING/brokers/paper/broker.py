@@ -928,11 +928,6 @@ class PaperBroker:
         return pos.avg_cost if pos is not None else 0.0
 
     # -- time ----------------------------------------------------------------
-    def _end_of_day(self, when: datetime) -> datetime:
-        """The first end-of-day (``paper.end_of_day_utc``) strictly after ``when``."""
-        eod = when.replace(hour=self._eod.hour, minute=self._eod.minute, second=0, microsecond=0)
-        return eod if eod > when else eod + timedelta(days=1)
-
     def _expire_due(self, now: datetime) -> None:
         heap = self._state.expiries
         while heap and heap[0][0] <= now:
