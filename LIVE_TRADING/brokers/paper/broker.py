@@ -102,7 +102,13 @@ from LIVE_TRADING.brokers.paper.costs import MAKER, TAKER, apply_slippage
 from LIVE_TRADING.brokers.paper.engine import Engine
 from LIVE_TRADING.brokers.paper.matching import AS_LIMIT, AS_STOP, limit_marketable, stop_triggered
 from LIVE_TRADING.brokers.paper.orders import VENUE, PaperOrder
-from LIVE_TRADING.brokers.paper.recovery import COMPACT_FILL_KEYS, find_order, read_fills, recover
+from LIVE_TRADING.brokers.paper.recovery import (
+    COMPACT_FILL_KEYS,
+    find_order,
+    read_fills,
+    read_orders,
+    recover,
+)
 from LIVE_TRADING.brokers.paper.state import PaperState
 from LIVE_TRADING.brokers.validation import OrderRequest, clean_symbol, validate_order
 from LIVE_TRADING.common.clock import Clock, ensure_utc, utc_now
@@ -426,6 +432,26 @@ class PaperBroker:
             if st.fills_from_seq > st.epoch_seq + 1 and (since is None or not mem or mem[0]["timestamp"] >= since):
                 mem = read_fills(self.account_dir, st.epoch_seq + 1, st.fills_from_seq, st.currency) + mem
             return [dict(f) for f in mem if since is None or f["timestamp"] >= since]
+
+    def fills_frame(self, since: datetime | None = None) -> Any:
+        """``get_fills(since)`` as a typed DataFrame (``LIVE_TRADING.monitoring.exports.fills_frame``)."""
+        from LIVE_TRADING.monitoring.exports import fills_frame
+
+        return fills_frame(self.get_fills(since))
+
+    def get_orders(self) -> list[dict[str, Any]]:
+        """Every order of the current run, open and ended, oldest first (read back from the journal)."""
+        with self._lock:
+            self._expire_due(self._clock())
+            st = self._state
+            upto = self._journal.seq if self._journal is not None else self._seq
+            return read_orders(self.account_dir, st.epoch_seq + 1, upto)
+
+    def orders_frame(self) -> Any:
+        """Every order of the current run, open and ended, oldest first, as a typed DataFrame."""
+        from LIVE_TRADING.monitoring.exports import orders_frame
+
+        return orders_frame(self.get_orders())
 
     def get_quote(self, symbol: str) -> dict[str, Any]:
         """The latest quote if fresh, else one from the data provider; ``QuoteUnavailableError`` otherwise."""

@@ -121,6 +121,28 @@ def find_order(account_dir: Path, order_id: str, seq: int, upto: int) -> dict[st
     return order.result() if order is not None else None
 
 
+def read_orders(account_dir: Path, from_seq: int, upto: int) -> list[dict[str, Any]]:
+    """Every order accepted with ``from_seq <= seq <= upto``, in its latest state, oldest first."""
+    orders: dict[str, PaperOrder] = {}
+    for rec in _records_from(account_dir, from_seq):
+        if rec["seq"] > upto:
+            break
+        event = rec["event"]
+        if event == "order":
+            order = orders[rec["order"]["order_id"]] = PaperOrder.from_record(rec["order"], rec["ts"])
+            for f in rec.get("fills", ()):
+                _add_fill(order, f)
+            order.status = rec["status"]
+        elif (order_ := orders.get(rec.get("order_id") or "")) is not None:
+            if event == "fill":
+                _add_fill(order_, rec)
+            if event in ("fill", "trigger"):
+                order_.triggered = order_.triggered or event == "trigger" or bool(rec.get("triggered"))
+            if "status" in rec:
+                order_.status = rec["status"]
+    return [o.result() for o in orders.values()]
+
+
 def _add_fill(order: PaperOrder, f: dict[str, Any]) -> None:
     order.filled_qty += f["qty"]
     order.filled_notional += f["notional"]
@@ -160,4 +182,4 @@ def iter_fills(account_dir: str | Path, run_id: str | None = None) -> Iterator[d
             yield fill_of(rec)
 
 
-__all__ = ["COMPACT_FILL_KEYS", "FILL_KEYS", "apply_record", "fill_of", "find_order", "full_fill", "iter_fills", "order_fills", "read_fills", "recover"]
+__all__ = ["COMPACT_FILL_KEYS", "FILL_KEYS", "apply_record", "fill_of", "find_order", "full_fill", "iter_fills", "order_fills", "read_fills", "read_orders", "recover"]
