@@ -600,6 +600,7 @@ class PaperBroker:
         """Status for ``health()``: the simulator is always connected."""
         with self._lock:
             return {"connected": True, "open_orders": len(self._state.open), "quotes": len(self._quotes),
+                    "last_quote_at": max((q["timestamp"] for q in self._quotes.values()), default=None),
                     "journal": str(self.account_dir),
                     "journal_seq": self._journal.seq if self._journal else self._seq}
 
