@@ -142,18 +142,19 @@ class Journal:
         except (TypeError, orjson.JSONEncodeError) as exc:
             raise JournalError(f"Journal record {payload.get('event')!r} cannot be encoded: {exc}") from exc
         with self._lock:
-            if not self.exclusive:
-                self._account_lock.acquire(self.lock_timeout_s)
-            try:
-                if not self.exclusive:
-                    self._catch_up()
+            if self.exclusive:  # the one writer: nobody else appends
                 seq = self.seq + 1
-                self._write(seq, encode_line(seq, body), payload.get("event") == "snapshot")
+                self._write(seq, encode_line(seq, body), payload["event"] == "snapshot")
                 self.seq = seq
-                if not self.exclusive:
+            else:
+                self._account_lock.acquire(self.lock_timeout_s)
+                try:
+                    self._catch_up()
+                    seq = self.seq + 1
+                    self._write(seq, encode_line(seq, body), payload.get("event") == "snapshot")
+                    self.seq = seq
                     self._flush_buffer()
-            finally:
-                if not self.exclusive:
+                finally:
                     self._account_lock.release()
         payload["seq"] = seq
         return payload
