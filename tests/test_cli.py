@@ -92,7 +92,9 @@ def test_run_json_summary_agrees_with_the_journal(cli, journal_dir):
     assert Path(data["journal_path"]).parent == journal_dir
 
 
-def test_order_then_positions_across_processes(cli):
+def test_order_then_positions_across_processes(cli, write_config):
+    # one-shot commands run on the real clock: a market that never closes keeps this test the same on any day
+    write_config({"paper": {"trading_hours": "always"}})
     bought = cli("order", "AAPL", "buy", "10", "--json")
     assert bought.returncode == 0, bought.stderr
     assert json.loads(bought.stdout)["status"] == "filled"
@@ -208,7 +210,9 @@ def run_main(capsys, *args):
     return code, captured.out, captured.err
 
 
-def test_quote_cash_fills_and_health(capsys):
+def test_quote_cash_fills_and_health(capsys, write_config):
+    # one-shot commands run on the real clock: a market that never closes keeps this test the same on any day
+    write_config({"paper": {"trading_hours": "always"}})
     code, out, _ = run_main(capsys, "quote", "aapl", "MSFT", "--json")
     quotes = json.loads(out)["quotes"]
     assert code == 0 and [q["symbol"] for q in quotes] == ["AAPL", "MSFT"]
@@ -233,7 +237,9 @@ def test_quote_cash_fills_and_health(capsys):
     assert {"now", "get_cash", "get_positions", "get_open_orders", "get_quote"} <= set(report["calls"])
 
 
-def test_positions_and_open_orders(capsys):
+def test_positions_and_open_orders(capsys, write_config):
+    # one-shot commands run on the real clock: a market that never closes keeps this test the same on any day
+    write_config({"paper": {"trading_hours": "always"}})
     assert run_main(capsys, "order", "MSFT", "BUY", "2")[0] == 0
     code, out, _ = run_main(capsys, "order", "MSFT", "SELL", "1", "--limit", "500", "--tif", "day", "--json")
     resting = json.loads(out)
@@ -337,7 +343,9 @@ def test_run_on_replay_data_is_simulated_and_stops_at_the_end_of_the_file(capsys
             rows.append(f"2025-03-03T{h:02d}:00:00Z,{sym},{px},{px},{px},{px},1000")
     data = tmp_path / "bars.csv"
     data.write_text("\n".join(rows) + "\n")
-    write_config({"data": {"provider": "replay", "replay": {"path": str(data)}}})
+    # rows around the clock: markets that trade then (equities would wait for the NYSE open)
+    write_config({"data": {"provider": "replay", "replay": {"path": str(data)}},
+                  "asset_classes": {"AAA": "crypto", "BBB": "crypto"}})
 
     code, out, err = run_main(capsys, "run", "--steps", "50", "--symbols", "AAA", "BBB", "--strategy",
                               "equal_weight", "--qty-step", "1", "--json")

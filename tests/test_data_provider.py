@@ -220,8 +220,10 @@ def test_every_provider_refuses_unsupported_period_and_interval(name, tmp_path, 
 def test_every_provider_quotes_are_valid_and_timestamped_by_the_data(name, tmp_path, clock):
     provider = PROVIDERS[name](tmp_path, clock)
     quote = provider.get_quote("aapl")
+    assert isinstance(quote["market_open"], bool)  # every provider says whether the market is open
     assert quote == make_quote(
-        "AAPL", quote["bid"], quote["ask"], quote["bid_size"], quote["ask_size"], quote["timestamp"]
+        "AAPL", quote["bid"], quote["ask"], quote["bid_size"], quote["ask_size"], quote["timestamp"],
+        quote["market_open"],
     )
     assert quote["timestamp"] <= clock()
     quotes = provider.get_multiple_quotes(["AAPL", ""])

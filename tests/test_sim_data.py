@@ -186,9 +186,12 @@ def test_bars_end_at_now_and_agree_with_quotes(clock):
     assert (bars.index.hour == 0).all()
     assert len(bars) == 30
     assert (bars["volume"] > 0).all()
-    # each bar's open is the path at its start: a quote taken then
+    # each bar's open is the path at its start: a quote taken then (crypto: AAPL's market was
+    # closed then, a Saturday, and its quote stands at Friday's close; history is the unbroken path)
+    crypto = provider.get_historical("BTC/USD", "1mo", "1d")
     clock.set(bars.index[-3].to_pydatetime())
-    assert bars["open"].iloc[-3] == pytest.approx(mid_price(provider.get_quote("AAPL")), rel=1e-12)
+    assert crypto["open"].iloc[-3] == pytest.approx(mid_price(provider.get_quote("BTC/USD")), rel=1e-12)
+    assert provider.get_quote("AAPL")["market_open"] is False
 
 
 def test_completed_bars_do_not_change_as_time_passes(clock):

@@ -116,7 +116,13 @@ class Fill(TypedDict, total=False):
 
 
 class Quote(TypedDict):
-    """Top of book for one symbol."""
+    """Top of book for one symbol.
+
+    ``market_open`` is set by data providers (sim, replay, yfinance): whether
+    the symbol's market was in a regular session when the quote was taken. A
+    quote without it (e.g. one set by hand with ``PaperBroker.set_quote``)
+    stands for a market that trades.
+    """
 
     symbol: str
     bid: float
@@ -125,6 +131,7 @@ class Quote(TypedDict):
     ask_size: float
     timestamp: datetime
     spread_bps: float  # (ask - bid) / mid * 1e4
+    market_open: NotRequired[bool]
 
 
 # --------------------------------------------------------------------------

@@ -53,8 +53,13 @@ def make_quote(
     bid_size: Any = 100.0,
     ask_size: Any = 100.0,
     timestamp: datetime | None = None,
+    market_open: bool | None = None,
 ) -> Quote:
     """A validated ``Quote``.
+
+    ``market_open`` (set by data providers) says whether the symbol's market
+    was in session when the quote was taken; ``None`` leaves the key out (a
+    market that trades, as for quotes set by hand).
 
     Raises ``InvalidQuoteError`` (a ``ValueError``) for a non-finite or
     non-positive bid/ask, a negative or non-finite size, a crossed quote
@@ -83,9 +88,16 @@ def make_quote(
             ts = ensure_utc(timestamp, "quote timestamp")
         except (TypeError, ValueError) as exc:
             raise InvalidQuoteError(f"Invalid quote for {sym}: {exc}", symbol=sym) from None
-    return Quote(
+    quote = Quote(
         symbol=sym, bid=b, ask=a, bid_size=bs, ask_size=az, timestamp=ts, spread_bps=(a - b) / ((a + b) / 2.0) * 1e4
     )
+    if market_open is not None:
+        if not isinstance(market_open, bool):
+            raise InvalidQuoteError(
+                f"Invalid quote for {sym}: market_open must be true or false, got {market_open!r}", symbol=sym
+            )
+        quote["market_open"] = market_open
+    return quote
 
 
 def is_checked(quote: Any) -> bool:
@@ -113,12 +125,12 @@ def mid_price(quote: Mapping[str, Any]) -> float:
 
 
 def synthetic_quote(
-    symbol: str, price: Any, spread_bps: float, size: float, timestamp: datetime
+    symbol: str, price: Any, spread_bps: float, size: float, timestamp: datetime, market_open: bool | None = None
 ) -> Quote:
     """A quote around a last/close ``price`` with a symmetric synthetic spread of ``spread_bps``."""
     p = _num(price, "price", symbol)
     half = p * spread_bps / 2e4
-    return make_quote(symbol, p - half, p + half, size, size, timestamp)
+    return make_quote(symbol, p - half, p + half, size, size, timestamp, market_open)
 
 
 __all__ = ["Quote", "finite_or_none", "is_checked", "make_quote", "mid_price", "synthetic_quote"]

@@ -51,6 +51,8 @@ from CONFIG.schema import ReplaySettings
 from LIVE_TRADING.common.clock import Clock, ensure_utc, utc_now
 from LIVE_TRADING.common.exceptions import ConfigError, DataProviderError, InvalidQuoteError
 from LIVE_TRADING.common.settings import section
+from LIVE_TRADING.common.symbols import configured_asset_classes
+from LIVE_TRADING.data import calendar
 from LIVE_TRADING.data.provider import (
     INTERVALS,
     OHLCV_COLUMNS,
@@ -86,6 +88,15 @@ class _Series:
     _columns: dict[str, np.ndarray] | None = None
     _frame: pd.DataFrame | None = None
     _last: tuple[int, Quote] | None = None  # the last quote served: (row, quote)
+    _daily: bool | None = None
+
+    @property
+    def daily(self) -> bool:
+        """Rows a day or more apart (daily bars): each one is a session's result, so its market traded."""
+        if self._daily is None:
+            gaps = np.diff(self.known)
+            self._daily = bool(len(gaps)) and float(np.median(gaps)) >= 20 * 3600 * 1e9
+        return self._daily
     _lists: tuple[list[int], list[float], list[float], list[float], list[float]] | None = None
 
     @property
@@ -277,6 +288,7 @@ class ReplayDataProvider(DataProvider):
     ) -> None:
         super().__init__()
         self._clock: Clock = clock or utc_now
+        self._asset_classes = configured_asset_classes()
         cfg: ReplaySettings = section(
             "data.replay",
             {"path": None if path is None else str(path), "spread_bps": spread_bps, "size": size, "bar_time": bar_time},
@@ -418,15 +430,18 @@ class ReplayDataProvider(DataProvider):
                 f"{_when(int(series.known[0])).isoformat()}",
                 symbol=sym,
             )
+        # intraday data follows the symbol's trading calendar; a daily bar is a session that traded
+        market_open = series.daily or calendar.is_open(sym, _when(now_ns), self._asset_classes)
         last = series._last
-        if last is not None and last[0] == i:
-            return last[1]  # the same row as last time: the same (read-only) quote
+        if last is not None and last[0] == i and last[1]["market_open"] is market_open:
+            return last[1]  # the same row and session as last time: the same (read-only) quote
         bid, ask = bids[i], asks[i]
         if not bid > 0.0:  # rows were checked when the file was read; a huge spread_bps can still push the bid to 0
             raise InvalidQuoteError(f"Invalid quote for {sym}: bid {bid:g} must be > 0 (spread_bps too large)",
                                     symbol=sym)
         quote = Quote(symbol=sym, bid=bid, ask=ask, bid_size=bid_sizes[i], ask_size=ask_sizes[i],
-                      timestamp=_when(known[i]), spread_bps=(ask - bid) / ((ask + bid) / 2.0) * 1e4)
+                      timestamp=_when(known[i]), spread_bps=(ask - bid) / ((ask + bid) / 2.0) * 1e4,
+                      market_open=market_open)
         series._last = (i, quote)
         return quote
 

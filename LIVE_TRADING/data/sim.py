@@ -38,6 +38,19 @@ starts at ``start_price``; by default the clock's time when the provider is
 built, so a new run starts at the configured prices. Set it to a fixed time
 to make prices a function of absolute time across runs.
 
+**Trading hours.** Quotes follow the trading calendar of the symbol's asset
+class (``LIVE_TRADING.data.calendar``; the class from
+``LIVE_TRADING.common.symbols.asset_class`` and ``live_trading.asset_classes``):
+crypto trades around the clock; an equity (NYSE regular session, holidays and
+early closes included) or a forex pair (24/5) quoted while its market is closed
+gets the *last session's closing quote* (the path at that close; at
+``start_time`` if that close was earlier, so a run started while the market is
+closed waits at ``start_price``), stamped with the current time and
+``market_open: False``. Every quote carries
+``market_open``. So prices stand still over nights, weekends and holidays, the
+way a real closing quote does, and the paper broker can tell the market is
+closed. History (``get_historical``) is the unbroken path.
+
 Config (``live_trading.data.sim``; keyword arguments override): ``seed``,
 ``start_price``, ``drift``, ``volatility`` (annualised), ``spread_bps``,
 ``size``, ``start_time``, and ``symbols`` with per-symbol overrides of the
@@ -64,6 +77,8 @@ from CONFIG.schema import SimSettings, SimSymbol
 from LIVE_TRADING.common.clock import Clock, ensure_utc, utc_now
 from LIVE_TRADING.common.exceptions import DataProviderError
 from LIVE_TRADING.common.settings import section
+from LIVE_TRADING.common.symbols import CRYPTO, AssetClass, asset_class, configured_asset_classes
+from LIVE_TRADING.data import calendar
 from LIVE_TRADING.data.provider import (
     INTERVALS,
     PERIODS,
@@ -423,10 +438,11 @@ class _Batch:
 class _Symbol:
     """Parameters and path of one symbol, with the GBM coefficients precomputed."""
 
-    __slots__ = ("drift_per_s", "half_spread", "params", "path", "symbol", "vol_per_sqrt_s")
+    __slots__ = ("asset_class", "drift_per_s", "half_spread", "params", "path", "symbol", "vol_per_sqrt_s")
 
-    def __init__(self, symbol: str, params: SymbolParams, key: int) -> None:
+    def __init__(self, symbol: str, params: SymbolParams, key: int, asset_class: AssetClass = CRYPTO) -> None:
         self.symbol = symbol
+        self.asset_class = asset_class
         self.params = params
         self.path = _Path(key)
         self.drift_per_s = (params.drift - params.volatility**2 / 2.0) / _YEAR_S
@@ -486,6 +502,7 @@ class SimDataProvider(DataProvider):
         self._origin_s = _unix_seconds(self.start_time)
         self._symbols: dict[str, _Symbol] = {}
         self._batches: dict[tuple[str, ...], _Batch] = {}  # symbol lists asked together, most recent last
+        self._asset_classes = configured_asset_classes()
         self._lock = threading.Lock()
 
     def params(self, symbol: str) -> SymbolParams:
@@ -498,7 +515,9 @@ class SimDataProvider(DataProvider):
             params = self._defaults
             if sym in self._per_symbol:
                 params = dataclasses.replace(params, **self._per_symbol[sym])
-            state = self._symbols[sym] = _Symbol(sym, params, _symbol_key(self.seed, sym))  # type: ignore[arg-type]
+            state = self._symbols[sym] = _Symbol(
+                sym, params, _symbol_key(self.seed, sym), asset_class(sym, self._asset_classes)  # type: ignore[arg-type]
+            )
         return state
 
     # -- quotes --------------------------------------------------------------
@@ -512,10 +531,18 @@ class SimDataProvider(DataProvider):
 
     def _quote(self, sym: str, n: int, when: datetime) -> Quote:
         state = self._symbol(sym)
+        market_open = True
+        if state.asset_class != CRYPTO and not calendar.is_open(state.asset_class, when):
+            # closed: the price stands still at the last session's close (see the module docstring)
+            market_open = False
+            last_close = calendar.previous_close(state.asset_class, when)
+            assert last_close is not None  # only crypto has no sessions
+            n_close = _unix_seconds(last_close) - self._origin_s
+            n = n_close if n_close >= 0 or n < 0 else 0  # a path starting while closed waits at start_price
         mid = state.mid(n)
         half = mid * state.half_spread
         size = state.params.size
-        return make_quote(sym, mid - half, mid + half, size, size, when)
+        return make_quote(sym, mid - half, mid + half, size, size, when, market_open)
 
     def get_quote(self, symbol: str) -> Quote:
         """The quote at the clock's current second."""
@@ -569,6 +596,20 @@ class SimDataProvider(DataProvider):
             del self._batches[next(iter(self._batches))]
         errors = dict(batch.errors)
         out = batch.quotes(n, when, errors)
+        # trading hours: one calendar look-up per asset class; a closed market's quotes stand at its close
+        open_by_class: dict[str, bool] = {}
+        for state in batch.states:
+            quote = out.get(state.symbol)
+            if quote is None:
+                continue
+            cls = state.asset_class
+            is_open = open_by_class.get(cls)
+            if is_open is None:
+                is_open = open_by_class[cls] = cls == CRYPTO or calendar.is_open(cls, when)
+            if is_open:
+                quote["market_open"] = True
+            else:
+                out[state.symbol] = self._quote(state.symbol, n, when)
         self.last_errors = errors
         return out
 

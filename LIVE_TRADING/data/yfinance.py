@@ -51,6 +51,8 @@ from LIVE_TRADING.common.circuit import breaker_from_config
 from LIVE_TRADING.common.clock import Clock, ensure_utc, utc_now
 from LIVE_TRADING.common.exceptions import CircuitOpenError, DataProviderError
 from LIVE_TRADING.common.settings import section
+from LIVE_TRADING.common.symbols import configured_asset_classes
+from LIVE_TRADING.data import calendar
 from LIVE_TRADING.data.provider import DataProvider, history_window, normalize_ohlcv, normalize_symbol
 from LIVE_TRADING.data.quotes import finite_or_none, make_quote, synthetic_quote
 
@@ -138,6 +140,7 @@ class YFinanceProvider(DataProvider):
         self.bid_ask: bool = cfg.bid_ask
         self.max_spread_bps: float = cfg.max_spread_bps
         self._clock: Clock = clock or utc_now
+        self._asset_classes = configured_asset_classes()
         self._yf = yf
         self._cache: dict[str, tuple[datetime, dict[str, Any]]] = {}
         self._lock = threading.Lock()
@@ -202,7 +205,11 @@ class YFinanceProvider(DataProvider):
                     self._cache[sym] = (now, quote)
             found.update(fetched)
             errors.update(failed)
-        return {sym: dict(found[sym]) for sym in wanted if sym in found}, errors
+        return {
+            sym: {**found[sym], "market_open": calendar.is_open(sym, now, self._asset_classes)}
+            for sym in wanted
+            if sym in found
+        }, errors
 
     def _fetch(self, symbols: list[str]) -> tuple[dict[str, dict[str, Any]], dict[str, DataProviderError]]:
         """One batched download for ``symbols`` (plus one bid/ask request if enabled)."""
