@@ -52,6 +52,7 @@ class PaperOrder:
         "parent_order_id",
         "qty",
         "queue",
+        "queue_token",
         "reserved_cash",
         "reserved_qty",
         "rest_seq",
@@ -89,6 +90,7 @@ class PaperOrder:
         self.reserved_cash = 0.0
         self.reserved_qty = 0.0
         self.queue: Any = None
+        self.queue_token = 0  # which entry of its queue's heap is the live one (``matching.PriceQueue``)
         self.resting: str | None = None
         self.seq = seq  # journal seq of the record that accepted it
         self.rest_seq = 0  # journal seq at which it (last) joined a book queue: its time priority
