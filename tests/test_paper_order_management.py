@@ -412,3 +412,30 @@ def test_modify_of_a_leg_price_ok_qty_refused(b):
     b.set_quote("A", 108.0, 108.5)
     assert b.get_order(br["stop_loss"]["order_id"])["status"] == "cancelled"
     assert b.get_positions() == {}
+
+
+def test_replay_without_snapshot_matches_the_live_broker(make, tmp_path):
+    """A crash (no closing snapshot) in the middle of a bracket and a trailing stop: replaying the journal
+    (read-only, nothing written) gives the live broker's orders, triggers, cash and positions."""
+    b = make(respect_quote_size=True)
+    b.submit_order("A", "BUY", 10)
+    b.submit_order("A", "SELL", 10, "trailing_stop", trail_amount=3.0)
+    b.submit_bracket("A", "BUY", 10, entry_type="limit", limit_price=99.0, take_profit=110.0, stop_loss=95.0)
+    b.set_quote("A", 100.0, 99.0 + 1.0, 100, 100)  # bid up: trail moves to 97
+    b.set_quote("A", 98.5, 99.0, 100, 3)  # entry fills 3: exits of 3
+    view = PaperBroker(read_only=True, log_dir=tmp_path / "j", resume=True, slippage_bps=0, fee_bps=0)
+    assert view.get_open_orders() == b.get_open_orders()
+    assert view.get_cash() == pytest.approx(b.get_cash()) and view.get_positions() == b.get_positions()
+    assert [o["qty"] for o in b.get_open_orders()] == [10, 10, 3, 3]
+    assert b.get_open_orders()[0]["trigger_price"] == pytest.approx(97.0)
+
+
+def test_readme_paper_order_management_examples_run(tmp_path):
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text[text.index("### Modify, trailing stops"):text.index("## The journal and resume")]
+    code = "\n".join(re.findall(r"```python\n(.*?)```", section, re.S))
+    assert "submit_bracket" in code and "modify_order" in code and "trailing_stop" in code
+    exec(compile(code.replace('"/tmp/paper-demo"', repr(str(tmp_path))), "README.md", "exec"), {})

@@ -160,8 +160,7 @@ class PaperState:
         for order, _status, _rest in legs:
             assert order.list_role is not None
             group[order.list_role] = order
-        for i in range(len(legs) - 1, -1, -1):  # the exits first: the group stays known while the entry settles
-            order, status, rest = legs[i]
+        for i, (order, status, rest) in enumerate(legs):  # (the group is complete before the entry settles)
             self.apply_order(order, fills if i == 0 else [], status, rest, seq)
         self._reserve_group(legs[-1][0])
         if not any(o.is_open for o in group.values()):
