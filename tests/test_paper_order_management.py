@@ -435,7 +435,7 @@ def test_readme_paper_order_management_examples_run(tmp_path):
     from pathlib import Path
 
     text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    section = text[text.index("### Modify, trailing stops"):text.index("## The journal and resume")]
+    section = text[text.index("### Modify, trailing stops"):text.index("## Accounts and the journal")]
     code = "\n".join(re.findall(r"```python\n(.*?)```", section, re.S))
     assert "submit_bracket" in code and "modify_order" in code and "trailing_stop" in code
     exec(compile(code.replace('"/tmp/paper-demo"', repr(str(tmp_path))), "README.md", "exec"), {})

@@ -96,7 +96,7 @@ def cmd_run(args: argparse.Namespace, out: Output, venue: str) -> int:
         out.note(f"Real-time run on {venue}: {session.steps} steps, one every {session.interval_s:g} s "
                  "(--interval-s to change). Ctrl-C stops cleanly.")
     try:
-        with _progress(out, session.steps) as on_step, _sigterm_as_interrupt():
+        with _monitoring(args, session), _progress(out, session.steps) as on_step, _sigterm_as_interrupt():
             result = run_loop(
                 session.broker, session.provider, strategy, session.steps,
                 symbols=cfg.symbols, order_type=cfg.order_type, min_trade_value=cfg.min_trade_value,
@@ -123,6 +123,16 @@ def cmd_run(args: argparse.Namespace, out: Output, venue: str) -> int:
         error_line(f"run stopped after repeated broker errors: {last['error']}: {last['message']}")
         return 1
     return 0
+
+
+def _monitoring(args: argparse.Namespace, session: RunSession) -> contextlib.AbstractContextManager[Any]:
+    """``--serve PORT``: the monitoring endpoints for the run's broker while it runs."""
+    if getattr(args, "serve", None) is None:
+        return contextlib.nullcontext()
+    from LIVE_TRADING.cli.serve import serving
+
+    return serving(session.venue, broker=session.broker, port=args.serve,
+                   providers=(session.provider, session.history_provider))
 
 
 def _plot_report(result: RunResult, provider: Any) -> Any:
