@@ -539,7 +539,7 @@ class PaperBroker:
             "event": "modify", "ts": now, "order_id": order.order_id, "symbol": order.symbol, "side": order.side,
             "qty": new_qty, "limit_price": lp,
             "stop_price": sp, "keep_priority": keep, "status": status, "rest": rest, "triggered": triggered,
-            "fills": [{k: f[k] for k in COMPACT_FILL_KEYS} for f in fills]}
+            "fills": [_compact(f) for f in fills]}
         if links:
             payload["links"] = links
         self._commit(payload, lambda seq: self._apply_with_links(
@@ -761,7 +761,7 @@ class PaperBroker:
         payload: dict[str, Any] = {
             "event": kind, "ts": now, "list_id": list_id,
             "legs": [{"order": o.spec(), "status": status, "rest": rest} for o, status, rest in legs],
-            "fills": [{k: f[k] for k in COMPACT_FILL_KEYS} for f in fills]}
+            "fills": [_compact(f) for f in fills]}
         if cid is not None:
             payload["client_order_id"] = cid
             payload["request"] = request
