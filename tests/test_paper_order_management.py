@@ -439,3 +439,20 @@ def test_readme_paper_order_management_examples_run(tmp_path):
     code = "\n".join(re.findall(r"```python\n(.*?)```", section, re.S))
     assert "submit_bracket" in code and "modify_order" in code and "trailing_stop" in code
     exec(compile(code.replace('"/tmp/paper-demo"', repr(str(tmp_path))), "README.md", "exec"), {})
+
+
+def test_journal_readers_see_fills_of_brackets_and_modifies(b):
+    """The report and ``iter_fills`` read fills taken at once inside ``bracket`` and ``modify`` records."""
+    from LIVE_TRADING.brokers.paper.recovery import iter_fills
+    from LIVE_TRADING.monitoring.report import load_account
+
+    b.submit_bracket("A", "BUY", 10, take_profit=110.0, stop_loss=95.0)  # entry fills in the bracket record
+    o = b.submit_order("A", "BUY", 5, "limit", 95.0)
+    b.modify_order(o["order_id"], limit_price=101.0)  # fills in the modify record
+    b.set_quote("A", 110.0, 110.5)  # take-profit: a fill record with links
+    ids = [f["fill_id"] for f in b.get_fills()]
+    assert len(ids) == 3
+    assert [f["fill_id"] for f in iter_fills(b.account_dir)] == ids
+    history = load_account(b.account_dir)
+    assert [f["fill_id"] for f in history.fills] == ids
+    assert all("links" not in f for f in history.fills)
