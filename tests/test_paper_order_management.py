@@ -5,6 +5,7 @@ trailing stop's and a bracket's life giving the same results as without the rest
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 
 import pytest
 
@@ -245,7 +246,7 @@ def _trail_story(br, clock, restart_after: int | None, make):
 
 def test_trailing_stop_restart_gives_the_same_result(make, clock, tmp_path):
     plain, oid = _trail_story(make("plain"), clock, None, lambda **kw: make("plain", **kw))
-    clock.set(clock() - __import__("datetime").timedelta(seconds=6))
+    clock.set(clock() - timedelta(seconds=6))
     resumed, oid2 = _trail_story(make("resumed"), clock, 4, lambda **kw: make("resumed", **kw))
     a, c = plain.get_order(oid), resumed.get_order(oid2)
     assert a["status"] == c["status"] == "filled"
@@ -456,3 +457,20 @@ def test_journal_readers_see_fills_of_brackets_and_modifies(b):
     history = load_account(b.account_dir)
     assert [f["fill_id"] for f in history.fills] == ids
     assert all("links" not in f for f in history.fills)
+
+
+def test_order_management_through_get_broker_layers(tmp_path, clock):
+    """The risk-limit and metrics layers pass trailing stops, modify, brackets and OCOs through."""
+    from LIVE_TRADING.brokers.interface import get_broker
+
+    b = get_broker("paper", initial_cash=100_000, slippage_bps=0, fee_bps=0, log_dir=tmp_path / "g", clock=clock)
+    b.set_quote("A", 99.0, 101.0)
+    b.submit_order("A", "BUY", 10)
+    t = b.submit_order("A", "SELL", 10, "trailing_stop", trail_percent=1.0)
+    assert t["trigger_price"] == pytest.approx(98.01)
+    assert b.modify_order(t["order_id"], qty=5)["qty"] == 5
+    br = b.submit_bracket("A", "BUY", 5, take_profit=110.0, stop_loss=95.0)
+    assert br["take_profit"]["qty"] == 5
+    oco = b.submit_oco("A", "SELL", 5, limit_price=120.0, stop_price=90.0)
+    assert oco["limit"]["order_list_id"] == oco["oco_id"]
+    assert len(b.get_open_orders()) == 5
