@@ -62,6 +62,16 @@ quote and has none fresher than ``paper.max_quote_age_s`` asks the provider;
 once per pipeline step). A quote older than the limit is refused with
 ``QuoteUnavailableError`` ("No quote for X is stale: ...").
 
+Order management (issue 14)
+---------------------------
+``modify_order`` (one ``modify`` record: only a lower quantity keeps time
+priority), ``trailing_stop`` orders (the trigger, kept in ``stop_price``
+internally and shown as ``trigger_price``, moves with one ``trail`` record per
+move; only the symbol's trailing stops are looked at on a quote), and
+``submit_bracket`` / ``submit_oco`` (one ``bracket`` / ``oco`` record; what a
+leg's fill or end does to the other legs travels as ``links`` in the record
+that caused it, applied by ``PaperState.apply_links``). See the methods.
+
 Cancels
 -------
 ``cancel_order`` of an open order returns it ``cancelled`` and releases what it
