@@ -474,3 +474,18 @@ def test_order_management_through_get_broker_layers(tmp_path, clock):
     oco = b.submit_oco("A", "SELL", 5, limit_price=120.0, stop_price=90.0)
     assert oco["limit"]["order_list_id"] == oco["oco_id"]
     assert len(b.get_open_orders()) == 5
+
+
+def test_trailing_client_order_id_is_idempotent_across_restart(make):
+    b = make()
+    b.submit_order("A", "BUY", 10)
+    t = b.submit_order("A", "SELL", 10, "trailing_stop", trail_amount=2.0, client_order_id="trail-1")
+    b.set_quote("A", 100.0, 100.5)  # the trigger moves: the request stays the same
+    assert b.submit_order("A", "SELL", 10, "trailing_stop", trail_amount=2.0, client_order_id="trail-1") == \
+        b.get_order(t["order_id"])
+    b.close()
+    b = make(resume=True)
+    again = b.submit_order("A", "SELL", 10, "trailing_stop", trail_amount=2.0, client_order_id="trail-1")
+    assert again["order_id"] == t["order_id"] and again["trigger_price"] == pytest.approx(98.0)
+    untouched(b, lambda: b.submit_order("A", "SELL", 10, "trailing_stop", trail_amount=3.0,
+                                        client_order_id="trail-1"), DuplicateClientOrderIdError)
