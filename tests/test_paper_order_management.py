@@ -489,3 +489,17 @@ def test_trailing_client_order_id_is_idempotent_across_restart(make):
     assert again["order_id"] == t["order_id"] and again["trigger_price"] == pytest.approx(98.0)
     untouched(b, lambda: b.submit_order("A", "SELL", 10, "trailing_stop", trail_amount=3.0,
                                         client_order_id="trail-1"), DuplicateClientOrderIdError)
+
+
+def test_legs_that_left_memory_are_read_back_from_the_journal(make):
+    b = make(keep_terminal_orders=1)
+    br = b.submit_bracket("A", "BUY", 10, take_profit=110.0, stop_loss=95.0, client_order_id="old-1")
+    b.set_quote("A", 110.0, 110.5)  # take-profit fills, stop-loss cancelled
+    for _ in range(3):
+        b.submit_order("A", "BUY", 1)  # pushes the legs out of memory
+    assert br["stop_loss"]["order_id"] not in b._state.orders
+    tp, sl = b.get_order(br["take_profit"]["order_id"]), b.get_order(br["stop_loss"]["order_id"])
+    assert (tp["status"], tp["filled_qty"], sl["status"]) == ("filled", 10, "cancelled")
+    assert sl["order_list_id"] == br["bracket_id"] and sl["parent_order_id"] == br["parent"]["order_id"]
+    again = b.submit_bracket("A", "BUY", 10, take_profit=110.0, stop_loss=95.0, client_order_id="old-1")
+    assert again["bracket_id"] == br["bracket_id"] and again["stop_loss"]["status"] == "cancelled"

@@ -1084,6 +1084,8 @@ class PaperBroker:
         if order is not None:
             return order.result()
         tag, _, seq = oid.rpartition("-")
+        if seq in _LEG_SUFFIXES:  # a bracket exit / OCO stop leg: "<tag>-<seq>-tp"
+            tag, _, seq = tag.rpartition("-")
         if tag == self._state.tag and seq.isdigit() and self._state.epoch_seq < int(seq):
             upto = self._journal.seq if self._journal else self._seq
             found = find_order(self.account_dir, oid, int(seq), upto)
@@ -1335,6 +1337,10 @@ class PaperBroker:
                 self._end(order, STATUS_EXPIRED, "expire", f"day order expired at {order.expires_at.isoformat()}")
             elif order.is_open:  # read-only: show the expiry without writing it
                 self._state.apply_end(order.order_id, STATUS_EXPIRED)
+
+
+#: the id suffixes of the legs of a bracket / OCO that are not its first order (``PaperBroker.submit_bracket``)
+_LEG_SUFFIXES = frozenset({"tp", "sl", "stp"})
 
 
 def _compact(f: dict[str, Any]) -> dict[str, Any]:
