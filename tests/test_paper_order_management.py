@@ -503,3 +503,89 @@ def test_legs_that_left_memory_are_read_back_from_the_journal(make):
     assert sl["order_list_id"] == br["bracket_id"] and sl["parent_order_id"] == br["parent"]["order_id"]
     again = b.submit_bracket("A", "BUY", 10, take_profit=110.0, stop_loss=95.0, client_order_id="old-1")
     assert again["bracket_id"] == br["bracket_id"] and again["stop_loss"]["status"] == "cancelled"
+
+
+def _random_session(br, rng, steps, restart_at, reopen):
+    """Random quotes, brackets, OCOs, trailing stops, modifies and cancels; the same for the same ``rng``.
+
+    At each step in ``restart_at`` the broker is closed and ``reopen()``-ed (``reopen=None``: not),
+    then the last quote is set again. Returns the broker and the outcome of every call.
+    """
+    from LIVE_TRADING.common.exceptions import BrokerError
+
+    mid, outcomes, last = 100.0, [], ("A", 99.0, 101.0, 1_000, 1_000)  # the ``make`` fixture's quote
+    for step in range(steps):
+        if step in restart_at:  # a restarted broker knows no quote: both runs get the last one again here
+            if reopen is not None:
+                br.close()
+                br = reopen()
+            br.set_quote(*last)
+        op = rng.random()
+        mid = max(50.0, mid + rng.uniform(-2.0, 2.0))
+        bid = round(mid - 0.05, 2)
+        try:
+            if op < 0.45:
+                last = ("A", bid, round(mid + 0.05, 2), rng.choice([0, 3, 20]), rng.choice([0, 3, 20]))
+                br.set_quote(*last)
+                res = None
+            elif op < 0.6:
+                res = br.submit_bracket("A", "BUY", rng.choice([5, 10]), entry_type="limit",
+                                        limit_price=round(mid - 1, 2), take_profit=round(mid + 3, 2),
+                                        stop_loss=round(mid - 4, 2))["bracket_id"]
+            elif op < 0.7:
+                res = br.submit_order("A", "SELL", 3, "trailing_stop", trail_amount=1.5)["order_id"]
+            elif op < 0.78:
+                res = br.submit_oco("A", "SELL", 2, limit_price=round(mid + 5, 2), stop_price=round(mid - 5, 2))
+                res = res["oco_id"]
+            elif op < 0.9:
+                opens = br.get_open_orders()
+                if opens:
+                    o = rng.choice(opens)
+                    field = "limit_price" if o["limit_price"] is not None else "stop_price"
+                    if o["order_type"] == "trailing_stop" or (o["stop_price"] is None and field == "stop_price"):
+                        res = br.modify_order(o["order_id"], qty=max(o["filled_qty"], o["qty"] - 1) or 1)["qty"]
+                    else:
+                        res = br.modify_order(o["order_id"], **{field: round(o[field] * rng.uniform(0.98, 1.02), 2)})
+                        res = res["status"]
+                else:
+                    res = None
+            else:
+                opens = br.get_open_orders()
+                res = br.cancel_order(rng.choice(opens)["order_id"])["status"] if opens else None
+        except BrokerError as exc:
+            res = type(exc).__name__
+        outcomes.append(res)
+    return br, outcomes
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_random_sessions_with_restarts_match_the_uninterrupted_run(make, clock, seed):
+    import random
+
+    marks = {17, 40, 41, 77, 100}
+
+    def run(name, restart):
+        return _random_session(make(name, respect_quote_size=True), random.Random(seed), 120, marks,
+                               (lambda: make(name, resume=True, respect_quote_size=True)) if restart else None)
+
+    t0 = clock()
+    plain, out_plain = run("plain", False)
+    clock.set(t0)
+    resumed, out_resumed = run("resumed", True)
+
+    def norm(br, outcomes):
+        """Everything observable, order ids renamed by first appearance (a restart writes records: ids shift)."""
+        import re
+
+        rows = [sorted(d.items()) for d in br.get_open_orders() + br.get_fills()]  # (key order may differ)
+        text = repr([outcomes, rows])
+        names: dict[str, str] = {}
+        return re.sub(re.escape(br._state.tag) + r"-(\d+)", lambda m: names.setdefault(m.group(1), f"O{len(names)}"),
+                      text)
+
+    assert "trailing_stop" in repr(plain.get_orders()) and "-tp" in repr(out_plain + plain.get_orders())
+    assert norm(plain, out_plain) == norm(resumed, out_resumed)
+    assert plain.get_cash() == pytest.approx(resumed.get_cash())
+    assert plain.get_positions() == resumed.get_positions()
+    verified(plain)
+    verified(resumed)
