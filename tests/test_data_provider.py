@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from CONFIG.config_loader import PACKAGED_CONFIG
-from LIVE_TRADING.common.constants import DEFAULT_CONFIG
+from CONFIG.schema import DataSettings
 from LIVE_TRADING.common.exceptions import DataProviderError
 from LIVE_TRADING.data.provider import (
     INTERVALS,
@@ -297,4 +297,4 @@ def test_importing_the_providers_does_not_import_yfinance():
 
 def test_data_config_defaults_match_the_packaged_yaml():
     packaged = yaml.safe_load(PACKAGED_CONFIG.read_text())["live_trading"]["data"]
-    assert packaged == DEFAULT_CONFIG["data"]
+    assert packaged == DataSettings().model_dump(mode="json")

@@ -31,6 +31,22 @@ from datetime import datetime
 from typing import Any, NotRequired, Protocol, TypedDict, runtime_checkable
 
 from CONFIG.config_loader import get_cfg
+from LIVE_TRADING.brokers.capabilities import (
+    SupportsAccountSummary,
+    SupportsClose,
+    SupportsFillsFrame,
+    SupportsHealth,
+    SupportsJournal,
+    SupportsOrdersFrame,
+    SupportsPortfolioValue,
+    SupportsPositionDetails,
+    SupportsQuotes,
+    SupportsVenueHealth,
+    Wrapper,
+    layers,
+    supports,
+    venue_broker,
+)
 
 # --------------------------------------------------------------------------
 # Result shapes
@@ -370,8 +386,22 @@ __all__ = [
     "OcoResult",
     "OrderResult",
     "Quote",
+    "SupportsAccountSummary",
+    "SupportsClose",
+    "SupportsFillsFrame",
+    "SupportsHealth",
+    "SupportsJournal",
+    "SupportsOrdersFrame",
+    "SupportsPortfolioValue",
+    "SupportsPositionDetails",
+    "SupportsQuotes",
+    "SupportsVenueHealth",
+    "Wrapper",
     "get_broker",
     "known_venues",
+    "layers",
     "normalize_order",
     "register_venue",
+    "supports",
+    "venue_broker",
 ]

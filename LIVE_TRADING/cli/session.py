@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from CONFIG.config_loader import config_path, get_cfg
-from LIVE_TRADING.brokers.interface import get_broker, known_venues
+from LIVE_TRADING.brokers.interface import SupportsClose, get_broker, known_venues
 from LIVE_TRADING.cli.errors import UsageError
 from LIVE_TRADING.common.clock import ManualClock, utc_now
 from LIVE_TRADING.common.exceptions import ConfigError
@@ -76,10 +76,9 @@ def paper_provider_name() -> str:
 
 
 def close_quietly(obj: Any) -> None:
-    close = getattr(obj, "close", None)
-    if callable(close):
+    if isinstance(obj, SupportsClose):
         try:
-            close()
+            obj.close()
         except Exception as exc:  # closing must not hide the command's own outcome
             logger.warning("Closing %s failed: %s", type(obj).__name__, exc)
 
@@ -212,8 +211,11 @@ def open_run_session(venue: str, cfg: PipelineConfig, *, seed: int | None = None
         provider = get_data_provider("sim", clock=clock, **({"seed": seed} if seed is not None else {}))
     else:
         clock = ManualClock()
-        provider = get_data_provider("replay", clock=clock)
-        first, last = provider.first_timestamp, provider.last_timestamp
+        from LIVE_TRADING.data.replay import ReplayDataProvider
+
+        replay = ReplayDataProvider(clock=clock)
+        provider = replay
+        first, last = replay.first_timestamp, replay.last_timestamp
         clock.set(first)
         available = int((last - first) / bar) + 1
         if available < steps:

@@ -155,8 +155,9 @@ from LIVE_TRADING.common.exceptions import (
 )
 from LIVE_TRADING.common.ids import derive_client_id
 from LIVE_TRADING.common.journal import Journal, new_run_id, scan
-from LIVE_TRADING.common.settings import SettingsReader
-from LIVE_TRADING.data.quotes import make_quote, mid_price
+from LIVE_TRADING.common.settings import section
+from LIVE_TRADING.data.provider import QuoteSource, quote_errors
+from LIVE_TRADING.data.quotes import Quote, make_quote, mid_price
 
 logger = logging.getLogger(__name__)
 
@@ -320,9 +321,8 @@ class PaperBroker:
         if spec is None:
             return None
         if not isinstance(spec, str):
-            missing = [m for m in ("get_quote", "get_multiple_quotes") if not callable(getattr(spec, m, None))]
-            if missing:
-                raise ConfigError(f"data_provider {type(spec).__name__} lacks {', '.join(missing)}(): "
+            if not isinstance(spec, QuoteSource):
+                raise ConfigError(f"data_provider {type(spec).__name__} lacks get_quote() or get_multiple_quotes(): "
                                   "pass a DataProvider (LIVE_TRADING.data.provider) or a provider name")
             return spec
         from LIVE_TRADING.brokers.interface import resolve_target
@@ -894,7 +894,7 @@ class PaperBroker:
             raise DataProviderError(f"update_quotes takes a list of symbols, got {symbols!r}"
                                     + (f" (did you mean [{symbols!r}]?)" if isinstance(symbols, str) else ""))
         quotes = self._provider.get_multiple_quotes([clean_symbol(s) for s in symbols])
-        errors = getattr(self._provider, "last_errors", None)
+        errors = quote_errors(self._provider)
         if errors:
             logger.warning("No quotes for %s: %s", ", ".join(sorted(errors)), errors)
         self.apply_quotes(quotes)
@@ -904,7 +904,9 @@ class PaperBroker:
         """Take quotes fetched elsewhere (``{symbol: Quote}`` or a list of ``Quote``) and match resting orders.
 
         Each quote is checked like ``set_quote``'s (``InvalidQuoteError``);
-        none is applied if one is invalid.
+        none is applied if one is invalid. A ``Quote`` built by ``make_quote``
+        (what every data provider returns) was checked when it was built and
+        is taken as it is (only its time is checked against the clock).
         """
         if isinstance(quotes, str | bytes) or not isinstance(quotes, Mapping | Iterable):
             raise InvalidQuoteError(f"apply_quotes takes a mapping or a list of quotes, got {type(quotes).__name__}")
@@ -913,6 +915,10 @@ class PaperBroker:
             now = self._clock()
             checked = []
             for q in items:
+                if type(q) is Quote:  # built, and so checked, by make_quote
+                    self._check_future(q, now)
+                    checked.append(q)
+                    continue
                 if not isinstance(q, Mapping):
                     raise InvalidQuoteError(f"apply_quotes: a quote must be a mapping, got {q!r}")
                 try:
@@ -992,11 +998,7 @@ class PaperBroker:
         Positions, orders, fills and P&L are cleared (their history stays in the journal); quotes are kept.
         """
         if initial_cash is not None:
-            reader = SettingsReader("paper", {"initial_cash": initial_cash})
-            cash = reader.number("initial_cash", ge=0)
-            reader.finish()  # ConfigError naming the bad value
-            assert cash is not None
-            self._initial_cash = cash
+            self._initial_cash = section("paper", {"initial_cash": initial_cash}).initial_cash  # ConfigError if bad
         with self._lock:
             self._writable("reset")
             self._new_run(self._clock())
@@ -1069,7 +1071,7 @@ class PaperBroker:
 
     def _journal_reject(self, exc: BrokerError, req: OrderRequest, now: datetime) -> None:
         """Record a refused order (no state changes); a journal failure here is logged, the refusal still raised."""
-        reason = getattr(exc, "reason", None) or str(exc)
+        reason = exc.reason if isinstance(exc, OrderRejectedError) else str(exc)
         try:
             self._commit({"event": "reject", "ts": now, "symbol": req.symbol, "side": req.side, "qty": req.qty,
                          "order_type": req.order_type, "client_order_id": req.client_order_id,
