@@ -128,6 +128,16 @@ class _Tally:
                 self._fill(f, rec.get("ts"))
         elif event == "fill":
             self._fill(rec, rec.get("ts"))
+        elif event in ("bracket", "oco"):  # paper order management: a group of orders in one record
+            for leg in rec.get("legs", ()) or ():
+                oid = (leg.get("order") or {}).get("order_id")
+                if isinstance(oid, str):
+                    self.orders.add(oid)
+            for f in rec.get("fills", ()) or ():
+                self._fill(f, rec.get("ts"))
+        elif event == "modify":
+            for f in rec.get("fills", ()) or ():
+                self._fill(f, rec.get("ts"))
         elif event == "reject":
             self.rejects += 1
 

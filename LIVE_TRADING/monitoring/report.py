@@ -81,7 +81,7 @@ def load_account(account_dir: str | Path, run_id: str | None = None, *, all_runs
     the only function of the report that reads the journal, so a new journal
     format is wired in here alone. ``ConfigError`` if the directory holds no journal.
     """
-    from LIVE_TRADING.brokers.paper.recovery import order_fills
+    from LIVE_TRADING.brokers.paper.recovery import extra_fills, order_fills
     from LIVE_TRADING.common.journal import iter_records, list_segments
 
     path = Path(account_dir)
@@ -115,9 +115,11 @@ def load_account(account_dir: str | Path, run_id: str | None = None, *, all_runs
             currency = (rec.get("settings") or {}).get("currency") or rec.get("currency") or currency
         elif event == "order":
             new = order_fills(rec, currency or "")
+        elif event in ("bracket", "oco", "modify"):  # paper order management: fills taken at once
+            new = extra_fills(rec, currency or "")
         elif event == EVENT_FILL:
             fill = {k: v for k, v in rec.items() if k not in ("event", "run_id", "ts", "status", "seq", "rest",
-                                                              "triggered")}
+                                                              "triggered", "links")}
             fill["timestamp"] = _time(rec.get("timestamp") or rec.get("ts"))
             new = [fill]
         for fill in new:

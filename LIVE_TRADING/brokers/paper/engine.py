@@ -77,15 +77,21 @@ class Engine:
         st = self.state
         notional = qty * price
         fee = fill_fee(self.fees, order.filled_qty, order.filled_notional, qty, notional, liquidity)
+        held_cash, held_qty = order.reserved_cash, order.reserved_qty
+        if order.list_role is not None:  # a bracket exit / OCO leg: the pair's one reservation is its own too
+            other = st.sibling(order)
+            if other is not None:
+                held_cash += other.reserved_cash
+                held_qty += other.reserved_qty
         if order.is_buy:
-            available = st.cash - st.reserved_cash + order.reserved_cash
+            available = st.cash - st.reserved_cash + held_cash
             if notional + fee > available + 1e-9:
                 raise InsufficientFundsError(
                     order.symbol, f"Insufficient cash: need ${notional + fee:,.2f}, have ${available:,.2f}")
         else:
             pos = st.positions.get(order.symbol)
             held = pos.qty if pos is not None else 0.0
-            free = held - st.reserved_sell.get(order.symbol, 0.0) + order.reserved_qty
+            free = held - st.reserved_sell.get(order.symbol, 0.0) + held_qty
             if qty > free + QTY_EPSILON or (free <= 0.0 and qty > 0.0):
                 if not self.allow_short:
                     raise InsufficientFundsError(

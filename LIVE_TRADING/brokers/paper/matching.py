@@ -54,6 +54,7 @@ class PriceQueue:
         self._seq += 1
         heapq.heappush(self._heap, (self._key(order), order.rest_seq, self._seq, order))
         order.queue = self
+        order.queue_token = self._seq  # an order queued again (modify, trail) leaves a dead entry behind
         order.resting = self._kind
         self._live += 1
         if len(self._heap) > 64 and len(self._heap) > 2 * self._live:
@@ -70,18 +71,19 @@ class PriceQueue:
         """The first live order, or ``None``."""
         heap = self._heap
         while heap:
-            order = heap[0][3]
-            if order.queue is self:
+            entry = heap[0]
+            order = entry[3]
+            if order.queue is self and order.queue_token == entry[2]:
                 return order
             heapq.heappop(heap)
         return None
 
     def _compact(self) -> None:
-        self._heap = [e for e in self._heap if e[3].queue is self]
+        self._heap = [e for e in self._heap if e[3].queue is self and e[3].queue_token == e[2]]
         heapq.heapify(self._heap)
 
     def orders(self) -> list[Any]:
-        return [e[3] for e in self._heap if e[3].queue is self]
+        return [e[3] for e in self._heap if e[3].queue is self and e[3].queue_token == e[2]]
 
 
 class SymbolBook:

@@ -12,12 +12,19 @@ from datetime import datetime
 from typing import Any
 
 from LIVE_TRADING.brokers.validation import OrderRequest
-from LIVE_TRADING.common.constants import SIDE_BUY, STATUS_NEW, STATUS_PARTIALLY_FILLED
+from LIVE_TRADING.common.constants import (
+    ORDER_TYPE_TRAILING_STOP,
+    SIDE_BUY,
+    STATUS_NEW,
+    STATUS_PARTIALLY_FILLED,
+)
 
 VENUE = "paper"
 
 #: what a snapshot adds: how far it got
 STATE_FIELDS = ("status", "filled_qty", "filled_notional", "fee", "nfills", "rest_seq", "seq")
+#: issue 14 fields, journaled (in ``spec()``) only when set: a trailing stop's distance, a bracket / OCO leg's links
+LINK_FIELDS = ("trail_amount", "trail_percent", "limit_offset", "parent_order_id", "order_list_id", "list_role")
 
 
 def _dt(value: Any) -> datetime | None:
@@ -36,12 +43,17 @@ class PaperOrder:
         "filled_notional",
         "filled_qty",
         "is_buy",
+        "limit_offset",
         "limit_price",
+        "list_role",
         "nfills",
         "order_id",
+        "order_list_id",
         "order_type",
+        "parent_order_id",
         "qty",
         "queue",
+        "queue_token",
         "reserved_cash",
         "reserved_qty",
         "rest_seq",
@@ -52,6 +64,8 @@ class PaperOrder:
         "stop_price",
         "symbol",
         "tif",
+        "trail_amount",
+        "trail_percent",
         "triggered",
     )
 
@@ -77,11 +91,25 @@ class PaperOrder:
         self.reserved_cash = 0.0
         self.reserved_qty = 0.0
         self.queue: Any = None
+        self.queue_token = 0  # which entry of its queue's heap is the live one (``matching.PriceQueue``)
         self.resting: str | None = None
         self.seq = seq  # journal seq of the record that accepted it
         self.rest_seq = 0  # journal seq at which it (last) joined a book queue: its time priority
         #: a market order queued until the open (see ``hours``): the price its reservation is counted at
         self.cap_price: float | None = None
+        # trailing_stop: the distance; ``stop_price`` holds the current trigger
+        self.trail_amount: float | None = req.trail_amount
+        self.trail_percent: float | None = req.trail_percent
+        self.limit_offset: float | None = req.limit_offset
+        # bracket / OCO legs: the group, the entry (exits of a bracket), the leg's role
+        # (``entry``, ``tp``, ``sl`` of a bracket; ``limit``, ``stop`` of an OCO)
+        self.parent_order_id: str | None = None
+        self.order_list_id: str | None = None
+        self.list_role: str | None = None
+
+    @property
+    def is_trailing(self) -> bool:
+        return self.order_type == ORDER_TYPE_TRAILING_STOP
 
     @property
     def remaining(self) -> float:
@@ -92,10 +120,27 @@ class PaperOrder:
         return self.status == STATUS_NEW or self.status == STATUS_PARTIALLY_FILLED
 
     def request(self) -> OrderRequest:
+        """The request as placed (a trailing stop's moving trigger and limit are not part of it)."""
+        if self.is_trailing:
+            return OrderRequest(self.symbol, self.side, self.qty, self.order_type, None, None, self.tif,
+                                self.client_order_id, self.trail_amount, self.trail_percent, self.limit_offset)
         return OrderRequest(self.symbol, self.side, self.qty, self.order_type, self.limit_price,
                             self.stop_price, self.tif, self.client_order_id)
 
     def result(self) -> dict[str, Any]:
+        out = self._result()
+        if self.is_trailing:
+            out["stop_price"] = None
+            out["trigger_price"] = self.stop_price
+            out["trail_amount"] = self.trail_amount
+            out["trail_percent"] = self.trail_percent
+            out["limit_offset"] = self.limit_offset
+        if self.order_list_id is not None:
+            out["order_list_id"] = self.order_list_id
+            out["parent_order_id"] = self.parent_order_id
+        return out
+
+    def _result(self) -> dict[str, Any]:
         return {
             "order_id": self.order_id,
             "client_order_id": self.client_order_id,
@@ -133,6 +178,10 @@ class PaperOrder:
             out["triggered"] = True
         if self.cap_price is not None:  # a market order queued for the open (see ``hours``)
             out["cap_price"] = self.cap_price
+        for name in LINK_FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
         return out
 
     def state(self) -> dict[str, Any]:
@@ -147,17 +196,21 @@ class PaperOrder:
     def from_record(cls, d: dict[str, Any], created: Any = None) -> PaperOrder:
         """An order from ``spec()`` (an ``order`` record, created at its ``ts``) or ``state()`` (a snapshot)."""
         req = OrderRequest(d["symbol"], d["side"], float(d["qty"]), d["order_type"], d.get("limit_price"),
-                           d.get("stop_price"), d["time_in_force"], d.get("client_order_id"))
+                           d.get("stop_price"), d["time_in_force"], d.get("client_order_id"),
+                           d.get("trail_amount"), d.get("trail_percent"), d.get("limit_offset"))
         when = _dt(d.get("created", created))
         assert when is not None
         order = cls(d["order_id"], req, when)
         order.expires_at = _dt(d.get("expires_at"))
         order.triggered = bool(d.get("triggered"))
         order.cap_price = d.get("cap_price")
+        order.parent_order_id = d.get("parent_order_id")
+        order.order_list_id = d.get("order_list_id")
+        order.list_role = d.get("list_role")
         if "status" in d:
             for name in STATE_FIELDS:
                 setattr(order, name, d[name])
         return order
 
 
-__all__ = ["STATE_FIELDS", "VENUE", "PaperOrder"]
+__all__ = ["LINK_FIELDS", "STATE_FIELDS", "VENUE", "PaperOrder"]

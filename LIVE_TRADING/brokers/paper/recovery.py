@@ -28,6 +28,19 @@ FILL_KEYS = ("order_id", "fill_id", "timestamp", "symbol", "side", "qty", "fill_
 COMPACT_FILL_KEYS = ("fill_id", "qty", "fill_price", "notional", "fee", "slippage_bps", "fee_bps", "liquidity")
 #: records that end an open order
 END_EVENTS = frozenset({"cancel", "expire", "reject"})
+#: records that accept a group of linked orders (issue 14)
+LIST_EVENTS = frozenset({"bracket", "oco"})
+
+
+def list_legs(rec: dict[str, Any]) -> list[tuple[PaperOrder, str, str | None]]:
+    """The legs of a ``bracket`` / ``oco`` record: (order as accepted, its status, where it rests)."""
+    return [(PaperOrder.from_record(leg["order"], rec["ts"]), leg["status"], leg.get("rest")) for leg in rec["legs"]]
+
+
+def modify_fills(rec: dict[str, Any], order: PaperOrder, currency: str) -> list[dict[str, Any]]:
+    """The public fills of a ``modify`` record (a modified limit that filled at once)."""
+    spec = {"order_id": order.order_id, "symbol": order.symbol, "side": order.side}
+    return [full_fill(f, spec, rec["ts"], currency) for f in rec.get("fills", ())]
 
 
 def fill_of(rec: dict[str, Any]) -> dict[str, Any]:
@@ -65,11 +78,29 @@ def apply_record(state: PaperState, rec: dict[str, Any]) -> None:
         elif event == "fill":
             state.apply_fill(rec["order_id"], fill_of(rec), rec["status"], rec.get("rest"), seq,
                              bool(rec.get("triggered")))
+            if rec.get("links"):
+                state.apply_links(rec["links"], seq)
         elif event == "trigger":
             state.apply_trigger(rec["order_id"], seq)
         elif event in END_EVENTS:
             if rec.get("order_id"):
                 state.apply_end(rec["order_id"], rec["status"])
+                if rec.get("links"):
+                    state.apply_links(rec["links"], seq)
+        elif event == "trail":
+            state.apply_trail(rec["order_id"], rec["trigger"], seq)
+        elif event == "modify":
+            order = state.open[rec["order_id"]]
+            state.apply_modify(rec["order_id"], rec["qty"], rec.get("limit_price"), rec.get("stop_price"),
+                               modify_fills(rec, order, state.currency), rec["status"], rec.get("rest"),
+                               bool(rec["keep_priority"]), bool(rec.get("triggered")), seq)
+            if rec.get("links"):
+                state.apply_links(rec["links"], seq)
+        elif event in LIST_EVENTS:
+            legs = list_legs(rec)
+            spec = rec["legs"][0]["order"]
+            fills = [full_fill(f, spec, rec["ts"], state.currency) for f in rec.get("fills", ())]
+            state.apply_list(rec["list_id"], legs, fills, seq, rec.get("client_order_id"), rec.get("request"))
         elif event == "snapshot":
             state.restore(rec["state"], seq)
         elif event == "open":
@@ -108,12 +139,23 @@ def find_order(account_dir: Path, order_id: str, seq: int, upto: int) -> dict[st
             for f in rec.get("fills", ()):
                 _add_fill(order, f)
             order.status = rec["status"]
-        elif order is not None and rec.get("order_id") == order_id:
+        elif order is None and rec["event"] in LIST_EVENTS:
+            for i, (leg, status, _rest) in enumerate(list_legs(rec)):
+                if leg.order_id == order_id:
+                    leg.status = status
+                    for f in rec.get("fills", ()) if i == 0 else ():
+                        _add_fill(leg, f)
+                    order = leg
+        elif order is not None and rec.get("links"):
+            _follow_links({order_id: order}, rec)
+        if order is not None and rec.get("order_id") == order_id and rec["event"] != "order":
             if rec["event"] == "fill":
                 _add_fill(order, rec)
                 order.triggered = order.triggered or bool(rec.get("triggered"))
             elif rec["event"] == "trigger":
                 order.triggered = True
+            else:
+                _change(order, rec)
             if "status" in rec:
                 order.status = rec["status"]
         if order is not None and order.status in FINAL_STATUSES:
@@ -133,14 +175,42 @@ def read_orders(account_dir: Path, from_seq: int, upto: int) -> list[dict[str, A
             for f in rec.get("fills", ()):
                 _add_fill(order, f)
             order.status = rec["status"]
-        elif (order_ := orders.get(rec.get("order_id") or "")) is not None:
+        elif event in LIST_EVENTS:
+            for i, (leg, status, _rest) in enumerate(list_legs(rec)):
+                orders[leg.order_id], leg.status = leg, status
+                for f in rec.get("fills", ()) if i == 0 else ():
+                    _add_fill(leg, f)
+            continue
+        if rec.get("links"):
+            _follow_links(orders, rec)
+        if event != "order" and (order_ := orders.get(rec.get("order_id") or "")) is not None:
             if event == "fill":
                 _add_fill(order_, rec)
             if event in ("fill", "trigger"):
                 order_.triggered = order_.triggered or event == "trigger" or bool(rec.get("triggered"))
+            _change(order_, rec)
             if "status" in rec:
                 order_.status = rec["status"]
     return [o.result() for o in orders.values()]
+
+
+def _change(order: PaperOrder, rec: dict[str, Any]) -> None:
+    """What a ``modify`` or ``trail`` record changes in an order (for the journal readers)."""
+    if rec["event"] == "modify":
+        order.qty, order.limit_price, order.stop_price = rec["qty"], rec.get("limit_price"), rec.get("stop_price")
+        for f in rec.get("fills", ()):
+            _add_fill(order, f)
+        order.triggered = order.triggered or bool(rec.get("triggered"))
+    elif rec["event"] == "trail":
+        order.stop_price = rec["trigger"]
+
+
+def _follow_links(orders: dict[str, PaperOrder], rec: dict[str, Any]) -> None:
+    """The other legs' quantity and status after a record with ``links`` (for the journal readers)."""
+    for link in rec["links"]:
+        leg = orders.get(link["order_id"])
+        if leg is not None and leg.order_id != rec.get("order_id"):
+            leg.qty, leg.status = link["qty"], link["status"]
 
 
 def _add_fill(order: PaperOrder, f: dict[str, Any]) -> None:
@@ -160,7 +230,22 @@ def read_fills(account_dir: Path, from_seq: int, to_seq: int, currency: str) -> 
             out.extend(order_fills(rec, currency))
         elif rec["event"] == "fill":
             out.append(fill_of(rec))
+        else:
+            out.extend(extra_fills(rec, currency))
     return out
+
+
+def extra_fills(rec: dict[str, Any], currency: str) -> list[dict[str, Any]]:
+    """The public fills of the issue-14 records that can carry some (``bracket`` entry, ``modify``)."""
+    if not rec.get("fills"):
+        return []
+    if rec["event"] in LIST_EVENTS:
+        spec = rec["legs"][0]["order"]
+        return [full_fill(f, spec, rec["ts"], currency) for f in rec["fills"]]
+    if rec["event"] == "modify":
+        spec = {"order_id": rec["order_id"], "symbol": rec["symbol"], "side": rec["side"]}
+        return [full_fill(f, spec, rec["ts"], currency) for f in rec["fills"]]
+    return []
 
 
 def iter_fills(account_dir: str | Path, run_id: str | None = None) -> Iterator[dict[str, Any]]:
@@ -180,6 +265,8 @@ def iter_fills(account_dir: str | Path, run_id: str | None = None) -> Iterator[d
             yield from order_fills(rec, currency)
         elif event == "fill":
             yield fill_of(rec)
+        else:
+            yield from extra_fills(rec, currency)
 
 
 __all__ = ["COMPACT_FILL_KEYS", "FILL_KEYS", "apply_record", "fill_of", "find_order", "full_fill", "iter_fills", "order_fills", "read_fills", "read_orders", "recover"]

@@ -25,6 +25,22 @@ from LIVE_TRADING.brokers.paper.orders import PaperOrder
 from LIVE_TRADING.brokers.validation import OrderRequest
 from LIVE_TRADING.common.constants import FINAL_STATUSES, ORDER_TYPE_LIMIT, ORDER_TYPE_MARKET, QTY_EPSILON
 
+#: the exit of a pair that holds no reservation of its own (its sibling holds one for both)
+SECONDARY_ROLES = frozenset({"sl", "stop"})
+
+
+def trail_trigger(order: PaperOrder, bid: float, ask: float) -> float:
+    """A trailing stop's trigger for a quote: ``bid - trail`` for a SELL, ``ask + trail`` for a BUY."""
+    if order.is_buy:
+        return ask + order.trail_amount if order.trail_amount is not None else ask * (1 + (order.trail_percent or 0.0) / 100)
+    return bid - order.trail_amount if order.trail_amount is not None else bid * (1 - (order.trail_percent or 0.0) / 100)
+
+
+def trail_limit(order: PaperOrder) -> float:
+    """A trailing stop-limit's limit once triggered: trigger - offset (SELL), trigger + offset (BUY)."""
+    assert order.stop_price is not None and order.limit_offset is not None
+    return order.stop_price + order.limit_offset if order.is_buy else order.stop_price - order.limit_offset
+
 
 class PaperState:
     """Cash, positions, orders, fills and books of one paper account."""
@@ -51,10 +67,16 @@ class PaperState:
         self.open: dict[str, PaperOrder] = {}
         #: client_order_id -> (order_id, the request it was placed with), kept for the account's life
         self.by_cid: dict[str, tuple[str, OrderRequest]] = {}
+        #: a bracket's / OCO's client_order_id -> [list id, kind, *its validated request], kept for the account's life
+        self.list_cids: dict[str, list[Any]] = {}
         self.fills: deque[tuple[int, dict[str, Any]]] = deque()
         self.terminal: deque[str] = deque()
         self.books: dict[str, SymbolBook] = {}
         self.expiries: list[tuple[datetime, int, PaperOrder]] = []
+        #: open trailing stops by symbol (order_id -> order): the only orders a quote may move
+        self.trailing: dict[str, dict[str, PaperOrder]] = {}
+        #: open bracket / OCO groups: list id -> {role: leg}
+        self.lists: dict[str, dict[str, PaperOrder]] = {}
         self.epoch_seq = seq
         #: fills with a seq below this are no longer in memory (read them from the journal)
         self.fills_from_seq = seq + 1
@@ -78,6 +100,8 @@ class PaperState:
         self._settle(order, status, rest, seq)
         if order.is_open and order.expires_at is not None:
             heapq.heappush(self.expiries, (order.expires_at, order.seq, order))
+        if order.is_trailing and order.is_open and not order.triggered:
+            self.trailing.setdefault(order.symbol, {})[order.order_id] = order
 
     def apply_fill(self, order_id: str, fill: dict[str, Any], status: str, rest: str | None, seq: int,
                    triggered: bool = False) -> None:
@@ -98,9 +122,112 @@ class PaperState:
         """An open order was cancelled, expired or rejected (records ``cancel``, ``expire``, ``reject``)."""
         self._close(self.open[order_id], status)
 
+    # -- issue 14: modify, trailing stops, brackets and OCOs ------------------------------
+    def apply_modify(self, order_id: str, qty: float, limit_price: float | None, stop_price: float | None,
+                     fills: list[dict[str, Any]], status: str, rest: str | None, keep_priority: bool,
+                     triggered: bool, seq: int) -> None:
+        """An open order was modified (record ``modify``), with the fills it took at once.
+
+        ``keep_priority``: only the quantity went down, the order keeps its place
+        (``rest_seq``); otherwise it joins its queue again at ``seq``.
+        """
+        order = self.open[order_id]
+        order.qty, order.limit_price, order.stop_price = qty, limit_price, stop_price
+        if triggered and not order.triggered:
+            self._trigger(order)
+        if not keep_priority and order.queue is not None:
+            order.queue.discard(order)
+        for fill in fills:
+            self._fill(order, fill, seq)
+        self._settle(order, status, rest, seq)  # kept priority: same price, same rest_seq, same place
+        self._reserve_group(order)
+
+    def apply_trail(self, order_id: str, trigger: float, seq: int) -> None:
+        """A trailing stop's trigger moved in its favour (record ``trail``); it keeps its time priority."""
+        order = self.open[order_id]
+        order.stop_price = trigger
+        if order.queue is not None:
+            order.queue.discard(order)
+            self._queue(order, AS_STOP)
+        self.reserve(order)
+
+    def apply_list(self, list_id: str, legs: list[tuple[PaperOrder, str, str | None]],
+                   fills: list[dict[str, Any]], seq: int, client_order_id: str | None = None,
+                   request: list[Any] | None = None) -> None:
+        """A bracket or OCO was accepted (record ``bracket`` / ``oco``): its legs with status and rest.
+
+        ``fills`` are the first leg's fills taken at once (a bracket's entry);
+        ``client_order_id`` names the whole group (``request``: what it asked for).
+        """
+        if client_order_id is not None:
+            self.list_cids[client_order_id] = [list_id, *(request or [])]
+        group = self.lists[list_id] = {}
+        for order, _status, _rest in legs:
+            assert order.list_role is not None
+            group[order.list_role] = order
+        for i, (order, status, rest) in enumerate(legs):  # (the group is complete before the entry settles)
+            self.apply_order(order, fills if i == 0 else [], status, rest, seq)
+        self._reserve_group(legs[-1][0])
+        if not any(o.is_open for o in group.values()):
+            self.lists.pop(list_id, None)
+
+    def apply_links(self, links: list[dict[str, Any]], seq: int) -> None:
+        """The other legs of a group after one leg changed (``links`` of a ``fill`` / end / ``modify`` record).
+
+        Each entry sets a leg's ``qty`` (its fills plus what it may still fill),
+        its ``status`` and where it ``rest``s (``None``: waiting, out of the books).
+        """
+        last = None
+        for link in links:
+            order = self.open.get(link["order_id"])
+            if order is None:
+                continue
+            order.qty = link["qty"]
+            status, rest = link["status"], link.get("rest")
+            if status in FINAL_STATUSES:
+                self._close(order, status)
+                continue
+            if rest is None and order.queue is not None:
+                order.queue.discard(order)
+            elif rest == AS_STOP and order.triggered:  # a stop exit that fired re-arms for a later entry fill
+                order.triggered = False
+            self._settle(order, status, rest, seq)
+            last = order
+        if last is not None:
+            self._reserve_group(last)
+
+    def _reserve_group(self, order: PaperOrder) -> None:
+        """Recompute the reservations of ``order``'s group (its exits share one)."""
+        if order.order_list_id is None:
+            return
+        group = self.lists.get(order.order_list_id)
+        if group is None:
+            return
+        for leg in group.values():
+            if leg.is_open:
+                self.reserve(leg)
+        if not any(o.is_open for o in group.values()):
+            self.lists.pop(order.order_list_id, None)
+
+    def sibling(self, order: PaperOrder) -> PaperOrder | None:
+        """The other exit of ``order``'s pair (bracket exits, OCO legs), if it is open."""
+        if order.list_role is None or order.list_role == "entry":
+            return None
+        group = self.lists.get(order.order_list_id or "")
+        if group is None:
+            return None
+        for role, leg in group.items():
+            if role != "entry" and leg is not order and leg.is_open:
+                return leg
+        return None
+
     # -- internals ------------------------------------------------------------------------
     def _trigger(self, order: PaperOrder) -> None:
         order.triggered = True
+        if order.is_trailing:
+            self._untrail(order)
+            if order.limit_offset is not None and order.limit_price is None:
+                order.limit_price = trail_limit(order)
         if order.queue is not None and order.resting == AS_STOP:
             order.queue.discard(order)
 
@@ -154,6 +281,12 @@ class PaperState:
         if order.queue is not None:
             order.queue.discard(order)
         self.release(order)
+        if order.is_trailing:
+            self._untrail(order)
+        if order.order_list_id is not None:
+            group = self.lists.get(order.order_list_id)
+            if group is not None and not any(o.is_open for o in group.values()):
+                del self.lists[order.order_list_id]
         self.open.pop(order.order_id, None)
         self._ended(order.order_id)
 
@@ -164,13 +297,25 @@ class PaperState:
         if len(terminal) > self.keep_terminal:
             self.orders.pop(terminal.popleft(), None)
 
+    def _untrail(self, order: PaperOrder) -> None:
+        trails = self.trailing.get(order.symbol)
+        if trails is not None:
+            trails.pop(order.order_id, None)
+            if not trails:
+                del self.trailing[order.symbol]
+
     # -- reservations ------------------------------------------------------------------------
     def buy_cap(self, order: PaperOrder, qty: float) -> float:
-        """The most a BUY can cost per unit: its limit, or its stop plus slippage."""
+        """The most a BUY can cost per unit: its limit, or its stop plus slippage.
+
+        A trailing stop-limit not triggered yet: its trigger plus its limit offset.
+        """
         if order.limit_price is not None:
             return order.limit_price
         if order.cap_price is not None:  # a market order queued for the open
             return order.cap_price
+        if order.limit_offset is not None and order.stop_price is not None:
+            return order.stop_price + order.limit_offset
         assert order.stop_price is not None  # a buy without a limit is a stop
         return costs.apply_slippage(order.stop_price, True, self.slippage.bps(qty, qty))
 
@@ -180,8 +325,17 @@ class PaperState:
         remaining = order.qty - order.filled_qty
         if remaining <= QTY_EPSILON:
             return
+        cap = None
+        if order.list_role is not None and order.list_role != "entry":
+            # the two exits of a pair can never both fill: the primary (take-profit / limit leg)
+            # holds one reservation for both, the other leg holds none
+            if order.list_role in SECONDARY_ROLES:
+                return
+            other = self.sibling(order)
+            if order.is_buy and other is not None:
+                cap = max(self.buy_cap(order, remaining), self.buy_cap(other, remaining))
         if order.is_buy:
-            notional = self.buy_cap(order, remaining) * remaining
+            notional = (cap if cap is not None else self.buy_cap(order, remaining)) * remaining
             order.reserved_cash = notional + self.fees.max_fee(remaining, notional)
             self.reserved_cash += order.reserved_cash
         else:
@@ -221,6 +375,7 @@ class PaperState:
             "positions": {s: [p.qty, p.avg_cost, p.realized_pnl, p.fees] for s, p in self.positions.items()},
             "open_orders": orders,
             "client_order_ids": {cid: [oid, *req] for cid, (oid, req) in self.by_cid.items()},
+            "list_client_order_ids": dict(self.list_cids),
         }
 
     def restore(self, snap: dict[str, Any], seq: int) -> None:
@@ -236,6 +391,7 @@ class PaperState:
             p.qty, p.avg_cost, p.realized_pnl, p.fees = qty, avg, realized, fees
         for cid, (oid, *req) in snap["client_order_ids"].items():
             self.by_cid[cid] = (oid, OrderRequest(*req))
+        self.list_cids.update(snap.get("list_client_order_ids") or {})
         for d in snap["open_orders"]:
             order = PaperOrder.from_record(d)
             self.orders[order.order_id] = order
@@ -245,6 +401,13 @@ class PaperState:
                 self._queue(order, d["resting"])
             if order.expires_at is not None:
                 heapq.heappush(self.expiries, (order.expires_at, order.seq, order))
+            if order.is_trailing and not order.triggered:
+                self.trailing.setdefault(order.symbol, {})[order.order_id] = order
+            if order.order_list_id is not None and order.list_role is not None:
+                self.lists.setdefault(order.order_list_id, {})[order.list_role] = order
+        for group in list(self.lists.values()):
+            for leg in group.values():
+                self.reserve(leg)
 
     # -- reading ---------------------------------------------------------------------------------
     def rest_kind(self, order: PaperOrder) -> str:
@@ -254,4 +417,4 @@ class PaperState:
         return AS_LIMIT if order.order_type == ORDER_TYPE_LIMIT or order.triggered else AS_STOP
 
 
-__all__ = ["PaperState"]
+__all__ = ["SECONDARY_ROLES", "PaperState", "trail_limit", "trail_trigger"]
