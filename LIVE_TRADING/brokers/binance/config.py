@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 from CONFIG.config_loader import EnvVarMissingError, config_path, get_cfg
 from LIVE_TRADING.common.exceptions import AuthenticationError, ConfigError
+from LIVE_TRADING.common.paths import journal_root
 from LIVE_TRADING.common.settings import SettingsReader
 
 TESTNET_URL = "https://testnet.binance.vision"
@@ -256,7 +257,8 @@ def load_binance_config(**overrides: Any) -> BinanceConfig:
         recv_window_ms=conn.recv_window_ms,
         order_timeout_s=order_timeout if order_timeout is not None else 10.0,
         allow_live=allow_live,
-        log_dir=log_dir or "logs/binance",
+        log_dir=(log_dir or "logs/binance") if overrides.get("log_dir") is not None
+        else str(journal_root("binance", log_dir)),
         request_timeout_s=conn.request_timeout_s,
         max_retries=conn.max_retries,
         backoff_base_s=conn.backoff_base_s,

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from LIVE_TRADING.common.paths import journal_root
 from LIVE_TRADING.common.settings import SettingsReader, to_float
 
 #: ports of live (real money) accounts -> what listens there
@@ -104,6 +105,8 @@ class IBKRSettings:
         readonly = r.boolean("readonly")
         allow_live = r.boolean("allow_live")
         log_dir = r.string("log_dir")
+        if log_dir is not None and overrides.get("log_dir") is None:  # the one rule (common/paths.py)
+            log_dir = str(journal_root("ibkr", log_dir))
         cash_tag = _exact_choice(r, "cash_tag", CASH_TAGS)
         contracts = validate_contract_table(r, r.mapping("contracts"))
         client_id_retries = r.integer("client_id_retries", ge=0, le=100)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from LIVE_TRADING.brokers.paper import costs
+from LIVE_TRADING.common.paths import journal_root
 from LIVE_TRADING.common.settings import SettingsReader
 
 _HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
@@ -84,6 +85,8 @@ class PaperConfig:
                 f"live_trading.paper.fees.maker_bps must be a number >= -100 (a rebate), got {values['fee_maker_bps']!r}"
             )
         r.finish()
+        if kw.get("log_dir") is None:  # from the config: resolved by the one rule (common/paths.py)
+            values["log_dir"] = str(journal_root("paper", values["log_dir"]))
         return cls(**values)  # type: ignore[arg-type]
 
     def make_slippage_model(self) -> costs.SlippageModel:
