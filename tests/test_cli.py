@@ -76,14 +76,14 @@ def test_run_with_no_arguments_trades_offline_and_journals_fills(cli, journal_di
 
 
 def test_run_json_summary_agrees_with_the_journal(cli, journal_dir):
-    proc = cli("run", "--steps", "30", "--strategy", "equal_weight", "--symbols", "AAA,BBB", "--json")
+    proc = cli("run", "--steps", "30", "--strategy", "equal_weight", "--symbols", "AAPL,MSFT", "--json")
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["stop_reason"] == "completed" and data["steps_done"] == 30 and data["simulated"] is True
-    assert data["symbols"] == ["AAA", "BBB"] and len(data["equity_curve"]) == 30
+    assert data["symbols"] == ["AAPL", "MSFT"] and len(data["equity_curve"]) == 30
     fills = events(journal_dir, data["run_id"], "fill")
     assert len(fills) == data["fills"] > 0
-    assert sorted(data["positions"]) == ["AAA", "BBB"]
+    assert sorted(data["positions"]) == ["AAPL", "MSFT"]
     assert data["fees"] == pytest.approx(sum(f["fee"] for f in fills))
     assert Path(data["journal_path"]).parent == journal_dir
 

@@ -23,6 +23,9 @@ from LIVE_TRADING.common.constants import (
 from LIVE_TRADING.common.exceptions import OrderRejectedError
 
 _CID = re.compile(CLIENT_ORDER_ID_PATTERN)
+#: the longest symbol accepted; venues' own symbols are far shorter
+MAX_SYMBOL_LEN = 32
+_SYMBOL = re.compile(rf"[A-Z0-9./_-]{{1,{MAX_SYMBOL_LEN}}}")
 _INF = math.inf
 _SIDES = frozenset(SIDES)
 _TYPES = frozenset(ORDER_TYPES)
@@ -43,15 +46,22 @@ class OrderRequest(NamedTuple):
 
 
 def clean_symbol(symbol: Any) -> str:
-    """``symbol`` stripped and upper-cased; ``OrderRejectedError`` if it is not a non-empty string."""
-    if type(symbol) is str:
+    """``symbol`` stripped and upper-cased; ``OrderRejectedError`` unless it is a plausible symbol.
+
+    Plausible: a string of 1 to 32 characters from ``A-Z 0-9 . / _ -`` once
+    upper-cased (``AAPL``, ``BRK.B``, ``BTC/USDT``, ``ESZ6``, ``AAPL_C200``).
+    """
+    if isinstance(symbol, str):
         sym = symbol.strip().upper()
-        if sym:
+        if _SYMBOL.fullmatch(sym):
             return sym
-    elif isinstance(symbol, str) and symbol.strip():
-        return symbol.strip().upper()
+        if sym:
+            shown = sym if len(sym) <= 40 else sym[:37] + "..."
+            raise OrderRejectedError(
+                shown, f"Invalid symbol: {shown!r} (at most {MAX_SYMBOL_LEN} characters from A-Z 0-9 . / _ -)"
+            )
     raise OrderRejectedError(
-        str(symbol) if symbol is not None else "", f"Invalid symbol: {symbol!r} (must be a non-empty string)"
+        str(symbol)[:40] if symbol is not None else "", f"Invalid symbol: {symbol!r} (must be a non-empty string)"
     )
 
 
@@ -130,4 +140,4 @@ def _prices(sym: str, ot: str, limit_price: Any, stop_price: Any) -> tuple[float
     return lp, sp
 
 
-__all__ = ["OrderRequest", "clean_symbol", "positive_number", "validate_order"]
+__all__ = ["MAX_SYMBOL_LEN", "OrderRequest", "clean_symbol", "positive_number", "validate_order"]

@@ -23,6 +23,7 @@ bad symbol never loses the others' quotes.
 from __future__ import annotations
 
 import abc
+import difflib
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,7 +32,7 @@ import pandas as pd
 
 from CONFIG.config_loader import get_cfg
 from LIVE_TRADING.brokers.interface import resolve_target
-from LIVE_TRADING.common.exceptions import DataProviderError
+from LIVE_TRADING.common.exceptions import DataProviderError, UnknownSymbolError
 
 #: yfinance's vocabulary, with the length of each as a timedelta
 #: (months and years approximate; "ytd" and "max" are resolved by providers).
@@ -210,8 +211,43 @@ class DataProvider(abc.ABC):
         self.last_errors = errors
         return out
 
+    # -- which symbols exist ------------------------------------------------
+    def known_symbols(self) -> frozenset[str] | None:
+        """Every symbol this provider can quote, or ``None`` when it cannot list them (open-ended)."""
+        return None
+
+    def knows(self, symbol: str) -> bool | None:
+        """Whether ``symbol`` is one this provider can quote: True, False, or ``None`` (cannot tell).
+
+        The paper broker refuses orders for symbols its provider answers False for
+        (``UnknownSymbolError``). The default looks ``symbol`` up in ``known_symbols()``.
+        """
+        known = self.known_symbols()
+        if known is None:
+            return None
+        return str(symbol).strip().upper() in known
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections (optional)."""
+
+
+def suggest_symbols(symbol: str, known: Iterable[str], n: int = 3) -> list[str]:
+    """Known symbols close to ``symbol`` (a typo such as ``APPL`` -> ``AAPL``), best first."""
+    return difflib.get_close_matches(str(symbol).strip().upper(), sorted(known), n=n, cutoff=0.6)
+
+
+def require_known(provider: Any, symbol: str) -> None:
+    """Raise ``UnknownSymbolError`` (with suggestions) if ``provider`` says it does not know ``symbol``.
+
+    Providers without ``knows`` (or answering ``None``) are not checked.
+    """
+    knows = getattr(provider, "knows", None)
+    if not callable(knows) or knows(symbol) is not False:
+        return
+    lister = getattr(provider, "known_symbols", None)
+    known = lister() if callable(lister) else None
+    name = getattr(provider, "name", None) or type(provider).__name__
+    raise UnknownSymbolError(symbol, suggest_symbols(symbol, known or ()), source=f"data provider {name}")
 
 
 #: provider name -> "module:attribute" of a callable ``(**kwargs) -> DataProvider``
@@ -263,4 +299,6 @@ __all__ = [
     "normalize_ohlcv",
     "normalize_symbol",
     "register_data_provider",
+    "require_known",
+    "suggest_symbols",
 ]

@@ -50,6 +50,7 @@ from typing import Any
 import pandas as pd
 
 from LIVE_TRADING.common.clock import Clock, ensure_utc, utc_now
+from LIVE_TRADING.common.constants import SIM_DEFAULT_UNIVERSE
 from LIVE_TRADING.common.exceptions import DataProviderError
 from LIVE_TRADING.common.settings import SettingsReader, to_float
 from LIVE_TRADING.data.provider import (
@@ -85,7 +86,7 @@ _MARKET_KEYS: dict[str, dict[str, float]] = {
     "spread_bps": {"ge": 0.0},
     "size": {"ge": 0.0},
 }
-_OVERRIDES = frozenset({*_MARKET_KEYS, "symbols", "start_time"})
+_OVERRIDES = frozenset({*_MARKET_KEYS, "symbols", "start_time", "universe"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,11 +196,14 @@ def _unix_seconds(when: datetime) -> int:
 class SimDataProvider(DataProvider):
     """Seeded GBM quotes and bars for any symbol, driven by ``clock``.
 
+    Quotes are made for any symbol, but ``knows()`` answers for the configured
+    ``universe`` only, so the paper broker refuses an order for a typo.
+
     Args:
         seed: random seed (``None``: ``data.sim.seed``). Same seed, same prices.
         clock: callable returning an aware UTC datetime (default: system time).
         **overrides: ``start_price``, ``drift``, ``volatility``, ``spread_bps``,
-            ``size``, ``symbols``, ``start_time``: override ``data.sim.*``.
+            ``size``, ``symbols``, ``start_time``, ``universe``: override ``data.sim.*``.
 
     Raises:
         ConfigError: a setting is invalid (every problem listed).
@@ -220,6 +224,7 @@ class SimDataProvider(DataProvider):
         defaults = {name: r.number(name, **bounds) for name, bounds in _MARKET_KEYS.items()}
         per_symbol = self._read_symbols(r, r.mapping("symbols"))
         start_time = self._read_start_time(r)
+        self.universe = self._read_universe(r, per_symbol)
         r.finish()
         self._defaults = SymbolParams(**defaults)  # type: ignore[arg-type]
         self._per_symbol = per_symbol
@@ -256,6 +261,23 @@ class SimDataProvider(DataProvider):
                 values[param] = number
             out[name.strip().upper()] = values
         return out
+
+    @staticmethod
+    def _read_universe(r: SettingsReader, per_symbol: Mapping[str, Any]) -> frozenset[str] | None:
+        """``universe``: ``default``, ``any`` (None: every symbol) or a list; configured symbols are added."""
+        value, source = r.raw("universe")
+        if isinstance(value, str) and value.strip().lower() in ("default", "any"):
+            if value.strip().lower() == "any":
+                return None
+            return frozenset(SIM_DEFAULT_UNIVERSE) | frozenset(per_symbol)
+        if isinstance(value, list | tuple | set | frozenset) and all(isinstance(v, str) and v.strip() for v in value):
+            return frozenset(v.strip().upper() for v in value) | frozenset(per_symbol)
+        r.problems.append(f"{r.key('universe')} must be default, any or a list of symbols, got {value!r} ({source})")
+        return None
+
+    def known_symbols(self) -> frozenset[str] | None:
+        """The simulated universe (``data.sim.universe``); ``None`` when it is ``any``."""
+        return self.universe
 
     @staticmethod
     def _read_start_time(r: SettingsReader) -> datetime | None:

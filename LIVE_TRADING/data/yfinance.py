@@ -163,6 +163,19 @@ class YFinanceProvider(DataProvider):
         self.last_errors = {sym: str(exc) for sym, exc in errors.items()}
         return quotes
 
+    def knows(self, symbol: str) -> bool | None:
+        """True if Yahoo quotes ``symbol`` now (one cached lookup), else False."""
+        try:
+            self.get_quote(symbol)
+        except DataProviderError:
+            return False
+        return True
+
+    def known_symbols(self) -> frozenset[str]:
+        """The symbols quoted so far (Yahoo's whole list cannot be had); used for "did you mean" hints."""
+        with self._lock:
+            return frozenset(self._cache)
+
     def clear_cache(self) -> None:
         with self._lock:
             self._cache.clear()

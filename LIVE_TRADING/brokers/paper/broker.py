@@ -123,6 +123,7 @@ from LIVE_TRADING.common.exceptions import (
 )
 from LIVE_TRADING.common.journal import Journal, latest_run_id
 from LIVE_TRADING.common.settings import SettingsReader
+from LIVE_TRADING.data.provider import require_known
 from LIVE_TRADING.data.quotes import make_quote, mid_price
 
 logger = logging.getLogger(__name__)
@@ -287,6 +288,7 @@ class PaperBroker:
             req = validate_order(
                 symbol, side, qty, order_type, limit_price, stop_price, time_in_force, client_order_id
             )
+            require_known(self._provider, req.symbol)  # issue 16: "did you mean AAPL?"
         except OrderRejectedError as exc:
             self._journal_reject(exc, {"symbol": repr(symbol), "side": repr(side), "qty": repr(qty),
                                        "order_type": repr(order_type)})
