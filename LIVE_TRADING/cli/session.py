@@ -67,6 +67,13 @@ def resolve_venue(override: str | None) -> str:
     return name
 
 
+def announce_account(out: Any, venue: str) -> None:
+    """Say which account the command works on, once, on stderr: ``account: NAME at PATH (venue)``."""
+    from LIVE_TRADING.common.paths import account_name, journal_root
+
+    out.note(f"account: {account_name(venue)} at {journal_root(venue)} ({venue})")
+
+
 def paper_provider_name() -> str:
     """The paper broker's quote source: ``paper.data_provider``, else ``data.provider`` (default ``sim``)."""
     name = get_cfg("live_trading.paper.data_provider", default=None) or get_cfg(
@@ -209,6 +216,7 @@ def open_run_session(venue: str, cfg: PipelineConfig, *, seed: int | None = None
 
 __all__ = [
     "SIMULATED_PROVIDERS",
+    "announce_account",
     "RunSession",
     "UsageError",
     "broker_session",

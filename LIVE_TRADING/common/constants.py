@@ -82,7 +82,9 @@ SIM_DEFAULT_UNIVERSE: tuple[str, ...] = (
 # two in step); these are what the code falls back to when a key is absent.
 DEFAULT_CONFIG: dict[str, Any] = {
     "venue": "paper",
+    "confirm": True,
     "paper": {
+        "account": "default",
         "initial_cash": 100_000.0,
         "slippage_bps": 5.0,
         "fee_bps": 1.0,

@@ -231,9 +231,25 @@ class DataProvider(abc.ABC):
         """Release connections (optional)."""
 
 
-def suggest_symbols(symbol: str, known: Iterable[str], n: int = 3) -> list[str]:
-    """Known symbols close to ``symbol`` (a typo such as ``APPL`` -> ``AAPL``), best first."""
-    return difflib.get_close_matches(str(symbol).strip().upper(), sorted(known), n=n, cutoff=0.6)
+def _edits(a: str, b: str) -> int:
+    """Damerau-Levenshtein distance (a swap of neighbours counts once): how many typos apart."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[-1]
+
+
+def suggest_symbols(symbol: str, known: Iterable[str], n: int = 2) -> list[str]:
+    """Known symbols close to ``symbol`` (a typo such as ``APPL`` -> ``AAPL``), fewest typos first."""
+    sym = str(symbol).strip().upper()
+    close = difflib.get_close_matches(sym, sorted(known), n=10, cutoff=0.6)
+    return sorted(close, key=lambda c: (_edits(sym, c), close.index(c)))[:n]
 
 
 def require_known(provider: Any, symbol: str) -> None:
