@@ -20,6 +20,7 @@ import contextlib
 import copy
 import math
 import signal
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -111,7 +112,8 @@ def cmd_run(args: argparse.Namespace, out: Output, venue: str) -> int:
     strategy = _load_strategy(args.strategy if custom else cfg.strategy, parse_params(args.param))
     plot_path = _check_plot_path(args.plot) if args.plot else None
 
-    session = open_run_session(venue, cfg, seed=args.seed)
+    scratch = tempfile.TemporaryDirectory(prefix="live-trading-dry-run-") if args.dry_run else None
+    session = open_run_session(venue, cfg, seed=args.seed, log_dir=scratch.name if scratch else None)
     try:
         _check_symbols(session, cfg)
         if session.note:
@@ -138,6 +140,8 @@ def cmd_run(args: argparse.Namespace, out: Output, venue: str) -> int:
             )
     finally:
         session.close()
+        if scratch is not None:
+            scratch.cleanup()
 
     if plot_path is not None:
         save_equity_plot(result, plot_path, title=f"{strategy!r} on {venue} ({', '.join(cfg.symbols)})")

@@ -166,8 +166,14 @@ def _bar_aligned(now: datetime, bar: timedelta) -> datetime:
     return epoch + timedelta(seconds=secs - secs % step)
 
 
-def open_run_session(venue: str, cfg: PipelineConfig, *, seed: int | None = None) -> RunSession:
-    """Broker, provider and clock for ``run`` (see the module docstring)."""
+def open_run_session(
+    venue: str, cfg: PipelineConfig, *, seed: int | None = None, log_dir: str | Path | None = None
+) -> RunSession:
+    """Broker, provider and clock for ``run`` (see the module docstring).
+
+    ``log_dir`` puts a paper run's journal elsewhere (``run --dry-run`` uses a
+    throw-away directory, so the account's journal is not touched).
+    """
     bar = INTERVALS[cfg.bar]
     bar_s = bar.total_seconds()
     steps = cfg.steps
@@ -187,7 +193,7 @@ def open_run_session(venue: str, cfg: PipelineConfig, *, seed: int | None = None
         raise UsageError(f"--seed only applies to the sim data provider (this config uses {name!r})")
     if name not in SIMULATED_PROVIDERS:
         provider = get_data_provider(name)
-        broker = get_broker("paper", resume=False, data_provider=provider)
+        broker = get_broker("paper", resume=False, data_provider=provider, log_dir=log_dir)
         interval = cfg.interval_s if cfg.interval_s is not None else bar_s
         return RunSession(venue, broker, provider, provider, name, False, steps, interval, None)
 
@@ -205,7 +211,7 @@ def open_run_session(venue: str, cfg: PipelineConfig, *, seed: int | None = None
         if available < steps:
             note = f"replay data covers {available} bar(s) of {cfg.bar}: running {available} of {steps} steps"
             steps = available
-    broker = get_broker("paper", resume=False, clock=clock, data_provider=provider)
+    broker = get_broker("paper", resume=False, clock=clock, data_provider=provider, log_dir=log_dir)
     interval = cfg.interval_s or 0.0
 
     def advance() -> None:

@@ -1,0 +1,451 @@
+"""The command line as a new user meets it (issue 16): where the account lives, tables that fit,
+unknown symbols refused, plans and confirmation before live trading, the exit-code table,
+init / reset / cancel --all / flatten, health from the journal, and the runnable examples.
+
+CLI checks run the real entry point (``python -m LIVE_TRADING``) in a subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from fakes.binance_server import FakeBinance
+
+from CONFIG.config_loader import PACKAGED_CONFIG
+from LIVE_TRADING.brokers import interface
+from LIVE_TRADING.brokers.interface import register_venue
+from LIVE_TRADING.brokers.validation import validate_order
+from LIVE_TRADING.cli import main
+from LIVE_TRADING.cli.errors import exit_code_for
+from LIVE_TRADING.cli.render import short_id
+from LIVE_TRADING.common import paths
+from LIVE_TRADING.common.exceptions import (
+    AccountLockedError,
+    AuthenticationError,
+    BrokerConnectionError,
+    ConfigError,
+    OrderRejectedError,
+    UnknownSymbolError,
+)
+from LIVE_TRADING.common.journal import iter_records
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args, cwd, env=None, columns=None, stdin=subprocess.DEVNULL):
+    e = {**os.environ, **(env or {})}
+    e["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
+    if columns is not None:
+        e["COLUMNS"] = str(columns)
+    return subprocess.run([sys.executable, "-m", "LIVE_TRADING", *args], capture_output=True, text=True,
+                          env=e, cwd=cwd, timeout=120, stdin=stdin)
+
+
+def error_lines(stderr):
+    return [ln for ln in stderr.splitlines() if not ln.startswith("account: ")]
+
+
+def records(log_dir, event=None):
+    return [r for r in iter_records(log_dir) if event is None or r["event"] == event]
+
+
+# -- where the account lives ------------------------------------------------------------
+
+
+def test_a_user_config_keeps_its_account_next_to_it_whatever_the_cwd(tmp_path):
+    cfg_dir = tmp_path / "project"
+    cfg_dir.mkdir()
+    config = cfg_dir / "my.yaml"
+    config.write_text(yaml.safe_dump({"live_trading": {"paper": {"log_dir": "accounts/paper"}}}))
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    env = {"LIVE_TRADING_CONFIG": str(config)}
+    bought = run_cli("order", "AAPL", "BUY", "7", cwd=a, env=env)
+    assert bought.returncode == 0, bought.stderr
+    shown = run_cli("positions", "--json", cwd=b, env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["positions"] == {"AAPL": 7.0}
+    account = cfg_dir / "accounts" / "paper"
+    assert records(account, "fill") and not (a / "accounts").exists() and not (b / "accounts").exists()
+    assert shown.stderr.splitlines() == [f"account: default at {account} (paper)"]
+
+
+def test_the_packaged_config_uses_live_trading_home_not_the_cwd(tmp_path):
+    home = tmp_path / "home"
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    env = {"LIVE_TRADING_HOME": str(home), "LIVE_TRADING_CONFIG": ""}
+    assert run_cli("order", "MSFT", "BUY", "3", cwd=a, env=env).returncode == 0
+    shown = run_cli("positions", "--json", cwd=b, env=env)
+    assert json.loads(shown.stdout)["positions"] == {"MSFT": 3.0}
+    assert records(home / "logs" / "paper_trades", "fill")
+    assert not (a / "logs").exists() and not (b / "logs").exists()
+
+
+def test_journal_root_rules(tmp_path, monkeypatch):
+    monkeypatch.setenv("LIVE_TRADING_CONFIG", str(PACKAGED_CONFIG))
+    monkeypatch.delenv("LIVE_TRADING_HOME", raising=False)
+    assert paths.journal_root("paper") == ROOT / "logs" / "paper_trades"  # a source checkout: its logs/
+    monkeypatch.setattr(paths, "_checkout_root", lambda: None)  # an installed package: the user data dir
+    import platformdirs
+
+    installed = paths.journal_root("paper")
+    assert installed == Path(platformdirs.user_data_dir("live-trading")) / "logs" / "paper_trades"
+    assert ROOT / "LIVE_TRADING" not in installed.parents and tmp_path not in installed.parents
+    assert paths.journal_root("paper", "/abs/dir") == Path("/abs/dir")
+
+
+# -- output ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def busy_account(tmp_path, isolated_config):
+    env = {"LIVE_TRADING_CONFIG": str(isolated_config)}
+    ids = []
+    for args in (("BTC/USDT", "BUY", "0.12345678"), ("BRK.B", "BUY", "12"), ("MSFT", "SELL", "1", "--limit", "9999"),
+                 ("MSFT", "BUY", "1", "--limit", "1", "--tif", "day")):
+        proc = run_cli("order", *args, "--json", cwd=tmp_path, env=env)
+        if args[1] == "SELL":  # nothing held: refused
+            assert proc.returncode == 1
+            continue
+        assert proc.returncode == 0, proc.stderr
+        ids.append(json.loads(proc.stdout)["order_id"])
+    return env, ids
+
+
+@pytest.mark.parametrize("width", [80, 200])
+def test_tables_fit_the_terminal_without_cutting_ids(tmp_path, busy_account, width):
+    env, ids = busy_account
+    fills = records(tmp_path / "logs" / "paper_trades", "fill")
+    for command in ("orders", "fills", "positions", "quote"):
+        args = (command, "BTC/USDT", "BRK.B") if command == "quote" else (command,)
+        for wide in ((), ("--wide",)) if width == 200 else ((),):
+            proc = run_cli(*args, *wide, cwd=tmp_path, env=env, columns=width)
+            assert proc.returncode == 0, proc.stderr
+            assert max(len(line) for line in proc.stdout.splitlines()) <= width, proc.stdout
+            text = proc.stdout
+            if command == "orders":
+                shown = ids[-1] if wide else short_id(ids[-1])
+                assert shown in text
+            if command == "fills":
+                for f in fills:
+                    assert (f["fill_id"] if wide else short_id(f["fill_id"])) in text
+            if command in ("positions", "quote"):
+                assert "BTC/USDT" in text and "BRK.B" in text
+
+
+# -- safe by default --------------------------------------------------------------------
+
+
+def test_an_unknown_symbol_is_refused_with_a_suggestion_and_nothing_journaled(tmp_path, isolated_config):
+    env = {"LIVE_TRADING_CONFIG": str(isolated_config)}
+    proc = run_cli("order", "APPL", "BUY", "1", cwd=tmp_path, env=env)
+    assert proc.returncode == 1
+    (line,) = error_lines(proc.stderr)
+    assert "unknown symbol 'APPL'" in line and "did you mean AAPL" in line
+    log_dir = tmp_path / "logs" / "paper_trades"
+    assert not records(log_dir, "order") and not records(log_dir, "fill")
+    long = run_cli("order", "A" * 300, "BUY", "1", cwd=tmp_path, env=env)
+    assert long.returncode == 1 and "at most 32 characters" in long.stderr
+    assert len(error_lines(long.stderr)[0]) < 200
+    assert not records(log_dir, "order")
+
+
+def test_paper_broker_refuses_unknown_symbols_and_keeps_its_state(tmp_path):
+    from LIVE_TRADING.brokers.paper import PaperBroker
+    from LIVE_TRADING.data.sim import SimDataProvider
+
+    broker = PaperBroker(log_dir=tmp_path / "j", data_provider=SimDataProvider())
+    with pytest.raises(UnknownSymbolError) as info:
+        broker.submit_order("MSTF", "BUY", 1)
+    assert info.value.suggestions[0] == "MSFT" and isinstance(info.value, OrderRejectedError)
+    assert broker.get_positions() == {} and broker.get_cash() == 100_000 and broker.get_open_orders() == []
+    assert broker.submit_order("MSFT", "BUY", 1)["status"] == "filled"
+    custom = PaperBroker(log_dir=tmp_path / "k", data_provider=SimDataProvider(universe=["AAA"]))
+    assert custom.submit_order("AAA", "BUY", 1)["status"] == "filled"
+    with pytest.raises(UnknownSymbolError):
+        custom.submit_order("AAPL", "BUY", 1)
+    anything = PaperBroker(log_dir=tmp_path / "l", data_provider=SimDataProvider(universe="any"))
+    assert anything.submit_order("ZZZZ", "BUY", 1)["status"] == "filled"
+
+
+def test_replay_knows_the_symbols_of_its_file(tmp_path):
+    from LIVE_TRADING.data.replay import ReplayDataProvider
+
+    data = tmp_path / "q.csv"
+    data.write_text("timestamp,symbol,bid,ask\n2026-01-05T14:00:00Z,AAA,10,10.1\n2026-01-05T14:00:00Z,BBB,5,5.1\n")
+    provider = ReplayDataProvider(path=data)
+    assert provider.known_symbols() == {"AAA", "BBB"}
+    assert provider.knows("aaa") is True and provider.knows("AAB") is False
+
+
+@pytest.mark.parametrize("bad", ["A" * 33, "AP PL", "AAPL;rm", "ÄPFEL", "\x00"])
+def test_absurd_symbols_are_refused_by_the_shared_validation(bad):
+    with pytest.raises(OrderRejectedError, match="Invalid symbol"):
+        validate_order(bad, "BUY", 1)
+    assert validate_order("brk.b", "BUY", 1).symbol == "BRK.B"
+    assert validate_order("BTC/USDT", "BUY", 1).symbol == "BTC/USDT"
+
+
+@pytest.fixture
+def binance_cli(tmp_path, write_config):
+    with FakeBinance() as fake:
+        write_config({"venue": "binance", "binance": {"base_url": fake.url, "testnet": True},
+                      "pipeline": {"symbols": ["BTCUSDT", "ETHUSDT"], "strategy": "equal_weight"}})
+        env = {"LIVE_TRADING_CONFIG": str(tmp_path / "live_trading.yaml"), "BINANCE_API_KEY": fake.api_key,
+               "BINANCE_API_SECRET": fake.api_secret}
+        yield fake, env
+
+
+def test_run_on_binance_prints_the_plan_and_sends_nothing_without_yes(tmp_path, binance_cli):
+    fake, env = binance_cli
+    args = ("run", "--steps", "1", "--interval-s", "0", "--min-trade-value", "10")
+    proc = run_cli(*args, cwd=tmp_path, env=env, columns=80)
+    assert proc.returncode == 2, proc.stderr
+    assert "Orders the first step would place (2" in proc.stdout and "BTCUSDT" in proc.stdout
+    assert "needs confirmation: pass --yes" in error_lines(proc.stderr)[0]
+    assert fake.calls("POST", "/api/v3/order") == []
+
+    dry = run_cli(*args, "--dry-run", "--json", cwd=tmp_path, env=env)
+    assert dry.returncode == 0, dry.stderr
+    plan = json.loads(dry.stdout)
+    assert sorted(o["symbol"] for o in plan["orders"]) == ["BTCUSDT", "ETHUSDT"]
+    assert 0 < plan["notional"] <= 10_000
+    assert fake.calls("POST", "/api/v3/order") == []
+
+    done = run_cli(*args, "--yes", "--json", cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    assert len(fake.calls("POST", "/api/v3/order")) == 2
+
+
+def test_confirm_false_in_the_config_lets_a_live_run_go_on(tmp_path, binance_cli, write_config):
+    fake, env = binance_cli
+    write_config({"confirm": False})
+    proc = run_cli("run", "--steps", "1", "--interval-s", "0", "--json", cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert len(fake.calls("POST", "/api/v3/order")) == 2
+
+
+def test_flatten_on_a_live_venue_asks_first(tmp_path, binance_cli):
+    fake, env = binance_cli
+    fake.set_balance("BTC", "0.01")
+    proc = run_cli("flatten", cwd=tmp_path, env=env)
+    assert proc.returncode == 2 and "needs confirmation" in proc.stderr
+    assert fake.calls("POST", "/api/v3/order") == []
+    assert run_cli("flatten", "--dry-run", cwd=tmp_path, env=env).returncode == 0
+    assert fake.calls("POST", "/api/v3/order") == []
+
+
+@pytest.mark.parametrize("command", [["run", "--steps", "1"], ["positions"], ["order", "BTCUSDT", "BUY", "0.01"],
+                                     ["cash"], ["check-config"]])
+def test_a_missing_binance_key_exits_2_in_every_command(tmp_path, write_config, command):
+    write_config({"venue": "binance", "pipeline": {"symbols": ["BTCUSDT"]}})
+    env = {"LIVE_TRADING_CONFIG": str(tmp_path / "live_trading.yaml"), "BINANCE_API_KEY": "",
+           "BINANCE_API_SECRET": ""}
+    proc = run_cli(*command, cwd=tmp_path, env=env)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert "BINANCE_API_KEY" in proc.stderr + proc.stdout
+
+
+# -- dry runs and the new commands on paper ----------------------------------------------
+
+
+def test_dry_runs_change_nothing(tmp_path, isolated_config):
+    env = {"LIVE_TRADING_CONFIG": str(isolated_config)}
+    log_dir = tmp_path / "logs" / "paper_trades"
+    assert run_cli("order", "AAPL", "BUY", "5", cwd=tmp_path, env=env).returncode == 0
+    resting = json.loads(run_cli("order", "MSFT", "BUY", "1", "--limit", "1", "--json", cwd=tmp_path,
+                                 env=env).stdout)
+    before = len(records(log_dir)) - len(records(log_dir, "session"))
+    for args in (("order", "AAPL", "BUY", "1", "--dry-run"), ("cancel", resting["order_id"], "--dry-run"),
+                 ("cancel", "--all", "--dry-run"), ("flatten", "--dry-run"), ("run", "--steps", "3", "--dry-run")):
+        proc = run_cli(*args, cwd=tmp_path, env=env)
+        assert proc.returncode == 0, (args, proc.stderr)
+    assert "Would place" in run_cli("flatten", "--dry-run", cwd=tmp_path, env=env).stdout
+    after = len(records(log_dir)) - len(records(log_dir, "session"))
+    assert after == before  # only session records (a broker was opened), no order, fill or cancel
+
+
+def test_cancel_all_by_symbol_and_flatten(tmp_path, isolated_config):
+    env = {"LIVE_TRADING_CONFIG": str(isolated_config)}
+    run_cli("order", "AAPL", "BUY", "4", cwd=tmp_path, env=env)
+    for sym in ("MSFT", "MSFT", "GOOG"):
+        assert run_cli("order", sym, "BUY", "1", "--limit", "1", cwd=tmp_path, env=env).returncode == 0
+    proc = run_cli("cancel", "--all", "--symbol", "MSFT", "--json", cwd=tmp_path, env=env)
+    assert proc.returncode == 0 and len(json.loads(proc.stdout)["cancelled"]) == 2
+    left = json.loads(run_cli("orders", "--json", cwd=tmp_path, env=env).stdout)
+    assert [o["symbol"] for o in left] == ["GOOG"]
+    assert run_cli("cancel", "--all", cwd=tmp_path, env=env).returncode == 0
+    assert json.loads(run_cli("orders", "--json", cwd=tmp_path, env=env).stdout) == []
+    flat = run_cli("flatten", "--json", cwd=tmp_path, env=env)  # paper: no question asked
+    assert flat.returncode == 0, flat.stderr
+    assert [(o["symbol"], o["side"], o["qty"]) for o in json.loads(flat.stdout)["orders"]] == [("AAPL", "SELL", 4.0)]
+    assert json.loads(run_cli("positions", "--json", cwd=tmp_path, env=env).stdout)["positions"] == {}
+    assert run_cli("cancel", cwd=tmp_path, env=env).returncode == 2  # neither an id nor --all
+
+
+def test_reset_keeps_the_old_account_and_asks_first(tmp_path, isolated_config):
+    env = {"LIVE_TRADING_CONFIG": str(isolated_config)}
+    log_dir = tmp_path / "logs" / "paper_trades"
+    run_cli("order", "AAPL", "BUY", "2", cwd=tmp_path, env=env)
+    refused = run_cli("reset", cwd=tmp_path, env=env)
+    assert refused.returncode == 2 and "needs confirmation: pass --yes" in refused.stderr
+    assert records(log_dir, "fill")
+    done = run_cli("reset", "--yes", "--json", cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    kept = Path(json.loads(done.stdout)["kept_as"])
+    assert kept.parent == log_dir.parent and kept.name.startswith("paper_trades.reset-")
+    assert records(kept, "fill") and not records(log_dir, "fill")
+    assert json.loads(run_cli("positions", "--json", cwd=tmp_path, env=env).stdout)["positions"] == {}
+
+
+def test_init_writes_a_commented_config_and_its_account_and_never_overwrites(tmp_path):
+    where = tmp_path / "new"
+    where.mkdir()
+    env = {"LIVE_TRADING_CONFIG": ""}
+    proc = run_cli("init", cwd=where, env=env)
+    assert proc.returncode == 0, proc.stderr
+    config = where / "live_trading.yaml"
+    text = config.read_text()
+    assert text.startswith("# LIVE_TRADING configuration") and "# Starting cash" in text
+    assert records(where / "logs" / "paper_trades", "session")
+    again = run_cli("init", cwd=where, env=env)
+    assert again.returncode == 2 and "never overwrites" in again.stderr and config.read_text() == text
+    elsewhere = run_cli("--config", str(config), "order", "AAPL", "BUY", "1", cwd=tmp_path, env=env)
+    assert elsewhere.returncode == 0 and records(where / "logs" / "paper_trades", "fill")
+
+
+# -- exit codes -----------------------------------------------------------------------------
+
+
+def test_the_exit_code_table():
+    assert exit_code_for(KeyboardInterrupt()) == 130
+    assert exit_code_for(AccountLockedError("default", pid=1, host="h")) == 3
+    assert exit_code_for(ConfigError("bad")) == 2
+    assert exit_code_for(AuthenticationError("Binance API credentials are missing")) == 2
+    assert exit_code_for(UnknownSymbolError("APPL", ["AAPL"])) == 1
+    assert exit_code_for(BrokerConnectionError("down")) == 1
+    assert exit_code_for(RuntimeError("bug")) == 1
+
+
+class LockedVenue:
+    def __init__(self, **kw):
+        raise AccountLockedError("default", pid=4242, host="box")
+
+
+def test_a_locked_account_exits_3(capsys):
+    register_venue("lockedvenue", LockedVenue)
+    try:
+        code = main(["--venue", "lockedvenue", "positions"])
+    finally:
+        interface._VENUES.pop("lockedvenue", None)
+    err = capsys.readouterr().err
+    assert code == 3 and "locked by pid 4242" in err
+
+
+def test_run_exits_1_when_orders_fail_unless_allowed(tmp_path, write_config):
+    write_config({"risk": {"max_order_qty": 1}})
+    env = {"LIVE_TRADING_CONFIG": str(tmp_path / "live_trading.yaml")}
+    proc = run_cli("run", "--steps", "3", "--strategy", "equal_weight", "--json", cwd=tmp_path, env=env)
+    assert proc.returncode == 1
+    failed = len(json.loads(proc.stdout)["failed"])
+    assert failed > 0 and "failure(s) during the run" in error_lines(proc.stderr)[-1]
+    ok = run_cli("run", "--steps", "3", "--strategy", "equal_weight", "--allow-failures", str(failed + 10),
+                 cwd=tmp_path, env=env)
+    assert ok.returncode == 0, ok.stderr
+
+
+# -- health from the journal -----------------------------------------------------------------
+
+
+def test_health_counts_every_process_from_the_journal(tmp_path, isolated_config):
+    env = {"LIVE_TRADING_CONFIG": str(isolated_config)}
+    assert run_cli("order", "AAPL", "BUY", "1", cwd=tmp_path, env=env).returncode == 0
+    assert run_cli("order", "MSFT", "BUY", "1", cwd=tmp_path, env=env).returncode == 0
+    assert run_cli("order", "MSFT", "SELL", "5", cwd=tmp_path, env=env).returncode == 1  # a reject
+    proc = run_cli("health", "--json", cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr
+    journal = json.loads(proc.stdout)["journal"]
+    assert (journal["orders"], journal["fills"], journal["rejects"]) == (2, 2, 1)
+
+
+# -- the library path and the examples -----------------------------------------------------
+
+
+def test_get_broker_accepts_a_simulated_clock(tmp_path):
+    from LIVE_TRADING.brokers import get_broker
+
+    broker = get_broker("paper", clock="sim", data_provider="sim", log_dir=tmp_path / "bt")
+    start = broker.clock()
+    first = broker.submit_order("AAPL", "BUY", 1)
+    broker.clock.advance(hours=5)
+    second = broker.submit_order("AAPL", "BUY", 1)
+    assert first["timestamp"] == start and (second["timestamp"] - start).total_seconds() == 5 * 3600
+    with pytest.raises(ValueError, match="clock"):
+        get_broker("paper", clock="sundial", log_dir=tmp_path / "x")
+
+
+def test_strategy_base_class_and_loading_errors(tmp_path, capsys):
+    from LIVE_TRADING.pipeline.strategies import Strategy, load_strategy
+
+    class Probe(Strategy):
+        lookback = 2
+        mode = "qty"
+
+        def on_start(self, ctx):
+            ctx.state["started"] = ctx.step
+
+        def on_bar(self, ctx, quotes):
+            return {s: ctx.step for s in quotes}
+
+    probe = Probe()
+    assert probe({"A": {}}, {}, {"A": [1.0]}) == {"A": 1} and probe({"A": {}}, {}, {"A": [1.0]}) == {"A": 2}
+    assert probe._ctx.state == {"started": 0}
+    (tmp_path / "bad_strategy.py").write_text("class Bad:\n    mode = 'leverage'\n    def __call__(self, *a):\n"
+                                               "        return {}\n")
+    with pytest.raises(ValueError, match="mode"):
+        load_strategy(f"{tmp_path / 'bad_strategy.py'}:Bad")
+    with pytest.raises(ValueError, match="Cannot import"):
+        load_strategy("no_such_module_xyz:Thing")
+    code = main(["run", "--strategy", "no_such_module_xyz:Thing"])
+    assert code == 2 and "Cannot import" in capsys.readouterr().err
+
+
+def test_progress_bar_shows_an_eta_on_a_terminal():
+    import io
+
+    from rich.console import Console
+
+    from LIVE_TRADING.cli.render import Output
+    from LIVE_TRADING.cli.run import _progress
+    from LIVE_TRADING.pipeline import StepInfo
+
+    out = Output()
+    buffer = io.StringIO()
+    out.err = Console(file=buffer, force_terminal=True, width=100)
+    with _progress(out, 4) as on_step:
+        on_step(StepInfo(1, 4, None, 100.0, 0, 0, None))
+        out.err.file.flush()
+    assert "eta" in buffer.getvalue() and "1/4" in buffer.getvalue()
+    piped = Output()
+    piped.err = Console(file=io.StringIO(), force_terminal=False)
+    with _progress(piped, 4) as on_step:
+        on_step(StepInfo(1, 4, None, 100.0, 0, 0, None))
+    assert piped.err.file.getvalue() == ""
+
+
+@pytest.mark.parametrize("script", ["backtest_manual_clock.py", "custom_strategy_cli.py"])
+def test_examples_run(tmp_path, script):
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+           "LIVE_TRADING_HOME": str(tmp_path / "home")}
+    env.pop("LIVE_TRADING_CONFIG", None)
+    proc = subprocess.run([sys.executable, str(ROOT / "examples" / script)], capture_output=True, text=True,
+                          cwd=tmp_path, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "OK" in proc.stdout.splitlines()[-1]
