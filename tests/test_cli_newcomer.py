@@ -47,6 +47,18 @@ def run_cli(*args, cwd, env=None, columns=None, stdin=subprocess.DEVNULL):
                           env=e, cwd=cwd, timeout=120, stdin=stdin)
 
 
+@pytest.fixture
+def cli_in(capsys):
+    """``cli_in(*args)`` runs ``main(args)`` in this process (fast): ``(code, stdout, stderr)``."""
+
+    def run(*args):
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run
+
+
 def error_lines(stderr):
     return [ln for ln in stderr.splitlines() if not ln.startswith("account: ")]
 
@@ -76,16 +88,20 @@ def test_a_user_config_keeps_its_account_next_to_it_whatever_the_cwd(tmp_path):
     assert shown.stderr.splitlines() == [f"account: default at {account} (paper)"]
 
 
-def test_the_packaged_config_uses_live_trading_home_not_the_cwd(tmp_path):
+def test_the_packaged_config_uses_live_trading_home_not_the_cwd(tmp_path, monkeypatch, cli_in):
     home = tmp_path / "home"
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir(), b.mkdir()
-    env = {"LIVE_TRADING_HOME": str(home), "LIVE_TRADING_CONFIG": ""}
-    assert run_cli("order", "MSFT", "BUY", "3", cwd=a, env=env).returncode == 0
-    shown = run_cli("positions", "--json", cwd=b, env=env)
-    assert json.loads(shown.stdout)["positions"] == {"MSFT": 3.0}
+    monkeypatch.setenv("LIVE_TRADING_CONFIG", str(PACKAGED_CONFIG))
+    monkeypatch.setenv("LIVE_TRADING_HOME", str(home))
+    monkeypatch.chdir(a)
+    assert cli_in("order", "MSFT", "BUY", "3")[0] == 0
+    monkeypatch.chdir(b)
+    code, out, err = cli_in("positions", "--json")
+    assert code == 0 and json.loads(out)["positions"] == {"MSFT": 3.0}
     assert records(home / "logs" / "paper_trades", "fill")
     assert not (a / "logs").exists() and not (b / "logs").exists()
+    assert err.splitlines() == [f"account: default at {home / 'logs' / 'paper_trades'} (paper)"]
 
 
 def test_journal_root_rules(tmp_path, monkeypatch):
@@ -105,17 +121,17 @@ def test_journal_root_rules(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def busy_account(tmp_path, isolated_config):
+def busy_account(isolated_config, cli_in):
     env = {"LIVE_TRADING_CONFIG": str(isolated_config)}
     ids = []
     for args in (("BTC/USDT", "BUY", "0.12345678"), ("BRK.B", "BUY", "12"), ("MSFT", "SELL", "1", "--limit", "9999"),
                  ("MSFT", "BUY", "1", "--limit", "1", "--tif", "day")):
-        proc = run_cli("order", *args, "--json", cwd=tmp_path, env=env)
+        code, out, err = cli_in("order", *args, "--json")
         if args[1] == "SELL":  # nothing held: refused
-            assert proc.returncode == 1
+            assert code == 1
             continue
-        assert proc.returncode == 0, proc.stderr
-        ids.append(json.loads(proc.stdout)["order_id"])
+        assert code == 0, err
+        ids.append(json.loads(out)["order_id"])
     return env, ids
 
 
@@ -123,9 +139,9 @@ def busy_account(tmp_path, isolated_config):
 def test_tables_fit_the_terminal_without_cutting_ids(tmp_path, busy_account, width):
     env, ids = busy_account
     fills = records(tmp_path / "logs" / "paper_trades", "fill")
-    for command in ("orders", "fills", "positions", "quote"):
-        args = (command, "BTC/USDT", "BRK.B") if command == "quote" else (command,)
-        for wide in ((), ("--wide",)) if width == 200 else ((),):
+    for command in ("orders", "fills", "positions"):
+        args = (command,)
+        for wide in (("--wide",),) if width == 200 else ((),):
             proc = run_cli(*args, *wide, cwd=tmp_path, env=env, columns=width)
             assert proc.returncode == 0, proc.stderr
             assert max(len(line) for line in proc.stdout.splitlines()) <= width, proc.stdout
@@ -136,7 +152,7 @@ def test_tables_fit_the_terminal_without_cutting_ids(tmp_path, busy_account, wid
             if command == "fills":
                 for f in fills:
                     assert (f["fill_id"] if wide else short_id(f["fill_id"])) in text
-            if command in ("positions", "quote"):
+            if command == "positions":
                 assert "BTC/USDT" in text and "BRK.B" in text
 
 
@@ -151,10 +167,12 @@ def test_an_unknown_symbol_is_refused_with_a_suggestion_and_nothing_journaled(tm
     assert "unknown symbol 'APPL'" in line and "did you mean AAPL" in line
     log_dir = tmp_path / "logs" / "paper_trades"
     assert not records(log_dir, "order") and not records(log_dir, "fill")
-    long = run_cli("order", "A" * 300, "BUY", "1", cwd=tmp_path, env=env)
-    assert long.returncode == 1 and "at most 32 characters" in long.stderr
-    assert len(error_lines(long.stderr)[0]) < 200
-    assert not records(log_dir, "order")
+
+def test_an_absurd_symbol_is_refused_in_one_short_line(tmp_path, cli_in):
+    code, _, err = cli_in("order", "A" * 300, "BUY", "1")
+    assert code == 1 and "at most 32 characters" in err
+    assert len(error_lines(err)[0]) < 200
+    assert not records(tmp_path / "logs" / "paper_trades", "order")
 
 
 def test_paper_broker_refuses_unknown_symbols_and_keeps_its_state(tmp_path):
@@ -203,7 +221,7 @@ def binance_cli(tmp_path, write_config):
         yield fake, env
 
 
-def test_run_on_binance_prints_the_plan_and_sends_nothing_without_yes(tmp_path, binance_cli):
+def test_run_on_binance_prints_the_plan_and_sends_nothing_without_yes(tmp_path, binance_cli, monkeypatch, cli_in):
     fake, env = binance_cli
     args = ("run", "--steps", "1", "--interval-s", "0", "--min-trade-value", "10")
     proc = run_cli(*args, cwd=tmp_path, env=env, columns=80)
@@ -212,97 +230,107 @@ def test_run_on_binance_prints_the_plan_and_sends_nothing_without_yes(tmp_path, 
     assert "needs confirmation: pass --yes" in error_lines(proc.stderr)[0]
     assert fake.calls("POST", "/api/v3/order") == []
 
-    dry = run_cli(*args, "--dry-run", "--json", cwd=tmp_path, env=env)
-    assert dry.returncode == 0, dry.stderr
-    plan = json.loads(dry.stdout)
+    for key in ("BINANCE_API_KEY", "BINANCE_API_SECRET"):
+        monkeypatch.setenv(key, env[key])
+    code, out, err = cli_in(*args, "--dry-run", "--json")
+    assert code == 0, err
+    plan = json.loads(out)
     assert sorted(o["symbol"] for o in plan["orders"]) == ["BTCUSDT", "ETHUSDT"]
     assert 0 < plan["notional"] <= 10_000
     assert fake.calls("POST", "/api/v3/order") == []
 
-    done = run_cli(*args, "--yes", "--json", cwd=tmp_path, env=env)
-    assert done.returncode == 0, done.stderr
+    code, _, err = cli_in(*args, "--yes", "--json")
+    assert code == 0, err
     assert len(fake.calls("POST", "/api/v3/order")) == 2
 
 
-def test_confirm_false_in_the_config_lets_a_live_run_go_on(tmp_path, binance_cli, write_config):
+def test_confirm_false_in_the_config_lets_a_live_run_go_on(binance_cli, write_config, monkeypatch, cli_in):
     fake, env = binance_cli
+    for key in ("BINANCE_API_KEY", "BINANCE_API_SECRET"):
+        monkeypatch.setenv(key, env[key])
     write_config({"confirm": False})
-    proc = run_cli("run", "--steps", "1", "--interval-s", "0", "--json", cwd=tmp_path, env=env)
-    assert proc.returncode == 0, proc.stderr
+    code, _, err = cli_in("run", "--steps", "1", "--interval-s", "0", "--json")
+    assert code == 0, err
     assert len(fake.calls("POST", "/api/v3/order")) == 2
 
 
-def test_flatten_on_a_live_venue_asks_first(tmp_path, binance_cli):
+def test_flatten_on_a_live_venue_asks_first(binance_cli, monkeypatch, cli_in):
     fake, env = binance_cli
+    for key in ("BINANCE_API_KEY", "BINANCE_API_SECRET"):
+        monkeypatch.setenv(key, env[key])
     fake.set_balance("BTC", "0.01")
-    proc = run_cli("flatten", cwd=tmp_path, env=env)
-    assert proc.returncode == 2 and "needs confirmation" in proc.stderr
-    assert fake.calls("POST", "/api/v3/order") == []
-    assert run_cli("flatten", "--dry-run", cwd=tmp_path, env=env).returncode == 0
+    code, _, err = cli_in("flatten")
+    assert code == 2 and "needs confirmation" in err
+    code, out, _ = cli_in("flatten", "--dry-run")
+    assert code == 0 and "SELL 0.01 BTCUSDT" in out
     assert fake.calls("POST", "/api/v3/order") == []
 
 
 @pytest.mark.parametrize("command", [["run", "--steps", "1"], ["positions"], ["order", "BTCUSDT", "BUY", "0.01"],
                                      ["cash"], ["check-config"]])
-def test_a_missing_binance_key_exits_2_in_every_command(tmp_path, write_config, command):
+def test_a_missing_binance_key_exits_2_in_every_command(tmp_path, write_config, command, monkeypatch, cli_in):
     write_config({"venue": "binance", "pipeline": {"symbols": ["BTCUSDT"]}})
-    env = {"LIVE_TRADING_CONFIG": str(tmp_path / "live_trading.yaml"), "BINANCE_API_KEY": "",
-           "BINANCE_API_SECRET": ""}
-    proc = run_cli(*command, cwd=tmp_path, env=env)
-    assert proc.returncode == 2, (proc.stdout, proc.stderr)
-    assert "BINANCE_API_KEY" in proc.stderr + proc.stdout
+    monkeypatch.setenv("BINANCE_API_KEY", "")
+    monkeypatch.setenv("BINANCE_API_SECRET", "")
+    if command == ["positions"]:  # once through the real entry point
+        proc = run_cli(*command, cwd=tmp_path, env={"LIVE_TRADING_CONFIG": str(tmp_path / "live_trading.yaml")})
+        code, out, err = proc.returncode, proc.stdout, proc.stderr
+    else:
+        code, out, err = cli_in(*command)
+    assert code == 2, (out, err)
+    assert "BINANCE_API_KEY" in err + out
 
 
 # -- dry runs and the new commands on paper ----------------------------------------------
 
 
-def test_dry_runs_change_nothing(tmp_path, isolated_config):
-    env = {"LIVE_TRADING_CONFIG": str(isolated_config)}
+def test_dry_runs_change_nothing(tmp_path, cli_in):
     log_dir = tmp_path / "logs" / "paper_trades"
-    assert run_cli("order", "AAPL", "BUY", "5", cwd=tmp_path, env=env).returncode == 0
-    resting = json.loads(run_cli("order", "MSFT", "BUY", "1", "--limit", "1", "--json", cwd=tmp_path,
-                                 env=env).stdout)
+    assert cli_in("order", "AAPL", "BUY", "5")[0] == 0
+    resting = json.loads(cli_in("order", "MSFT", "BUY", "1", "--limit", "1", "--json")[1])
     before = len(records(log_dir)) - len(records(log_dir, "session"))
+    outputs = {}
     for args in (("order", "AAPL", "BUY", "1", "--dry-run"), ("cancel", resting["order_id"], "--dry-run"),
                  ("cancel", "--all", "--dry-run"), ("flatten", "--dry-run"), ("run", "--steps", "3", "--dry-run")):
-        proc = run_cli(*args, cwd=tmp_path, env=env)
-        assert proc.returncode == 0, (args, proc.stderr)
-    assert "Would place" in run_cli("flatten", "--dry-run", cwd=tmp_path, env=env).stdout
+        code, out, err = cli_in(*args)
+        assert code == 0, (args, err)
+        outputs[args[0] + (" --all" if "--all" in args else "")] = out
+    assert "BUY 1 AAPL" in outputs["order"] and "SELL 5 AAPL" in outputs["flatten"]
+    assert short_id(resting["order_id"]) in outputs["cancel"] and "Would cancel" in outputs["cancel --all"]
     after = len(records(log_dir)) - len(records(log_dir, "session"))
     assert after == before  # only session records (a broker was opened), no order, fill or cancel
+    assert json.loads(cli_in("positions", "--json")[1])["positions"] == {"AAPL": 5.0}  # the same account
 
 
-def test_cancel_all_by_symbol_and_flatten(tmp_path, isolated_config):
-    env = {"LIVE_TRADING_CONFIG": str(isolated_config)}
-    run_cli("order", "AAPL", "BUY", "4", cwd=tmp_path, env=env)
+def test_cancel_all_by_symbol_and_flatten(cli_in):
+    cli_in("order", "AAPL", "BUY", "4")
     for sym in ("MSFT", "MSFT", "GOOG"):
-        assert run_cli("order", sym, "BUY", "1", "--limit", "1", cwd=tmp_path, env=env).returncode == 0
-    proc = run_cli("cancel", "--all", "--symbol", "MSFT", "--json", cwd=tmp_path, env=env)
-    assert proc.returncode == 0 and len(json.loads(proc.stdout)["cancelled"]) == 2
-    left = json.loads(run_cli("orders", "--json", cwd=tmp_path, env=env).stdout)
+        assert cli_in("order", sym, "BUY", "1", "--limit", "1")[0] == 0
+    code, out, _ = cli_in("cancel", "--all", "--symbol", "MSFT", "--json")
+    assert code == 0 and len(json.loads(out)["cancelled"]) == 2
+    left = json.loads(cli_in("orders", "--json")[1])
     assert [o["symbol"] for o in left] == ["GOOG"]
-    assert run_cli("cancel", "--all", cwd=tmp_path, env=env).returncode == 0
-    assert json.loads(run_cli("orders", "--json", cwd=tmp_path, env=env).stdout) == []
-    flat = run_cli("flatten", "--json", cwd=tmp_path, env=env)  # paper: no question asked
-    assert flat.returncode == 0, flat.stderr
-    assert [(o["symbol"], o["side"], o["qty"]) for o in json.loads(flat.stdout)["orders"]] == [("AAPL", "SELL", 4.0)]
-    assert json.loads(run_cli("positions", "--json", cwd=tmp_path, env=env).stdout)["positions"] == {}
-    assert run_cli("cancel", cwd=tmp_path, env=env).returncode == 2  # neither an id nor --all
+    assert cli_in("cancel", "--all")[0] == 0
+    assert json.loads(cli_in("orders", "--json")[1]) == []
+    code, out, err = cli_in("flatten", "--json")  # paper: no question asked
+    assert code == 0, err
+    assert [(o["symbol"], o["side"], o["qty"]) for o in json.loads(out)["orders"]] == [("AAPL", "SELL", 4.0)]
+    assert json.loads(cli_in("positions", "--json")[1])["positions"] == {}
+    assert cli_in("cancel")[0] == 2  # neither an id nor --all
 
 
-def test_reset_keeps_the_old_account_and_asks_first(tmp_path, isolated_config):
-    env = {"LIVE_TRADING_CONFIG": str(isolated_config)}
+def test_reset_keeps_the_old_account_and_asks_first(tmp_path, cli_in):
     log_dir = tmp_path / "logs" / "paper_trades"
-    run_cli("order", "AAPL", "BUY", "2", cwd=tmp_path, env=env)
-    refused = run_cli("reset", cwd=tmp_path, env=env)
-    assert refused.returncode == 2 and "needs confirmation: pass --yes" in refused.stderr
+    cli_in("order", "AAPL", "BUY", "2")
+    code, _, err = cli_in("reset")
+    assert code == 2 and "needs confirmation: pass --yes" in err
     assert records(log_dir, "fill")
-    done = run_cli("reset", "--yes", "--json", cwd=tmp_path, env=env)
-    assert done.returncode == 0, done.stderr
-    kept = Path(json.loads(done.stdout)["kept_as"])
+    code, out, err = cli_in("reset", "--yes", "--json")
+    assert code == 0, err
+    kept = Path(json.loads(out)["kept_as"])
     assert kept.parent == log_dir.parent and kept.name.startswith("paper_trades.reset-")
     assert records(kept, "fill") and not records(log_dir, "fill")
-    assert json.loads(run_cli("positions", "--json", cwd=tmp_path, env=env).stdout)["positions"] == {}
+    assert json.loads(cli_in("positions", "--json")[1])["positions"] == {}
 
 
 def test_init_writes_a_commented_config_and_its_account_and_never_overwrites(tmp_path):
@@ -318,7 +346,8 @@ def test_init_writes_a_commented_config_and_its_account_and_never_overwrites(tmp
     again = run_cli("init", cwd=where, env=env)
     assert again.returncode == 2 and "never overwrites" in again.stderr and config.read_text() == text
     elsewhere = run_cli("--config", str(config), "order", "AAPL", "BUY", "1", cwd=tmp_path, env=env)
-    assert elsewhere.returncode == 0 and records(where / "logs" / "paper_trades", "fill")
+    assert elsewhere.returncode == 0, elsewhere.stderr
+    assert records(where / "logs" / "paper_trades", "fill")
 
 
 # -- exit codes -----------------------------------------------------------------------------
@@ -349,30 +378,29 @@ def test_a_locked_account_exits_3(capsys):
     assert code == 3 and "locked by pid 4242" in err
 
 
-def test_run_exits_1_when_orders_fail_unless_allowed(tmp_path, write_config):
+def test_run_exits_1_when_orders_fail_unless_allowed(write_config, cli_in):
     write_config({"risk": {"max_order_qty": 1}})
-    env = {"LIVE_TRADING_CONFIG": str(tmp_path / "live_trading.yaml")}
-    proc = run_cli("run", "--steps", "3", "--strategy", "equal_weight", "--json", cwd=tmp_path, env=env)
-    assert proc.returncode == 1
-    failed = len(json.loads(proc.stdout)["failed"])
-    assert failed > 0 and "failure(s) during the run" in error_lines(proc.stderr)[-1]
-    ok = run_cli("run", "--steps", "3", "--strategy", "equal_weight", "--allow-failures", str(failed + 10),
-                 cwd=tmp_path, env=env)
-    assert ok.returncode == 0, ok.stderr
+    code, out, err = cli_in("run", "--steps", "3", "--strategy", "equal_weight", "--json")
+    assert code == 1
+    failed = len(json.loads(out)["failed"])
+    assert failed > 0 and "failure(s) during the run" in error_lines(err)[-1]
+    code, _, err = cli_in("run", "--steps", "3", "--strategy", "equal_weight", "--allow-failures", str(failed + 10))
+    assert code == 0, err
 
 
 # -- health from the journal -----------------------------------------------------------------
 
 
-def test_health_counts_every_process_from_the_journal(tmp_path, isolated_config):
+def test_health_counts_every_process_from_the_journal(tmp_path, isolated_config, cli_in):
     env = {"LIVE_TRADING_CONFIG": str(isolated_config)}
-    assert run_cli("order", "AAPL", "BUY", "1", cwd=tmp_path, env=env).returncode == 0
-    assert run_cli("order", "MSFT", "BUY", "1", cwd=tmp_path, env=env).returncode == 0
-    assert run_cli("order", "MSFT", "SELL", "5", cwd=tmp_path, env=env).returncode == 1  # a reject
-    proc = run_cli("health", "--json", cwd=tmp_path, env=env)
-    assert proc.returncode == 0, proc.stderr
-    journal = json.loads(proc.stdout)["journal"]
+    assert run_cli("order", "AAPL", "BUY", "1", cwd=tmp_path, env=env).returncode == 0  # another process
+    assert cli_in("order", "MSFT", "BUY", "1")[0] == 0
+    assert cli_in("order", "MSFT", "SELL", "5")[0] == 1  # a reject
+    code, out, err = cli_in("health", "--json")
+    assert code == 0, err
+    journal = json.loads(out)["journal"]
     assert (journal["orders"], journal["fills"], journal["rejects"]) == (2, 2, 1)
+    assert json.loads(out)["calls"]["get_cash"]["count"] == 1  # this process's own metrics stay separate
 
 
 # -- the library path and the examples -----------------------------------------------------
@@ -449,3 +477,50 @@ def test_examples_run(tmp_path, script):
                           cwd=tmp_path, env=env, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "OK" in proc.stdout.splitlines()[-1]
+
+
+# -- third-party noise -------------------------------------------------------------------------
+
+
+def test_a_connection_failure_prints_one_line_with_the_remedy(tmp_path, write_config):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    write_config({"venue": "ibkr", "ibkr": {"port": port, "connect_timeout_s": 2, "reconnect_attempts": 1}})
+    env = {"LIVE_TRADING_CONFIG": str(tmp_path / "live_trading.yaml")}
+    proc = run_cli("positions", cwd=tmp_path, env=env)
+    assert proc.returncode == 1
+    (line,) = error_lines(proc.stderr)  # no ib_async dump, no second copy from our own logging
+    assert line.startswith("live-trading: error: Cannot connect to IB") and "is TWS or IB Gateway running" in line
+
+
+def test_vendor_details_show_with_debug(tmp_path, write_config, cli_in):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    write_config({"venue": "ibkr", "ibkr": {"port": port, "connect_timeout_s": 2, "reconnect_attempts": 1}})
+    code, _, err = cli_in("--debug", "positions")
+    assert code == 1 and "LIVE_TRADING.vendor.ib_async" in err  # the vendor's details, relayed, with --debug
+
+
+def test_vendor_logging_is_relayed_once_at_a_lower_level(caplog):
+    import logging
+
+    from LIVE_TRADING.common.vendor_logs import route_vendor_logging, vendor_output
+
+    route_vendor_logging(("fakevendor",))
+    with caplog.at_level(logging.DEBUG, logger="LIVE_TRADING.vendor"):
+        for _ in range(3):
+            logging.getLogger("fakevendor.client").error("Error 200, reqId 5: no security definition")
+        with vendor_output("fakevendor"):
+            print("1 Failed download:")
+            print("1 Failed download:")
+    relayed = [(r.name, r.levelno, r.getMessage()) for r in caplog.records if r.name.startswith("LIVE_TRADING.vendor")]
+    assert relayed == [
+        ("LIVE_TRADING.vendor.fakevendor", logging.INFO, "fakevendor.client: Error 200, reqId 5: no security definition"),
+        ("LIVE_TRADING.vendor.fakevendor", logging.INFO, "1 Failed download:"),
+    ]

@@ -30,10 +30,8 @@ locked, 130 interrupted).
 from __future__ import annotations
 
 import argparse
-import logging
 import math
 import os
-import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -252,12 +250,6 @@ def _handlers() -> dict[str, Any]:
     }
 
 
-def _setup_logging(debug: bool) -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    if debug:
-        logging.getLogger("LIVE_TRADING").setLevel(logging.DEBUG)
-
-
 def _config_message(exc: Exception) -> str:
     problems = getattr(exc, "problems", None) or [str(exc)]
     if len(problems) == 1:
@@ -293,13 +285,15 @@ ACCOUNT_COMMANDS = frozenset({"run", "quote", "order", "cancel", "orders", "posi
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     from CONFIG.config_loader import ENV_VAR, load_config, reload_config
+    from LIVE_TRADING.cli.logs import setup_logging
 
     parser = build_parser()
     debug = False
+    log = None
     try:
         args = parser.parse_args(argv)
         debug = bool(args.debug)
-        _setup_logging(debug)
+        log = setup_logging(debug, hold=args.command != "run")
         if args.command is None:
             parser.print_help()
             return EXIT_USAGE
@@ -323,9 +317,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.symbols = _symbols(args.symbols)
         if args.command in ACCOUNT_COMMANDS:
             announce_account(out, venue)
-        return int(_handlers()[args.command](args, out, venue))
+        code = int(_handlers()[args.command](args, out, venue))
+        if log is not None:
+            log.finish()
+        return code
     except (Exception, KeyboardInterrupt) as exc:  # every failure becomes one line and an exit code
+        if log is not None:
+            log.finish(str(exc))
         return _report(exc, debug)
+    finally:
+        if log is not None:
+            log.close_handler()
 
 
 __all__ = ["ACCOUNT_COMMANDS", "EXIT_INTERRUPTED", "build_parser", "main"]

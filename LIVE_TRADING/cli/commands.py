@@ -27,19 +27,25 @@ from LIVE_TRADING.cli.render import (
     signed_money,
     when,
 )
-from LIVE_TRADING.cli.safety import DryRunBroker, confirm, confirmation_required, is_live, print_planned_orders
+from LIVE_TRADING.cli.safety import (
+    DryRunBroker,
+    confirm,
+    confirmation_required,
+    is_live,
+    print_planned_orders,
+)
 from LIVE_TRADING.cli.session import broker_session
 from LIVE_TRADING.common.constants import (
-    ORDER_TYPE_LIMIT,
-    ORDER_TYPE_MARKET,
-    ORDER_TYPE_STOP,
-    ORDER_TYPE_STOP_LIMIT,
     EVENT_CANCEL,
     EVENT_EXPIRE,
     EVENT_FILL,
     EVENT_ORDER,
     EVENT_REJECT,
     EVENT_SESSION,
+    ORDER_TYPE_LIMIT,
+    ORDER_TYPE_MARKET,
+    ORDER_TYPE_STOP,
+    ORDER_TYPE_STOP_LIMIT,
     SIDE_BUY,
     SIDE_SELL,
     STATUS_REJECTED,
@@ -427,17 +433,17 @@ def _last_error(err: dict[str, Any] | None) -> str:
 
 __all__ = [
     "cmd_cancel",
-    "cmd_flatten",
-    "cmd_reset",
-    "journal_counts",
-    "resolve_order_id",
     "cmd_cash",
     "cmd_fills",
+    "cmd_flatten",
     "cmd_health",
     "cmd_order",
     "cmd_orders",
     "cmd_positions",
     "cmd_quote",
+    "cmd_reset",
+    "journal_counts",
     "order_type_for",
     "parse_since",
+    "resolve_order_id",
 ]

@@ -254,4 +254,4 @@ def print_order(out: Output, o: Mapping[str, Any], title: str) -> None:
     )
 
 
-__all__ = ["PROG", "SHORT_ID_LEN", "Output", "short_id", "amount", "error_line", "money", "order_row", "pct", "price", "print_order", "print_orders", "qty", "to_json", "when"]
+__all__ = ["PROG", "SHORT_ID_LEN", "Output", "amount", "error_line", "money", "order_row", "pct", "price", "print_order", "print_orders", "qty", "short_id", "to_json", "when"]

@@ -37,7 +37,13 @@ from rich.progress import (
 from LIVE_TRADING.cli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, UsageError
 from LIVE_TRADING.cli.plot import PlotUnavailableError, require_matplotlib, save_equity_plot
 from LIVE_TRADING.cli.render import Output, amount, error_line, money, pct, price, qty, signed_money, when
-from LIVE_TRADING.cli.safety import DryRunBroker, confirm, confirmation_required, is_live, print_planned_orders
+from LIVE_TRADING.cli.safety import (
+    DryRunBroker,
+    confirm,
+    confirmation_required,
+    is_live,
+    print_planned_orders,
+)
 from LIVE_TRADING.cli.session import RunSession, open_run_session
 from LIVE_TRADING.common.exceptions import UnknownSymbolError
 from LIVE_TRADING.data.provider import require_known

@@ -192,7 +192,7 @@ def open_run_session(
     if seed is not None and name != "sim":
         raise UsageError(f"--seed only applies to the sim data provider (this config uses {name!r})")
     if name not in SIMULATED_PROVIDERS:
-        provider = get_data_provider(name)
+        provider: Any = get_data_provider(name)
         broker = get_broker("paper", resume=False, data_provider=provider, log_dir=log_dir)
         interval = cfg.interval_s if cfg.interval_s is not None else bar_s
         return RunSession(venue, broker, provider, provider, name, False, steps, interval, None)
@@ -222,9 +222,9 @@ def open_run_session(
 
 __all__ = [
     "SIMULATED_PROVIDERS",
-    "announce_account",
     "RunSession",
     "UsageError",
+    "announce_account",
     "broker_session",
     "close_quietly",
     "open_broker",

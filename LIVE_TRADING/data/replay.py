@@ -99,6 +99,7 @@ def _parse_times(column: pd.Series) -> pd.Series:
 def _check_columns(path: Path, columns: Iterable[str]) -> str:
     """``"quotes"`` or ``"bars"``; ``DataProviderError`` naming the missing columns otherwise."""
     have = set(columns)
+    needed: tuple[str, ...]
     if have & {"bid", "ask"}:
         kind, needed = "quotes", QUOTE_COLUMNS
     elif have & {"open", "high", "low", "close"}:

@@ -45,6 +45,7 @@ import pandas as pd
 from LIVE_TRADING.common.clock import Clock, ensure_utc, utc_now
 from LIVE_TRADING.common.exceptions import DataProviderError
 from LIVE_TRADING.common.settings import SettingsReader, to_float
+from LIVE_TRADING.common.vendor_logs import vendor_output
 from LIVE_TRADING.data.provider import DataProvider, history_window, normalize_ohlcv, normalize_symbol
 from LIVE_TRADING.data.quotes import make_quote, synthetic_quote
 
@@ -212,19 +213,20 @@ class YFinanceProvider(DataProvider):
         """One batched download for ``symbols`` (plus one bid/ask request if enabled)."""
         yf = self.yf
         try:
-            frame = yf.download(
-                tickers=symbols,
-                period=self.quote_period,
-                interval=self.quote_interval,
-                group_by="ticker",
-                auto_adjust=False,
-                actions=False,
-                prepost=True,
-                threads=True,
-                progress=False,
-                timeout=self.timeout_s,
-                multi_level_index=True,
-            )
+            with vendor_output("yfinance"):  # what yfinance prints goes to our logging
+                frame = yf.download(
+                    tickers=symbols,
+                    period=self.quote_period,
+                    interval=self.quote_interval,
+                    group_by="ticker",
+                    auto_adjust=False,
+                    actions=False,
+                    prepost=True,
+                    threads=True,
+                    progress=False,
+                    timeout=self.timeout_s,
+                    multi_level_index=True,
+                )
         except Exception as exc:  # whatever the HTTP stack raises: the batch failed
             logger.warning("Yahoo download of %d symbol(s) failed: %s", len(symbols), exc)
             errors = {}

@@ -80,13 +80,14 @@ class PaperConfig:
         fsync_reader = SettingsReader("journal", {"fsync": kw.get("fsync")})
         values["fsync"] = fsync_reader.boolean("fsync")
         r.problems.extend(fsync_reader.problems)
-        if values["fee_maker_bps"] is not None and values["fee_maker_bps"] < -100:
+        maker = values["fee_maker_bps"]
+        if isinstance(maker, float) and maker < -100:
             r.problems.append(
                 f"live_trading.paper.fees.maker_bps must be a number >= -100 (a rebate), got {values['fee_maker_bps']!r}"
             )
         r.finish()
         if kw.get("log_dir") is None:  # from the config: resolved by the one rule (common/paths.py)
-            values["log_dir"] = str(journal_root("paper", values["log_dir"]))
+            values["log_dir"] = str(journal_root("paper", str(values["log_dir"])))
         return cls(**values)  # type: ignore[arg-type]
 
     def make_slippage_model(self) -> costs.SlippageModel:
