@@ -19,6 +19,7 @@ import pytest
 
 from LIVE_TRADING.brokers import interface
 from LIVE_TRADING.brokers.interface import register_venue
+from LIVE_TRADING.brokers.paper.recovery import iter_fills
 from LIVE_TRADING.cli import main
 from LIVE_TRADING.cli.render import short_id
 from LIVE_TRADING.common.clock import utc_now
@@ -45,7 +46,8 @@ def cli(tmp_path):
 
 @pytest.fixture
 def journal_dir(tmp_path):
-    return tmp_path / "logs" / "paper_trades"
+    """The default paper account's directory (journal root / account name)."""
+    return tmp_path / "logs" / "paper_trades" / "default"
 
 
 def one_error_line(stderr: str) -> str:
@@ -57,6 +59,8 @@ def one_error_line(stderr: str) -> str:
 
 
 def events(journal_dir, run_id=None, event=None):
+    if event == "fill":  # fills are in "order" records (taken at once) and "fill" records (resting orders)
+        return list(iter_fills(journal_dir, run_id))
     return [r for r in iter_records(journal_dir, run_id) if event is None or r["event"] == event]
 
 
@@ -361,7 +365,7 @@ def test_one_shot_sim_prices_continue_from_the_run(capsys, tmp_path):
     assert sim_anchor(tmp_path / "empty") is None
     code, out, _ = run_main(capsys, "run", "--steps", "5", "--strategy", "equal_weight", "--json")
     started = datetime.fromisoformat(json.loads(out)["started_at"])
-    assert code == 0 and sim_anchor(tmp_path / "logs" / "paper_trades") == started
+    assert code == 0 and sim_anchor(tmp_path / "logs" / "paper_trades" / "default") == started
 
     code, out, _ = run_main(capsys, "quote", "AAPL", "--json")
     (quote,) = json.loads(out)["quotes"]

@@ -1,116 +1,218 @@
-"""The JSONL journal: format, one open file, day rotation, torn lines, failures."""
+"""The journal as a write-ahead log: checksummed lines, seq, segments, strict recovery, one writer."""
 
 from __future__ import annotations
 
 import json
-import logging
 import os
+import zlib
 from datetime import UTC, datetime
 
 import pytest
 
-from LIVE_TRADING.common.clock import ManualClock
-from LIVE_TRADING.common.exceptions import BrokerError
-from LIVE_TRADING.common.journal import Journal, iter_records, journal_files, latest_run_id, new_run_id
+from LIVE_TRADING.common.exceptions import AccountLockedError, JournalCorruptError, JournalError
+from LIVE_TRADING.common.journal import (
+    Journal,
+    check_line,
+    holder_of,
+    iter_records,
+    list_segments,
+    new_run_id,
+    read_records,
+    scan,
+)
 
 
-def test_records_are_whole_json_lines(tmp_path, clock):
-    j = Journal(tmp_path / "j", clock=clock)
-    j.write("order", {"order_id": "a", "qty": 1.5, "when": datetime(2026, 1, 5, tzinfo=UTC)})
+def lines_of(account):
+    out = []
+    for _, path in list_segments(account):
+        out.extend(path.read_bytes().splitlines(keepends=True))
+    return out
+
+
+def test_line_format_seq_first_crc_last_checkable_by_any_program(tmp_path, clock):
+    j = Journal(tmp_path / "a", clock=clock)
+    rec = j.write("order", {"order_id": "a", "qty": 1.5, "when": datetime(2026, 1, 5, tzinfo=UTC)})
+    assert rec["seq"] == 1
+    (raw,) = lines_of(tmp_path / "a")
+    parsed = json.loads(raw)  # plain JSON
+    keys = list(parsed)
+    assert keys[0] == "seq" and keys[-1] == "crc"
+    assert parsed["event"] == "order" and parsed["qty"] == 1.5 and parsed["when"] == "2026-01-05T00:00:00+00:00"
+    # the documented check: CRC-32 of the bytes before ,"crc":"
+    i = raw.rindex(b',"crc":"')
+    assert int(parsed["crc"], 16) == zlib.crc32(raw[:i])
+    assert check_line(raw) == 1
+    assert check_line(raw.replace(b"1.5", b"2.5")) is None
+
+
+def test_seq_strictly_increases_across_writers_and_segments(tmp_path, clock):
+    acct = tmp_path / "a"
+    with Journal(acct, clock=clock, segment_max_bytes=4096) as j:
+        for i in range(200):
+            j.write("x", {"i": i, "pad": "p" * 40})
+    with Journal(acct, clock=clock, segment_max_bytes=4096) as j:
+        assert j.seq == 200
+        j.write("x", {"i": 200})
+    segs = list_segments(acct)
+    assert len(segs) > 3 and segs[0][0] == 1
+    assert [p.name for _, p in segs][1] == f"{segs[1][0]:020d}.jsonl"  # named by first seq
+    assert all(p.with_suffix(".sum").exists() for _, p in segs[:-1])  # closed segments carry a summary
+    assert [r["seq"] for r in read_records(acct)] == list(range(1, 202))
+    assert [r["i"] for r in read_records(acct)] == list(range(201))
+
+
+def test_batch_is_one_record_all_or_nothing(tmp_path, clock):
+    j = Journal(tmp_path / "a", clock=clock)
     j.write_batch([("order", {"order_id": "b"}), ("fill", {"order_id": "b", "qty": 2})])
-    lines = (tmp_path / "j" / "2026-01-05.jsonl").read_text().splitlines()
-    assert len(lines) == 3
-    recs = [json.loads(line) for line in lines]
-    assert [r["event"] for r in recs] == ["order", "order", "fill"]
-    assert all(r["run_id"] == j.run_id for r in recs)
-    assert recs[0]["ts"] == "2026-01-05T14:30:00+00:00"
-    assert recs[0]["when"] == "2026-01-05T00:00:00+00:00"
+    assert len(lines_of(tmp_path / "a")) == 1
+    assert [(r["event"], r["seq"]) for r in iter_records(tmp_path / "a")] == [("order", 1), ("fill", 1)]
 
 
-def test_file_opened_once(tmp_path, clock, monkeypatch):
-    opened = []
-    real_open = os.open
-
-    def counting_open(path, *a, **kw):
-        opened.append(path)
-        return real_open(path, *a, **kw)
-
-    monkeypatch.setattr(os, "open", counting_open)
-    j = Journal(tmp_path, clock=clock)
-    for i in range(50):
-        j.write("fill", {"i": i})
-    assert len(opened) == 1
-
-
-def test_one_file_per_utc_day(tmp_path):
-    clock = ManualClock("2026-01-05T23:59:59+00:00")
-    j = Journal(tmp_path, clock=clock)
-    j.write("order", {"n": 1})
-    clock.advance(seconds=2)
-    j.write("order", {"n": 2})
-    assert [p.name for p in journal_files(tmp_path)] == ["2026-01-05.jsonl", "2026-01-06.jsonl"]
-    assert [r["n"] for r in iter_records(tmp_path)] == [1, 2]
-
-
-def test_nan_is_refused_not_written(tmp_path, clock):
-    j = Journal(tmp_path, clock=clock)
-    with pytest.raises(BrokerError, match="cannot be encoded"):
-        j.write("fill", {"qty": float("nan")})
-    assert list(iter_records(tmp_path)) == []
-
-
-def test_torn_last_line_skipped_with_warning_and_next_record_intact(tmp_path, clock, caplog):
-    j = Journal(tmp_path, clock=clock)
-    j.write("order", {"n": 1})
-    j.close()
-    path = journal_files(tmp_path)[0]
+def test_torn_last_line_is_moved_aside_by_the_writer_only(tmp_path, clock, caplog):
+    acct = tmp_path / "a"
+    with Journal(acct, clock=clock) as j:
+        j.write("x", {"n": 1})
+    path = list_segments(acct)[0][1]
+    good = path.read_bytes()
     with open(path, "ab") as fh:
-        fh.write(b'{"event": "fill", "run_id": "x", "qt')  # crash mid-write
-    j2 = Journal(tmp_path, run_id=j.run_id, clock=clock)
-    j2.write("order", {"n": 2})
-    with caplog.at_level(logging.WARNING):
-        recs = list(iter_records(tmp_path))
-    assert [r["n"] for r in recs] == [1, 2]
-    assert "torn" in caplog.text
+        fh.write(b'{"seq":2,"event":"x","n')  # crash mid-write
+    assert [r["n"] for r in read_records(acct)] == [1]  # a reader ignores it, changes nothing
+    assert path.read_bytes() != good and "torn" in caplog.text
+    with Journal(acct, clock=clock) as j:  # the writer repairs: aside + truncate
+        assert j.seq == 1
+        j.write("x", {"n": 2})
+    assert path.with_suffix(".torn").read_bytes() == b'{"seq":2,"event":"x","n'
+    assert [r["n"] for r in read_records(acct)] == [1, 2]
 
 
-def test_write_failure_raises_broker_error(tmp_path, clock, monkeypatch):
-    j = Journal(tmp_path, clock=clock)
-    j.write("order", {"n": 1})
+@pytest.mark.parametrize("damage", ["flip", "garbage", "gap", "reorder"])
+def test_damage_in_the_middle_is_corruption_naming_file_line_seq(tmp_path, clock, damage):
+    acct = tmp_path / "a"
+    with Journal(acct, clock=clock) as j:
+        for n in range(5):
+            j.write("x", {"n": n})
+    path = list_segments(acct)[0][1]
+    lines = path.read_bytes().splitlines(keepends=True)
+    if damage == "flip":
+        lines[2] = lines[2].replace(b'"n":2', b'"n":7')
+    elif damage == "garbage":
+        lines[2] = b"not json at all\n"
+    elif damage == "gap":
+        del lines[2]
+    else:
+        lines[1], lines[2] = lines[2], lines[1]
+    path.write_bytes(b"".join(lines))
+    with pytest.raises(JournalCorruptError) as err:
+        Journal(acct, clock=clock)
+    assert err.value.path == str(path) and err.value.seq is not None
+    assert err.value.line == (2 if damage == "reorder" else 3)
+    assert str(path) in str(err.value)
+    with pytest.raises(JournalCorruptError):
+        list(read_records(acct))
 
-    def full(fd, data):
+
+def test_missing_segment_is_corruption(tmp_path, clock):
+    acct = tmp_path / "a"
+    with Journal(acct, clock=clock, segment_max_bytes=4096) as j:
+        for i in range(100):
+            j.write("x", {"pad": "p" * 60, "i": i})
+    segs = list_segments(acct)
+    segs[0][1].unlink()  # log rotation took the first file
+    with pytest.raises(JournalCorruptError, match="missing segment"):
+        scan(acct)
+    acct2 = tmp_path / "b"
+    with Journal(acct2, clock=clock, segment_max_bytes=4096) as j:
+        for i in range(100):
+            j.write("x", {"pad": "p" * 60, "i": i})
+    segs = list_segments(acct2)
+    segs[1][1].unlink()
+    with pytest.raises(JournalCorruptError, match="missing segment"):
+        scan(acct2)
+
+
+def test_a_closed_segment_changed_after_its_summary_is_found_line_by_line(tmp_path, clock):
+    acct = tmp_path / "a"
+    with Journal(acct, clock=clock, segment_max_bytes=4096) as j:
+        for i in range(100):
+            j.write("x", {"pad": "p" * 60, "i": i})
+    path = list_segments(acct)[0][1]
+    data = bytearray(path.read_bytes())
+    data[200] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(JournalCorruptError) as err:
+        scan(acct)
+    assert err.value.path == str(path) and err.value.line is not None
+
+
+def test_failed_write_raises_and_leaves_no_partial_line(tmp_path, clock, monkeypatch):
+    acct = tmp_path / "a"
+    j = Journal(acct, clock=clock)
+    j.write("x", {"n": 1})
+    real_write = os.write
+
+    def half(fd, data):
+        real_write(fd, data[: len(data) // 2])
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(os, "write", full)
-    with pytest.raises(BrokerError, match="No space left"):
-        j.write("order", {"n": 2})
+    monkeypatch.setattr(os, "write", half)
+    with pytest.raises(JournalError, match="No space"):
+        j.write("x", {"n": 2})
+    monkeypatch.undo()
+    assert j.seq == 1
+    j.write("x", {"n": 3})
+    j.close()
+    assert [(r["seq"], r["n"]) for r in read_records(acct)] == [(1, 1), (2, 3)]
 
 
-def test_unwritable_directory(tmp_path, clock):
-    blocker = tmp_path / "file"
-    blocker.write_text("x")
-    with pytest.raises(BrokerError, match="cannot be created"):
-        Journal(blocker / "sub", clock=clock)
+def test_one_writer_per_account_names_the_holder(tmp_path, clock):
+    acct = tmp_path / "a"
+    j = Journal(acct, clock=clock)
+    with pytest.raises(AccountLockedError) as err:
+        Journal(acct, clock=clock, lock_timeout_s=0.2)
+    assert err.value.pid == os.getpid() and err.value.host and "locked by pid" in str(err.value)
+    assert holder_of(acct)["pid"] == os.getpid()
+    j.close()
+    Journal(acct, clock=clock, lock_timeout_s=0).close()  # free again
 
 
-def test_fsync_option_calls_fsync(tmp_path, clock, monkeypatch):
-    calls = []
-    monkeypatch.setattr(os, "fsync", lambda fd: calls.append(fd))
-    j = Journal(tmp_path, clock=clock, fsync=True)
-    j.write("order", {})
-    j.write_batch([("order", {}), ("fill", {})])
-    assert len(calls) == 2
+def test_readers_take_no_lock_and_work_on_a_read_only_directory(tmp_path, clock):
+    acct = tmp_path / "a"
+    with Journal(acct, clock=clock) as j:
+        j.write("x", {"n": 1})
+    writer = Journal(acct, clock=clock)  # held by a writer: readers still read
+    assert [r["n"] for r in read_records(acct)] == [1]
+    writer.close()
+    os.chmod(acct, 0o555)
+    try:
+        before = sorted(p.name for p in acct.iterdir())
+        assert [r["n"] for r in read_records(acct)] == [1]
+        assert sorted(p.name for p in acct.iterdir()) == before
+    finally:
+        os.chmod(acct, 0o755)
 
 
-def test_latest_run_and_filter(tmp_path, clock):
-    a = Journal(tmp_path, clock=clock)
-    a.write("session", {})
-    clock.advance(seconds=1)
-    b = Journal(tmp_path, clock=clock)
-    b.write("session", {})
-    assert latest_run_id(tmp_path) == b.run_id
-    assert len(list(iter_records(tmp_path, a.run_id))) == 1
-    assert latest_run_id(tmp_path / "nothing") is None
+def test_durability_none_buffers_until_flush_and_close(tmp_path, clock):
+    acct = tmp_path / "a"
+    j = Journal(acct, clock=clock, durability="none")
+    j.write("x", {"n": 1})
+    assert lines_of(acct) == []
+    j.flush()
+    assert len(lines_of(acct)) == 1
+    j.write("x", {"n": 2})
+    j.close()
+    assert [r["n"] for r in read_records(acct)] == [1, 2]
+
+
+def test_durability_is_checked(tmp_path, clock):
+    with pytest.raises(ValueError, match="durability"):
+        Journal(tmp_path / "a", clock=clock, durability="sometimes")
+
+
+def test_records_that_cannot_be_encoded_raise_journal_error_and_write_nothing(tmp_path, clock):
+    j = Journal(tmp_path / "a", clock=clock)
+    with pytest.raises(JournalError, match="cannot be encoded"):
+        j.write("x", {"bad": object()})
+    assert j.seq == 0 and lines_of(tmp_path / "a") == []
 
 
 def test_run_ids_unique(clock):

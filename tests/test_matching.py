@@ -11,11 +11,16 @@ from LIVE_TRADING.brokers.paper.matching import (
     stop_triggered,
 )
 
+_arrivals = iter(range(1, 1_000_000))
+
 
 class Rest:
+    """A resting order as the books see it: prices, and ``rest_seq`` (its arrival: time priority)."""
+
     def __init__(self, name, limit_price=None, stop_price=None):
         self.name, self.limit_price, self.stop_price = name, limit_price, stop_price
         self.queue = self.resting = None
+        self.rest_seq = next(_arrivals)
 
 
 def test_price_then_time_priority():

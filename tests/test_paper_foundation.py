@@ -19,7 +19,7 @@ from LIVE_TRADING.common.exceptions import (
     OrderRejectedError,
     QuoteUnavailableError,
 )
-from LIVE_TRADING.common.journal import iter_records, journal_files
+from LIVE_TRADING.common.journal import iter_records, list_segments
 
 
 @pytest.fixture
@@ -181,6 +181,7 @@ def test_order_ids_unique_over_100k_orders(clock, tmp_path):
     for i in range(100_000):
         ids.add(b.submit_order("A", "BUY" if i % 2 == 0 else "SELL", 1)["order_id"])
     assert len(ids) == 100_000
+    b.close()
     # ... and across runs sharing a journal
     b2 = PaperBroker(initial_cash=1e12, clock=clock, log_dir=tmp_path)
     b2.set_quote("A", 10, 10.01)
@@ -247,11 +248,14 @@ def test_journal_round_trip(broker):
     r = broker.submit_order("AAPL", "BUY", 5, client_order_id="c1")
     records = list(iter_records(broker.journal.log_dir))
     events = [x["event"] for x in records]
-    assert events == ["session", "order", "fill"]
-    fill = records[-1]
+    assert events == ["open", "session", "order"]  # a market order and its fill: ONE record
+    assert [x["seq"] for x in records] == [1, 2, 3]
+    order = records[-1]
+    assert order["order"]["order_id"] == r["order_id"] and order["status"] == "filled"
+    (fill,) = order["fills"]
     assert fill["order_id"] == r["order_id"] and fill["qty"] == 5
     assert fill["fill_price"] == pytest.approx(r["fill_price"])
-    assert fill["timestamp"].endswith("+00:00") and fill["ts"] == fill["timestamp"]
+    assert fill["timestamp"].endswith("+00:00") and order["ts"] == fill["timestamp"]
     assert all(x["run_id"] == broker.run_id for x in records)
 
 
@@ -260,7 +264,7 @@ def test_journal_written_before_return_and_file_kept_open(broker):
     path = broker.journal.path
     n = len(path.read_text().splitlines())
     broker.submit_order("AAPL", "BUY", 1)
-    assert len(path.read_text().splitlines()) == n + 2  # visible to another reader immediately
+    assert len(path.read_text().splitlines()) == n + 1  # visible to another reader immediately
 
 
 def test_journal_failure_raises_and_state_not_advanced(broker, monkeypatch):
@@ -306,17 +310,19 @@ def test_resume_rebuilds_state_and_continues_run(clock, tmp_path):
     assert len(r2.get_fills()) == 4
 
 
-def test_resume_skips_torn_last_line(clock, tmp_path, caplog):
+def test_resume_moves_torn_last_line_aside(clock, tmp_path, caplog):
     b = PaperBroker(initial_cash=1000, slippage_bps=0, fee_bps=0, clock=clock, log_dir=tmp_path)
     b.set_quote("A", 10, 10)
     b.submit_order("A", "BUY", 10)
     b.close()
-    path = journal_files(tmp_path)[-1]
+    path = list_segments(tmp_path / "default")[-1][1]
+    torn = b'{"seq":9,"event":"fill","order_id":"x","qty":5'
     with open(path, "ab") as fh:
-        fh.write(b'{"event": "fill", "order_id": "x", "qty": 5')  # crash mid-write
+        fh.write(torn)  # crash mid-write
     r = PaperBroker(resume=True, clock=clock, log_dir=tmp_path)
     assert r.get_positions() == {"A": 10} and r.get_cash() == 900
     assert "torn" in caplog.text
+    assert path.with_suffix(".torn").read_bytes() == torn and not path.read_bytes().endswith(torn)
     r.set_quote("A", 10, 10)
     r.submit_order("A", "SELL", 5)
     r.close()

@@ -11,13 +11,13 @@ import pytest
 from LIVE_TRADING.brokers.guard.base import BrokerWrapper
 from LIVE_TRADING.brokers.guard.risk import RiskGuard, RiskLimits
 from LIVE_TRADING.brokers.paper import PaperBroker
+from LIVE_TRADING.brokers.paper.recovery import iter_fills
 from LIVE_TRADING.common.exceptions import (
     ConfigError,
     DataProviderError,
     OrderNotFoundError,
     QuoteUnavailableError,
 )
-from LIVE_TRADING.common.journal import iter_records
 from LIVE_TRADING.data.provider import DataProvider
 from LIVE_TRADING.data.quotes import make_quote
 from LIVE_TRADING.data.sim import SimDataProvider
@@ -376,7 +376,7 @@ def test_run_loop_drives_strategy_rebalance_and_equity(clock):
     assert result.realized_pnl == pytest.approx(pnl_from_fills(result.fills, {})["realized_pnl"])
     assert result.max_drawdown >= 0 and math.isfinite(result.max_drawdown)
 
-    journal_fills = [r for r in iter_records(Path(result.journal_path).parent, result.run_id) if r["event"] == "fill"]
+    journal_fills = list(iter_fills(Path(result.journal_path).parent, result.run_id))
     assert [r["fill_id"] for r in journal_fills] == [f["fill_id"] for f in result.fills]
 
 

@@ -41,6 +41,7 @@ def test_every_broker_is_wrapped_in_risk_limits_and_metrics_and_is_a_broker():
     assert isinstance(b.unwrap(), PaperBroker)
     b.set_quote("A", 1, 1.01)  # venue extras pass through
     assert b.get_quote("A")["bid"] == 1.0
+    b.unwrap().close()  # one writer per account: the next broker opens it after this one closed
     assert isinstance(get_broker("paper", risk=False, metrics=False), PaperBroker)
 
 

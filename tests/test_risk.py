@@ -72,7 +72,7 @@ def test_kill_switch_on_paper(write_config):
     assert err.value.limit == "trading_enabled" and isinstance(err.value, OrderRejectedError)
     assert b.get_fills() == [] and b.get_positions() == {}
     # nothing reached the venue's journal either
-    assert [r["event"] for r in iter_records(b.unwrap().journal.log_dir)] == ["session"]
+    assert [r["event"] for r in iter_records(b.unwrap().journal.log_dir)] == ["open", "session"]
     assert b.cancel_order is not None and b.get_cash() == 1e6  # reads still work
 
 

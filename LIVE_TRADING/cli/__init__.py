@@ -14,12 +14,17 @@
     live-trading reset                     # a fresh paper account (the old one is kept, renamed)
     live-trading check-config              # every config problem at once; live venues: read-only check
     live-trading health                    # the broker's call metrics, the journal's counts, the verdict
+    live-trading accounts                  # paper accounts: created, last active, records, cash, equity
+    live-trading journal verify|repair     # check a paper account's journal / move a torn tail aside
 
 Global options (before or after the command): ``--config PATH`` (sets
 ``LIVE_TRADING_CONFIG`` for this process), ``--venue NAME`` (overrides
 ``live_trading.venue``), ``--json`` (machine-readable output), ``--wide``
 (whole ids in tables), ``--yes`` (do not ask before acting on a live venue),
 ``--debug`` (tracebacks and debug logging).
+
+Also ``--account NAME`` (the paper account, default ``paper.account``) and
+``--lock-timeout S`` (how long to wait for another process using it).
 
 Every command that touches an account says which one on stderr, once
 (``account: NAME at PATH``). Exit codes: see ``LIVE_TRADING.cli.errors``
@@ -123,6 +128,10 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
                         help="config file (default: $LIVE_TRADING_CONFIG, else the packaged defaults)")
     parser.add_argument("--venue", metavar="NAME", default=default,
                         help="paper, binance or ibkr (overrides live_trading.venue)")
+    parser.add_argument("--account", metavar="NAME", default=default,
+                        help="paper account (a directory under paper.log_dir; default: paper.account, 'default')")
+    parser.add_argument("--lock-timeout", type=nonneg_float, metavar="S", default=default,
+                        help="seconds to wait for another process using the account (default: journal.lock_timeout_s)")
     parser.add_argument("--json", action="store_true", default=flag_default, help="print results as JSON")
     parser.add_argument("--wide", action="store_true", default=flag_default,
                         help="show whole ids in tables (they are shortened to fit the terminal)")
@@ -227,12 +236,18 @@ def build_parser() -> argparse.ArgumentParser:
                  "Probe the venue with read-only calls and show the broker's metrics and verdict. "
                  "Exit code 1 when unhealthy.")
     health.add_argument("--symbols", nargs="+", type=symbol, metavar="SYMBOL", help="also time a quote for these")
+    add("accounts", "list the paper accounts: created, last active, records, cash, equity (reads only)")
+    journal = add("journal", "check or repair a paper account's journal",
+                  "verify: check seq, checksums and segments, recompute cash and positions from the fills and "
+                  "compare them with every snapshot (exit 1 on a problem). repair: move a torn last record "
+                  "aside (the only repair that is safe) and say what was done.")
+    journal.add_argument("action", choices=("verify", "repair"))
     return parser
 
 
 # -- dispatch ---------------------------------------------------------------------------
 def _handlers() -> dict[str, Any]:
-    from LIVE_TRADING.cli import commands
+    from LIVE_TRADING.cli import accounts, commands
     from LIVE_TRADING.cli.run import cmd_run
 
     return {
@@ -247,6 +262,8 @@ def _handlers() -> dict[str, Any]:
         "health": commands.cmd_health,
         "flatten": commands.cmd_flatten,
         "reset": commands.cmd_reset,
+        "accounts": accounts.cmd_accounts,
+        "journal": accounts.cmd_journal,
     }
 
 
@@ -278,7 +295,7 @@ def _report(exc: BaseException, debug: bool) -> int:
 
 
 #: commands that open an account (they say which one on stderr)
-ACCOUNT_COMMANDS = frozenset({"run", "quote", "order", "cancel", "orders", "positions", "fills", "cash", "health",
+ACCOUNT_COMMANDS = frozenset({"run", "quote", "order", "cancel", "orders", "positions", "fills", "cash", "health", "journal",
                               "flatten", "reset"})
 
 
@@ -310,7 +327,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return cmd_check_config(args, out, args.venue)
         load_config()  # a malformed file fails here, before anything else
+        from LIVE_TRADING.cli import session
         from LIVE_TRADING.cli.session import announce_account, resolve_venue
+
+        session.options.account = args.account
+        session.options.lock_timeout_s = args.lock_timeout
 
         venue = resolve_venue(args.venue)
         if args.command == "run":

@@ -34,14 +34,13 @@ from LIVE_TRADING.cli.safety import (
     is_live,
     print_planned_orders,
 )
-from LIVE_TRADING.cli.session import broker_session
+from LIVE_TRADING.cli.session import account_dir, broker_session
 from LIVE_TRADING.common.constants import (
     EVENT_CANCEL,
     EVENT_EXPIRE,
     EVENT_FILL,
     EVENT_ORDER,
     EVENT_REJECT,
-    EVENT_SESSION,
     ORDER_TYPE_LIMIT,
     ORDER_TYPE_MARKET,
     ORDER_TYPE_STOP,
@@ -82,7 +81,7 @@ def order_type_for(limit: float | None, stop: float | None) -> str:
 # -- commands ---------------------------------------------------------------------
 def cmd_quote(args: argparse.Namespace, out: Output, venue: str) -> int:
     quotes, failures = [], []
-    with broker_session(venue) as broker:
+    with broker_session(venue, read_only=True) as broker:
         for sym in args.symbols:
             try:
                 quotes.append(broker.get_quote(sym))
@@ -110,7 +109,7 @@ def cmd_order(args: argparse.Namespace, out: Output, venue: str) -> int:
         kwargs["stop_price"] = args.stop
     if args.client_id is not None:
         kwargs["client_order_id"] = args.client_id
-    with broker_session(venue) as broker:
+    with broker_session(venue, read_only=args.dry_run) as broker:
         if args.dry_run:
             dry = DryRunBroker(broker)
             dry.submit_order(args.symbol, args.side, args.qty, order_type, args.limit, **kwargs)
@@ -151,7 +150,7 @@ def cmd_cancel(args: argparse.Namespace, out: Output, venue: str) -> int:
         raise UsageError("cancel takes an ORDER_ID or --all (not both)")
     if args.symbol is not None and not args.all:
         raise UsageError("--symbol only applies with --all")
-    with broker_session(venue) as broker:
+    with broker_session(venue, read_only=args.dry_run) as broker:
         if args.all:
             return _cancel_all(args, out, broker)
         order_id = resolve_order_id(broker, args.order_id)
@@ -200,7 +199,7 @@ def _cancel_all(args: argparse.Namespace, out: Output, broker: Any) -> int:
 
 def cmd_flatten(args: argparse.Namespace, out: Output, venue: str) -> int:
     """Close every position with market orders (sells for longs, buys for shorts); asks first on a live venue."""
-    with broker_session(venue) as broker:
+    with broker_session(venue, read_only=args.dry_run) as broker:
         positions = {s: float(q) for s, q in broker.get_positions().items() if float(q) != 0}
         dry = DryRunBroker(broker)
         for sym, q in sorted(positions.items()):
@@ -246,7 +245,7 @@ def cmd_reset(args: argparse.Namespace, out: Output, venue: str) -> int:
 
 
 def cmd_orders(args: argparse.Namespace, out: Output, venue: str) -> int:
-    with broker_session(venue) as broker:
+    with broker_session(venue, read_only=True) as broker:
         orders = broker.get_open_orders()
     if out.json_mode:
         out.json(orders)
@@ -274,7 +273,7 @@ def _account(broker: Any) -> dict[str, Any] | None:
 
 
 def cmd_positions(args: argparse.Namespace, out: Output, venue: str) -> int:
-    with broker_session(venue) as broker:
+    with broker_session(venue, read_only=True) as broker:
         positions = broker.get_positions()
         _refresh_quotes(broker, sorted(positions))
         details_fn = getattr(broker, "get_position_details", None)
@@ -323,7 +322,7 @@ def _print_account(out: Output, account: dict[str, Any], title: str | None) -> N
 
 def cmd_fills(args: argparse.Namespace, out: Output, venue: str) -> int:
     since = parse_since(args.since) if args.since else None
-    with broker_session(venue) as broker:
+    with broker_session(venue, read_only=True) as broker:
         fills = broker.get_fills(since)
     if out.json_mode:
         out.json(fills)
@@ -344,7 +343,7 @@ def cmd_fills(args: argparse.Namespace, out: Output, venue: str) -> int:
 
 
 def cmd_cash(args: argparse.Namespace, out: Output, venue: str) -> int:
-    with broker_session(venue) as broker:
+    with broker_session(venue, read_only=True) as broker:
         cash = broker.get_cash()
         positions = broker.get_positions()
         _refresh_quotes(broker, sorted(positions))
@@ -360,7 +359,7 @@ def cmd_cash(args: argparse.Namespace, out: Output, venue: str) -> int:
 
 def cmd_health(args: argparse.Namespace, out: Output, venue: str) -> int:
     """Probe the venue with read-only calls, then print ``broker.health()``; exit 1 when unhealthy."""
-    with broker_session(venue) as broker:
+    with broker_session(venue, read_only=True) as broker:
         health_fn = getattr(broker, "health", None)
         if not callable(health_fn):
             raise UsageError(f"the {venue} broker reports no health metrics")
@@ -408,20 +407,31 @@ def cmd_health(args: argparse.Namespace, out: Output, venue: str) -> int:
 
 
 #: journal events counted by ``health`` (every process that wrote to the account)
-_COUNTED = {EVENT_SESSION: "sessions", EVENT_ORDER: "orders", EVENT_FILL: "fills", EVENT_REJECT: "rejects",
-            EVENT_CANCEL: "cancels", EVENT_EXPIRE: "expiries"}
+_COUNTED = {EVENT_ORDER: "orders", EVENT_REJECT: "rejects", EVENT_CANCEL: "cancels", EVENT_EXPIRE: "expiries"}
 
 
 def journal_counts(venue: str) -> dict[str, int]:
-    """Counts of the account's journal records by kind, across every process and run (read-only)."""
-    from LIVE_TRADING.common.journal import iter_records
+    """Counts of the account's journal records by kind, across every process and run (read-only, no lock).
+
+    Paper fills are counted wherever they are recorded (in ``order`` records for
+    orders taken at once, in ``fill`` records for resting ones).
+    """
+    from LIVE_TRADING.common.journal import list_segments, read_records
     from LIVE_TRADING.common.paths import journal_root
 
-    counts = dict.fromkeys(_COUNTED.values(), 0)
-    for record in iter_records(journal_root(venue)):
-        name = _COUNTED.get(record.get("event", ""))
+    account = account_dir() if venue == "paper" else journal_root(venue)
+    counts = dict.fromkeys(["orders", "fills", "rejects", "cancels", "expiries"], 0)
+    if not list_segments(account):
+        return counts
+    for record in read_records(account):
+        event = record.get("event", "")
+        name = _COUNTED.get(event)
         if name is not None:
             counts[name] += 1
+        if event == EVENT_FILL:
+            counts["fills"] += 1
+        elif event == EVENT_ORDER and venue == "paper":
+            counts["fills"] += len(record.get("fills") or ())
     return counts
 
 

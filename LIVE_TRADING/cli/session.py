@@ -41,9 +41,7 @@ from CONFIG.config_loader import config_path, get_cfg
 from LIVE_TRADING.brokers.interface import get_broker, known_venues
 from LIVE_TRADING.cli.errors import UsageError
 from LIVE_TRADING.common.clock import ManualClock, utc_now
-from LIVE_TRADING.common.constants import EVENT_SESSION
 from LIVE_TRADING.common.exceptions import ConfigError
-from LIVE_TRADING.common.journal import iter_records, latest_run_id
 from LIVE_TRADING.data.provider import INTERVALS, get_data_provider
 from LIVE_TRADING.pipeline import PipelineConfig
 
@@ -69,9 +67,21 @@ def resolve_venue(override: str | None) -> str:
 
 def announce_account(out: Any, venue: str) -> None:
     """Say which account the command works on, once, on stderr: ``account: NAME at PATH (venue)``."""
-    from LIVE_TRADING.common.paths import account_name, journal_root
+    from LIVE_TRADING.common.paths import journal_root
 
-    out.note(f"account: {account_name(venue)} at {journal_root(venue)} ({venue})")
+    if venue == "paper":
+        path = account_dir()
+        out.note(f"account: {path.name} at {path} (paper)")
+    else:
+        out.note(f"account: {venue} at {journal_root(venue)} ({venue})")
+
+
+def _paper_run_kwargs(log_dir: str | Path | None) -> dict[str, Any]:
+    """``--account`` / ``--lock-timeout``, and the journal root of a ``--dry-run`` (a throw-away directory)."""
+    kwargs = options.paper_kwargs()
+    if log_dir is not None:
+        kwargs["log_dir"] = log_dir
+    return kwargs
 
 
 def paper_provider_name() -> str:
@@ -93,43 +103,66 @@ def close_quietly(obj: Any) -> None:
             logger.warning("Closing %s failed: %s", type(obj).__name__, exc)
 
 
-def sim_anchor(log_dir: str | Path) -> datetime | None:
-    """When the latest paper run in ``log_dir`` began (its first ``session`` record), or None.
+@dataclass
+class SessionOptions:
+    """Global command-line choices every command's broker honours (``--account``, ``--lock-timeout``)."""
+
+    account: str | None = None
+    lock_timeout_s: float | None = None
+
+    def paper_kwargs(self) -> dict[str, Any]:
+        return {"account": self.account, "lock_timeout_s": self.lock_timeout_s}
+
+
+options = SessionOptions()
+
+
+def account_dir() -> Path:
+    """The paper account the commands use: ``paper.log_dir`` / (``--account`` or ``paper.account``)."""
+    from LIVE_TRADING.brokers.paper import PaperConfig
+
+    cfg = PaperConfig.from_config(account=options.account)
+    return Path(cfg.log_dir) / cfg.account
+
+
+def sim_anchor(account: str | Path) -> datetime | None:
+    """When the account's current run began (its ``open`` or last ``reset`` record), or None.
 
     One-shot commands start the ``sim`` market there (unless ``data.sim.start_time``
     is set), so prices continue where the account's run left them instead of
-    restarting at ``start_price`` in every process.
+    restarting at ``start_price`` in every process. Reads only (no lock).
     """
-    run_id = latest_run_id(log_dir)
-    if run_id is None:
+    from LIVE_TRADING.brokers.paper import PaperBroker
+
+    path = Path(account)
+    if not path.is_dir():
         return None
-    for record in iter_records(log_dir, run_id):
-        if record.get("event") == EVENT_SESSION:
-            try:
-                return datetime.fromisoformat(record["ts"])
-            except (KeyError, TypeError, ValueError):
-                return None
-    return None
+    view = PaperBroker(log_dir=path.parent, account=path.name, read_only=True)
+    return view.run_started
 
 
-def open_broker(venue: str) -> Any:
-    """The broker a one-shot command uses (see the module docstring)."""
+def open_broker(venue: str, *, read_only: bool = False) -> Any:
+    """The broker a one-shot command uses (see the module docstring).
+
+    ``read_only``: a paper account is shown without taking its lock or writing
+    anything (``positions``, ``orders``, ``fills``, ``cash``, ``health``, ``quote``).
+    """
     if venue != "paper":
         return get_broker(venue)
     name = paper_provider_name()
     provider: Any = name
     if name == "sim" and get_cfg("live_trading.data.sim.start_time", default=None) is None:
-        from LIVE_TRADING.brokers.paper import PaperConfig
-
-        anchor = sim_anchor(PaperConfig.from_config().log_dir)
+        anchor = sim_anchor(account_dir())
         if anchor is not None:
             provider = get_data_provider("sim", start_time=anchor)
-    return get_broker("paper", resume=True, data_provider=provider)
+    if read_only:
+        return get_broker("paper", read_only=True, data_provider=provider, **options.paper_kwargs())
+    return get_broker("paper", resume=True, data_provider=provider, **options.paper_kwargs())
 
 
 @contextlib.contextmanager
-def broker_session(venue: str) -> Iterator[Any]:
-    broker = open_broker(venue)
+def broker_session(venue: str, *, read_only: bool = False) -> Iterator[Any]:
+    broker = open_broker(venue, read_only=read_only)
     try:
         yield broker
     finally:
@@ -193,7 +226,7 @@ def open_run_session(
         raise UsageError(f"--seed only applies to the sim data provider (this config uses {name!r})")
     if name not in SIMULATED_PROVIDERS:
         provider: Any = get_data_provider(name)
-        broker = get_broker("paper", resume=False, data_provider=provider, log_dir=log_dir)
+        broker = get_broker("paper", resume=False, data_provider=provider, **_paper_run_kwargs(log_dir))
         interval = cfg.interval_s if cfg.interval_s is not None else bar_s
         return RunSession(venue, broker, provider, provider, name, False, steps, interval, None)
 
@@ -211,7 +244,7 @@ def open_run_session(
         if available < steps:
             note = f"replay data covers {available} bar(s) of {cfg.bar}: running {available} of {steps} steps"
             steps = available
-    broker = get_broker("paper", resume=False, clock=clock, data_provider=provider, log_dir=log_dir)
+    broker = get_broker("paper", resume=False, clock=clock, data_provider=provider, **_paper_run_kwargs(log_dir))
     interval = cfg.interval_s or 0.0
 
     def advance() -> None:
@@ -223,12 +256,15 @@ def open_run_session(
 __all__ = [
     "SIMULATED_PROVIDERS",
     "RunSession",
+    "SessionOptions",
     "UsageError",
+    "account_dir",
     "announce_account",
     "broker_session",
     "close_quietly",
     "open_broker",
     "open_run_session",
+    "options",
     "paper_provider_name",
     "resolve_venue",
     "sim_anchor",

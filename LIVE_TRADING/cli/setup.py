@@ -7,9 +7,11 @@ resolve against the file's own directory (``LIVE_TRADING.common.paths``), so
 the config and its account stay together wherever commands are run from. An
 existing file is never overwritten.
 
-``reset`` renames the paper account's directory to
-``<name>.reset-<UTC time>`` (kept, never deleted) and starts a new, empty
-account in its place. It asks first unless ``--yes``.
+``reset`` renames the paper account's directory (``<journal root>/<name>``)
+to ``<name>.reset-<UTC time>`` — kept, never deleted, still listed by
+``live-trading accounts`` and readable with ``--account`` — and starts a new,
+empty account under the old name. It asks first unless ``--yes``, and holds
+the account's lock while it renames (another process using it: exit code 3).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from LIVE_TRADING.cli.errors import UsageError
 from LIVE_TRADING.cli.render import Output, money
 from LIVE_TRADING.cli.safety import confirm
 from LIVE_TRADING.cli.session import close_quietly
-from LIVE_TRADING.common.paths import account_name, journal_root
+from LIVE_TRADING.common.journal import AccountLock
 
 _HEADER = """\
 # LIVE_TRADING configuration, written by `live-trading init`.
@@ -39,8 +41,9 @@ _HEADER = """\
 def _open_account(initial_cash: float | None = None) -> tuple[str, float]:
     """Build the paper broker once (it creates and journals the account); ``(run id, cash)``."""
     from LIVE_TRADING.brokers.paper import PaperBroker
+    from LIVE_TRADING.cli.session import options
 
-    broker = PaperBroker(resume=False, initial_cash=initial_cash)
+    broker = PaperBroker(initial_cash=initial_cash, **options.paper_kwargs())
     try:
         return broker.run_id, broker.get_cash()
     finally:
@@ -62,8 +65,11 @@ def cmd_init(args: argparse.Namespace, out: Output) -> int:
         raise UsageError(f"{path} already exists: init never overwrites a file") from None
     os.environ[ENV_VAR] = str(path)
     reload_config()
+    from LIVE_TRADING.cli.session import account_dir
+
     _, cash = _open_account()
-    account, root = account_name("paper"), journal_root("paper")
+    root = account_dir()
+    account = root.name
     if out.json_mode:
         out.json({"config": str(path), "account": account, "account_path": str(root), "cash": cash})
         return 0
@@ -74,8 +80,10 @@ def cmd_init(args: argparse.Namespace, out: Output) -> int:
 
 
 def reset_paper_account(args: argparse.Namespace, out: Output) -> int:
-    root = journal_root("paper")
-    account = account_name("paper")
+    from LIVE_TRADING.cli.session import account_dir, options
+
+    root = account_dir()
+    account = root.name
     kept: Path | None = None
     if root.is_dir() and any(root.iterdir()):
         confirm(out, f"Start a fresh paper account {account!r} (the current one is kept, renamed)?", yes=args.yes,
@@ -86,7 +94,12 @@ def reset_paper_account(args: argparse.Namespace, out: Output) -> int:
         while kept.exists():
             n += 1
             kept = root.with_name(f"{root.name}.reset-{stamp}-{n}")
-        root.rename(kept)
+        lock = AccountLock(root)
+        lock.acquire(options.lock_timeout_s if options.lock_timeout_s is not None else 0.0)
+        try:
+            root.rename(kept)
+        finally:
+            lock.release()
     run_id, cash = _open_account(args.initial_cash)
     if out.json_mode:
         out.json({"account": account, "account_path": str(root), "kept_as": str(kept) if kept else None,

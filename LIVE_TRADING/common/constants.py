@@ -84,7 +84,6 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "venue": "paper",
     "confirm": True,
     "paper": {
-        "account": "default",
         "initial_cash": 100_000.0,
         "slippage_bps": 5.0,
         "fee_bps": 1.0,
@@ -106,8 +105,17 @@ DEFAULT_CONFIG: dict[str, Any] = {
         "data_provider": None,
         "max_quote_age_s": 60.0,
         "currency": "USD",
+        "account": "default",
+        "min_qty": 1e-8,
+        "max_quote_future_s": 5.0,
     },
-    "journal": {"fsync": False},
+    "journal": {
+        "durability": "flush",
+        "lock_timeout_s": 5.0,
+        "snapshot_every": 10000,
+        "segment_max_bytes": 67108864,
+        "keep_terminal_orders": 10000,
+    },
     "risk": {
         "trading_enabled": True,
         "max_order_value": None,

@@ -224,7 +224,7 @@ class BinanceBroker:
         except BaseException:
             self.http.close()
             raise
-        self.journal = journal or Journal(cfg.log_dir, fsync=cfg.journal_fsync, clock=self._clock)
+        self.journal = journal or Journal(cfg.log_dir, fsync=cfg.journal_fsync, clock=self._clock, exclusive=False)
         self.journal.write(
             EVENT_SESSION,
             {

@@ -243,8 +243,8 @@ def load_binance_config(**overrides: Any) -> BinanceConfig:
     ttl = r.number("exchange_info_ttl_s", ge=0)
     attempts = r.integer("reconcile_attempts", ge=1, le=20)
     delay = r.number("reconcile_delay_s", ge=0)
-    journal = SettingsReader("journal", {"fsync": overrides.get("journal_fsync")})
-    fsync = journal.boolean("fsync")
+    journal = SettingsReader("journal", {"durability": "fsync" if overrides.get("journal_fsync") else None})
+    fsync = journal.choice("durability", ("fsync", "flush", "none")) == "fsync"
     r.problems.extend(journal.problems)
     r.finish()
     key, secret = resolve_credentials(api_key, api_secret)

@@ -104,14 +104,13 @@ from LIVE_TRADING.common.exceptions import (
     OrderStatusUnknownError,
     QuoteUnavailableError,
 )
-from LIVE_TRADING.common.journal import Journal, journal_files, read_file
+from LIVE_TRADING.common.journal import Journal, read_records
 from LIVE_TRADING.common.settings import SettingsReader
 
 logger = logging.getLogger(__name__)
 
 VENUE = parsing.VENUE
 #: journal day files read at start-up to know which fills / client order ids were recorded
-_JOURNAL_DAYS = 8
 _MAX_ERRORS = 5000
 
 
@@ -175,7 +174,7 @@ class IBKRBroker:
             )
         self.settings = IBKRSettings.load(ib_module=ib_module if isinstance(ib_module, str) else None, **settings)
         jr = SettingsReader("journal")
-        fsync = jr.boolean("fsync")
+        fsync = jr.choice("durability", ("fsync", "flush", "none")) == "fsync"
         jr.finish()
         self.clock: Clock = clock or utc_now
         self._lock = threading.RLock()
@@ -186,7 +185,7 @@ class IBKRBroker:
         self._confirmed_rejects: dict[tuple[int, int], IBError] = {}
         self._journaled_fills: set[str] = set()
         self._journal_refs: dict[str, str] = {}
-        self.journal = Journal(self.settings.log_dir, fsync=fsync, clock=self.clock)
+        self.journal = Journal(self.settings.log_dir, fsync=fsync, clock=self.clock, exclusive=False)
         self._load_journal_index()
         self.conn = IBConnection(self.settings, ib=ib, ib_module=ib_module, name="ibkr")
         self._remote_lock: asyncio.Lock = self.conn.call(asyncio.Lock)
@@ -249,10 +248,9 @@ class IBKRBroker:
             self._order_errors.pop(next(iter(self._order_errors)))
 
     def _load_journal_index(self) -> None:
-        """Fill ids and client order ids of the last ``_JOURNAL_DAYS`` journal files (IB keeps a week of executions)."""
-        for path in journal_files(self.settings.log_dir)[-_JOURNAL_DAYS:]:
-            for record in read_file(path):
-                self._index_record(record)
+        """Fill ids and client order ids already in the journal (checked when the journal was opened)."""
+        for record in read_records(self.settings.log_dir, verify=False):
+            self._index_record(record)
 
     def _index_record(self, record: dict[str, Any]) -> None:
         event = record.get("event")

@@ -41,13 +41,17 @@ What it simulates
 
 Durability
 ----------
-Every accepted order, fill, cancel, expiry and reject is written to the JSONL
-journal (``LIVE_TRADING.common.journal``) *before* the in-memory state changes
+Every state change (an accepted order with the fills it took at once, a fill
+of a resting order, a trigger, a cancel, an expiry) is ONE journal record
+(``LIVE_TRADING.common.journal``), written before the in-memory state changes
 and before the call returns; if the journal cannot be written the call raises
-``BrokerError`` and the state stays as journaled. ``PaperBroker(resume=True)``
-rebuilds cash, positions, P&L, orders (open ones back in the book, with their
-reservations), fills and the id counter from the latest run in ``log_dir`` and
-continues that run.
+``JournalError`` and neither memory nor a later recovery shows the change. The
+account (``log_dir/<account>``) has one writer at a time (an OS lock; a second
+process waits ``journal.lock_timeout_s`` then gets ``AccountLockedError``).
+``resume=True`` continues the account's state (newest snapshot + the records
+after it); ``resume=False`` starts it afresh with a ``reset`` record (the
+history stays in the journal). ``read_only=True`` shows the state without
+taking the lock or writing anything.
 
 Quotes
 ------
@@ -73,40 +77,39 @@ from __future__ import annotations
 import heapq
 import inspect
 import logging
+import math
+import os
+import socket
 import threading
-from bisect import bisect_left
-from collections.abc import Iterable, Mapping
+import uuid
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 from LIVE_TRADING.brokers.paper import costs
 from LIVE_TRADING.brokers.paper.config import PaperConfig
-from LIVE_TRADING.brokers.paper.costs import MAKER, TAKER, apply_slippage, fill_fee
-from LIVE_TRADING.brokers.paper.ledger import Position
-from LIVE_TRADING.brokers.paper.matching import SymbolBook, limit_marketable, stop_triggered
+from LIVE_TRADING.brokers.paper.costs import MAKER, TAKER
+from LIVE_TRADING.brokers.paper.engine import Engine
+from LIVE_TRADING.brokers.paper.matching import AS_LIMIT, AS_STOP, limit_marketable, stop_triggered
 from LIVE_TRADING.brokers.paper.orders import VENUE, PaperOrder
-from LIVE_TRADING.brokers.paper.recovery import replay_run
+from LIVE_TRADING.brokers.paper.recovery import find_order, read_fills, recover
+from LIVE_TRADING.brokers.paper.state import PaperState
 from LIVE_TRADING.brokers.validation import OrderRequest, clean_symbol, validate_order
 from LIVE_TRADING.common.clock import Clock, ensure_utc, utc_now
 from LIVE_TRADING.common.constants import (
-    EVENT_CANCEL,
-    EVENT_EXPIRE,
-    EVENT_FILL,
-    EVENT_REJECT,
-    EVENT_SESSION,
     FINAL_STATUSES,
     ORDER_TYPE_LIMIT,
     ORDER_TYPE_MARKET,
     ORDER_TYPE_STOP,
-    ORDER_TYPE_STOP_LIMIT,
     QTY_EPSILON,
     SIDE_BUY,
     SIDE_SELL,
     STATUS_CANCELLED,
     STATUS_EXPIRED,
     STATUS_FILLED,
+    STATUS_NEW,
     STATUS_PARTIALLY_FILLED,
     STATUS_REJECTED,
     TIF_DAY,
@@ -115,38 +118,46 @@ from LIVE_TRADING.common.constants import (
 )
 from LIVE_TRADING.common.exceptions import (
     BrokerError,
+    ConfigError,
     DataProviderError,
+    DuplicateClientOrderIdError,
     InsufficientFundsError,
+    InvalidQuoteError,
     OrderNotFoundError,
     OrderRejectedError,
     QuoteUnavailableError,
 )
-from LIVE_TRADING.common.journal import Journal, latest_run_id
+from LIVE_TRADING.common.journal import Journal, new_run_id, scan
 from LIVE_TRADING.common.settings import SettingsReader
 from LIVE_TRADING.data.provider import require_known
 from LIVE_TRADING.data.quotes import make_quote, mid_price
 
 logger = logging.getLogger(__name__)
 
+_READ_ONLY = "This paper broker was opened read-only (read_only=True): it cannot {what}"
+
 
 class PaperBroker:
     """Simulated broker implementing the Broker protocol (see the module docstring).
 
-    Keyword arguments override the config (``live_trading.paper.*``); ``None``
-    means "use the config", ``0`` means zero.
+    Keyword arguments override the config (``live_trading.paper.*`` and
+    ``live_trading.journal.*``); ``None`` means "use the config", ``0`` means zero.
 
     Args:
-        initial_cash: starting cash (``reset()`` returns to it).
+        initial_cash: starting cash of a fresh account (``reset()`` returns to it).
         slippage_bps: slippage of the ``fixed_bps`` model.
         fee_bps: fee of the ``bps`` model.
-        log_dir: journal directory (default ``logs/paper_trades``).
+        log_dir: the journal root: accounts are directories under it (default ``logs/paper_trades``).
+        account: the account's name (default ``default``).
         clock: callable returning an aware UTC datetime (default: system time).
         data_provider: a ``DataProvider`` or the name of one (``"sim"``, ...).
-        resume: continue the latest run journaled in ``log_dir``.
-        fsync: fsync each journal record.
+        resume: continue the account's state (default: start it afresh, keeping its history).
+        read_only: show the account without locking or writing (``submit_order`` etc. raise).
+        durability: ``flush`` | ``fsync`` | ``none`` (``fsync=True`` is the same as ``"fsync"``).
+        lock_timeout_s: how long to wait for another process that holds the account.
         slippage_model / fee_model: a model name (see ``costs``) or a model object.
         respect_quote_size, allow_short, margin_requirement, end_of_day_utc,
-        max_quote_age_s: see the module docstring.
+        max_quote_age_s, max_quote_future_s, min_qty: see the module docstring.
     """
 
     def __init__(
@@ -168,87 +179,129 @@ class PaperBroker:
         end_of_day_utc: str | None = None,
         max_quote_age_s: float | None = None,
         currency: str | None = None,
+        account: str | None = None,
+        read_only: bool = False,
+        durability: str | None = None,
+        lock_timeout_s: float | None = None,
+        min_qty: float | None = None,
+        max_quote_future_s: float | None = None,
+        snapshot_every: int | None = None,
+        segment_max_bytes: int | None = None,
+        keep_terminal_orders: int | None = None,
     ) -> None:
         self.config = cfg = PaperConfig.from_config(
-            slippage_bps=slippage_bps,
-            fee_bps=fee_bps,
-            initial_cash=initial_cash,
-            log_dir=log_dir,
-            resume=resume,
-            fsync=fsync,
-            slippage_model=slippage_model,
-            fee_model=fee_model,
-            respect_quote_size=respect_quote_size,
-            allow_short=allow_short,
-            margin_requirement=margin_requirement,
-            end_of_day_utc=end_of_day_utc,
-            max_quote_age_s=max_quote_age_s,
-            data_provider=data_provider,
-            currency=currency,
+            slippage_bps=slippage_bps, fee_bps=fee_bps, initial_cash=initial_cash, log_dir=log_dir,
+            resume=resume, fsync=fsync, slippage_model=slippage_model, fee_model=fee_model,
+            respect_quote_size=respect_quote_size, allow_short=allow_short,
+            margin_requirement=margin_requirement, end_of_day_utc=end_of_day_utc,
+            max_quote_age_s=max_quote_age_s, data_provider=data_provider, currency=currency, account=account,
+            durability=durability, lock_timeout_s=lock_timeout_s, min_qty=min_qty,
+            max_quote_future_s=max_quote_future_s, snapshot_every=snapshot_every,
+            segment_max_bytes=segment_max_bytes, keep_terminal_orders=keep_terminal_orders,
         )
-        self._clock: Clock = clock or utc_now
-        self._slippage: costs.SlippageModel = (
-            slippage_model if slippage_model is not None and not isinstance(slippage_model, str)
-            else cfg.make_slippage_model()
-        )
-        self._fees: costs.FeeModel = (
-            fee_model if fee_model is not None and not isinstance(fee_model, str) else cfg.make_fee_model()
-        )
-        self._impact = costs.SqrtImpact(cfg.slippage_base_bps, cfg.slippage_impact_bps)
+        self._clock: Clock = _checked_clock(clock)
+        slippage = (slippage_model if slippage_model is not None and not isinstance(slippage_model, str)
+                    else cfg.make_slippage_model())
+        fees = fee_model if fee_model is not None and not isinstance(fee_model, str) else cfg.make_fee_model()
         self._slippage_bps = cfg.slippage_bps  # seed attribute names, kept for compatibility
         self._fee_bps = cfg.fee_bps
         self._initial_cash = cfg.initial_cash
         self._respect_size = cfg.respect_quote_size
-        self._allow_short = cfg.allow_short
         self._max_age = cfg.max_quote_age_s
+        self._max_future = timedelta(seconds=cfg.max_quote_future_s)
         hh, mm = (int(x) for x in cfg.end_of_day_utc.split(":"))
         self._eod = time(hh, mm)
         self._provider = self._make_provider(data_provider if data_provider is not None else cfg.data_provider)
         self._lock = threading.RLock()
+        self._quotes: dict[str, dict[str, Any]] = {}
+        self._avail: dict[str, list[float]] = {}
         self._log_dir = Path(cfg.log_dir)
-        self._init_state(cfg.initial_cash)
-        run_id = latest_run_id(self._log_dir) if cfg.resume else None
-        self._journal = Journal(self._log_dir, run_id=run_id, fsync=cfg.fsync, clock=self._clock)
-        if run_id is not None:
-            replay_run(self, run_id)
-        self._journal.write(
-            EVENT_SESSION,
-            {
-                "venue": VENUE,
-                "initial_cash": self._initial_cash,
-                "resumed": run_id is not None,
-                "settings": {k: v for k, v in asdict(cfg).items() if k != "data_provider"},
-            },
-        )
+        self.account_dir = self._log_dir / cfg.account
+        self._state = PaperState(cfg.initial_cash, slippage, fees, cfg.keep_terminal_orders)
+        self._engine = Engine(self._state, slippage=slippage, fees=fees,
+                              impact=costs.SqrtImpact(cfg.slippage_base_bps, cfg.slippage_impact_bps),
+                              respect_size=cfg.respect_quote_size, allow_short=cfg.allow_short,
+                              margin_requirement=cfg.margin_requirement)
+        self.read_only = bool(read_only)
+        self._journal: Journal | None = None
+        if self.read_only:
+            self._seq = 0
+            if self.account_dir.is_dir():
+                found = scan(self.account_dir)
+                recover(self._state, found)
+                self._seq = found.last_seq
+            return
+        self._journal = Journal(self.account_dir, durability=cfg.durability, clock=self._clock,
+                                segment_max_bytes=cfg.segment_max_bytes, lock_timeout_s=cfg.lock_timeout_s)
+        try:
+            self._open_account(cfg)
+        except BaseException:
+            self._journal.close()
+            raise
+
+    def _open_account(self, cfg: PaperConfig) -> None:
+        """Recover the account; open it (first use) or start a new run (``resume=False``); note the session."""
+        journal = self._journal
+        assert journal is not None
+        n = recover(self._state, journal.scan)
+        now = self._clock()
+        wall = datetime.now(UTC)
+        st = self._state
+        if journal.seq == 0:
+            tag, run_id = uuid.uuid4().hex[:8], journal.run_id
+
+            def opened(seq: int) -> None:
+                st.reset(self._initial_cash, seq, run_id, now)
+                st.tag = tag
+
+            self._commit({"event": "open", "run_id": run_id, "ts": now, "wall": wall, "account": cfg.account,
+                          "tag": tag, "initial_cash": self._initial_cash, "currency": cfg.currency}, opened)
+        elif not cfg.resume or not st.run_id:
+            self._new_run(now)
+        else:
+            journal.run_id = st.run_id
+        self._commit({"event": "session", "run_id": journal.run_id, "ts": now, "wall": wall, "pid": os.getpid(),
+                      "host": socket.gethostname(), "resumed": bool(cfg.resume), "venue": VENUE,
+                      "settings": {k: v for k, v in asdict(cfg).items() if k != "data_provider"}})
+        if cfg.resume:
+            logger.info("Resumed paper account %s (%d records replayed): cash %.2f, %d positions, %d open orders",
+                        self.account_dir, n, st.cash, len(self.get_positions()), len(st.open))
+
+    def _new_run(self, now: datetime) -> None:
+        """A ``reset`` record: the account starts a new run with the initial cash (history stays)."""
+        journal = self._journal
+        assert journal is not None
+        run_id = new_run_id(self._clock)
+        cash = self._initial_cash
+        journal.run_id = run_id
+        self._commit({"event": "reset", "run_id": run_id, "ts": now, "wall": datetime.now(UTC),
+                      "initial_cash": cash}, lambda seq: self._state.reset(cash, seq, run_id, now))
+
+    @property
+    def run_started(self) -> datetime | None:
+        """When (on the broker's clock) the current run began: the account's opening or last reset."""
+        return self._state.run_started
+
+    @property
+    def run_id(self) -> str:
+        """The current run: records since the account was opened or last reset."""
+        return self._journal.run_id if self._journal is not None else self._state.run_id
 
     # -- construction helpers ----------------------------------------------
-    def _init_state(self, cash: float) -> None:
-        self._cash = float(cash)
-        self._reserved_cash = 0.0
-        self._reserved_sell: dict[str, float] = {}
-        self._positions: dict[str, Position] = {}
-        self._orders: dict[str, PaperOrder] = {}
-        self._open: dict[str, PaperOrder] = {}
-        self._by_cid: dict[str, PaperOrder] = {}
-        self._fills: list[dict[str, Any]] = []
-        self._books: dict[str, SymbolBook] = {}
-        self._expiries: list[tuple[datetime, int, PaperOrder]] = []
-        self._seq = 0
-        self._quotes: dict[str, dict[str, Any]] = getattr(self, "_quotes", {})
-        self._avail: dict[str, list[float]] = getattr(self, "_avail", {})
-
     def _make_provider(self, spec: Any) -> Any:
         if spec is None:
             return None
         if not isinstance(spec, str):
+            missing = [m for m in ("get_quote", "get_multiple_quotes") if not callable(getattr(spec, m, None))]
+            if missing:
+                raise ConfigError(f"data_provider {type(spec).__name__} lacks {', '.join(missing)}(): "
+                                  "pass a DataProvider (LIVE_TRADING.data.provider) or a provider name")
             return spec
-        from LIVE_TRADING.data.provider import get_data_provider
+        from LIVE_TRADING.brokers.interface import resolve_target
+        from LIVE_TRADING.data.provider import _PROVIDERS, get_data_provider
 
         kwargs: dict[str, Any] = {}
         try:
-            from LIVE_TRADING.brokers.interface import resolve_target
-            from LIVE_TRADING.data.provider import _PROVIDERS
-
             target = resolve_target(_PROVIDERS[spec.strip().lower()])
             if "clock" in inspect.signature(target).parameters:
                 kwargs["clock"] = self._clock
@@ -262,11 +315,9 @@ class PaperBroker:
 
     @property
     def journal(self) -> Journal:
+        if self._journal is None:
+            raise BrokerError(_READ_ONLY.format(what="write a journal"))
         return self._journal
-
-    @property
-    def run_id(self) -> str:
-        return self._journal.run_id
 
     # ======================================================================
     # Broker protocol
@@ -283,73 +334,84 @@ class PaperBroker:
         time_in_force: str = "gtc",
         client_order_id: str | None = None,
     ) -> dict[str, Any]:
-        """Place an order (see the module docstring for how each type fills)."""
-        try:
-            req = validate_order(
-                symbol, side, qty, order_type, limit_price, stop_price, time_in_force, client_order_id
-            )
-            require_known(self._provider, req.symbol)  # issue 16: "did you mean AAPL?"
-        except OrderRejectedError as exc:
-            self._journal_reject(exc, {"symbol": repr(symbol), "side": repr(side), "qty": repr(qty),
-                                       "order_type": repr(order_type)})
-            raise
+        """Place an order (see the module docstring for how each type fills).
+
+        Bad input raises ``OrderRejectedError`` and leaves memory and journal
+        untouched; a refusal on the merits (funds, no quote, fok) is journaled
+        as a ``reject`` record and raised.
+        """
+        req = validate_order(symbol, side, qty, order_type, limit_price, stop_price, time_in_force,
+                             client_order_id)
+        require_known(self._provider, req.symbol)  # issue 16: unknown symbol -> "did you mean AAPL?"
+        if req.qty < self.config.min_qty:
+            raise OrderRejectedError(req.symbol, f"qty {req.qty:g} is below the minimum {self.config.min_qty:g}")
         with self._lock:
+            self._writable("submit orders")
             now = self._clock()
-            if self._expiries:
+            if self._state.expiries:
                 self._expire_due(now)
             if req.client_order_id is not None:
-                existing = self._by_cid.get(req.client_order_id)
-                if existing is not None:
-                    return existing.result()
+                known = self._state.by_cid.get(req.client_order_id)
+                if known is not None:
+                    return self._same_order(req, *known)
             try:
                 return self._submit(req, now)
             except (OrderRejectedError, QuoteUnavailableError) as exc:
-                self._journal_reject(exc, {"symbol": req.symbol, "side": req.side, "qty": req.qty,
-                                           "order_type": req.order_type,
-                                           "client_order_id": req.client_order_id})
+                self._journal_reject(exc, req, now)
                 raise
+
+    def _same_order(self, req: OrderRequest, order_id: str, first: OrderRequest) -> dict[str, Any]:
+        """A repeated client_order_id: the first order if the request is the same, else an error."""
+        if req != first:
+            diff = ", ".join(f"{f} {getattr(first, f)!r} != {getattr(req, f)!r}"
+                             for f in OrderRequest._fields if getattr(first, f) != getattr(req, f))
+            raise DuplicateClientOrderIdError(req.symbol, req.client_order_id or "", order_id, diff)
+        return self._order_result(order_id)
 
     def cancel_order(self, order_id: str) -> dict[str, Any]:
         """Cancel an open order. A final order's result is returned unchanged; unknown ids raise."""
         with self._lock:
+            self._writable("cancel orders")
             self._expire_due(self._clock())
-            order = self._orders.get(order_id)
+            order = self._state.open.get(_order_id(order_id))
             if order is None:
-                raise OrderNotFoundError(order_id)
-            if order.status in FINAL_STATUSES:
-                return order.result()
-            self._end(order, STATUS_CANCELLED, EVENT_CANCEL, "cancelled by user")
+                return self._order_result(order_id)
+            self._end(order, STATUS_CANCELLED, "cancel", "cancelled by user")
             return order.result()
 
     def get_order(self, order_id: str) -> dict[str, Any]:
         with self._lock:
             self._expire_due(self._clock())
-            order = self._orders.get(order_id)
-            if order is None:
-                raise OrderNotFoundError(order_id)
-            return order.result()
+            return self._order_result(order_id)
 
     def get_open_orders(self) -> list[dict[str, Any]]:
         with self._lock:
             self._expire_due(self._clock())
-            return [o.result() for o in self._open.values()]
+            return [o.result() for o in self._state.open.values()]
 
     def get_positions(self) -> dict[str, float]:
         with self._lock:
-            return {s: p.qty for s, p in self._positions.items() if p.qty != 0.0}
+            return {s: p.qty for s, p in self._state.positions.items() if p.qty != 0.0}
 
     def get_cash(self) -> float:
         """Cash available for new orders: cash minus what open BUY orders reserve."""
         with self._lock:
-            return float(self._cash - self._reserved_cash)
+            self._expire_due(self._clock())
+            return float(self._state.cash - self._state.reserved_cash)
 
     def get_fills(self, since: datetime | None = None) -> list[dict[str, Any]]:
-        with self._lock:
-            if since is None:
-                return [dict(f) for f in self._fills]
+        """Fills of the account's current run, oldest first (``since``: at or after that time).
+
+        Fills that left memory (``journal.keep_terminal_orders``) are read back from the journal.
+        """
+        if since is not None:
             since = ensure_utc(since, "since")
-            i = bisect_left(self._fills, since, key=lambda f: f["timestamp"])
-            return [dict(f) for f in self._fills[i:]]
+        with self._lock:
+            st = self._state
+            mem = [f for _, f in st.fills]
+            if st.fills_from_seq > st.epoch_seq + 1 and (since is None or not mem or mem[0]["timestamp"] >= since):
+                mem = read_fills(self.account_dir, st.epoch_seq + 1, st.fills_from_seq) + mem
+            return [dict(f) for f in mem if since is None or f["timestamp"] >= since]
 
     def get_quote(self, symbol: str) -> dict[str, Any]:
         """The latest quote if fresh, else one from the data provider; ``QuoteUnavailableError`` otherwise."""
@@ -361,7 +423,7 @@ class PaperBroker:
         return self._clock()
 
     # ======================================================================
-    # Extras
+    # Quotes
     # ======================================================================
     def set_quote(
         self,
@@ -376,13 +438,16 @@ class PaperBroker:
         """Set the quote for a symbol (tests, simulations) and match resting orders against it.
 
         Raises ``InvalidQuoteError`` (a ``ValueError``) for non-finite,
-        non-positive or crossed (bid > ask) prices or negative sizes.
+        non-positive or crossed (bid > ask) prices, negative sizes, or a
+        timestamp more than ``max_quote_future_s`` after the broker's clock.
         """
-        quote = make_quote(symbol, bid, ask, bid_size, ask_size, timestamp or self._clock())
         with self._lock:
-            self._on_quote(quote, self._clock())
+            now = self._clock()
+            quote = make_quote(symbol, bid, ask, bid_size, ask_size, timestamp or now)
+            self._check_future(quote, now)
+            self._on_quote(quote, now)
 
-    def update_quotes(self, symbols: list[str] | tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    def update_quotes(self, symbols: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Pull quotes for ``symbols`` from the data provider and match resting orders.
 
         Returns the quotes received. Symbols the provider could not quote are
@@ -392,7 +457,10 @@ class PaperBroker:
             raise BrokerError(
                 "update_quotes needs a data provider: PaperBroker(data_provider=...) or live_trading.paper.data_provider"
             )
-        quotes = self._provider.get_multiple_quotes(list(symbols))
+        if isinstance(symbols, str) or not isinstance(symbols, Iterable):
+            raise DataProviderError(f"update_quotes takes a list of symbols, got {symbols!r}"
+                                    + (f" (did you mean [{symbols!r}]?)" if isinstance(symbols, str) else ""))
+        quotes = self._provider.get_multiple_quotes([clean_symbol(s) for s in symbols])
         errors = getattr(self._provider, "last_errors", None)
         if errors:
             logger.warning("No quotes for %s: %s", ", ".join(sorted(errors)), errors)
@@ -402,26 +470,42 @@ class PaperBroker:
     def apply_quotes(self, quotes: Mapping[str, Mapping[str, Any]] | Iterable[Mapping[str, Any]]) -> None:
         """Take quotes fetched elsewhere (``{symbol: Quote}`` or a list of ``Quote``) and match resting orders.
 
-        For pipelines that pull quotes from their own provider: the paper
-        broker then prices and fills against the very same quotes. Each quote
-        is checked like ``set_quote``'s (``InvalidQuoteError``); none is applied
-        if one is invalid.
+        Each quote is checked like ``set_quote``'s (``InvalidQuoteError``);
+        none is applied if one is invalid.
         """
+        if isinstance(quotes, str | bytes) or not isinstance(quotes, Mapping | Iterable):
+            raise InvalidQuoteError(f"apply_quotes takes a mapping or a list of quotes, got {type(quotes).__name__}")
         items = quotes.values() if isinstance(quotes, Mapping) else quotes
-        checked = [
-            make_quote(q["symbol"], q["bid"], q["ask"], q.get("bid_size", 0.0), q.get("ask_size", 0.0),
-                       q.get("timestamp") or self._clock())
-            for q in items
-        ]
         with self._lock:
             now = self._clock()
+            checked = []
+            for q in items:
+                if not isinstance(q, Mapping):
+                    raise InvalidQuoteError(f"apply_quotes: a quote must be a mapping, got {q!r}")
+                try:
+                    quote = make_quote(q["symbol"], q["bid"], q["ask"], q.get("bid_size", 0.0),
+                                       q.get("ask_size", 0.0), q.get("timestamp") or now)
+                except KeyError as exc:
+                    raise InvalidQuoteError(f"apply_quotes: quote {dict(q)!r} has no {exc.args[0]!r}") from None
+                self._check_future(quote, now)
+                checked.append(quote)
             for quote in checked:
                 self._on_quote(quote, now)
 
+    def _check_future(self, quote: dict[str, Any], now: datetime) -> None:
+        if quote["timestamp"] > now + self._max_future:
+            raise InvalidQuoteError(
+                f"Invalid quote for {quote['symbol']}: stamped {quote['timestamp'].isoformat()}, more than "
+                f"{self.config.max_quote_future_s:g}s after the broker's clock ({now.isoformat()})",
+                symbol=quote["symbol"])
+
+    # ======================================================================
+    # Account
+    # ======================================================================
     def get_portfolio_value(self) -> float:
         """Cash plus positions marked at mid (at average cost where no quote is known)."""
         with self._lock:
-            return self._equity()
+            return self._engine.equity(self._mark)
 
     def get_position_details(self) -> dict[str, dict[str, float | None]]:
         """Per symbol: qty, avg_cost, market_price (mid), market_value, unrealized_pnl, realized_pnl, fees.
@@ -430,16 +514,15 @@ class PaperBroker:
         """
         with self._lock:
             out: dict[str, dict[str, float | None]] = {}
-            for sym, p in self._positions.items():
+            for sym, p in self._state.positions.items():
                 quote = self._quotes.get(sym)
                 mark = mid_price(quote) if quote else None
-                unreal = (mark - p.avg_cost) * p.qty if (mark is not None and p.qty) else 0.0
                 out[sym] = {
                     "qty": p.qty,
                     "avg_cost": p.avg_cost if p.qty else None,
                     "market_price": mark,
                     "market_value": p.qty * (mark if mark is not None else p.avg_cost),
-                    "unrealized_pnl": unreal,
+                    "unrealized_pnl": (mark - p.avg_cost) * p.qty if (mark is not None and p.qty) else 0.0,
                     "realized_pnl": p.realized_pnl,
                     "fees": p.fees,
                 }
@@ -448,28 +531,31 @@ class PaperBroker:
     def get_account_summary(self) -> dict[str, float]:
         """Cash, reserved cash, equity, realized/unrealized P&L and fees paid, account-wide."""
         with self._lock:
+            self._expire_due(self._clock())
+            st = self._state
             details = self.get_position_details()
             return {
-                "cash": self._cash,
-                "reserved_cash": self._reserved_cash,
-                "available_cash": self._cash - self._reserved_cash,
-                "equity": self._equity(),
+                "cash": st.cash,
+                "reserved_cash": st.reserved_cash,
+                "available_cash": st.cash - st.reserved_cash,
+                "equity": self._engine.equity(self._mark),
                 "realized_pnl": sum(d["realized_pnl"] or 0.0 for d in details.values()),
                 "unrealized_pnl": sum(d["unrealized_pnl"] or 0.0 for d in details.values()),
                 "fees": sum(d["fees"] or 0.0 for d in details.values()),
-                "initial_cash": self._initial_cash,
+                "initial_cash": st.initial_cash,
             }
 
     def venue_health(self) -> dict[str, Any]:
         """Status for ``health()``: the simulator is always connected."""
         with self._lock:
-            return {"connected": True, "open_orders": len(self._open), "quotes": len(self._quotes),
-                    "journal": str(self._journal.path or self._log_dir)}
+            return {"connected": True, "open_orders": len(self._state.open), "quotes": len(self._quotes),
+                    "journal": str(self.account_dir),
+                    "journal_seq": self._journal.seq if self._journal else self._seq}
 
     def reset(self, initial_cash: float | None = None) -> None:
-        """Start over with the constructor's initial cash (or ``initial_cash``), as a new journal run.
+        """Start over with the constructor's initial cash (or ``initial_cash``): a ``reset`` record.
 
-        Positions, orders, fills and P&L are cleared; quotes are kept.
+        Positions, orders, fills and P&L are cleared (their history stays in the journal); quotes are kept.
         """
         if initial_cash is not None:
             reader = SettingsReader("paper", {"initial_cash": initial_cash})
@@ -478,16 +564,28 @@ class PaperBroker:
             assert cash is not None
             self._initial_cash = cash
         with self._lock:
-            old = self._journal
-            self._journal = Journal(self._log_dir, fsync=old.fsync, clock=self._clock)
-            old.close()
-            self._journal.write(EVENT_SESSION, {"venue": VENUE, "initial_cash": self._initial_cash,
-                                                "resumed": False, "reset_of": old.run_id})
-            self._init_state(self._initial_cash)
+            self._writable("reset")
+            self._new_run(self._clock())
+
+    def snapshot(self) -> None:
+        """Write a snapshot of the whole account now (done every ``journal.snapshot_every`` records)."""
+        with self._lock:
+            self._writable("write snapshots")
+            self._snapshot_now(self._clock())
 
     def close(self) -> None:
-        """Close the journal file now (a later write opens it again); call when done with the broker."""
-        self._journal.close()
+        """Write a final snapshot, close the journal and release the account (idempotent)."""
+        with self._lock:
+            journal = self._journal
+            if journal is None or journal.closed:
+                return
+            try:
+                if journal.seq > journal.last_snapshot_seq:
+                    self.snapshot()
+            except BrokerError:
+                logger.exception("Could not write the closing snapshot of %s", self.account_dir)
+            finally:
+                journal.close()
 
     def __enter__(self) -> PaperBroker:
         return self
@@ -496,335 +594,160 @@ class PaperBroker:
         self.close()
 
     def __repr__(self) -> str:
-        return f"PaperBroker(run_id={self.run_id!r}, cash={self._cash:.2f}, log_dir={str(self._log_dir)!r})"
+        return f"PaperBroker(account={str(self.account_dir)!r}, cash={self._state.cash:.2f})"
 
     # ======================================================================
-    # Order flow
+    # Journal: write one record, then apply it
     # ======================================================================
-    def _next_id(self) -> str:
-        self._seq += 1
-        return f"{self._journal.run_id}-{self._seq}"
+    def _writable(self, what: str) -> None:
+        if self._journal is None:
+            raise BrokerError(_READ_ONLY.format(what=what))
+        if self._journal.closed:
+            raise BrokerError(f"This paper broker was closed: it cannot {what}")
 
+    def _commit(self, payload: dict[str, Any], apply: Callable[[int], Any] | None = None) -> dict[str, Any]:
+        """Journal ``payload``, then ``apply(seq)`` the change to the state; snapshot when one is due.
+
+        ``apply`` calls the very ``PaperState.apply_*`` method that recovery
+        calls for this record (``recovery.apply_record``), with the same values.
+        """
+        journal = self._journal
+        assert journal is not None
+        rec = journal.append(payload)
+        if apply is not None:
+            apply(rec["seq"])
+        if journal.seq - journal.last_snapshot_seq >= self.config.snapshot_every:
+            self._snapshot_now(rec["ts"])
+        return rec
+
+    def _snapshot_now(self, ts: datetime) -> None:
+        journal = self._journal
+        assert journal is not None
+        journal.append({"event": "snapshot", "ts": ts, "state": self._state.snapshot()})
+        journal.last_snapshot_seq = journal.seq
+
+    def _journal_reject(self, exc: BrokerError, req: OrderRequest, now: datetime) -> None:
+        """Record a refused order (no state changes); a journal failure here is logged, the refusal still raised."""
+        reason = getattr(exc, "reason", None) or str(exc)
+        try:
+            self._commit({"event": "reject", "ts": now, "symbol": req.symbol, "side": req.side, "qty": req.qty,
+                         "order_type": req.order_type, "client_order_id": req.client_order_id,
+                         "reason": reason, "error": type(exc).__name__})
+        except BrokerError:
+            logger.exception("Could not journal the rejection of an order (%s)", reason)
+
+    def _order_result(self, order_id: Any) -> dict[str, Any]:
+        """An order's result from memory, or from the journal if it left memory; ``OrderNotFoundError``."""
+        oid = _order_id(order_id)
+        order = self._state.orders.get(oid)
+        if order is not None:
+            return order.result()
+        tag, _, seq = oid.rpartition("-")
+        if tag == self._state.tag and seq.isdigit() and self._state.epoch_seq < int(seq):
+            upto = self._journal.seq if self._journal else self._seq
+            found = find_order(self.account_dir, oid, int(seq), upto)
+            if found is not None:
+                return found
+        raise OrderNotFoundError(oid)
+
+    # ======================================================================
+    # Order flow: decide, journal, apply
+    # ======================================================================
     def _submit(self, req: OrderRequest, now: datetime) -> dict[str, Any]:
-        order = PaperOrder(self._next_id(), req, now, now.isoformat())
+        journal = self._journal
+        assert journal is not None
+        order = PaperOrder(f"{self._state.tag}-{journal.seq + 1}", req, now)
         if order.tif == TIF_DAY:
             order.expires_at = self._end_of_day(now)
+        fills: list[dict[str, Any]] = []
+        rest: str | None = None
+        status = STATUS_NEW
         if order.order_type == ORDER_TYPE_MARKET:
             quote = self._quote_for(order.symbol, now)
-            if self._respect_size:
-                self._take(order, quote, now, new=True)
-            else:  # the hot path: fills in full at the quote plus slippage
-                if order.is_buy:
-                    ref = quote["ask"]
-                    price = ref * (1.0 + self._slippage.bps(order.qty, quote["ask_size"]) * 1e-4)
-                else:
-                    ref = quote["bid"]
-                    price = ref * (1.0 - self._slippage.bps(order.qty, quote["bid_size"]) * 1e-4)
-                self._execute(order, order.qty, price, TAKER, ref, now, new=True)
+            status = self._take_now(order, quote, now, fills, None)
         else:
-            self._check_can_open(order)
+            self._engine.check_can_open(order, self._mark)
             quote = self._quote_for(order.symbol, now, required=False)
             if order.order_type == ORDER_TYPE_LIMIT:
-                self._accept_limit(order, quote, now)
+                if quote is not None and limit_marketable(order.is_buy, order.limit_price, quote):
+                    status = self._take_now(order, quote, now, fills, order.limit_price)
+                    rest = AS_LIMIT
+                elif order.tif == TIF_FOK:
+                    raise OrderRejectedError(order.symbol, "FOK order cannot be filled in full now (limit not marketable)")
+                elif order.tif == TIF_IOC:
+                    status = STATUS_CANCELLED
+                else:
+                    rest = AS_LIMIT
+            elif quote is not None and stop_triggered(order.is_buy, order.stop_price, quote["bid"], quote["ask"]):
+                order.triggered = True
+                status, rest = self._at_trigger(order, quote, now, fills)
             else:
-                self._accept_stop(order, quote, now)
+                rest = AS_STOP
+        self._commit({"event": "order", "run_id": journal.run_id, "ts": now, "order": order.spec(),
+                      "fills": fills, "status": status, "rest": rest},
+                     lambda seq: self._state.apply_order(order, fills, status, rest, seq))
+        self._after_fills(order, fills)
         return order.result()
 
-    def _accept_limit(self, order: PaperOrder, quote: dict[str, Any] | None, now: datetime) -> None:
-        marketable = quote is not None and limit_marketable(order.is_buy, order.limit_price, quote)
-        if marketable:
-            assert quote is not None
-            self._take(order, quote, now, new=True, limit=order.limit_price)
-            return
-        if order.tif == TIF_FOK:
-            raise OrderRejectedError(order.symbol, "FOK order cannot be filled in full now (limit not marketable)")
+    def _take_now(self, order: PaperOrder, quote: dict[str, Any], now: datetime, fills: list[dict[str, Any]],
+                  limit: float | None) -> str:
+        """Decide a taker fill of ``order`` now; append it to ``fills``; return the status after it.
+
+        A refusal raises ``OrderRejectedError`` (a new order is then refused; a triggered one ends rejected).
+        """
+        avail = self._available(order.symbol, quote, order.is_buy) if self._respect_size else None
+        take = self._engine.take(order, quote, avail, limit)
+        if take.reason:
+            raise OrderRejectedError(order.symbol, take.reason)
+        if take.qty > QTY_EPSILON:
+            fee = self._engine.fill_fee(order, take.qty, take.price, TAKER, self._mark)
+            fills.append(self._fill(order, take.qty, take.price, fee, TAKER, take.ref, now, len(fills)))
+        filled = order.filled_qty + sum(f["qty"] for f in fills)
+        if filled >= order.qty - QTY_EPSILON:
+            return STATUS_FILLED
+        if order.tif == TIF_IOC or limit is None:
+            return STATUS_CANCELLED
+        return STATUS_PARTIALLY_FILLED if filled > 0 else STATUS_NEW
+
+    def _at_trigger(self, order: PaperOrder, quote: dict[str, Any], now: datetime,
+                    fills: list[dict[str, Any]]) -> tuple[str, str | None]:
+        """What a stop does when triggered: (status, where it rests)."""
+        if order.order_type == ORDER_TYPE_STOP:
+            return self._take_now(order, quote, now, fills, None), None
+        if limit_marketable(order.is_buy, order.limit_price, quote):
+            return self._take_now(order, quote, now, fills, order.limit_price), AS_LIMIT
         if order.tif == TIF_IOC:
-            self._register(order)
-            self._end(order, STATUS_CANCELLED, EVENT_CANCEL, "ioc: nothing fillable now")
-            return
-        self._rest(order)
+            return STATUS_CANCELLED, None
+        if order.tif == TIF_FOK:
+            return STATUS_REJECTED, None
+        return order.status, AS_LIMIT
 
-    def _accept_stop(self, order: PaperOrder, quote: dict[str, Any] | None, now: datetime) -> None:
-        if quote is not None and stop_triggered(order.is_buy, order.stop_price, quote["bid"], quote["ask"]):
-            self._register(order, reserve=True)
-            self._trigger(order, quote, now)
-            return
-        self._rest(order)
-
-    def _trigger(self, order: PaperOrder, quote: dict[str, Any], now: datetime) -> None:
-        """A stop reached its trigger: journal it, then act as a market order (stop) or a limit (stop-limit)."""
-        if order.queue is not None:
-            order.queue.discard(order)
-        order.triggered = True
-        self._journal.write_records([order.record(self._journal.run_id, now.isoformat())])
-        try:
-            if order.order_type == ORDER_TYPE_STOP:
-                self._take(order, quote, now)
-            elif limit_marketable(order.is_buy, order.limit_price, quote):
-                self._take(order, quote, now, limit=order.limit_price)
-            elif order.tif == TIF_IOC:
-                self._end(order, STATUS_CANCELLED, EVENT_CANCEL, "ioc: nothing fillable at trigger")
-            elif order.tif == TIF_FOK:
-                self._end(order, STATUS_REJECTED, EVENT_REJECT, "fok: cannot fill in full at trigger")
-            else:
-                self._book(order.symbol).rest_limit(order, order.is_buy)
-        except OrderRejectedError as exc:
-            self._end(order, STATUS_REJECTED, EVENT_REJECT, exc.reason)
-
-    def _take(
-        self,
-        order: PaperOrder,
-        quote: dict[str, Any],
-        now: datetime,
-        *,
-        new: bool = False,
-        limit: float | None = None,
-    ) -> None:
-        """Fill ``order`` against ``quote`` as a taker (market, marketable limit, triggered stop).
-
-        ``new``: the order is being submitted (its ``order`` record goes in the
-        same journal write as its first fill, and a refusal raises instead of
-        ending the order).
-        """
-        is_buy = order.is_buy
-        ref = quote["ask"] if is_buy else quote["bid"]
-        displayed = quote["ask_size"] if is_buy else quote["bid_size"]
-        remaining = order.qty - order.filled_qty
-        qty = remaining
-        bps = self._slippage.bps(qty, displayed)
-        if self._respect_size:
-            avail = self._available(order.symbol, quote, is_buy)
-            if remaining > avail + QTY_EPSILON:
-                if order.tif == TIF_FOK:
-                    reason = f"fok: only {avail:g} displayed of {remaining:g} wanted"
-                    if new:
-                        raise OrderRejectedError(order.symbol, reason)
-                    self._end(order, STATUS_REJECTED, EVENT_REJECT, reason)
-                    return
-                if limit is not None or order.tif == TIF_IOC:
-                    qty = avail
-                else:  # a market order walks the book: worse price through the impact model
-                    bps = max(bps, self._impact.bps(qty, avail))
-        price = apply_slippage(ref, is_buy, bps)
-        if limit is not None:
-            price = min(price, limit) if is_buy else max(price, limit)
-        if qty > QTY_EPSILON:
-            self._execute(order, qty, price, TAKER, ref, now, new=new)
-        elif new:
-            self._register(order)
-        if not order.is_open:
-            return
-        if order.tif == TIF_IOC or (limit is None and order.order_type != ORDER_TYPE_STOP_LIMIT):
-            self._end(order, STATUS_CANCELLED, EVENT_CANCEL, "ioc: remainder cancelled"
-                      if order.tif == TIF_IOC else "no liquidity for the remainder")
-        elif order.queue is None:
-            if new:
-                self._reserve(order)
-            self._book(order.symbol).rest_limit(order, is_buy)
-            if order.tif == TIF_DAY and new:
-                self._schedule_expiry(order)
-
-    def _register(self, order: PaperOrder, reserve: bool = False, journal: bool = True, is_open: bool = True) -> None:
-        """Journal the order's acceptance (unless already done) and make the order known."""
-        if journal:
-            self._journal.write_records([order.record(self._journal.run_id, order.created_iso)])
-        self._orders[order.order_id] = order
-        if is_open:
-            self._open[order.order_id] = order
-        if order.client_order_id is not None:
-            self._by_cid[order.client_order_id] = order
-        if reserve:
-            self._reserve(order)
-            if order.tif == TIF_DAY:
-                self._schedule_expiry(order)
-
-    def _rest(self, order: PaperOrder) -> None:
-        """Accept an order that rests (limit not marketable, stop not triggered)."""
-        self._register(order, reserve=True)
-        book = self._book(order.symbol)
-        if order.order_type == ORDER_TYPE_LIMIT or order.triggered:
-            book.rest_limit(order, order.is_buy)
-        else:
-            book.rest_stop(order, order.is_buy)
-
-    def _end(self, order: PaperOrder, status: str, event: str, reason: str) -> None:
-        """Journal and apply the end of an open order (cancel, expiry, reject)."""
-        self._journal.write(event, {"order_id": order.order_id, "status": status, "reason": reason,
-                                    "filled_qty": order.filled_qty})
-        self._close(order, status)
-
-    def _close(self, order: PaperOrder, status: str) -> None:
-        order.status = status
-        if order.queue is not None:
-            order.queue.discard(order)
-        self._release(order)
-        self._open.pop(order.order_id, None)
-
-    # -- fills ---------------------------------------------------------------
-    def _check_fill_funds(self, order: PaperOrder, qty: float, price: float, liquidity: str) -> float:
-        """Raise ``InsufficientFundsError`` unless ``order`` can take a fill of ``qty`` at ``price``; return its fee."""
+    def _fill(self, order: PaperOrder, qty: float, price: float, fee: float, liquidity: str, ref: float,
+              now: datetime, k: int) -> dict[str, Any]:
+        if not (math.isfinite(price) and price > 0):
+            raise OrderRejectedError(order.symbol, f"no valid fill price ({price!r})")
         notional = qty * price
-        fee = fill_fee(self._fees, order.filled_qty, order.filled_notional, qty, notional, liquidity)
-        if order.is_buy:
-            available = self._cash - self._reserved_cash + order.reserved_cash
-            if notional + fee > available + 1e-9:
-                raise InsufficientFundsError(
-                    order.symbol, f"Insufficient cash: need ${notional + fee:,.2f}, have ${available:,.2f}"
-                )
-        else:
-            pos = self._positions.get(order.symbol)
-            held = pos.qty if pos is not None else 0.0
-            free = held - self._reserved_sell.get(order.symbol, 0.0) + order.reserved_qty
-            if qty > free + QTY_EPSILON:
-                if not self._allow_short:
-                    raise InsufficientFundsError(
-                        order.symbol, f"Insufficient position: need {qty:g}, have {max(free, 0.0):g} available"
-                    )
-                cost = fee + max(0.0, (self._mark(order.symbol) - price) * qty)
-                self._check_margin(order.symbol, free - qty, price, cost)
-        return fee
-
-    def _check_margin(self, symbol: str, short_after: float, price: float, cost: float) -> None:
-        """Shorting: equity must stay >= margin_requirement x gross short value."""
-        req = self.config.margin_requirement
-        gross = 0.0
-        for sym, pos in self._positions.items():
-            if sym == symbol:
-                continue
-            exposure = pos.qty - self._reserved_sell.get(sym, 0.0)
-            if exposure < 0:
-                gross += -exposure * self._mark(sym)
-        if short_after < 0:
-            gross += -short_after * price
-        equity = self._equity() - cost
-        if equity < req * gross - 1e-9:
-            raise InsufficientFundsError(
-                symbol,
-                f"Insufficient margin: equity ${equity:,.2f} < {req:g} x gross short value ${gross:,.2f}",
-            )
-
-    def _execute(
-        self, order: PaperOrder, qty: float, price: float, liquidity: str, ref: float, now: datetime, new: bool = False
-    ) -> None:
-        """Journal one fill of ``order`` and apply it (cash, position, P&L, order, reservations).
-
-        Funds are checked first (``InsufficientFundsError``, nothing written).
-        ``new``: the order is being accepted by this fill; its ``order`` record
-        is written in the same journal write as the fill.
-        """
-        fee = self._check_fill_funds(order, qty, price, liquidity)
-        notional = qty * price
-        filled = order.filled_qty + qty
-        status = STATUS_FILLED if filled >= order.qty - QTY_EPSILON else STATUS_PARTIALLY_FILLED
-        ts = order.created_iso if new else now.isoformat()
-        run_id = self._journal.run_id
-        fill_id = f"{order.order_id}-f{order.nfills + 1}"
-        slippage = (price / ref - 1.0) * 1e4 if order.is_buy else (1.0 - price / ref) * 1e4
-        fee_bps = fee / notional * 1e4 if notional else 0.0
-        currency = self.config.currency
-        record = {
-            "event": EVENT_FILL, "run_id": run_id, "ts": ts,
-            "order_id": order.order_id, "fill_id": fill_id, "timestamp": ts, "symbol": order.symbol,
-            "side": order.side, "qty": qty, "fill_price": price, "notional": notional, "fee": fee,
-            "fee_currency": currency, "venue": VENUE, "slippage_bps": slippage, "fee_bps": fee_bps,
-            "liquidity": liquidity, "status": status,
+        return {
+            "order_id": order.order_id, "fill_id": f"{order.order_id}-f{order.nfills + k + 1}", "timestamp": now,
+            "symbol": order.symbol, "side": order.side, "qty": qty, "fill_price": price, "notional": notional,
+            "fee": fee, "fee_currency": self.config.currency, "venue": VENUE,
+            "slippage_bps": (price / ref - 1.0) * 1e4 if order.is_buy else (1.0 - price / ref) * 1e4,
+            "fee_bps": fee / notional * 1e4 if notional else 0.0, "liquidity": liquidity,
         }
-        if new:
-            self._journal.write_records([order.record(run_id, ts), record])
-            self._register(order, journal=False, is_open=status != STATUS_FILLED)
-        else:
-            self._journal.write_records([record])
-        fill = {
-            "order_id": order.order_id, "fill_id": fill_id, "timestamp": now, "symbol": order.symbol,
-            "side": order.side, "qty": qty, "fill_price": price, "notional": notional, "fee": fee,
-            "fee_currency": currency, "venue": VENUE, "slippage_bps": slippage, "fee_bps": fee_bps,
-            "liquidity": liquidity,
-        }
-        self._apply_fill(order, fill, status)
-        if self._respect_size:
+
+    def _after_fills(self, order: PaperOrder, fills: list[dict[str, Any]]) -> None:
+        """Displayed size used up by these fills (``respect_quote_size``)."""
+        if self._respect_size and fills:
             avail = self._avail.get(order.symbol)
             if avail is not None:
                 side = 1 if order.is_buy else 0
-                avail[side] = max(0.0, avail[side] - qty)
+                avail[side] = max(0.0, avail[side] - sum(f["qty"] for f in fills))
 
-    def _apply_fill(self, order: PaperOrder, fill: dict[str, Any], status: str) -> None:
-        qty, notional, fee = fill["qty"], fill["notional"], fill["fee"]
-        if order.is_buy:
-            self._cash -= notional + fee
-        else:
-            self._cash += notional - fee
-        pos = self._positions.get(order.symbol)
-        if pos is None:
-            pos = self._positions[order.symbol] = Position()
-        pos.apply(order.is_buy, qty, fill["fill_price"], fee)
-        order.filled_qty += qty
-        order.filled_notional += notional
-        order.fee += fee
-        order.nfills += 1
-        self._fills.append(fill)
-        if status == STATUS_FILLED:
-            self._close(order, STATUS_FILLED)
-        else:
-            order.status = status
-            if order.reserved_cash or order.reserved_qty:
-                self._reserve(order)
-
-    # -- reservations ----------------------------------------------------------
-    def _reserve(self, order: PaperOrder) -> None:
-        """(Re)compute what the open ``order`` holds back for its remaining quantity."""
-        self._release(order)
-        remaining = order.qty - order.filled_qty
-        if remaining <= QTY_EPSILON:
-            return
-        if order.is_buy:
-            cap = order.limit_price if order.limit_price is not None else apply_slippage(
-                order.stop_price, True, self._slippage.bps(remaining, remaining)
-            )
-            notional = cap * remaining
-            order.reserved_cash = notional + self._fees.max_fee(remaining, notional)
-            self._reserved_cash += order.reserved_cash
-        else:
-            order.reserved_qty = remaining
-            self._reserved_sell[order.symbol] = self._reserved_sell.get(order.symbol, 0.0) + remaining
-
-    def _release(self, order: PaperOrder) -> None:
-        if order.reserved_cash:
-            self._reserved_cash -= order.reserved_cash
-            if abs(self._reserved_cash) < 1e-9:
-                self._reserved_cash = 0.0
-            order.reserved_cash = 0.0
-        if order.reserved_qty:
-            left = self._reserved_sell.get(order.symbol, 0.0) - order.reserved_qty
-            if left <= QTY_EPSILON:
-                self._reserved_sell.pop(order.symbol, None)
-            else:
-                self._reserved_sell[order.symbol] = left
-            order.reserved_qty = 0.0
-
-    def _check_can_open(self, order: PaperOrder) -> None:
-        """A resting order must be affordable in full (cash, position or margin) when placed."""
-        remaining = order.qty
-        if order.is_buy:
-            cap = order.limit_price if order.limit_price is not None else apply_slippage(
-                order.stop_price, True, self._slippage.bps(remaining, remaining)
-            )
-            notional = cap * remaining
-            need = notional + self._fees.max_fee(remaining, notional)
-            have = self._cash - self._reserved_cash
-            if need > have + 1e-9:
-                raise InsufficientFundsError(
-                    order.symbol, f"Insufficient cash: need ${need:,.2f} reserved, have ${have:,.2f}"
-                )
-        else:
-            pos = self._positions.get(order.symbol)
-            free = (pos.qty if pos else 0.0) - self._reserved_sell.get(order.symbol, 0.0)
-            if remaining > free + QTY_EPSILON:
-                if not self._allow_short:
-                    raise InsufficientFundsError(
-                        order.symbol, f"Insufficient position: need {remaining:g}, have {max(free, 0.0):g} available"
-                    )
-                price = order.limit_price if order.limit_price is not None else order.stop_price
-                self._check_margin(order.symbol, free - remaining, price, 0.0)
+    def _end(self, order: PaperOrder, status: str, event: str, reason: str) -> None:
+        """Journal and apply the end of an open order (cancel, expiry, reject)."""
+        self._commit({"event": event, "ts": self._clock(), "order_id": order.order_id, "status": status,
+                      "reason": reason, "filled_qty": order.filled_qty},
+                     lambda _seq: self._state.apply_end(order.order_id, status))
 
     # -- quotes and matching -----------------------------------------------------
     def _quote_for(self, symbol: str, now: datetime, required: bool = True) -> Any:
@@ -838,6 +761,7 @@ class PaperBroker:
                 if not required:
                     return None
                 raise QuoteUnavailableError(symbol, f"available from the data provider: {exc}") from exc
+            self._check_future(fresh, now)
             self._on_quote(fresh, now)
             quote = self._quotes.get(symbol)
             if quote is not None and (now - quote["timestamp"]).total_seconds() <= self._max_age:
@@ -847,9 +771,7 @@ class PaperBroker:
         if quote is None:
             raise QuoteUnavailableError(symbol)
         age = (now - quote["timestamp"]).total_seconds()
-        raise QuoteUnavailableError(
-            symbol, f"is stale: {age:.1f}s old (max_quote_age_s {self._max_age:g})"
-        )
+        raise QuoteUnavailableError(symbol, f"is stale: {age:.1f}s old (max_quote_age_s {self._max_age:g})")
 
     def _on_quote(self, quote: dict[str, Any], now: datetime) -> None:
         sym = quote["symbol"]
@@ -857,12 +779,12 @@ class PaperBroker:
         if held is not None and quote["timestamp"] < held["timestamp"]:
             logger.debug("Ignoring out-of-order quote for %s (%s < %s)", sym, quote["timestamp"], held["timestamp"])
             return
-        if self._expiries:
+        if self._state.expiries:
             self._expire_due(now)
         self._quotes[sym] = quote
         self._avail[sym] = [quote["bid_size"], quote["ask_size"]]
-        book = self._books.get(sym)
-        if book is not None and len(book):
+        book = self._state.books.get(sym)
+        if book is not None and len(book) and self._journal is not None:
             self._match(book, quote, now)
 
     def _available(self, symbol: str, quote: dict[str, Any], is_buy: bool) -> float:
@@ -871,7 +793,7 @@ class PaperBroker:
             avail = self._avail[symbol] = [quote["bid_size"], quote["ask_size"]]
         return avail[1] if is_buy else avail[0]
 
-    def _match(self, book: SymbolBook, quote: dict[str, Any], now: datetime) -> None:
+    def _match(self, book: Any, quote: dict[str, Any], now: datetime) -> None:
         """Trigger stops and fill resting limits that the quote reaches (O(log n + fills))."""
         bid, ask = quote["bid"], quote["ask"]
         while (hit := book.next_triggered_stop(bid, ask)) is not None:
@@ -888,17 +810,48 @@ class PaperBroker:
                         break
                 price = min(order.limit_price, ask) if is_buy else max(order.limit_price, bid)
                 try:
-                    self._execute(order, qty, price, MAKER, ask if is_buy else bid, now)
+                    fee = self._engine.fill_fee(order, qty, price, MAKER, self._mark)
                 except InsufficientFundsError as exc:  # e.g. a short sell that margin no longer covers
-                    self._end(order, STATUS_REJECTED, EVENT_REJECT, exc.reason)
+                    self._end(order, STATUS_REJECTED, "reject", exc.reason)
+                    continue
+                fill = self._fill(order, qty, price, fee, MAKER, ask if is_buy else bid, now, 0)
+                status = STATUS_FILLED if order.filled_qty + qty >= order.qty - QTY_EPSILON else STATUS_PARTIALLY_FILLED
+                self._write_fill(order, fill, status, None, now, triggered=False)
                 if order.is_open:
                     break  # liquidity used up; the rest waits for the next quote
 
-    def _book(self, symbol: str) -> SymbolBook:
-        book = self._books.get(symbol)
-        if book is None:
-            book = self._books[symbol] = SymbolBook()
-        return book
+    def _trigger(self, order: PaperOrder, quote: dict[str, Any], now: datetime) -> None:
+        """A resting stop reached its trigger: one record says what happened."""
+        fills: list[dict[str, Any]] = []
+        try:
+            status, rest = self._at_trigger(order, quote, now, fills)
+            reason = "ioc: nothing fillable at trigger" if status == STATUS_CANCELLED else (
+                "fok: cannot fill in full at trigger" if status == STATUS_REJECTED else "")
+        except OrderRejectedError as exc:
+            fills, status, rest, reason = [], STATUS_REJECTED, None, exc.reason
+        if fills:
+            self._write_fill(order, fills[0], status, rest, now, triggered=True)
+        elif status in FINAL_STATUSES:
+            self._end(order, status, "cancel" if status == STATUS_CANCELLED else "reject", reason)
+        else:
+            self._commit({"event": "trigger", "ts": now, "order_id": order.order_id, "rest": AS_LIMIT},
+                         lambda seq: self._state.apply_trigger(order.order_id, seq))
+
+    def _write_fill(self, order: PaperOrder, fill: dict[str, Any], status: str, rest: str | None,
+                    now: datetime, triggered: bool) -> None:
+        journal = self._journal
+        assert journal is not None
+        self._commit({"event": "fill", "run_id": journal.run_id, "ts": now, **fill, "status": status,
+                      "rest": rest, "triggered": triggered},
+                     lambda seq: self._state.apply_fill(order.order_id, fill, status, rest, seq, triggered))
+        self._after_fills(order, [fill])
+
+    def _mark(self, symbol: str) -> float:
+        quote = self._quotes.get(symbol)
+        if quote is not None:
+            return (quote["bid"] + quote["ask"]) / 2.0
+        pos = self._state.positions.get(symbol)
+        return pos.avg_cost if pos is not None else 0.0
 
     # -- time ----------------------------------------------------------------
     def _end_of_day(self, when: datetime) -> datetime:
@@ -906,40 +859,35 @@ class PaperBroker:
         eod = when.replace(hour=self._eod.hour, minute=self._eod.minute, second=0, microsecond=0)
         return eod if eod > when else eod + timedelta(days=1)
 
-    def _schedule_expiry(self, order: PaperOrder) -> None:
-        if order.expires_at is not None:
-            heapq.heappush(self._expiries, (order.expires_at, id(order), order))
-
     def _expire_due(self, now: datetime) -> None:
-        heap = self._expiries
+        heap = self._state.expiries
         while heap and heap[0][0] <= now:
             order = heapq.heappop(heap)[2]
-            if order.is_open:
-                self._end(order, STATUS_EXPIRED, EVENT_EXPIRE, f"day order expired at {order.expires_at.isoformat()}")
+            if order.is_open and self._journal is not None:
+                assert order.expires_at is not None
+                self._end(order, STATUS_EXPIRED, "expire", f"day order expired at {order.expires_at.isoformat()}")
+            elif order.is_open:  # read-only: show the expiry without writing it
+                self._state.apply_end(order.order_id, STATUS_EXPIRED)
 
-    # -- valuation -------------------------------------------------------------
-    def _mark(self, symbol: str) -> float:
-        quote = self._quotes.get(symbol)
-        if quote is not None:
-            return (quote["bid"] + quote["ask"]) / 2.0
-        pos = self._positions.get(symbol)
-        return pos.avg_cost if pos is not None else 0.0
 
-    def _equity(self) -> float:
-        value = self._cash
-        for sym, pos in self._positions.items():
-            if pos.qty:
-                value += pos.qty * self._mark(sym)
-        return value
+def _order_id(order_id: Any) -> str:
+    if not isinstance(order_id, str) or not order_id:
+        raise OrderNotFoundError(str(order_id), f"Order not found: order ids are non-empty strings, got {order_id!r}")
+    return order_id
 
-    # -- journal ---------------------------------------------------------------
-    def _journal_reject(self, exc: BrokerError, details: dict[str, Any]) -> None:
-        """Record a refused order; a journal failure here is logged, the refusal still raised."""
-        reason = getattr(exc, "reason", None) or str(exc)
-        try:
-            self._journal.write(EVENT_REJECT, {**details, "reason": reason, "error": type(exc).__name__})
-        except BrokerError:
-            logger.exception("Could not journal the rejection of an order (%s)", reason)
+
+def _checked_clock(clock: Any) -> Clock:
+    """``clock`` if it is a callable returning an aware datetime; ``ConfigError`` otherwise."""
+    if clock is None:
+        return utc_now
+    if not callable(clock):
+        raise ConfigError(f"clock must be a callable returning an aware UTC datetime, got {clock!r}")
+    try:
+        now = clock()
+        ensure_utc(now, "clock()")
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"clock must return an aware UTC datetime: {exc}") from None
+    return clock
 
 
 __all__ = ["SIDE_BUY", "SIDE_SELL", "PaperBroker", "PaperConfig"]

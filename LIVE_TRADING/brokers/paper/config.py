@@ -10,6 +10,7 @@ from LIVE_TRADING.common.paths import journal_root
 from LIVE_TRADING.common.settings import SettingsReader
 
 _HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
+_ACCOUNT = r"^[A-Za-z0-9_.-]{1,64}$"
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class PaperConfig:
     fee_bps: float
     log_dir: str
     resume: bool
-    fsync: bool
+    durability: str
     slippage_model: str
     slippage_base_bps: float
     slippage_impact_bps: float
@@ -38,10 +39,19 @@ class PaperConfig:
     max_quote_age_s: float
     data_provider: str | None
     currency: str
+    account: str
+    min_qty: float
+    max_quote_future_s: float
+    lock_timeout_s: float
+    snapshot_every: int
+    segment_max_bytes: int
+    keep_terminal_orders: int
 
     @classmethod
     def from_config(cls, **kw: Any) -> PaperConfig:
-        """Settings from ``live_trading.paper`` (and ``journal.fsync``); keyword arguments override.
+        """Settings from ``live_trading.paper`` and ``live_trading.journal``; keyword arguments override.
+
+        ``fsync=True`` is the older spelling of ``durability="fsync"``.
 
         Raises ``ConfigError`` listing every invalid value.
         """
@@ -50,7 +60,7 @@ class PaperConfig:
         fee_model = kw.get("fee_model")
         values = dict(
             initial_cash=r.number("initial_cash", ge=0),
-            slippage_bps=r.number("slippage_bps", ge=0),
+            slippage_bps=r.number("slippage_bps", ge=0, le=9_999),
             fee_bps=r.number("fee_bps", ge=0),
             log_dir=r.string("log_dir", None if kw.get("log_dir") is None else str(kw["log_dir"])),
             resume=r.boolean("resume"),
@@ -76,10 +86,20 @@ class PaperConfig:
             data_provider=r.string("data_provider", optional=True)
             if kw.get("data_provider") is None or isinstance(kw.get("data_provider"), str) else None,
             currency=r.string("currency"),
+            account=r.string("account", pattern=_ACCOUNT, allowed="1-64 letters, digits, '_', '.' or '-'"),
+            min_qty=r.number("min_qty", gt=0),
+            max_quote_future_s=r.number("max_quote_future_s", ge=0),
         )
-        fsync_reader = SettingsReader("journal", {"fsync": kw.get("fsync")})
-        values["fsync"] = fsync_reader.boolean("fsync")
-        r.problems.extend(fsync_reader.problems)
+        durability = "fsync" if kw.get("fsync") else kw.get("durability")
+        j = SettingsReader("journal", {**kw, "durability": durability})
+        values.update(
+            durability=j.choice("durability", ("fsync", "flush", "none")),
+            lock_timeout_s=j.number("lock_timeout_s", ge=0),
+            snapshot_every=j.integer("snapshot_every", ge=1),
+            segment_max_bytes=j.integer("segment_max_bytes", ge=4096),
+            keep_terminal_orders=j.integer("keep_terminal_orders", ge=0),
+        )
+        r.problems.extend(j.problems)
         maker = values["fee_maker_bps"]
         if isinstance(maker, float) and maker < -100:
             r.problems.append(

@@ -82,8 +82,17 @@ class SqrtImpact:
         return self.base_bps + self.impact_bps * math.sqrt(ratio)
 
 
+#: the most slippage any model may charge: a SELL never fills below 1% of its reference price
+MAX_SLIPPAGE_BPS = 9_900.0
+
+
 def apply_slippage(reference: float, is_buy: bool, bps: float) -> float:
-    """The fill price ``bps`` worse than ``reference`` for the given side."""
+    """The fill price ``bps`` worse than ``reference`` for the given side (capped at ``MAX_SLIPPAGE_BPS``).
+
+    Every slippage model goes through here, so a fill price is always > 0.
+    """
+    if bps > MAX_SLIPPAGE_BPS:
+        bps = MAX_SLIPPAGE_BPS
     return reference * (1.0 + bps * 1e-4) if is_buy else reference * (1.0 - bps * 1e-4)
 
 
@@ -149,6 +158,7 @@ FEE_MODELS = ("bps", "per_share", "maker_taker")
 __all__ = [
     "FEE_MODELS",
     "MAKER",
+    "MAX_SLIPPAGE_BPS",
     "SLIPPAGE_MODELS",
     "TAKER",
     "BpsFee",

@@ -31,12 +31,12 @@ AS_STOP = "stop"
 
 
 class PriceQueue:
-    """A heap of resting orders keyed by ``key(order)`` (smaller first), FIFO on ties."""
+    """A heap of resting orders keyed by ``key(order)`` (smaller first), then ``order.rest_seq`` (time)."""
 
     __slots__ = ("_heap", "_key", "_kind", "_live", "_seq")
 
     def __init__(self, key: Callable[[Any], float], kind: str) -> None:
-        self._heap: list[tuple[float, int, Any]] = []
+        self._heap: list[tuple[float, int, int, Any]] = []
         self._key = key
         self._kind = kind
         self._live = 0
@@ -46,8 +46,9 @@ class PriceQueue:
         return self._live
 
     def push(self, order: Any) -> None:
+        """Queue ``order`` behind orders at its price with a smaller ``order.rest_seq`` (time priority)."""
         self._seq += 1
-        heapq.heappush(self._heap, (self._key(order), self._seq, order))
+        heapq.heappush(self._heap, (self._key(order), order.rest_seq, self._seq, order))
         order.queue = self
         order.resting = self._kind
         self._live += 1
@@ -65,18 +66,18 @@ class PriceQueue:
         """The first live order, or ``None``."""
         heap = self._heap
         while heap:
-            order = heap[0][2]
+            order = heap[0][3]
             if order.queue is self:
                 return order
             heapq.heappop(heap)
         return None
 
     def _compact(self) -> None:
-        self._heap = [e for e in self._heap if e[2].queue is self]
+        self._heap = [e for e in self._heap if e[3].queue is self]
         heapq.heapify(self._heap)
 
     def orders(self) -> list[Any]:
-        return [e[2] for e in self._heap if e[2].queue is self]
+        return [e[3] for e in self._heap if e[3].queue is self]
 
 
 class SymbolBook:

@@ -1,7 +1,9 @@
-"""One paper order's record and state: what it asked for, what it filled, what it holds back.
+"""One paper order: what it asked for, what it filled, what it holds back, where it rests.
 
 ``PaperOrder`` is internal to the paper broker; callers see ``result()`` dicts
-(the ``OrderResult`` shape of ``LIVE_TRADING.brokers.interface``).
+(the ``OrderResult`` shape of ``LIVE_TRADING.brokers.interface``). ``spec()`` is
+what an ``order`` journal record holds, ``state()`` what a snapshot holds;
+``from_record`` rebuilds an order from either.
 """
 
 from __future__ import annotations
@@ -10,23 +12,27 @@ from datetime import datetime
 from typing import Any
 
 from LIVE_TRADING.brokers.validation import OrderRequest
-from LIVE_TRADING.common.constants import (
-    EVENT_ORDER,
-    SIDE_BUY,
-    STATUS_NEW,
-    STATUS_PARTIALLY_FILLED,
-)
+from LIVE_TRADING.common.constants import SIDE_BUY, STATUS_NEW, STATUS_PARTIALLY_FILLED
 
 VENUE = "paper"
 
+#: the fields of ``spec()``: an order as accepted
+SPEC_FIELDS = ("order_id", "client_order_id", "symbol", "side", "order_type", "qty", "limit_price",
+               "stop_price", "time_in_force", "created", "expires_at", "triggered")
+#: what a snapshot adds: how far it got
+STATE_FIELDS = ("status", "filled_qty", "filled_notional", "fee", "nfills", "rest_seq", "seq")
+
+
+def _dt(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
 
 class PaperOrder:
-    """One order's live state (internal; callers get ``result()`` dicts)."""
+    """One order's live state."""
 
     __slots__ = (
         "client_order_id",
         "created",
-        "created_iso",
         "expires_at",
         "fee",
         "filled_notional",
@@ -40,7 +46,9 @@ class PaperOrder:
         "queue",
         "reserved_cash",
         "reserved_qty",
+        "rest_seq",
         "resting",
+        "seq",
         "side",
         "status",
         "stop_price",
@@ -49,7 +57,7 @@ class PaperOrder:
         "triggered",
     )
 
-    def __init__(self, order_id: str, req: OrderRequest, created: datetime, created_iso: str) -> None:
+    def __init__(self, order_id: str, req: OrderRequest, created: datetime, seq: int = 0) -> None:
         self.order_id = order_id
         self.client_order_id = req.client_order_id
         self.symbol = req.symbol
@@ -57,11 +65,10 @@ class PaperOrder:
         self.is_buy = req.side == SIDE_BUY
         self.order_type = req.order_type
         self.qty = req.qty
-        self.limit_price = req.limit_price
-        self.stop_price = req.stop_price
+        self.limit_price: Any = req.limit_price  # float, set for the types that need one
+        self.stop_price: Any = req.stop_price
         self.tif = req.time_in_force
         self.created = created
-        self.created_iso = created_iso
         self.expires_at: datetime | None = None
         self.status = STATUS_NEW
         self.filled_qty = 0.0
@@ -73,6 +80,8 @@ class PaperOrder:
         self.reserved_qty = 0.0
         self.queue: Any = None
         self.resting: str | None = None
+        self.seq = seq  # journal seq of the record that accepted it
+        self.rest_seq = 0  # journal seq at which it (last) joined a book queue: its time priority
 
     @property
     def remaining(self) -> float:
@@ -81,6 +90,10 @@ class PaperOrder:
     @property
     def is_open(self) -> bool:
         return self.status == STATUS_NEW or self.status == STATUS_PARTIALLY_FILLED
+
+    def request(self) -> OrderRequest:
+        return OrderRequest(self.symbol, self.side, self.qty, self.order_type, self.limit_price,
+                            self.stop_price, self.tif, self.client_order_id)
 
     def result(self) -> dict[str, Any]:
         return {
@@ -101,12 +114,9 @@ class PaperOrder:
             "venue": VENUE,
         }
 
-    def record(self, run_id: str, ts: str) -> dict[str, Any]:
-        """The journal's ``order`` record: everything needed to rebuild the order."""
+    def spec(self) -> dict[str, Any]:
+        """The order as accepted (the ``order`` field of an ``order`` journal record)."""
         return {
-            "event": EVENT_ORDER,
-            "run_id": run_id,
-            "ts": ts,
             "order_id": self.order_id,
             "client_order_id": self.client_order_id,
             "symbol": self.symbol,
@@ -116,12 +126,32 @@ class PaperOrder:
             "limit_price": self.limit_price,
             "stop_price": self.stop_price,
             "time_in_force": self.tif,
-            "status": self.status,
-            "created": self.created_iso,
-            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+            "created": self.created,
+            "expires_at": self.expires_at,
             "triggered": self.triggered,
         }
 
+    def state(self) -> dict[str, Any]:
+        """``spec()`` plus progress: what a snapshot holds of an open order."""
+        out = self.spec()
+        for name in STATE_FIELDS:
+            out[name] = getattr(self, name)
+        return out
+
+    @classmethod
+    def from_record(cls, d: dict[str, Any], seq: int = 0) -> PaperOrder:
+        """An order from ``spec()`` (a journal record) or ``state()`` (a snapshot) output."""
+        req = OrderRequest(d["symbol"], d["side"], float(d["qty"]), d["order_type"], d.get("limit_price"),
+                           d.get("stop_price"), d["time_in_force"], d.get("client_order_id"))
+        created = _dt(d["created"])
+        assert created is not None
+        order = cls(d["order_id"], req, created, seq)
+        order.expires_at = _dt(d.get("expires_at"))
+        order.triggered = bool(d.get("triggered"))
+        if "status" in d:
+            for name in STATE_FIELDS:
+                setattr(order, name, d[name])
+        return order
 
 
-__all__ = ["VENUE", "PaperOrder"]
+__all__ = ["SPEC_FIELDS", "STATE_FIELDS", "VENUE", "PaperOrder"]

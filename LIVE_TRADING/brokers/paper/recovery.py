@@ -1,97 +1,145 @@
-"""Rebuild a paper account's state from its journal (``PaperBroker(resume=True)``)."""
+"""Journal -> state: replaying records, and reading back what memory no longer holds.
+
+``apply_record`` is the one place where a journal record becomes a state
+change; the live broker calls the same ``PaperState.apply_*`` methods with the
+same arguments right after writing the record. ``recover`` loads the newest
+snapshot and replays the records after it. ``find_order`` and ``read_fills``
+read orders and fills that left memory (see ``state``) straight from the journal.
+"""
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Any
 
 from LIVE_TRADING.brokers.paper.orders import PaperOrder
-from LIVE_TRADING.brokers.validation import OrderRequest
-from LIVE_TRADING.common.constants import (
-    EVENT_CANCEL,
-    EVENT_EXPIRE,
-    EVENT_FILL,
-    EVENT_ORDER,
-    EVENT_REJECT,
-    EVENT_SESSION,
-    ORDER_TYPE_LIMIT,
-    ORDER_TYPE_STOP,
-    ORDER_TYPE_STOP_LIMIT,
-    STATUS_CANCELLED,
-    STATUS_EXPIRED,
-    STATUS_FILLED,
-    STATUS_REJECTED,
-    TIF_DAY,
-)
-from LIVE_TRADING.common.journal import iter_records
+from LIVE_TRADING.brokers.paper.state import PaperState
+from LIVE_TRADING.common.constants import FINAL_STATUSES
+from LIVE_TRADING.common.exceptions import JournalCorruptError
+from LIVE_TRADING.common.journal.format import decode_line
+from LIVE_TRADING.common.journal.store import Scan, iter_lines, read_records
 
-if TYPE_CHECKING:
-    from LIVE_TRADING.brokers.paper.broker import PaperBroker
-
-logger = logging.getLogger(__name__)
+#: the keys of a ``Fill`` (the public shape) as journaled
+FILL_KEYS = ("order_id", "fill_id", "timestamp", "symbol", "side", "qty", "fill_price", "notional", "fee",
+             "fee_currency", "venue", "slippage_bps", "fee_bps", "liquidity")
+#: records that end an open order
+END_EVENTS = frozenset({"cancel", "expire", "reject"})
 
 
-def replay_run(self: PaperBroker, run_id: str) -> None:
-    """Rebuild state from the journal records of ``run_id`` (resume)."""
-    first_session = True
-    max_seq = 0
-    count = 0
-    for rec in iter_records(self._log_dir, run_id):
-        count += 1
-        event = rec["event"]
-        if event == EVENT_SESSION:
-            if first_session:
-                self._initial_cash = float(rec.get("initial_cash", self._initial_cash))
-                self._cash = self._initial_cash
-                first_session = False
-        elif event == EVENT_ORDER:
-            order = self._orders.get(rec["order_id"])
-            if order is None:
-                req = OrderRequest(
-                    rec["symbol"], rec["side"], float(rec["qty"]), rec["order_type"], rec.get("limit_price"),
-                    rec.get("stop_price"), rec["time_in_force"], rec.get("client_order_id"),
-                )
-                order = PaperOrder(rec["order_id"], req, datetime.fromisoformat(rec["created"]), rec["created"])
-                self._orders[order.order_id] = order
-                self._open[order.order_id] = order
-                if order.client_order_id:
-                    self._by_cid[order.client_order_id] = order
-                seq = rec["order_id"].rsplit("-", 1)[-1]
-                if seq.isdigit():
-                    max_seq = max(max_seq, int(seq))
-            order.triggered = bool(rec.get("triggered"))
-            order.expires_at = datetime.fromisoformat(rec["expires_at"]) if rec.get("expires_at") else None
-        elif event == EVENT_FILL:
-            order = self._orders.get(rec["order_id"])
-            if order is None:
-                logger.warning("Journal fill %s refers to unknown order %s; skipped", rec.get("fill_id"),
-                               rec.get("order_id"))
-                continue
-            fill = {k: rec[k] for k in (
-                "order_id", "fill_id", "symbol", "side", "qty", "fill_price", "notional", "fee",
-                "fee_currency", "venue", "slippage_bps", "fee_bps", "liquidity") if k in rec}
-            fill["timestamp"] = datetime.fromisoformat(rec["timestamp"])
-            self._apply_fill(order, fill, rec.get("status", STATUS_FILLED))
-        elif event in (EVENT_CANCEL, EVENT_EXPIRE, EVENT_REJECT) and rec.get("order_id"):
-            order = self._orders.get(rec["order_id"])
-            if order is not None and order.is_open:
-                self._close(order, rec.get("status") or {
-                    EVENT_CANCEL: STATUS_CANCELLED, EVENT_EXPIRE: STATUS_EXPIRED}.get(event, STATUS_REJECTED))
-    self._seq = max_seq
-    # Open orders go back into the book with their reservations.
-    for order in list(self._open.values()):
-        self._reserve(order)
-        if order.tif == TIF_DAY:
-            self._schedule_expiry(order)
-        book = self._book(order.symbol)
-        if order.order_type in (ORDER_TYPE_LIMIT,) or (order.order_type == ORDER_TYPE_STOP_LIMIT and order.triggered):
-            book.rest_limit(order, order.is_buy)
-        elif order.order_type in (ORDER_TYPE_STOP, ORDER_TYPE_STOP_LIMIT) and not order.triggered:
-            book.rest_stop(order, order.is_buy)
-    logger.info("Resumed paper run %s from %d journal records: cash %.2f, %d positions, %d open orders",
-                run_id, count, self._cash, len(self.get_positions()), len(self._open))
+def fill_of(rec: dict[str, Any]) -> dict[str, Any]:
+    """The public ``Fill`` dict in a journaled fill (timestamp as an aware datetime)."""
+    fill = {k: rec[k] for k in FILL_KEYS if k in rec}
+    ts = fill.get("timestamp")
+    if isinstance(ts, str):
+        fill["timestamp"] = datetime.fromisoformat(ts)
+    return fill
 
 
+def _ts(value: Any) -> datetime:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
 
-__all__ = ["replay_run"]
+
+def apply_record(state: PaperState, rec: dict[str, Any]) -> None:
+    """Apply one journal record to ``state`` (records that change nothing are skipped)."""
+    event, seq = rec["event"], rec["seq"]
+    try:
+        if event == "order":
+            order = PaperOrder.from_record(rec["order"])
+            state.apply_order(order, [fill_of(f) for f in rec.get("fills", ())], rec["status"], rec.get("rest"),
+                              seq)
+        elif event == "fill":
+            state.apply_fill(rec["order_id"], fill_of(rec), rec["status"], rec.get("rest"), seq,
+                             bool(rec.get("triggered")))
+        elif event == "trigger":
+            state.apply_trigger(rec["order_id"], seq)
+        elif event in END_EVENTS:
+            if rec.get("order_id"):
+                state.apply_end(rec["order_id"], rec["status"])
+        elif event == "snapshot":
+            state.restore(rec["state"], seq)
+        elif event == "open":
+            state.reset(rec["initial_cash"], seq, rec["run_id"], _ts(rec["ts"]))
+            state.tag = rec["tag"]
+        elif event == "reset":
+            state.reset(rec["initial_cash"], seq, rec["run_id"], _ts(rec["ts"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise JournalCorruptError(f"record {event!r} cannot be applied ({type(exc).__name__}: {exc}); "
+                                  "it does not fit the records before it", seq=seq) from exc
+
+
+def recover(state: PaperState, scan: Scan) -> int:
+    """Rebuild ``state`` from the newest snapshot and the records after it; return how many were applied."""
+    newest = scan.newest_snapshot
+    start = (newest[0], newest[1]) if newest else (0, 0)
+    n = 0
+    for raw in iter_lines(scan, start):
+        apply_record(state, decode_line(raw))
+        n += 1
+    return n
+
+
+def _records_from(account_dir: Path, seq: int) -> Iterator[dict[str, Any]]:
+    return read_records(account_dir, since_seq=seq, verify=False)
+
+
+def find_order(account_dir: Path, order_id: str, seq: int, upto: int) -> dict[str, Any] | None:
+    """An order that left memory, rebuilt from its records (from its accepting ``seq`` to ``upto``)."""
+    order: PaperOrder | None = None
+    for rec in _records_from(account_dir, seq):
+        if rec["seq"] > upto:
+            break
+        if rec["event"] == "order" and rec["order"]["order_id"] == order_id:
+            order = PaperOrder.from_record(rec["order"])
+            for f in rec.get("fills", ()):
+                _add_fill(order, f)
+            order.status = rec["status"]
+        elif order is not None and rec.get("order_id") == order_id:
+            if rec["event"] == "fill":
+                _add_fill(order, rec)
+                order.triggered = order.triggered or bool(rec.get("triggered"))
+            elif rec["event"] == "trigger":
+                order.triggered = True
+            if "status" in rec:
+                order.status = rec["status"]
+        if order is not None and order.status in FINAL_STATUSES:
+            break
+    return order.result() if order is not None else None
+
+
+def _add_fill(order: PaperOrder, f: dict[str, Any]) -> None:
+    order.filled_qty += f["qty"]
+    order.filled_notional += f["notional"]
+    order.fee += f["fee"]
+    order.nfills += 1
+
+
+def read_fills(account_dir: Path, from_seq: int, to_seq: int) -> list[dict[str, Any]]:
+    """The fills journaled with ``from_seq <= seq < to_seq``, in order."""
+    out: list[dict[str, Any]] = []
+    for rec in _records_from(account_dir, from_seq):
+        if rec["seq"] >= to_seq:
+            break
+        if rec["event"] == "order":
+            out.extend(fill_of(f) for f in rec.get("fills", ()))
+        elif rec["event"] == "fill":
+            out.append(fill_of(rec))
+    return out
+
+
+def iter_fills(account_dir: str | Path, run_id: str | None = None) -> Iterator[dict[str, Any]]:
+    """Every fill of a paper account's journal (or of its run ``run_id``), in order.
+
+    Fills are in ``order`` records (taken at once) and ``fill`` records (resting orders).
+    """
+    for rec in read_records(account_dir):
+        if run_id is not None and rec.get("run_id") != run_id:
+            continue
+        if rec["event"] == "order":
+            yield from (fill_of(f) for f in rec.get("fills", ()))
+        elif rec["event"] == "fill":
+            yield fill_of(rec)
+
+
+__all__ = ["FILL_KEYS", "apply_record", "fill_of", "find_order", "iter_fills", "read_fills", "recover"]
