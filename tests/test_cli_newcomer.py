@@ -20,6 +20,7 @@ from fakes.binance_server import FakeBinance
 from CONFIG.config_loader import PACKAGED_CONFIG
 from LIVE_TRADING.brokers import interface
 from LIVE_TRADING.brokers.interface import register_venue
+from LIVE_TRADING.brokers.paper.recovery import iter_fills
 from LIVE_TRADING.brokers.validation import validate_order
 from LIVE_TRADING.cli import main
 from LIVE_TRADING.cli.errors import exit_code_for
@@ -63,8 +64,13 @@ def error_lines(stderr):
     return [ln for ln in stderr.splitlines() if not ln.startswith("account: ")]
 
 
-def records(log_dir, event=None):
-    return [r for r in iter_records(log_dir) if event is None or r["event"] == event]
+def records(account, event=None):
+    """The account directory's records (fills: wherever recorded, in ``order`` or ``fill`` records)."""
+    if not Path(account).is_dir():
+        return []
+    if event == "fill":
+        return list(iter_fills(account))
+    return [r for r in iter_records(account) if event is None or r["event"] == event]
 
 
 # -- where the account lives ------------------------------------------------------------
@@ -83,7 +89,7 @@ def test_a_user_config_keeps_its_account_next_to_it_whatever_the_cwd(tmp_path):
     shown = run_cli("positions", "--json", cwd=b, env=env)
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["positions"] == {"AAPL": 7.0}
-    account = cfg_dir / "accounts" / "paper"
+    account = cfg_dir / "accounts" / "paper" / "default"
     assert records(account, "fill") and not (a / "accounts").exists() and not (b / "accounts").exists()
     assert shown.stderr.splitlines() == [f"account: default at {account} (paper)"]
 
@@ -99,9 +105,9 @@ def test_the_packaged_config_uses_live_trading_home_not_the_cwd(tmp_path, monkey
     monkeypatch.chdir(b)
     code, out, err = cli_in("positions", "--json")
     assert code == 0 and json.loads(out)["positions"] == {"MSFT": 3.0}
-    assert records(home / "logs" / "paper_trades", "fill")
+    assert records(home / "logs" / "paper_trades" / "default", "fill")
     assert not (a / "logs").exists() and not (b / "logs").exists()
-    assert err.splitlines() == [f"account: default at {home / 'logs' / 'paper_trades'} (paper)"]
+    assert err.splitlines() == [f"account: default at {home / 'logs' / 'paper_trades' / 'default'} (paper)"]
 
 
 def test_journal_root_rules(tmp_path, monkeypatch):
@@ -138,7 +144,7 @@ def busy_account(isolated_config, cli_in):
 @pytest.mark.parametrize("width", [80, 200])
 def test_tables_fit_the_terminal_without_cutting_ids(tmp_path, busy_account, width):
     env, ids = busy_account
-    fills = records(tmp_path / "logs" / "paper_trades", "fill")
+    fills = records(tmp_path / "logs" / "paper_trades" / "default", "fill")
     for command in ("orders", "fills", "positions"):
         args = (command,)
         for wide in (("--wide",),) if width == 200 else ((),):
@@ -165,14 +171,14 @@ def test_an_unknown_symbol_is_refused_with_a_suggestion_and_nothing_journaled(tm
     assert proc.returncode == 1
     (line,) = error_lines(proc.stderr)
     assert "unknown symbol 'APPL'" in line and "did you mean AAPL" in line
-    log_dir = tmp_path / "logs" / "paper_trades"
+    log_dir = tmp_path / "logs" / "paper_trades" / "default"
     assert not records(log_dir, "order") and not records(log_dir, "fill")
 
 def test_an_absurd_symbol_is_refused_in_one_short_line(tmp_path, cli_in):
     code, _, err = cli_in("order", "A" * 300, "BUY", "1")
     assert code == 1 and "at most 32 characters" in err
     assert len(error_lines(err)[0]) < 200
-    assert not records(tmp_path / "logs" / "paper_trades", "order")
+    assert not records(tmp_path / "logs" / "paper_trades" / "default", "order")
 
 
 def test_paper_broker_refuses_unknown_symbols_and_keeps_its_state(tmp_path):
@@ -285,7 +291,7 @@ def test_a_missing_binance_key_exits_2_in_every_command(tmp_path, write_config, 
 
 
 def test_dry_runs_change_nothing(tmp_path, cli_in):
-    log_dir = tmp_path / "logs" / "paper_trades"
+    log_dir = tmp_path / "logs" / "paper_trades" / "default"
     assert cli_in("order", "AAPL", "BUY", "5")[0] == 0
     resting = json.loads(cli_in("order", "MSFT", "BUY", "1", "--limit", "1", "--json")[1])
     before = len(records(log_dir)) - len(records(log_dir, "session"))
@@ -320,7 +326,7 @@ def test_cancel_all_by_symbol_and_flatten(cli_in):
 
 
 def test_reset_keeps_the_old_account_and_asks_first(tmp_path, cli_in):
-    log_dir = tmp_path / "logs" / "paper_trades"
+    log_dir = tmp_path / "logs" / "paper_trades" / "default"
     cli_in("order", "AAPL", "BUY", "2")
     code, _, err = cli_in("reset")
     assert code == 2 and "needs confirmation: pass --yes" in err
@@ -328,7 +334,7 @@ def test_reset_keeps_the_old_account_and_asks_first(tmp_path, cli_in):
     code, out, err = cli_in("reset", "--yes", "--json")
     assert code == 0, err
     kept = Path(json.loads(out)["kept_as"])
-    assert kept.parent == log_dir.parent and kept.name.startswith("paper_trades.reset-")
+    assert kept.parent == log_dir.parent and kept.name.startswith("default.reset-")
     assert records(kept, "fill") and not records(log_dir, "fill")
     assert json.loads(cli_in("positions", "--json")[1])["positions"] == {}
 
@@ -342,12 +348,12 @@ def test_init_writes_a_commented_config_and_its_account_and_never_overwrites(tmp
     config = where / "live_trading.yaml"
     text = config.read_text()
     assert text.startswith("# LIVE_TRADING configuration") and "# Starting cash" in text
-    assert records(where / "logs" / "paper_trades", "session")
+    assert records(where / "logs" / "paper_trades" / "default", "session")
     again = run_cli("init", cwd=where, env=env)
     assert again.returncode == 2 and "never overwrites" in again.stderr and config.read_text() == text
     elsewhere = run_cli("--config", str(config), "order", "AAPL", "BUY", "1", cwd=tmp_path, env=env)
     assert elsewhere.returncode == 0, elsewhere.stderr
-    assert records(where / "logs" / "paper_trades", "fill")
+    assert records(where / "logs" / "paper_trades" / "default", "fill")
 
 
 # -- exit codes -----------------------------------------------------------------------------
