@@ -530,3 +530,17 @@ def test_vendor_logging_is_relayed_once_at_a_lower_level(caplog):
         ("LIVE_TRADING.vendor.fakevendor", logging.INFO, "fakevendor.client: Error 200, reqId 5: no security definition"),
         ("LIVE_TRADING.vendor.fakevendor", logging.INFO, "1 Failed download:"),
     ]
+
+
+def test_the_readme_lists_every_command_and_the_exit_codes():
+    import argparse
+
+    from LIVE_TRADING.cli import build_parser
+
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## The command line"):text.index("## Use it from a pipeline")]
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for command in sub.choices:
+        assert f"| `{command}" in section, f"README's command table lacks {command}"
+    for code in ("| 0 |", "| 1 |", "| 2 |", "| 3 |", "| 130 |"):
+        assert code in section
