@@ -9,6 +9,8 @@
     live-trading quote AAPL MSFT
     live-trading order AAPL BUY 10 [--limit 99.5] [--stop 101] [--tif day] [--client-id my-1] [--dry-run]
     live-trading orders | positions | fills [--since 2026-01-05] | cash
+    live-trading fills --format csv|json|parquet --output fills.csv   # also: orders --all --format ...
+    live-trading report --benchmark buy-and-hold --format html --output report.html
     live-trading cancel ORDER_ID | cancel --all [--symbol S] [--dry-run]
     live-trading flatten [--dry-run]      # close every position with market orders
     live-trading reset                     # a fresh paper account (the old one is kept, renamed)
@@ -44,7 +46,9 @@ from typing import Any, NoReturn
 
 from LIVE_TRADING import __version__
 from LIVE_TRADING.cli.errors import EXIT_INTERRUPTED, EXIT_USAGE, UsageError, exit_code_for
+from LIVE_TRADING.cli.exports import add_export_options
 from LIVE_TRADING.cli.render import PROG, Output, error_line
+from LIVE_TRADING.cli.report import add_report_parser
 
 _BARS = ("1m", "2m", "5m", "15m", "30m", "60m", "90m", "1h", "1d", "5d", "1wk", "1mo", "3mo")
 _TIFS = ("gtc", "day", "ioc", "fok")
@@ -226,10 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
                "account next to it. Refuses to overwrite an existing file.")
     init.add_argument("path", nargs="?", default="live_trading.yaml", metavar="PATH",
                       help="where to write the config (default: ./live_trading.yaml)")
-    add("orders", "list open orders")
+    orders = add("orders", "list open orders (--all: every order the venue keeps); export them")
+    orders.add_argument("--all", action="store_true", help="every order the venue keeps, not only open ones")
+    add_export_options(orders, since=True)
     add("positions", "list positions (with P&L where the venue reports it)")
-    fills = add("fills", "list fills")
-    fills.add_argument("--since", metavar="ISO", help="only fills at or after this time (no offset: UTC)")
+    fills = add("fills", "list fills; export them")
+    add_export_options(fills, since=True)
     add("cash", "show cash (and account summary where the venue reports it)")
     add("check-config", "validate the config (every problem at once); live venues: read-only connection check")
     health = add("health", "probe the venue with read-only calls and show the broker's metrics and verdict",
@@ -242,12 +248,14 @@ def build_parser() -> argparse.ArgumentParser:
                   "compare them with every snapshot (exit 1 on a problem). repair: move a torn last record "
                   "aside (the only repair that is safe) and say what was done.")
     journal.add_argument("action", choices=("verify", "repair"))
+    add_report_parser(add)
     return parser
 
 
 # -- dispatch ---------------------------------------------------------------------------
 def _handlers() -> dict[str, Any]:
     from LIVE_TRADING.cli import accounts, commands
+    from LIVE_TRADING.cli.report import cmd_report
     from LIVE_TRADING.cli.run import cmd_run
 
     return {
@@ -264,6 +272,7 @@ def _handlers() -> dict[str, Any]:
         "reset": commands.cmd_reset,
         "accounts": accounts.cmd_accounts,
         "journal": accounts.cmd_journal,
+        "report": cmd_report,
     }
 
 
@@ -296,7 +305,7 @@ def _report(exc: BaseException, debug: bool) -> int:
 
 #: commands that open an account (they say which one on stderr)
 ACCOUNT_COMMANDS = frozenset({"run", "quote", "order", "cancel", "orders", "positions", "fills", "cash", "health", "journal",
-                              "flatten", "reset"})
+                              "flatten", "reset", "report"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:

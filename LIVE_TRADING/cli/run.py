@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import logging
 import math
 import signal
 import tempfile
@@ -51,6 +52,8 @@ from LIVE_TRADING.pipeline import PipelineConfig, RunResult, StepInfo, rebalance
 from LIVE_TRADING.pipeline.loop import _fetch_quotes
 from LIVE_TRADING.pipeline.rebalance import mid
 from LIVE_TRADING.pipeline.strategies import load_strategy
+
+logger = logging.getLogger(__name__)
 
 
 def parse_params(items: list[str] | None) -> dict[str, Any]:
@@ -144,13 +147,15 @@ def cmd_run(args: argparse.Namespace, out: Output, venue: str) -> int:
                 bar=cfg.bar, history_provider=session.history_provider, advance=session.advance,
                 interval_s=session.interval_s, cancel_open_on_exit=cfg.cancel_open_on_exit, on_step=on_step,
             )
+        plot_report = _plot_report(result, session.history_provider) if plot_path is not None else None
     finally:
         session.close()
         if scratch is not None:
             scratch.cleanup()
 
     if plot_path is not None:
-        save_equity_plot(result, plot_path, title=f"{strategy!r} on {venue} ({', '.join(cfg.symbols)})")
+        save_equity_plot(result, plot_path, title=f"{strategy!r} on {venue} ({', '.join(cfg.symbols)})",
+                         report=plot_report)
     if out.json_mode:
         out.json(_as_json(result, session, cfg, strategy, plot_path))
     else:
@@ -236,6 +241,20 @@ def _show_plan(out: Output, plan: dict[str, Any], venue: str, cfg: PipelineConfi
     print_planned_orders(out, plan["orders"], "Orders the first step would place")
     for f in plan["failed"]:
         out.line(f"would fail: {f.get('symbol')}: {f.get('message')}")
+
+
+def _plot_report(result: RunResult, provider: Any) -> Any:
+    """The run's report against buy-and-hold for ``--plot`` (None when it cannot be made: plain chart)."""
+    from LIVE_TRADING.common.exceptions import LiveTradingError
+    from LIVE_TRADING.monitoring.report import report
+
+    if not result.equity_curve or result.initial_equity is None:
+        return None
+    try:
+        return report(result, benchmark="buy-and-hold", data_provider=provider)
+    except (LiveTradingError, ValueError) as exc:
+        logger.warning("No benchmark on the plot: %s", exc)
+        return None
 
 
 def _check_plot_path(text: str) -> Path:

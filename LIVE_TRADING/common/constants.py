@@ -19,10 +19,15 @@ ORDER_TYPE_MARKET = "market"
 ORDER_TYPE_LIMIT = "limit"
 ORDER_TYPE_STOP = "stop"
 ORDER_TYPE_STOP_LIMIT = "stop_limit"
-ORDER_TYPES = (ORDER_TYPE_MARKET, ORDER_TYPE_LIMIT, ORDER_TYPE_STOP, ORDER_TYPE_STOP_LIMIT)
+#: a stop whose trigger follows the market by ``trail_amount`` or ``trail_percent``;
+#: with ``limit_offset`` it becomes a trailing stop-limit (limit = trigger -/+ offset)
+ORDER_TYPE_TRAILING_STOP = "trailing_stop"
+ORDER_TYPES = (ORDER_TYPE_MARKET, ORDER_TYPE_LIMIT, ORDER_TYPE_STOP, ORDER_TYPE_STOP_LIMIT, ORDER_TYPE_TRAILING_STOP)
 #: order types that need a ``limit_price`` / a ``stop_price``
 NEEDS_LIMIT_PRICE = frozenset({ORDER_TYPE_LIMIT, ORDER_TYPE_STOP_LIMIT})
 NEEDS_STOP_PRICE = frozenset({ORDER_TYPE_STOP, ORDER_TYPE_STOP_LIMIT})
+#: entry order types of ``submit_bracket``
+BRACKET_ENTRY_TYPES = (ORDER_TYPE_MARKET, ORDER_TYPE_LIMIT)
 
 # --- time in force -----------------------------------------------------------
 TIF_GTC = "gtc"

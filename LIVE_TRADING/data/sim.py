@@ -221,7 +221,7 @@ class SimDataProvider(DataProvider):
         self._clock: Clock = clock or utc_now
         r = SettingsReader("data.sim", overrides)
         self.seed = r.integer("seed", seed)
-        defaults = {name: r.number(name, **bounds) for name, bounds in _MARKET_KEYS.items()}
+        defaults = {name: r.number(name, **bounds) for name, bounds in _MARKET_KEYS.items()}  # type: ignore[arg-type]
         per_symbol = self._read_symbols(r, r.mapping("symbols"))
         start_time = self._read_start_time(r)
         self.universe = self._read_universe(r, per_symbol)

@@ -405,7 +405,7 @@ class BinanceHTTP:
                         raise ExecutionUnknownError(message) from None
                     raise BrokerError(message) from None
 
-            code, msg = self._error_body(resp)
+            code, msg, data = self._error_body(resp)
             retry_after = _retry_after(resp.headers)
             if code == INVALID_TIMESTAMP and signed and not resynced:
                 logger.warning("Binance -1021 (%s): re-measuring server time and retrying once", msg)
@@ -414,6 +414,8 @@ class BinanceHTTP:
                 continue
             err = translate(code, msg, http_status=status, symbol=symbol, order_id=order_id,
                             retry_after_s=retry_after)
+            # Binance's own detail of a partly failed request (cancelReplace -2021 / -2022)
+            err.venue_data = data  # type: ignore[attr-defined]
             if status in (429, 418) or code in RATE_LIMIT_CODES:
                 self._block(retry_after)
                 # wait out a Retry-After within the bound; without one, back off on 429 but never
@@ -441,15 +443,16 @@ class BinanceHTTP:
             raise err
 
     @staticmethod
-    def _error_body(resp: requests.Response) -> tuple[Any, str]:
+    def _error_body(resp: requests.Response) -> tuple[Any, str, Any]:
+        """``(code, msg, data)`` of an error answer; ``data`` is Binance's detail object, if any."""
         try:
             data = resp.json()
         except ValueError:
             text = " ".join((resp.text or "").split())[:200]
-            return None, text or resp.reason or f"HTTP {resp.status_code}"
+            return None, text or resp.reason or f"HTTP {resp.status_code}", None
         if isinstance(data, dict):
-            return data.get("code"), str(data.get("msg", ""))
-        return None, str(data)[:200]
+            return data.get("code"), str(data.get("msg", "")), data.get("data")
+        return None, str(data)[:200], None
 
     def close(self) -> None:
         if self._own_session:

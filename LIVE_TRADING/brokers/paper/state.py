@@ -35,6 +35,7 @@ class PaperState:
         self.fees = fees
         self.keep_terminal = max(0, int(keep_terminal))
         self.tag = ""
+        self.currency = "USD"
         self.reset(initial_cash, 0, "", None)
 
     def reset(self, initial_cash: float, seq: int, run_id: str, started: datetime | None) -> None:
@@ -198,6 +199,7 @@ class PaperState:
             orders.append(d)
         return {
             "tag": self.tag,
+            "currency": self.currency,
             "run_id": self.run_id,
             "run_started": self.run_started,
             "initial_cash": self.initial_cash,
@@ -213,7 +215,7 @@ class PaperState:
         started = snap.get("run_started")
         self.reset(snap["initial_cash"], snap["epoch_seq"], snap["run_id"],
                    datetime.fromisoformat(started) if isinstance(started, str) else started)
-        self.tag = snap["tag"]
+        self.tag, self.currency = snap["tag"], snap["currency"]
         self.cash = snap["cash"]
         self.fills_from_seq = seq + 1
         for sym, (qty, avg, realized, fees) in snap["positions"].items():
