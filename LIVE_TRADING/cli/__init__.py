@@ -337,7 +337,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_check_config(args, out, args.venue)
         load_config()  # a malformed file fails here, before anything else
         from LIVE_TRADING.cli import session
-        from LIVE_TRADING.cli.session import announce_account, resolve_venue
+        from LIVE_TRADING.cli.session import announce_account_when_opened, resolve_venue
 
         session.options.account = args.account
         session.options.lock_timeout_s = args.lock_timeout
@@ -346,7 +346,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             args.symbols = _symbols(args.symbols)
         if args.command in ACCOUNT_COMMANDS:
-            announce_account(out, venue)
+            announce_account_when_opened(out)
         code = int(_handlers()[args.command](args, out, venue))
         if log is not None:
             log.finish()

@@ -45,7 +45,7 @@ from LIVE_TRADING.cli.safety import (
     is_live,
     print_planned_orders,
 )
-from LIVE_TRADING.cli.session import RunSession, open_run_session
+from LIVE_TRADING.cli.session import RunSession, announce_opened, open_run_session
 from LIVE_TRADING.common.exceptions import UnknownSymbolError
 from LIVE_TRADING.data.provider import require_known
 from LIVE_TRADING.pipeline import PipelineConfig, RunResult, StepInfo, rebalance, run_loop, warm_history
@@ -123,6 +123,8 @@ def cmd_run(args: argparse.Namespace, out: Output, venue: str) -> int:
 
     scratch = tempfile.TemporaryDirectory(prefix="live-trading-dry-run-") if args.dry_run else None
     session = open_run_session(venue, cfg, seed=args.seed, log_dir=scratch.name if scratch else None)
+    if scratch is None or venue != "paper":  # a paper dry run uses a throw-away account: nothing to name
+        announce_opened(venue)
     try:
         _check_symbols(session, cfg)
         if session.note:

@@ -65,6 +65,26 @@ def resolve_venue(override: str | None) -> str:
     return name
 
 
+_announcer: Callable[[str], None] | None = None
+
+
+def announce_account_when_opened(out: Any) -> None:
+    """Say which account the command works on (on stderr), once, when its broker is first opened.
+
+    Commands that fail before opening an account (bad input) stay one line.
+    """
+    global _announcer
+    _announcer = lambda venue: announce_account(out, venue)  # noqa: E731
+
+
+def announce_opened(venue: str) -> None:
+    """Print the pending account line (if ``announce_account_when_opened`` set one up), once."""
+    global _announcer
+    fn, _announcer = _announcer, None
+    if fn is not None:
+        fn(venue)
+
+
 def announce_account(out: Any, venue: str) -> None:
     """Say which account the command works on, once, on stderr: ``account: NAME at PATH (venue)``."""
     from LIVE_TRADING.common.paths import journal_root
@@ -147,6 +167,12 @@ def open_broker(venue: str, *, read_only: bool = False) -> Any:
     ``read_only``: a paper account is shown without taking its lock or writing
     anything (``positions``, ``orders``, ``fills``, ``cash``, ``health``, ``quote``).
     """
+    broker = _open_broker(venue, read_only=read_only)
+    announce_opened(venue)
+    return broker
+
+
+def _open_broker(venue: str, *, read_only: bool) -> Any:
     if venue != "paper":
         return get_broker(venue)
     name = paper_provider_name()
@@ -260,6 +286,8 @@ __all__ = [
     "UsageError",
     "account_dir",
     "announce_account",
+    "announce_account_when_opened",
+    "announce_opened",
     "broker_session",
     "close_quietly",
     "open_broker",
