@@ -364,7 +364,7 @@ def get_broker(venue: str | None = None, *, risk: bool = True, metrics: bool = T
     if risk:
         from LIVE_TRADING.brokers.guard.risk import wrap_with_risk_limits
 
-        broker = wrap_with_risk_limits(broker)
+        broker = wrap_with_risk_limits(broker, venue=name)
     if metrics:
         from LIVE_TRADING.brokers.guard.metrics import InstrumentedBroker
 

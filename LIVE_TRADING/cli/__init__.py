@@ -18,6 +18,8 @@
     live-trading health                    # the broker's call metrics, the journal's counts, the verdict
     live-trading accounts                  # paper accounts: created, last active, records, cash, equity
     live-trading journal verify|repair     # check a paper account's journal / move a torn tail aside
+    live-trading serve [--port 9108]       # /health, /health/detailed, /metrics (Prometheus) until Ctrl-C
+    live-trading run --serve 9108          # the same, for the run's broker, while it runs
 
 Global options (before or after the command): ``--config PATH`` (sets
 ``LIVE_TRADING_CONFIG`` for this process), ``--venue NAME`` (overrides
@@ -249,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
                   "aside (the only repair that is safe) and say what was done.")
     journal.add_argument("action", choices=("verify", "repair"))
     add_report_parser(add)
+    from LIVE_TRADING.cli.serve import add_arguments as add_serve_arguments
+
+    add_serve_arguments(add, run)
     return parser
 
 
@@ -257,6 +262,7 @@ def _handlers() -> dict[str, Any]:
     from LIVE_TRADING.cli import accounts, commands
     from LIVE_TRADING.cli.report import cmd_report
     from LIVE_TRADING.cli.run import cmd_run
+    from LIVE_TRADING.cli.serve import cmd_serve
 
     return {
         "run": cmd_run,
@@ -273,6 +279,7 @@ def _handlers() -> dict[str, Any]:
         "accounts": accounts.cmd_accounts,
         "journal": accounts.cmd_journal,
         "report": cmd_report,
+        "serve": cmd_serve,
     }
 
 

@@ -141,7 +141,7 @@ def cmd_run(args: argparse.Namespace, out: Output, venue: str) -> int:
         if not session.simulated and not out.json_mode:
             out.note(f"Real-time run on {venue}: {session.steps} steps, one every {session.interval_s:g} s "
                      "(--interval-s to change). Ctrl-C stops cleanly.")
-        with _progress(out, session.steps) as on_step, _sigterm_as_interrupt():
+        with _monitoring(args, session), _progress(out, session.steps) as on_step, _sigterm_as_interrupt():
             result = run_loop(
                 session.broker, session.provider, strategy, session.steps,
                 symbols=cfg.symbols, order_type=cfg.order_type, min_trade_value=cfg.min_trade_value,
@@ -243,6 +243,16 @@ def _show_plan(out: Output, plan: dict[str, Any], venue: str, cfg: PipelineConfi
     print_planned_orders(out, plan["orders"], "Orders the first step would place")
     for f in plan["failed"]:
         out.line(f"would fail: {f.get('symbol')}: {f.get('message')}")
+
+
+def _monitoring(args: argparse.Namespace, session: RunSession) -> contextlib.AbstractContextManager[Any]:
+    """``--serve PORT``: the monitoring endpoints for the run's broker while it runs."""
+    if getattr(args, "serve", None) is None:
+        return contextlib.nullcontext()
+    from LIVE_TRADING.cli.serve import serving
+
+    return serving(session.venue, broker=session.broker, port=args.serve,
+                   providers=(session.provider, session.history_provider))
 
 
 def _plot_report(result: RunResult, provider: Any) -> Any:

@@ -258,6 +258,7 @@ class BinanceBroker(OrdersMixin):
             "open_orders": open_orders,
             "server_offset_ms": http.offset_ms,
             "testnet": self.config.testnet,
+            "circuit": http.circuit.snapshot(),
             **http.stats,
         }
 

@@ -220,7 +220,7 @@ class BinanceCore:
         if executed > QTY_EPSILON and sum(f["qty"] for f in fills.values()) + QTY_EPSILON < executed:
             trades = self.http.request(
                 "GET", "/api/v3/myTrades", {"symbol": symbol, "orderId": binance_id, "limit": MY_TRADES_PAGE},
-                signed=True, weight=W_MY_TRADES_BY_ORDER, symbol=symbol,
+                signed=True, weight=W_MY_TRADES_BY_ORDER, symbol=symbol, force=True,
             )
             for t in trades:
                 f = parse_trade(t)

@@ -43,6 +43,7 @@ from LIVE_TRADING.common.constants import (
 )
 from LIVE_TRADING.common.exceptions import (
     BrokerError,
+    CircuitOpenError,
     DuplicateClientOrderIdError,
     OrderNotFoundError,
     OrderRejectedError,
@@ -243,12 +244,15 @@ class OrdersMixin(AccountMixin):
         result, fills = self._collect(raw)
         return dict(self._commit(result, fills))
 
-    def _query_by_cid(self, symbol: str, cid: str) -> dict[str, Any] | None:
-        """``GET order`` by ``origClientOrderId``; ``None`` when Binance does not know it."""
+    def _query_by_cid(self, symbol: str, cid: str, *, force: bool = False) -> dict[str, Any] | None:
+        """``GET order`` by ``origClientOrderId``; ``None`` when Binance does not know it.
+
+        ``force``: also while the circuit breaker is open (settling an order already sent).
+        """
         try:
             return self.http.request(
                 "GET", "/api/v3/order", {"symbol": symbol, "origClientOrderId": cid},
-                signed=True, weight=W_ORDER_QUERY, symbol=symbol, order_id=cid,
+                signed=True, weight=W_ORDER_QUERY, symbol=symbol, order_id=cid, force=force,
             )
         except OrderNotFoundError:
             return None
@@ -263,7 +267,7 @@ class OrdersMixin(AccountMixin):
             if attempt:
                 self._sleep(cfg.reconcile_delay_s)
             try:
-                raw = self._query_by_cid(symbol, cid)
+                raw = self._query_by_cid(symbol, cid, force=True)
             except BrokerError as exc:
                 raise OrderStatusUnknownError(
                     cid,
@@ -291,7 +295,7 @@ class OrdersMixin(AccountMixin):
         except OrderRejectedError as exc:
             if not is_duplicate_order(exc):
                 raise
-            found = self._query_by_cid(symbol, cid)
+            found = self._query_by_cid(symbol, cid, force=True)
             if found is None:
                 raise
             return found
@@ -304,6 +308,13 @@ class OrdersMixin(AccountMixin):
             return post()
         except ExecutionUnknownError:
             pass
+        except CircuitOpenError as exc:  # the first POST was sent: never claim "nothing was sent"
+            raise OrderStatusUnknownError(
+                cid,
+                f"Order {cid!r} on {symbol}: the answer was lost, it was not found, and the circuit breaker "
+                "opened before it could be sent again; check get_open_orders() / get_order() before "
+                "resubmitting (resubmit only with the same client_order_id)",
+            ) from exc
         except OrderRejectedError as exc:
             if not is_duplicate_order(exc):
                 raise
@@ -328,7 +339,7 @@ class OrdersMixin(AccountMixin):
             self._sleep(self.config.poll_interval_s)
             raw = self.http.request(
                 "GET", "/api/v3/order", {"symbol": symbol, "orderId": binance_id},
-                signed=True, weight=W_ORDER_QUERY, symbol=symbol, order_id=str(binance_id),
+                signed=True, weight=W_ORDER_QUERY, symbol=symbol, order_id=str(binance_id), force=True,
             )
             result, more = self._collect(raw)
             fills = list({f["fill_id"]: f for f in [*fills, *more]}.values())

@@ -3,7 +3,8 @@
 ``get_broker`` wraps whichever broker it builds in a ``RiskGuard`` configured
 from ``live_trading.risk``, so the same limits guard paper and live trading.
 A breach raises ``RiskLimitError`` (an ``OrderRejectedError``) naming the limit,
-before anything reaches the venue or the journal.
+before anything reaches the venue or the journal, and raises an alert
+(``kill_switch`` for ``trading_enabled``, ``risk_limit`` for the others).
 
 Limits (``null`` = no limit):
 
@@ -36,6 +37,7 @@ from LIVE_TRADING.brokers.validation import (
     validate_oco,
     validate_order,
 )
+from LIVE_TRADING.common import alerting
 from LIVE_TRADING.common.constants import SIDE_BUY
 from LIVE_TRADING.common.exceptions import RiskLimitError
 from LIVE_TRADING.common.settings import SettingsReader
@@ -128,9 +130,11 @@ class RiskLimits:
 class RiskGuard(BrokerWrapper):
     """A Broker that checks ``RiskLimits`` before passing an order on."""
 
-    def __init__(self, inner: Any, limits: RiskLimits) -> None:
+    def __init__(self, inner: Any, limits: RiskLimits, venue: str | None = None) -> None:
         super().__init__(inner)
         self.limits = limits
+        #: the venue's name, for alerts (default: the venue broker's class name)
+        self.venue = venue or type(self.unwrap()).__name__
         self._inactive = limits.inactive
 
     def submit_order(self, symbol: str, side: str, qty: float, order_type: str = "market",
@@ -156,7 +160,12 @@ class RiskGuard(BrokerWrapper):
                 position = next(
                     (q for s, q in self._inner.get_positions().items() if symbol_key(s) == key), 0.0
                 )
-        limits.check(order, price, position or 0.0)
+        try:
+            limits.check(order, price, position or 0.0)
+        except RiskLimitError as exc:
+            event = alerting.KILL_SWITCH if exc.limit == "trading_enabled" else alerting.RISK_LIMIT
+            alerting.emit(event, venue=self.venue, symbol=order.symbol, limit=exc.limit, reason=exc.reason)
+            raise
 
     def submit_bracket(self, symbol: str, side: str, qty: float, **kwargs: Any) -> dict[str, Any]:
         if not self._inactive:
@@ -182,9 +191,9 @@ class RiskGuard(BrokerWrapper):
         return self._inner.modify_order(order_id, **kwargs)
 
 
-def wrap_with_risk_limits(broker: Any, limits: RiskLimits | None = None) -> RiskGuard:
+def wrap_with_risk_limits(broker: Any, limits: RiskLimits | None = None, venue: str | None = None) -> RiskGuard:
     """``broker`` behind the limits of ``live_trading.risk`` (or the ``limits`` given)."""
-    return RiskGuard(broker, limits if limits is not None else RiskLimits.from_config())
+    return RiskGuard(broker, limits if limits is not None else RiskLimits.from_config(), venue)
 
 
 __all__ = ["RiskGuard", "RiskLimits", "symbol_key", "wrap_with_risk_limits"]

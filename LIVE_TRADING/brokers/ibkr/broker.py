@@ -220,6 +220,7 @@ class IBKRBroker(OrdersMixin):
             "reconnects": max(0, conn.generation - 1),
             "ib_servers_ok": conn.ib_servers_ok,
             "readonly": self.settings.readonly,
+            "circuit": conn.circuit.snapshot(),
         }
 
     def _install_handlers(self) -> None:

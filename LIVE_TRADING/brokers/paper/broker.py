@@ -95,7 +95,6 @@ from LIVE_TRADING.brokers.paper.engine import Engine
 from LIVE_TRADING.brokers.paper.matching import AS_LIMIT, AS_STOP, limit_marketable, stop_triggered
 from LIVE_TRADING.brokers.paper.orders import VENUE, PaperOrder
 from LIVE_TRADING.brokers.paper.recovery import (
-    COMPACT_FILL_KEYS,
     find_order,
     read_fills,
     read_orders,
@@ -588,6 +587,7 @@ class PaperBroker:
         """Status for ``health()``: the simulator is always connected."""
         with self._lock:
             return {"connected": True, "open_orders": len(self._state.open), "quotes": len(self._quotes),
+                    "last_quote_at": max((q["timestamp"] for q in self._quotes.values()), default=None),
                     "journal": str(self.account_dir),
                     "journal_seq": self._journal.seq if self._journal else self._seq}
 
@@ -737,8 +737,8 @@ class PaperBroker:
                 status, rest = self._at_trigger(order, quote, now, fills)
             else:
                 rest = AS_STOP
-        payload = {"event": "order", "ts": now, "order": order.spec(),
-                   "fills": [{k: f[k] for k in COMPACT_FILL_KEYS} for f in fills], "status": status}
+        payload = {"event": "order", "ts": now, "order": order.spec(), "fills": [_compact(f) for f in fills],
+                   "status": status}
         if rest is not None:
             payload["rest"] = rest
         seq = journal.append(payload)["seq"]
@@ -786,8 +786,9 @@ class PaperBroker:
         if not (math.isfinite(price) and price > 0):
             raise OrderRejectedError(order.symbol, f"no valid fill price ({price!r})")
         notional = qty * price
+        oid = order.order_id
         return {
-            "order_id": order.order_id, "fill_id": f"{order.order_id}-f{order.nfills + k + 1}", "timestamp": now,
+            "order_id": oid, "fill_id": f"{oid}-f{order.nfills + k + 1}", "timestamp": now,
             "symbol": order.symbol, "side": order.side, "qty": qty, "fill_price": price, "notional": notional,
             "fee": fee, "fee_currency": self._state.currency, "venue": VENUE,
             "slippage_bps": (price / ref - 1.0) * 1e4 if order.is_buy else (1.0 - price / ref) * 1e4,
@@ -927,6 +928,12 @@ class PaperBroker:
                 self._end(order, STATUS_EXPIRED, "expire", f"day order expired at {order.expires_at.isoformat()}")
             elif order.is_open:  # read-only: show the expiry without writing it
                 self._state.apply_end(order.order_id, STATUS_EXPIRED)
+
+
+def _compact(f: dict[str, Any]) -> dict[str, Any]:
+    """A fill as an ``order`` record holds it (``recovery.COMPACT_FILL_KEYS``: the rest comes from the order)."""
+    return {"fill_id": f["fill_id"], "qty": f["qty"], "fill_price": f["fill_price"], "notional": f["notional"],
+            "fee": f["fee"], "slippage_bps": f["slippage_bps"], "fee_bps": f["fee_bps"], "liquidity": f["liquidity"]}
 
 
 def _order_id(order_id: Any) -> str:

@@ -64,12 +64,17 @@ class PaperState:
                     seq: int) -> None:
         """An order was accepted (record ``order``), with the fills it took at once and where it rests."""
         order.seq = seq
-        self.orders[order.order_id] = order
+        oid = order.order_id
+        self.orders[oid] = order
         if order.client_order_id is not None:
-            self.by_cid[order.client_order_id] = (order.order_id, order.request())
+            self.by_cid[order.client_order_id] = (oid, order.request())
         for fill in fills:
             self._fill(order, fill, seq)
-        self.open[order.order_id] = order
+        if status in FINAL_STATUSES:  # done at once (a market order): it never rests or reserves
+            order.status = status
+            self._ended(oid)
+            return
+        self.open[oid] = order
         self._settle(order, status, rest, seq)
         if order.is_open and order.expires_at is not None:
             heapq.heappush(self.expiries, (order.expires_at, order.seq, order))
@@ -148,8 +153,12 @@ class PaperState:
             order.queue.discard(order)
         self.release(order)
         self.open.pop(order.order_id, None)
+        self._ended(order.order_id)
+
+    def _ended(self, order_id: str) -> None:
+        """An order ended: it stays in memory for the window, then only the journal has it."""
         terminal = self.terminal
-        terminal.append(order.order_id)
+        terminal.append(order_id)
         if len(terminal) > self.keep_terminal:
             self.orders.pop(terminal.popleft(), None)
 
