@@ -74,7 +74,7 @@ _PACK = struct.Struct("<qq").pack
 _INV_CDF = NormalDist().inv_cdf
 _U53 = 1.0 / (1 << 53)
 #: how far back period="max" reaches
-_MAX_SPAN = PERIODS["10y"]
+_MAX_SPAN: timedelta = PERIODS["10y"]  # type: ignore[assignment]  # "10y" always has a span
 #: price samples inside a bar (besides open and close) for its high and low
 _BAR_SAMPLES = 8
 
