@@ -251,6 +251,9 @@ class SimSettings(Section):
     spread_bps: Bps = Field(2.0, description="Quoted spread in bps.")
     size: Number = Field(1000.0, ge=0, description="Displayed size on each side.")
     symbols: dict[Text, SimSymbol] = Field(default_factory=dict, description="Per-symbol overrides, e.g. AAPL: {start_price: 190.0}.")
+    universe: Literal["default", "any"] | list[Text] = Field(
+        "default", description="Symbols the simulator knows (orders for others are refused with a suggestion): "
+        "default (common US equities, ETFs and crypto pairs), any, or a list; symbols under `symbols` are added.")
     start_time: Annotated[datetime | None, BeforeValidator(_iso_time)] = Field(
         None, description="When every path is at its start_price, ISO-8601 with offset; null = the clock's time "
         "when the provider is built.",

@@ -21,6 +21,7 @@ from LIVE_TRADING.brokers import interface
 from LIVE_TRADING.brokers.interface import register_venue
 from LIVE_TRADING.brokers.paper.recovery import iter_fills
 from LIVE_TRADING.cli import main
+from LIVE_TRADING.cli.render import short_id
 from LIVE_TRADING.common.clock import utc_now
 from LIVE_TRADING.common.exceptions import BrokerConnectionError
 from LIVE_TRADING.common.journal import iter_records
@@ -50,7 +51,8 @@ def journal_dir(tmp_path):
 
 
 def one_error_line(stderr: str) -> str:
-    lines = stderr.strip().splitlines()
+    """The one error line (besides the ``account: ...`` line commands print first)."""
+    lines = [ln for ln in stderr.strip().splitlines() if not ln.startswith("account: ")]
     assert len(lines) == 1, stderr
     assert lines[0].startswith("live-trading: error: ") and "Traceback" not in stderr
     return lines[0]
@@ -70,7 +72,7 @@ def events(journal_dir, run_id=None, event=None):
 def test_run_with_no_arguments_trades_offline_and_journals_fills(cli, journal_dir):
     proc = cli("run")
     assert proc.returncode == 0, proc.stderr
-    assert proc.stderr == ""
+    assert proc.stderr.splitlines() == [f"account: default at {journal_dir} (paper)"]  # said once, nothing else
     out = proc.stdout
     assert "Run summary" in out and "100 of 100" in out and "sim (simulated time)" in out
     run_id = re.search(r"run id\s+(\S+)", out).group(1)
@@ -80,14 +82,14 @@ def test_run_with_no_arguments_trades_offline_and_journals_fills(cli, journal_di
 
 
 def test_run_json_summary_agrees_with_the_journal(cli, journal_dir):
-    proc = cli("run", "--steps", "30", "--strategy", "equal_weight", "--symbols", "AAA,BBB", "--json")
+    proc = cli("run", "--steps", "30", "--strategy", "equal_weight", "--symbols", "AAPL,MSFT", "--json")
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["stop_reason"] == "completed" and data["steps_done"] == 30 and data["simulated"] is True
-    assert data["symbols"] == ["AAA", "BBB"] and len(data["equity_curve"]) == 30
+    assert data["symbols"] == ["AAPL", "MSFT"] and len(data["equity_curve"]) == 30
     fills = events(journal_dir, data["run_id"], "fill")
     assert len(fills) == data["fills"] > 0
-    assert sorted(data["positions"]) == ["AAA", "BBB"]
+    assert sorted(data["positions"]) == ["AAPL", "MSFT"]
     assert data["fees"] == pytest.approx(sum(f["fee"] for f in fills))
     assert Path(data["journal_path"]).parent == journal_dir
 
@@ -250,8 +252,12 @@ def test_positions_and_open_orders(capsys, write_config):
     code, out, _ = run_main(capsys, "orders", "--json")
     assert code == 0 and [o["order_id"] for o in json.loads(out)] == [resting["order_id"]]
     code, out, _ = run_main(capsys, "orders")
-    assert code == 0 and resting["order_id"] in out and "Open orders (1)" in out
-    assert run_main(capsys, "cancel", resting["order_id"])[0] == 0
+    short = short_id(resting["order_id"])
+    assert code == 0 and short in out and "Open orders (1)" in out
+    assert (resting["order_id"] in out) == (short == resting["order_id"])  # long ids are shortened
+    code, out, _ = run_main(capsys, "orders", "--wide")
+    assert code == 0 and resting["order_id"] in out
+    assert run_main(capsys, "cancel", short)[0] == 0  # the short id a table shows is enough to cancel
     assert "No open orders." in run_main(capsys, "orders")[1]
 
 
@@ -452,7 +458,7 @@ def test_run_on_a_live_venue_uses_its_quotes_and_the_real_clock(capsys):
     try:
         code, out, err = run_main(capsys, "--venue", "touchvenue", "run", "--steps", "2", "--interval-s", "0",
                                   "--symbols", "AAA", "BBB", "--strategy", "equal_weight", "--qty-step", "1",
-                                  "--min-trade-value", "1", "--json")
+                                  "--min-trade-value", "1", "--json", "--yes")
     finally:
         interface._VENUES.pop("touchvenue", None)
     assert code == 0, err

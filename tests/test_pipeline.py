@@ -341,7 +341,8 @@ def test_warm_history_takes_complete_bars_before_now(clock):
 
 
 def sim_setup(clock, **paper_kw):
-    provider = SimDataProvider(seed=11, clock=clock, **paper_kw.pop("sim", {}))
+    # made-up symbols (AAA, BBB): a universe of any symbol
+    provider = SimDataProvider(seed=11, clock=clock, **{"universe": "any", **paper_kw.pop("sim", {})})
     broker = paper(clock, data_provider=provider, **paper_kw)
     return broker, provider
 

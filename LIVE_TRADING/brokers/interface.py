@@ -363,10 +363,20 @@ def get_broker(venue: str | None = None, *, risk: bool = True, metrics: bool = T
     outermost, in call metrics with a ``health()`` method (``metrics=False``).
     ``broker.unwrap()`` returns the venue broker itself.
 
+    ``clock="sim"`` builds a ``ManualClock`` for a backtest (``clock="real"``:
+    the system time); it is shared with a data provider given by name
+    (``data_provider="sim"``) and returned as ``broker.clock``, to be moved
+    with ``broker.clock.advance(hours=1)``.
+
     Raises:
-        ValueError: unknown venue (names the known ones).
+        ValueError: unknown venue (names the known ones), or unknown clock name.
         ConfigError: invalid configuration for that venue.
     """
+    made_clock = None
+    if isinstance(kwargs.get("clock"), str):
+        from LIVE_TRADING.common.clock import make_clock
+
+        kwargs["clock"] = made_clock = make_clock(kwargs["clock"])
     if venue is None:
         venue = get_cfg("live_trading.venue", default="paper")
     name = str(venue).strip().lower()
@@ -382,6 +392,8 @@ def get_broker(venue: str | None = None, *, risk: bool = True, metrics: bool = T
         from LIVE_TRADING.brokers.guard.metrics import InstrumentedBroker
 
         broker = InstrumentedBroker(broker, venue=name)
+    if made_clock is not None:
+        broker.clock = made_clock  # type: ignore[attr-defined]
     return broker
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from typing import Any, NamedTuple
 
 from LIVE_TRADING.common.constants import (
@@ -33,6 +34,9 @@ from LIVE_TRADING.common.ids import is_client_order_id
 from LIVE_TRADING.common.symbols import normalize_symbol
 
 logger = logging.getLogger(__name__)
+#: the longest symbol accepted; venues' own symbols are far shorter
+MAX_SYMBOL_LEN = 32
+_SYMBOL = re.compile(rf"[A-Z0-9./_-]{{1,{MAX_SYMBOL_LEN}}}")
 _INF = math.inf
 _SIDES = frozenset(SIDES)
 _TYPES = frozenset(ORDER_TYPES)
@@ -56,9 +60,19 @@ class OrderRequest(NamedTuple):
 
 
 def clean_symbol(symbol: Any) -> str:
-    """``symbol`` stripped and upper-cased; ``OrderRejectedError`` if it is not a non-empty string."""
-    return normalize_symbol(symbol, lambda message: OrderRejectedError(
-        str(symbol) if symbol is not None else "", message))
+    """``symbol`` stripped and upper-cased; ``OrderRejectedError`` unless it is a plausible symbol.
+
+    Plausible: a string of 1 to 32 characters from ``A-Z 0-9 . / _ -`` once
+    upper-cased (``AAPL``, ``BRK.B``, ``BTC/USDT``, ``ESZ6``, ``AAPL_C200``).
+    """
+    sym = normalize_symbol(symbol, lambda message: OrderRejectedError(
+        str(symbol)[:40] if symbol is not None else "", message))
+    if _SYMBOL.fullmatch(sym):
+        return sym
+    shown = sym if len(sym) <= 40 else sym[:37] + "..."
+    raise OrderRejectedError(
+        shown, f"Invalid symbol: {shown!r} (at most {MAX_SYMBOL_LEN} characters from A-Z 0-9 . / _ -)"
+    )
 
 
 def positive_number(value: Any, what: str, symbol: str) -> float:
@@ -383,6 +397,7 @@ def client_id_conflict(existing: dict[str, Any], **wanted: Any) -> str:
 
 
 __all__ = [
+    "MAX_SYMBOL_LEN",
     "BracketRequest",
     "ModifyRequest",
     "OcoRequest",

@@ -2,17 +2,21 @@
 
 ::
 
+    live-trading init [PATH]               # a starter config (with comments) and its paper account
     live-trading run                       # offline paper session: sim quotes, MA crossover, summary table
     live-trading run --steps 200 --strategy equal_weight --plot equity.png
+    live-trading run --strategy mymodule:MyStrategy   # your own Strategy subclass
     live-trading quote AAPL MSFT
-    live-trading order AAPL BUY 10 [--limit 99.5] [--stop 101] [--tif day] [--client-id my-1]
+    live-trading order AAPL BUY 10 [--limit 99.5] [--stop 101] [--tif day] [--client-id my-1] [--dry-run]
     live-trading orders | positions | fills [--since 2026-01-05] | cash
     live-trading fills --format csv|json|parquet --output fills.csv   # also: orders --all --format ...
     live-trading report --benchmark buy-and-hold --format html --output report.html
-    live-trading cancel ORDER_ID
+    live-trading cancel ORDER_ID | cancel --all [--symbol S] [--dry-run]
+    live-trading flatten [--dry-run]      # close every position with market orders
+    live-trading reset                     # a fresh paper account (the old one is kept, renamed)
     live-trading check-config              # every config problem at once; live venues: read-only check
     live-trading config schema | show      # the config's JSON Schema / the effective config, secrets masked
-    live-trading health                    # the broker's call metrics and verdict
+    live-trading health                    # the broker's call metrics, the journal's counts, the verdict
     live-trading accounts                  # paper accounts: created, last active, records, cash, equity
     live-trading journal verify|repair     # check a paper account's journal / move a torn tail aside
     live-trading serve [--port 9108]       # /health, /health/detailed, /metrics (Prometheus) until Ctrl-C
@@ -20,25 +24,24 @@
 
 Global options (before or after the command): ``--config PATH`` (sets
 ``LIVE_TRADING_CONFIG`` for this process), ``--venue NAME`` (overrides
-``live_trading.venue``), ``--json`` (machine-readable output), ``--debug``
-(tracebacks and debug logging).
+``live_trading.venue``), ``--json`` (machine-readable output), ``--wide``
+(whole ids in tables), ``--yes`` (do not ask before acting on a live venue),
+``--debug`` (tracebacks and debug logging).
 
 Also ``--account NAME`` (the paper account, default ``paper.account``) and
 ``--lock-timeout S`` (how long to wait for another process using it).
 
-Exit codes: 0 ok; 1 broker or data error (one line on stderr); 2 usage or
-configuration error, or a venue adapter / optional dependency that cannot
-be imported (one line on stderr); 3 the account is locked by another
-process; 130 a ``run`` interrupted by Ctrl-C (stopped cleanly, summary printed).
+Every command that touches an account says which one on stderr, once
+(``account: NAME at PATH``). Exit codes: see ``LIVE_TRADING.cli.errors``
+(0 ok, 1 trading or venue failure, 2 usage or config error, 3 account
+locked, 130 interrupted).
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 import math
 import os
-import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -46,13 +49,12 @@ from typing import Any, NoReturn
 
 from CONFIG.schema import BARS
 from LIVE_TRADING import __version__
-from LIVE_TRADING.cli.errors import UsageError
+from LIVE_TRADING.cli.errors import EXIT_INTERRUPTED, EXIT_USAGE, UsageError, exit_code_for
 from LIVE_TRADING.cli.exports import add_export_options
 from LIVE_TRADING.cli.render import PROG, Output, error_line
 from LIVE_TRADING.cli.report import add_report_parser
 
-EXIT_OK, EXIT_BROKER, EXIT_USAGE, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-
+_BARS = ("1m", "2m", "5m", "15m", "30m", "60m", "90m", "1h", "1d", "5d", "1wk", "1mo", "3mo")
 _TIFS = ("gtc", "day", "ioc", "fok")
 
 
@@ -89,6 +91,16 @@ def positive_int(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value
+
+
+def nonneg_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}")
     return value
 
 
@@ -129,6 +141,10 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     parser.add_argument("--lock-timeout", type=nonneg_float, metavar="S", default=default,
                         help="seconds to wait for another process using the account (default: journal.lock_timeout_s)")
     parser.add_argument("--json", action="store_true", default=flag_default, help="print results as JSON")
+    parser.add_argument("--wide", action="store_true", default=flag_default,
+                        help="show whole ids in tables (they are shortened to fit the terminal)")
+    parser.add_argument("-y", "--yes", action="store_true", default=flag_default,
+                        help="do not ask for confirmation (live-venue runs, flatten, reset)")
     parser.add_argument("--debug", action="store_true", default=flag_default,
                         help="show tracebacks and debug logging")
 
@@ -140,9 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Trade through one Broker interface: the offline paper simulator, Binance or IBKR. "
         "The venue comes from the config (live_trading.venue) or --venue.",
-        epilog="Exit codes: 0 ok, 1 broker/data error, 2 usage or config error, 3 account locked, "
-        "130 run interrupted. "
-        "Start with: live-trading run",
+        epilog="Exit codes: 0 ok, 1 trading or venue failure, 2 usage or config error, 3 account locked, "
+        "130 interrupted. Start with: live-trading run",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     _global_options(parser, suppress=False)
@@ -164,7 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--steps", type=positive_int, help="number of steps (default: pipeline.steps, 100)")
     run.add_argument("--symbols", nargs="+", metavar="SYMBOL", help="symbols to trade (default: pipeline.symbols)")
-    run.add_argument("--strategy", choices=sorted(STRATEGIES), help="strategy (default: pipeline.strategy)")
+    run.add_argument("--strategy", metavar="NAME|MODULE:CLASS",
+                     help=f"strategy: {', '.join(sorted(STRATEGIES))}, or your own Strategy class as "
+                          "module:Class or path/to/file.py:Class (default: pipeline.strategy)")
     run.add_argument("--param", action="append", metavar="KEY=VALUE",
                      help="strategy parameter, repeatable: ma_crossover fast, slow, cash_buffer; "
                           "equal_weight cash_buffer, every")
@@ -179,6 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--keep-open", action="store_true", help="leave the run's open orders working when it stops")
     run.add_argument("--seed", type=int, help="sim data provider seed (default: data.sim.seed)")
     run.add_argument("--plot", metavar="FILE.png", help='save an equity and drawdown chart (needs "live-trading[plot]")')
+    run.add_argument("--dry-run", action="store_true",
+                     help="print the plan (targets, the orders of the first step, their notional) and stop")
+    run.add_argument("--allow-failures", type=nonneg_int, default=0, metavar="N",
+                     help="exit 0 even if up to N steps or orders failed (default 0: any failure exits 1)")
 
     quote = add("quote", "show quotes")
     quote.add_argument("symbols", nargs="+", type=symbol, metavar="SYMBOL")
@@ -195,9 +216,24 @@ def build_parser() -> argparse.ArgumentParser:
     order.add_argument("--stop", type=positive_float, metavar="P", help="stop (trigger) price")
     order.add_argument("--tif", choices=_TIFS, default="gtc", help="time in force (default gtc)")
     order.add_argument("--client-id", metavar="ID", help="client order id: the same id twice places one order")
+    order.add_argument("--dry-run", action="store_true", help="check the order and show its notional; send nothing")
 
-    cancel = add("cancel", "cancel an open order")
-    cancel.add_argument("order_id", metavar="ORDER_ID")
+    cancel = add("cancel", "cancel an open order (or --all of them)",
+                 "Cancel an open order by id (a short id as tables show it, e.g. ...3ca19157-2, works when it is "
+                 "the unique ending of an open order's id), or every open order with --all.")
+    cancel.add_argument("order_id", nargs="?", metavar="ORDER_ID")
+    cancel.add_argument("--all", action="store_true", help="cancel every open order")
+    cancel.add_argument("--symbol", type=symbol, metavar="SYMBOL", help="with --all: only this symbol's orders")
+    cancel.add_argument("--dry-run", action="store_true", help="show what would be cancelled; cancel nothing")
+    flatten = add("flatten", "close every position with market orders (asks first on a live venue)")
+    flatten.add_argument("--dry-run", action="store_true", help="show the closing orders; send nothing")
+    reset = add("reset", "start a fresh paper account (the old one is kept, renamed; asks first)")
+    reset.add_argument("--initial-cash", type=nonneg_float, metavar="CASH", help="cash of the new account")
+    init = add("init", "write a starter config (with comments) and create its paper account",
+               "Write a starter config file (the packaged defaults, every key commented) and create its paper "
+               "account next to it. Refuses to overwrite an existing file.")
+    init.add_argument("path", nargs="?", default="live_trading.yaml", metavar="PATH",
+                      help="where to write the config (default: ./live_trading.yaml)")
     orders = add("orders", "list open orders (--all: every order the venue keeps); export them")
     orders.add_argument("--all", action="store_true", help="every order the venue keeps, not only open ones")
     add_export_options(orders, since=True)
@@ -246,17 +282,13 @@ def _handlers() -> dict[str, Any]:
         "fills": commands.cmd_fills,
         "cash": commands.cmd_cash,
         "health": commands.cmd_health,
+        "flatten": commands.cmd_flatten,
+        "reset": commands.cmd_reset,
         "accounts": accounts.cmd_accounts,
         "journal": accounts.cmd_journal,
         "report": cmd_report,
         "serve": cmd_serve,
     }
-
-
-def _setup_logging(debug: bool) -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    if debug:
-        logging.getLogger("LIVE_TRADING").setLevel(logging.DEBUG)
 
 
 def _config_message(exc: Exception) -> str:
@@ -268,50 +300,54 @@ def _config_message(exc: Exception) -> str:
     return f"{len(problems)} config problems (run '{PROG} check-config' for the list): " + "; ".join(problems)
 
 
-def _report(exc: Exception, debug: bool) -> int:
-    """Print the one line for ``exc`` (and its traceback with ``--debug``); return the exit code."""
-    from LIVE_TRADING.common.exceptions import AccountLockedError, BrokerError, ConfigError, DataProviderError
+def _report(exc: BaseException, debug: bool) -> int:
+    """Print the one line for ``exc`` (and its traceback with ``--debug``); return its exit code."""
+    from LIVE_TRADING.common.exceptions import ConfigError, LiveTradingError
 
-    if isinstance(exc, UsageError):
-        error_line(str(exc))
-        code = EXIT_USAGE
-    elif isinstance(exc, AccountLockedError):
-        error_line(str(exc))
-        code = EXIT_LOCKED
+    code = exit_code_for(exc)
+    if isinstance(exc, KeyboardInterrupt):
+        error_line("interrupted")
     elif isinstance(exc, ConfigError):
         error_line(_config_message(exc))
-        code = EXIT_USAGE
-    elif isinstance(exc, BrokerError | DataProviderError):
-        error_line(str(exc))
-        code = EXIT_BROKER
-    elif isinstance(exc, ImportError):  # a venue adapter or optional dependency that is not installed
+    elif isinstance(exc, ImportError):
         error_line(f"cannot load what this command needs: {exc}")
-        code = EXIT_USAGE
+    elif isinstance(exc, UsageError | LiveTradingError):
+        error_line(str(exc))
     else:
         error_line(f"unexpected {type(exc).__name__}: {exc}" + ("" if debug else " (run with --debug for details)"))
-        code = EXIT_BROKER
     if debug:
         traceback.print_exception(exc)
     return code
 
 
+#: commands that open an account (they say which one on stderr)
+ACCOUNT_COMMANDS = frozenset({"run", "quote", "order", "cancel", "orders", "positions", "fills", "cash", "health", "journal",
+                              "flatten", "reset", "report"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     from CONFIG.config_loader import ENV_VAR, load_config, reload_config
+    from LIVE_TRADING.cli.logs import setup_logging
 
     parser = build_parser()
     debug = False
+    log = None
     try:
         args = parser.parse_args(argv)
         debug = bool(args.debug)
-        _setup_logging(debug)
+        log = setup_logging(debug, hold=args.command != "run")
         if args.command is None:
             parser.print_help()
             return EXIT_USAGE
         if args.config:
             os.environ[ENV_VAR] = str(Path(args.config).expanduser().resolve())
             reload_config()
-        out = Output(json_mode=args.json)
+        out = Output(json_mode=args.json, wide=args.wide)
+        if args.command == "init":
+            from LIVE_TRADING.cli.setup import cmd_init
+
+            return cmd_init(args, out)
         if args.command == "check-config":
             from LIVE_TRADING.cli.checks import cmd_check_config
 
@@ -322,7 +358,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_config(args, out)
         load_config()  # a malformed file fails here, before anything else
         from LIVE_TRADING.cli import session
-        from LIVE_TRADING.cli.session import resolve_venue
+        from LIVE_TRADING.cli.session import announce_account_when_opened, resolve_venue
 
         session.options.account = args.account
         session.options.lock_timeout_s = args.lock_timeout
@@ -330,15 +366,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         venue = resolve_venue(args.venue)
         if args.command == "run":
             args.symbols = _symbols(args.symbols)
-        return _handlers()[args.command](args, out, venue)
-    except Exception as exc:  # every failure becomes one line and an exit code
-        code = _report(exc, debug)
-    except KeyboardInterrupt as exc:
-        error_line("interrupted")
-        code = EXIT_INTERRUPTED
-        if debug:
-            traceback.print_exception(exc)
-    return code
+        if args.command in ACCOUNT_COMMANDS:
+            announce_account_when_opened(out)
+        code = int(_handlers()[args.command](args, out, venue))
+        if log is not None:
+            log.finish()
+        return code
+    except (Exception, KeyboardInterrupt) as exc:  # every failure becomes one line and an exit code
+        if log is not None:
+            log.finish(str(exc))
+        return _report(exc, debug)
+    finally:
+        if log is not None:
+            log.close_handler()
 
 
-__all__ = ["build_parser", "main"]
+__all__ = ["ACCOUNT_COMMANDS", "EXIT_INTERRUPTED", "build_parser", "main"]

@@ -1,8 +1,9 @@
-"""One-shot commands: ``quote``, ``order``, ``cancel``, ``orders``, ``positions``, ``fills``, ``cash``, ``health``.
+"""One-shot commands: ``quote``, ``order``, ``cancel``, ``orders``, ``positions``, ``fills``, ``cash``,
+``health``, ``flatten``, ``reset``.
 
 Each takes the parsed arguments, an ``Output`` and the venue, and returns the
 exit code. Broker errors are not caught here: ``main`` turns them into one
-line and exit code 1.
+line and the exit code of ``LIVE_TRADING.cli.errors``.
 """
 
 from __future__ import annotations
@@ -35,15 +36,29 @@ from LIVE_TRADING.cli.render import (
     signed_money,
     when,
 )
-from LIVE_TRADING.cli.session import broker_session
+from LIVE_TRADING.cli.safety import (
+    DryRunBroker,
+    confirm,
+    confirmation_required,
+    is_live,
+    print_planned_orders,
+)
+from LIVE_TRADING.cli.session import account_dir, broker_session
 from LIVE_TRADING.common.constants import (
+    EVENT_CANCEL,
+    EVENT_EXPIRE,
+    EVENT_FILL,
+    EVENT_ORDER,
+    EVENT_REJECT,
     ORDER_TYPE_LIMIT,
     ORDER_TYPE_MARKET,
     ORDER_TYPE_STOP,
     ORDER_TYPE_STOP_LIMIT,
+    SIDE_BUY,
+    SIDE_SELL,
     STATUS_REJECTED,
 )
-from LIVE_TRADING.common.exceptions import BrokerError, DataProviderError
+from LIVE_TRADING.common.exceptions import BrokerError, DataProviderError, OrderNotFoundError
 from LIVE_TRADING.monitoring.exports import fills_frame, frame_records, orders_frame, since_filter
 
 logger = logging.getLogger(__name__)
@@ -90,7 +105,7 @@ def cmd_quote(args: argparse.Namespace, out: Output, venue: str) -> int:
                 ("symbol", "bid", "ask", "spread bps", "bid size", "ask size", "time (UTC)"),
                 [(q["symbol"], price(q["bid"]), price(q["ask"]), f"{q.get('spread_bps', 0.0):.2f}",
                   qty(q.get("bid_size")), qty(q.get("ask_size")), when(q.get("timestamp"))) for q in quotes],
-                right=("bid", "ask", "spread bps", "bid size", "ask size"), no_wrap=("symbol", "time (UTC)"),
+                right=("bid", "ask", "spread bps", "bid size", "ask size"), no_wrap=("symbol",),
             )
         for f in failures:
             error_line(f["message"])
@@ -104,7 +119,15 @@ def cmd_order(args: argparse.Namespace, out: Output, venue: str) -> int:
         kwargs["stop_price"] = args.stop
     if args.client_id is not None:
         kwargs["client_order_id"] = args.client_id
-    with broker_session(venue) as broker:
+    with broker_session(venue, read_only=args.dry_run) as broker:
+        if args.dry_run:
+            dry = DryRunBroker(broker)
+            dry.submit_order(args.symbol, args.side, args.qty, order_type, args.limit, **kwargs)
+            if out.json_mode:
+                out.json({"dry_run": True, "orders": dry.planned})
+            else:
+                print_planned_orders(out, dry.planned, "Would place (dry run, nothing sent)")
+            return 0
         result = broker.submit_order(args.symbol, args.side, args.qty, order_type, args.limit, **kwargs)
     if out.json_mode:
         out.json(result)
@@ -116,14 +139,119 @@ def cmd_order(args: argparse.Namespace, out: Output, venue: str) -> int:
     return 0
 
 
+def resolve_order_id(broker: Any, text: str) -> str:
+    """``text`` as given if the broker knows it, else the one open order whose id ends with it (a short id)."""
+    try:
+        broker.get_order(text)
+        return text
+    except (OrderNotFoundError, AttributeError):
+        pass
+    tail = text.lstrip("…").lstrip(".")
+    matches = [o["order_id"] for o in broker.get_open_orders() if tail and str(o["order_id"]).endswith(tail)]
+    if len(matches) == 1:
+        return str(matches[0])
+    if len(matches) > 1:
+        raise UsageError(f"{text!r} matches {len(matches)} open orders ({', '.join(matches)}): give more of the id")
+    return text  # the broker says "Order not found"
+
+
 def cmd_cancel(args: argparse.Namespace, out: Output, venue: str) -> int:
-    with broker_session(venue) as broker:
-        result = broker.cancel_order(args.order_id)
+    if args.all == (args.order_id is not None):
+        raise UsageError("cancel takes an ORDER_ID or --all (not both)")
+    if args.symbol is not None and not args.all:
+        raise UsageError("--symbol only applies with --all")
+    with broker_session(venue, read_only=args.dry_run) as broker:
+        if args.all:
+            return _cancel_all(args, out, broker)
+        order_id = resolve_order_id(broker, args.order_id)
+        if args.dry_run:
+            result = dict(broker.get_order(order_id))
+            if out.json_mode:
+                out.json({"dry_run": True, "would_cancel": [result]})
+            else:
+                print_orders(out, [result], title="Would cancel (dry run, nothing sent)")
+            return 0
+        result = broker.cancel_order(order_id)
     if out.json_mode:
         out.json(result)
     else:
         print_order(out, result, title="Cancel")
     return 0
+
+
+def _cancel_all(args: argparse.Namespace, out: Output, broker: Any) -> int:
+    """``cancel --all [--symbol S]``: every open order (of S); exit 1 if any cancel failed."""
+    targets = [o for o in broker.get_open_orders() if args.symbol is None or o.get("symbol") == args.symbol]
+    if args.dry_run:
+        if out.json_mode:
+            out.json({"dry_run": True, "would_cancel": targets})
+        elif targets:
+            print_orders(out, targets, title=f"Would cancel (dry run, nothing sent) ({len(targets)})")
+        else:
+            out.line("No open orders to cancel.")
+        return 0
+    done, failed = [], []
+    for o in targets:
+        try:
+            done.append(broker.cancel_order(o["order_id"]))
+        except BrokerError as exc:
+            failed.append({"order_id": o["order_id"], "error": type(exc).__name__, "message": str(exc)})
+    if out.json_mode:
+        out.json({"cancelled": done, "errors": failed})
+    elif done:
+        print_orders(out, done, title=f"Cancelled ({len(done)})")
+    elif not failed:
+        out.line("No open orders to cancel.")
+    for f in failed:
+        error_line(f"cancel {f['order_id']}: {f['message']}")
+    return 1 if failed else 0
+
+
+def cmd_flatten(args: argparse.Namespace, out: Output, venue: str) -> int:
+    """Close every position with market orders (sells for longs, buys for shorts); asks first on a live venue."""
+    with broker_session(venue, read_only=args.dry_run) as broker:
+        positions = {s: float(q) for s, q in broker.get_positions().items() if float(q) != 0}
+        dry = DryRunBroker(broker)
+        for sym, q in sorted(positions.items()):
+            dry.submit_order(sym, SIDE_SELL if q > 0 else SIDE_BUY, abs(q), "market")
+        if args.dry_run or not positions:
+            if out.json_mode:
+                out.json({"dry_run": bool(args.dry_run), "orders": dry.planned})
+            elif positions:
+                print_planned_orders(out, dry.planned, "Would place (dry run, nothing sent)")
+            else:
+                out.line("No positions to close.")
+            return 0
+        if not out.json_mode:
+            print_planned_orders(out, dry.planned, "Closing orders")
+        confirm(out, f"Close {len(positions)} position(s) on {venue}?", yes=args.yes,
+                needed=is_live(venue) and confirmation_required())
+        results, failed = [], []
+        for o in dry.planned:
+            try:
+                result = broker.submit_order(o["symbol"], o["side"], o["qty"], "market")
+            except BrokerError as exc:
+                failed.append({"symbol": o["symbol"], "error": type(exc).__name__, "message": str(exc)})
+                continue
+            results.append(result)
+            if result.get("status") == STATUS_REJECTED:
+                failed.append({"symbol": o["symbol"], "error": "rejected", "message": f"order {result.get('order_id')} rejected"})
+    if out.json_mode:
+        out.json({"orders": results, "errors": failed})
+    else:
+        print_orders(out, results, title=f"Flatten orders ({len(results)})")
+    for f in failed:
+        error_line(f"flatten {f['symbol']}: {f['message']}")
+    return 1 if failed else 0
+
+
+def cmd_reset(args: argparse.Namespace, out: Output, venue: str) -> int:
+    """A fresh paper account: the old account directory is kept under a new name; asks first."""
+    from LIVE_TRADING.cli.setup import reset_paper_account
+
+    if venue != "paper":
+        raise UsageError(f"reset only applies to paper accounts (venue is {venue})")
+    return reset_paper_account(args, out)
 
 
 def cmd_orders(args: argparse.Namespace, out: Output, venue: str) -> int:
@@ -236,8 +364,7 @@ def cmd_fills(args: argparse.Namespace, out: Output, venue: str) -> int:
             [(when(f.get("timestamp")), f.get("fill_id"), f"{f.get('side')} {qty(f.get('qty'))} {f.get('symbol')}",
               price(f.get("fill_price")), amount(f.get("fee"), None if one is not None else f.get("fee_currency")))
              for f in fills],
-            title=f"Fills ({len(fills)})", right=("price", fee_col),
-            no_wrap=("time (UTC)", "fill_id", "fill"),
+            title=f"Fills ({len(fills)})", right=("price", fee_col), ids=("fill_id",),
         )
     else:
         out.line("No fills" + (f" since {since.isoformat()}." if since else "."))
@@ -273,7 +400,8 @@ def cmd_health(args: argparse.Namespace, out: Output, venue: str) -> int:
                 call()
             except BrokerError as exc:  # counted by the metrics; health() reports it
                 logger.warning("health probe %s failed: %s", name, exc)
-        report = broker.health()
+        report = dict(broker.health())
+    report["journal"] = journal_counts(venue)
     if out.json_mode:
         out.json(report)
         return 0 if report.get("healthy") else 1
@@ -291,6 +419,7 @@ def cmd_health(args: argparse.Namespace, out: Output, venue: str) -> int:
             ("last success (UTC)", when(report.get("last_success"))),
             ("last error", _last_error(report.get("last_error"))),
             *[(f"venue: {k}", v) for k, v in (report.get("venue_status") or {}).items()],
+            ("journal (all processes)", ", ".join(f"{k} {v}" for k, v in report["journal"].items())),
         ],
         title="Health",
     )
@@ -305,6 +434,35 @@ def cmd_health(args: argparse.Namespace, out: Output, venue: str) -> int:
     return 0 if report.get("healthy") else 1
 
 
+#: journal events counted by ``health`` (every process that wrote to the account)
+_COUNTED = {EVENT_ORDER: "orders", EVENT_REJECT: "rejects", EVENT_CANCEL: "cancels", EVENT_EXPIRE: "expiries"}
+
+
+def journal_counts(venue: str) -> dict[str, int]:
+    """Counts of the account's journal records by kind, across every process and run (read-only, no lock).
+
+    Paper fills are counted wherever they are recorded (in ``order`` records for
+    orders taken at once, in ``fill`` records for resting ones).
+    """
+    from LIVE_TRADING.common.journal import list_segments, read_records
+    from LIVE_TRADING.common.paths import journal_root
+
+    account = account_dir() if venue == "paper" else journal_root(venue)
+    counts = dict.fromkeys(["orders", "fills", "rejects", "cancels", "expiries"], 0)
+    if not list_segments(account):
+        return counts
+    for record in read_records(account):
+        event = record.get("event", "")
+        name = _COUNTED.get(event)
+        if name is not None:
+            counts[name] += 1
+        if event == EVENT_FILL:
+            counts["fills"] += 1
+        elif event == EVENT_ORDER and venue == "paper":
+            counts["fills"] += len(record.get("fills") or ())
+    return counts
+
+
 def _last_error(err: dict[str, Any] | None) -> str:
     if not err:
         return "none"
@@ -315,11 +473,15 @@ __all__ = [
     "cmd_cancel",
     "cmd_cash",
     "cmd_fills",
+    "cmd_flatten",
     "cmd_health",
     "cmd_order",
     "cmd_orders",
     "cmd_positions",
     "cmd_quote",
+    "cmd_reset",
+    "journal_counts",
     "order_type_for",
     "parse_since",
+    "resolve_order_id",
 ]

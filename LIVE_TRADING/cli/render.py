@@ -121,11 +121,30 @@ def when(value: Any) -> str:
 
 
 # -- output ---------------------------------------------------------------------
-class Output:
-    """Where a command's results go: tables (default) or JSON (``--json``)."""
+#: ids longer than this are shortened in tables (``--wide`` and ``--json`` show them whole)
+SHORT_ID_LEN = 12
 
-    def __init__(self, json_mode: bool = False) -> None:
+
+def short_id(value: Any) -> str:
+    """The last ``SHORT_ID_LEN - 1`` characters of a long id after an ellipsis (the part that differs).
+
+    ``cancel`` accepts such a short id (any unique ending of an open order's id).
+    """
+    text = str(value)
+    return text if len(text) <= SHORT_ID_LEN else "…" + text[-(SHORT_ID_LEN - 1):]
+
+
+class Output:
+    """Where a command's results go: tables (default) or JSON (``--json``).
+
+    Tables fit the terminal (80 columns included): text columns wrap, id
+    columns are never cut — long ids are shortened (``short_id``) unless
+    ``wide`` (``--wide``).
+    """
+
+    def __init__(self, json_mode: bool = False, wide: bool = False) -> None:
         self.json_mode = json_mode
+        self.wide = wide
         self.out = _console()
         self.err = _console(stderr=True)
 
@@ -141,17 +160,30 @@ class Output:
         title: str | None = None,
         right: Iterable[str] = (),
         no_wrap: Iterable[str] = (),
+        ids: Iterable[str] = (),
     ) -> None:
-        """Rows under ``columns``; columns empty ("-") in every row are left out."""
-        right_set, no_wrap_set = set(right), set(no_wrap)
+        """Rows under ``columns``; columns empty ("-") in every row are left out.
+
+        ``ids`` name id columns: shortened unless ``wide``, never wrapped nor cut.
+        ``no_wrap`` columns (symbols, times) are kept whole too; the others wrap.
+        """
+        right_set, id_set = set(right), set(ids)
+        no_wrap_set = set(no_wrap) | id_set
         cells = [[str(c) for c in row] for row in rows]
+        if not self.wide:
+            for i, col in enumerate(columns):
+                if col in id_set:
+                    for r in cells:
+                        r[i] = short_id(r[i])
         keep = [i for i, _ in enumerate(columns) if not cells or any(r[i] not in ("-", "") for r in cells)]
         table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", title_style="bold",
                       collapse_padding=True, pad_edge=False, min_width=len(title or "") + 4)
         for i in keep:
             col = columns[i]
-            table.add_column(col, justify="right" if col in right_set else "left",
-                             no_wrap=col in no_wrap_set or col in right_set)
+            whole = col in no_wrap_set
+            longest = max([len(col)] + [len(r[i]) for r in cells]) if whole else None
+            table.add_column(col, justify="right" if col in right_set else "left", no_wrap=whole,
+                             min_width=longest, overflow="fold")
         for row in cells:
             table.add_row(*[row[i] for i in keep])
         self.out.print(table)
@@ -199,7 +231,7 @@ def order_row(o: Mapping[str, Any]) -> list[str]:
 def print_orders(out: Output, orders: Sequence[Mapping[str, Any]], title: str) -> None:
     """Orders as a table (one row each)."""
     out.table(ORDER_COLUMNS, [order_row(o) for o in orders], title=title,
-              right=("filled", "limit", "stop"), no_wrap=("order_id", "status", "order", "type"))
+              right=("filled", "limit", "stop"), ids=("order_id",))
 
 
 def print_order(out: Output, o: Mapping[str, Any], title: str) -> None:
@@ -222,4 +254,4 @@ def print_order(out: Output, o: Mapping[str, Any], title: str) -> None:
     )
 
 
-__all__ = ["PROG", "Output", "amount", "error_line", "money", "order_row", "pct", "price", "print_order", "print_orders", "qty", "to_json", "when"]
+__all__ = ["PROG", "SHORT_ID_LEN", "Output", "amount", "error_line", "money", "order_row", "pct", "price", "print_order", "print_orders", "qty", "short_id", "to_json", "when"]

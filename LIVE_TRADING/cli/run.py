@@ -1,31 +1,58 @@
 """``live-trading run``: the reference loop with a progress bar, a summary and an optional chart.
 
-Exit codes: 0 the run completed; 130 stopped by Ctrl-C (or SIGTERM) after a
-clean stop, the summary still printed; 1 stopped because steps kept failing
-with broker errors.
+Before trading on a live venue (anything but paper, testnets included) the
+run prints its plan — the strategy's targets at the first step, the orders
+that would place them and their notional — and goes on only with ``--yes``,
+``live_trading.confirm: false`` or a "y" typed at the terminal.
+``--dry-run`` prints the same plan on any venue and stops there.
+
+Exit codes: 0 the run completed; 1 a step or an order failed (more than
+``--allow-failures N`` of them) or the run stopped after repeated errors; 2
+usage or config error, or the plan was not confirmed; 130 stopped by Ctrl-C
+(or SIGTERM) after a clean stop, the summary still printed and the journal
+consistent (every record written before its call returned).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import logging
+import math
 import signal
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from LIVE_TRADING.brokers.interface import SupportsAccountSummary, supports
-from LIVE_TRADING.cli.errors import UsageError
+from LIVE_TRADING.cli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, UsageError
 from LIVE_TRADING.cli.plot import PlotUnavailableError, require_matplotlib, save_equity_plot
 from LIVE_TRADING.cli.render import Output, amount, error_line, money, pct, price, qty, signed_money, when
-from LIVE_TRADING.cli.session import RunSession, open_run_session
-from LIVE_TRADING.pipeline import PipelineConfig, RunResult, StepInfo, run_loop
-from LIVE_TRADING.pipeline.strategies import get_strategy
-
-EXIT_INTERRUPTED = 130
+from LIVE_TRADING.cli.safety import (
+    DryRunBroker,
+    confirm,
+    confirmation_required,
+    is_live,
+    print_planned_orders,
+)
+from LIVE_TRADING.cli.session import RunSession, announce_opened, open_run_session
+from LIVE_TRADING.common.exceptions import UnknownSymbolError
+from LIVE_TRADING.data.provider import require_known
+from LIVE_TRADING.data.quotes import mid_price
+from LIVE_TRADING.pipeline import PipelineConfig, RunResult, StepInfo, rebalance, run_loop, warm_history
+from LIVE_TRADING.pipeline.loop import _fetch_quotes
+from LIVE_TRADING.pipeline.strategies import load_strategy
 
 logger = logging.getLogger(__name__)
 
@@ -71,10 +98,18 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _load_strategy(spec: str, params: dict[str, Any]) -> Any:
+    try:
+        return load_strategy(spec, **params)
+    except (ValueError, TypeError, ImportError, SyntaxError) as exc:
+        raise UsageError(f"--strategy {spec}: {exc}") from None
+
+
 def cmd_run(args: argparse.Namespace, out: Output, venue: str) -> int:
+    custom = args.strategy is not None and ":" in args.strategy
     overrides = {
         "symbols": args.symbols,
-        "strategy": args.strategy,
+        "strategy": None if custom else args.strategy,
         "steps": args.steps,
         "bar": args.bar,
         "interval_s": args.interval_s,
@@ -84,19 +119,29 @@ def cmd_run(args: argparse.Namespace, out: Output, venue: str) -> int:
         "cancel_open_on_exit": False if args.keep_open else None,
     }
     cfg = PipelineConfig.from_config(**overrides)
-    try:
-        strategy = get_strategy(cfg.strategy, **parse_params(args.param))
-    except (ValueError, TypeError) as exc:
-        raise UsageError(str(exc)) from None
+    strategy = _load_strategy(args.strategy if custom else cfg.strategy, parse_params(args.param))
     plot_path = _check_plot_path(args.plot) if args.plot else None
 
-    session = open_run_session(venue, cfg, seed=args.seed)
-    if session.note:
-        out.note(session.note)
-    if not session.simulated and not out.json_mode:
-        out.note(f"Real-time run on {venue}: {session.steps} steps, one every {session.interval_s:g} s "
-                 "(--interval-s to change). Ctrl-C stops cleanly.")
+    scratch = tempfile.TemporaryDirectory(prefix="live-trading-dry-run-") if args.dry_run else None
+    session = open_run_session(venue, cfg, seed=args.seed, log_dir=scratch.name if scratch else None)
+    if scratch is None or venue != "paper":  # a paper dry run uses a throw-away account: nothing to name
+        announce_opened(venue)
     try:
+        _check_symbols(session, cfg)
+        if session.note:
+            out.note(session.note)
+        if args.dry_run or is_live(venue):
+            plan = make_plan(session, cfg, strategy)
+            if args.dry_run:
+                _show_plan(out, plan, venue, cfg, json_too=True)
+                return EXIT_OK
+            if not out.json_mode:
+                _show_plan(out, plan, venue, cfg, json_too=False)
+            confirm(out, f"Run {strategy!r} on {venue} for {session.steps} step(s), starting with these orders?",
+                    yes=args.yes, needed=confirmation_required())
+        if not session.simulated and not out.json_mode:
+            out.note(f"Real-time run on {venue}: {session.steps} steps, one every {session.interval_s:g} s "
+                     "(--interval-s to change). Ctrl-C stops cleanly.")
         with _monitoring(args, session), _progress(out, session.steps) as on_step, _sigterm_as_interrupt():
             result = run_loop(
                 session.broker, session.provider, strategy, session.steps,
@@ -108,6 +153,8 @@ def cmd_run(args: argparse.Namespace, out: Output, venue: str) -> int:
         plot_report = _plot_report(result, session.history_provider) if plot_path is not None else None
     finally:
         session.close()
+        if scratch is not None:
+            scratch.cleanup()
 
     if plot_path is not None:
         save_equity_plot(result, plot_path, title=f"{strategy!r} on {venue} ({', '.join(cfg.symbols)})",
@@ -116,14 +163,87 @@ def cmd_run(args: argparse.Namespace, out: Output, venue: str) -> int:
         out.json(_as_json(result, session, cfg, strategy, plot_path))
     else:
         _print_summary(out, result, session, cfg, strategy, plot_path)
+    return _exit_code(result, args.allow_failures)
+
+
+def _exit_code(result: RunResult, allowed: int) -> int:
+    """130 interrupted; 1 stopped on errors or more than ``allowed`` failures (steps + orders); else 0."""
+    where = (f"after {result.steps_done} of {result.steps_requested} steps"
+             + (f", at {when(result.ended_at)} UTC" if result.ended_at else "")
+             + (f"; journal {result.journal_path}, run id {result.run_id}" if result.journal_path else ""))
     if result.interrupted:
-        error_line(f"interrupted after {result.steps_done} of {result.steps_requested} steps (stopped cleanly)")
+        error_line(f"interrupted {where} (stopped cleanly: every order and fill is in the journal)")
         return EXIT_INTERRUPTED
     if result.stop_reason == "errors":
         last = result.errors[-1] if result.errors else {"error": "?", "message": "?"}
-        error_line(f"run stopped after repeated broker errors: {last['error']}: {last['message']}")
-        return 1
-    return 0
+        error_line(f"run stopped after repeated broker errors ({where}): {last['error']}: {last['message']}")
+        return EXIT_FAILURE
+    failures = len(result.errors) + len(result.failed)
+    if failures > allowed:
+        first = (result.failed or result.errors)[0]
+        error_line(f"{failures} failure(s) during the run ({len(result.failed)} order(s), {len(result.errors)} "
+                   f"step(s); --allow-failures {allowed}); first: {first.get('error')}: {first.get('message')}")
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def _check_symbols(session: RunSession, cfg: PipelineConfig) -> None:
+    """Refuse a run whose symbols the quote source does not know (a typo), before anything is traded."""
+    provider = session.provider if session.provider is not None else getattr(session.broker, "data_provider", None)
+    if provider is None:
+        return
+    for sym in cfg.symbols:
+        try:
+            require_known(provider, sym)
+        except UnknownSymbolError as exc:
+            raise UsageError(f"--symbols: {exc.reason}") from None
+
+
+def make_plan(session: RunSession, cfg: PipelineConfig, strategy: Any) -> dict[str, Any]:
+    """What the first step would do, computed on a copy of the strategy and a ``DryRunBroker``: nothing is sent."""
+    broker = session.broker
+    syms = list(cfg.symbols)
+    quotes = _fetch_quotes(broker, session.provider, syms, {s: s for s in syms})
+    lookback = int(getattr(strategy, "lookback", 0) or 50)
+    source = session.history_provider if session.history_provider is not None else session.provider
+    history = warm_history(source, syms, cfg.bar, lookback - 1, broker.now())
+    for sym, quote in quotes.items():
+        history.setdefault(sym, []).append(mid_price(quote))
+    positions = dict(broker.get_positions())
+    try:
+        probe = copy.deepcopy(strategy)
+    except Exception:  # a strategy that cannot be copied is not asked twice
+        probe = None
+    targets = dict(probe(quotes, positions, history)) if probe is not None else {}
+    dry = DryRunBroker(broker)
+    mode = getattr(strategy, "mode", "qty")
+    rb = rebalance(dry, targets, mode=mode, order_type=cfg.order_type, min_trade_value=cfg.min_trade_value,
+                   quotes=quotes, qty_step=cfg.qty_step) if targets else None
+    return {"targets": targets, "mode": mode, "positions": positions,
+            "prices": {s: mid_price(q) for s, q in quotes.items()}, "orders": dry.planned,
+            "skipped": rb.skipped if rb else [], "failed": rb.failed if rb else [],
+            "notional": math.fsum(o["notional"] for o in dry.planned if o.get("notional") is not None),
+            "lookback": lookback}
+
+
+def _show_plan(out: Output, plan: dict[str, Any], venue: str, cfg: PipelineConfig, *, json_too: bool) -> None:
+    if out.json_mode:
+        if json_too:
+            out.json({"dry_run": True, "venue": venue, **plan})
+        return
+    weights = plan["mode"] == "weights"
+    if plan["targets"]:
+        out.table(("symbol", "target", "held now", "price"),
+                  [(s, pct(t) if weights else qty(t), qty(plan["positions"].get(s, 0.0)),
+                    price(plan["prices"].get(s))) for s, t in sorted(plan["targets"].items())],
+                  title=f"Plan on {venue}: targets at the first step" + (" (of portfolio value)" if weights else ""),
+                  right=("target", "held now", "price"), no_wrap=("symbol",))
+    else:
+        out.line(f"Plan on {venue}: the strategy asks for no trade at the first step "
+                 f"(it may need {plan['lookback']} bars of history first).")
+    print_planned_orders(out, plan["orders"], "Orders the first step would place")
+    for f in plan["failed"]:
+        out.line(f"would fail: {f.get('symbol')}: {f.get('message')}")
 
 
 def _monitoring(args: argparse.Namespace, session: RunSession) -> contextlib.AbstractContextManager[Any]:
@@ -169,6 +289,7 @@ def _progress(out: Output, steps: int) -> Iterator[Any]:
     disable = out.json_mode or not out.err.is_terminal
     progress = Progress(
         TextColumn("[bold]run"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("eta"), TimeRemainingColumn(),
         TextColumn("{task.fields[status]}"), console=out.err, transient=True, disable=disable,
     )
     with progress:
@@ -262,4 +383,4 @@ def _as_json(r: RunResult, session: RunSession, cfg: PipelineConfig, strategy: A
     }
 
 
-__all__ = ["EXIT_INTERRUPTED", "cmd_run", "parse_params"]
+__all__ = ["cmd_run", "make_plan", "parse_params"]

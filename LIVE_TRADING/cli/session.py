@@ -69,6 +69,45 @@ def resolve_venue(override: str | None) -> str:
     return name
 
 
+_announcer: Callable[[str], None] | None = None
+
+
+def announce_account_when_opened(out: Any) -> None:
+    """Say which account the command works on (on stderr), once, when its broker is first opened.
+
+    Commands that fail before opening an account (bad input) stay one line.
+    """
+    global _announcer
+    _announcer = lambda venue: announce_account(out, venue)  # noqa: E731
+
+
+def announce_opened(venue: str) -> None:
+    """Print the pending account line (if ``announce_account_when_opened`` set one up), once."""
+    global _announcer
+    fn, _announcer = _announcer, None
+    if fn is not None:
+        fn(venue)
+
+
+def announce_account(out: Any, venue: str) -> None:
+    """Say which account the command works on, once, on stderr: ``account: NAME at PATH (venue)``."""
+    from LIVE_TRADING.common.paths import journal_root
+
+    if venue == "paper":
+        path = account_dir()
+        out.note(f"account: {path.name} at {path} (paper)")
+    else:
+        out.note(f"account: {venue} at {journal_root(venue)} ({venue})")
+
+
+def _paper_run_kwargs(log_dir: str | Path | None) -> dict[str, Any]:
+    """``--account`` / ``--lock-timeout``, and the journal root of a ``--dry-run`` (a throw-away directory)."""
+    kwargs = options.paper_kwargs()
+    if log_dir is not None:
+        kwargs["log_dir"] = log_dir
+    return kwargs
+
+
 def paper_provider_name() -> str:
     """The paper broker's quote source: ``paper.data_provider``, else ``data.provider`` (default ``sim``)."""
     name = get_cfg("live_trading.paper.data_provider", default=None) or get_cfg(
@@ -131,6 +170,12 @@ def open_broker(venue: str, *, read_only: bool = False) -> Any:
     ``read_only``: a paper account is shown without taking its lock or writing
     anything (``positions``, ``orders``, ``fills``, ``cash``, ``health``, ``quote``).
     """
+    broker = _open_broker(venue, read_only=read_only)
+    announce_opened(venue)
+    return broker
+
+
+def _open_broker(venue: str, *, read_only: bool) -> Any:
     if venue != "paper":
         return get_broker(venue)
     name = paper_provider_name()
@@ -203,8 +248,14 @@ def sim_run_start(now: datetime, bar: timedelta, steps: int, symbols: Iterable[s
     return calendar.session_open(cls, start)
 
 
-def open_run_session(venue: str, cfg: PipelineConfig, *, seed: int | None = None) -> RunSession:
-    """Broker, provider and clock for ``run`` (see the module docstring)."""
+def open_run_session(
+    venue: str, cfg: PipelineConfig, *, seed: int | None = None, log_dir: str | Path | None = None
+) -> RunSession:
+    """Broker, provider and clock for ``run`` (see the module docstring).
+
+    ``log_dir`` puts a paper run's journal elsewhere (``run --dry-run`` uses a
+    throw-away directory, so the account's journal is not touched).
+    """
     bar = INTERVALS[cfg.bar]
     bar_s = bar.total_seconds()
     steps = cfg.steps
@@ -223,8 +274,8 @@ def open_run_session(venue: str, cfg: PipelineConfig, *, seed: int | None = None
     if seed is not None and name != "sim":
         raise UsageError(f"--seed only applies to the sim data provider (this config uses {name!r})")
     if name not in SIMULATED_PROVIDERS:
-        provider = get_data_provider(name)
-        broker = get_broker("paper", resume=False, data_provider=provider, **options.paper_kwargs())
+        provider: Any = get_data_provider(name)
+        broker = get_broker("paper", resume=False, data_provider=provider, **_paper_run_kwargs(log_dir))
         interval = cfg.interval_s if cfg.interval_s is not None else bar_s
         return RunSession(venue, broker, provider, provider, name, False, steps, interval, None)
 
@@ -244,7 +295,7 @@ def open_run_session(venue: str, cfg: PipelineConfig, *, seed: int | None = None
         if available < steps:
             note = f"replay data covers {available} bar(s) of {cfg.bar}: running {available} of {steps} steps"
             steps = available
-    broker = get_broker("paper", resume=False, clock=clock, data_provider=provider, **options.paper_kwargs())
+    broker = get_broker("paper", resume=False, clock=clock, data_provider=provider, **_paper_run_kwargs(log_dir))
     interval = cfg.interval_s or 0.0
 
     def advance() -> None:
@@ -259,6 +310,9 @@ __all__ = [
     "SessionOptions",
     "UsageError",
     "account_dir",
+    "announce_account",
+    "announce_account_when_opened",
+    "announce_opened",
     "broker_session",
     "close_quietly",
     "open_broker",

@@ -50,4 +50,22 @@ class ManualClock:
             self._now = ensure_utc(when, "when")
 
 
-__all__ = ["Clock", "ManualClock", "ensure_utc", "utc_now"]
+#: names ``get_broker(clock=...)`` accepts: a simulated clock for backtests, or the system time
+CLOCK_NAMES = ("sim", "real")
+
+
+def make_clock(name: str, start: datetime | str | None = None) -> Clock:
+    """``"sim"``: a new ``ManualClock`` (at ``start``, default 2026-01-05 14:30 UTC); ``"real"``: ``utc_now``.
+
+    A backtest moves a ``"sim"`` clock itself (``clock.advance(hours=1)``), so
+    every timestamp (orders, fills, journal, quotes) is simulated time, not wall-clock time.
+    """
+    key = str(name).strip().lower()
+    if key == "sim":
+        return ManualClock(start) if start is not None else ManualClock()
+    if key == "real":
+        return utc_now
+    raise ValueError(f"clock must be a callable or one of {', '.join(CLOCK_NAMES)}, got {name!r}")
+
+
+__all__ = ["CLOCK_NAMES", "Clock", "ManualClock", "ensure_utc", "make_clock", "utc_now"]

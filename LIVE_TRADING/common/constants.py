@@ -66,3 +66,15 @@ CLIENT_ORDER_ID_PATTERN = r"^[A-Za-z0-9_-]{1,36}$"
 
 #: Quantities below this are treated as zero (positions are closed, orders done).
 QTY_EPSILON = 1e-9
+
+#: The ``sim`` data provider's default universe (``data.sim.universe: default``): common US equities
+#: and ETFs, and the main crypto pairs as Binance (BTCUSDT) and IBKR/PAXOS (BTC/USD) spell them.
+SIM_DEFAULT_UNIVERSE: tuple[str, ...] = (
+    "AAPL", "MSFT", "GOOG", "GOOGL", "AMZN", "META", "NVDA", "TSLA", "BRK.B", "JPM", "V", "MA", "UNH", "XOM",
+    "JNJ", "PG", "HD", "KO", "PEP", "WMT", "DIS", "NFLX", "INTC", "AMD", "CSCO", "ORCL", "CRM", "ADBE", "IBM",
+    "BAC", "WFC", "C", "GS", "MS", "T", "VZ", "PFE", "MRK", "ABBV", "LLY", "CVX", "BA", "CAT", "GE", "MMM",
+    "NKE", "MCD", "SBUX", "COST", "AVGO", "QCOM", "TXN", "PYPL", "UBER", "SPY", "QQQ", "IWM", "DIA", "VTI",
+    "VOO", "GLD", "TLT",
+    "BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT", "LTCUSDT", "ETHBTC",
+    "BTC/USD", "ETH/USD", "BTC/USDT", "ETH/USDT", "SOL/USD", "LTC/USD", "BTCUSD", "ETHUSD",
+)

@@ -13,6 +13,7 @@ the venue's own code and message stay on the exception as ``.code`` and
     │   ├── OrderRejectedError           the order was refused (.symbol, .reason)
     │   │   ├── InsufficientFundsError   not enough cash / position / margin
     │   │   ├── RiskLimitError           a pre-trade risk limit said no (.limit)
+    │   │   ├── UnknownSymbolError       the data provider does not know the symbol (.suggestions)
     │   │   └── DuplicateClientOrderIdError  a client_order_id reused with other parameters
     │   │                                    (.client_order_id, .existing_order_id)
     │   ├── OrderNotFoundError           no such order (or no longer open)
@@ -84,6 +85,18 @@ class RiskLimitError(OrderRejectedError):
     def __init__(self, symbol: str, reason: str, *, limit: str) -> None:
         super().__init__(symbol, reason)
         self.limit = limit
+
+
+class UnknownSymbolError(OrderRejectedError):
+    """The symbol is not one the data provider knows (a typo such as ``APPL``); nothing was placed.
+
+    ``suggestions`` lists close known symbols, best first ("did you mean AAPL?").
+    """
+
+    def __init__(self, symbol: str, suggestions: list[str] | None = None, *, source: str = "the data provider") -> None:
+        self.suggestions = list(suggestions or [])
+        hint = f"; did you mean {' or '.join(self.suggestions)}?" if self.suggestions else ""
+        super().__init__(symbol, f"unknown symbol {symbol!r} ({source} does not know it){hint}")
 
 
 class OrderNotFoundError(BrokerError):
@@ -241,4 +254,5 @@ __all__ = [
     "QuoteUnavailableError",
     "RateLimitError",
     "RiskLimitError",
+    "UnknownSymbolError",
 ]

@@ -23,6 +23,7 @@ bad symbol never loses the others' quotes.
 from __future__ import annotations
 
 import abc
+import difflib
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
@@ -32,7 +33,7 @@ import pandas as pd
 from CONFIG.config_loader import get_cfg
 from LIVE_TRADING.brokers.interface import resolve_target
 from LIVE_TRADING.common import symbols
-from LIVE_TRADING.common.exceptions import DataProviderError
+from LIVE_TRADING.common.exceptions import DataProviderError, UnknownSymbolError
 
 #: yfinance's vocabulary, with the length of each as a timedelta
 #: (months and years approximate; "ytd" and "max" are resolved by providers).
@@ -209,6 +210,22 @@ class DataProvider(abc.ABC):
         self.last_errors = errors
         return out
 
+    # -- which symbols exist ------------------------------------------------
+    def known_symbols(self) -> frozenset[str] | None:
+        """Every symbol this provider can quote, or ``None`` when it cannot list them (open-ended)."""
+        return None
+
+    def knows(self, symbol: str) -> bool | None:
+        """Whether ``symbol`` is one this provider can quote: True, False, or ``None`` (cannot tell).
+
+        The paper broker refuses orders for symbols its provider answers False for
+        (``UnknownSymbolError``). The default looks ``symbol`` up in ``known_symbols()``.
+        """
+        known = self.known_symbols()
+        if known is None:
+            return None
+        return str(symbol).strip().upper() in known
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections (optional)."""
 
@@ -233,6 +250,39 @@ class ReportsQuoteErrors(Protocol):
 def quote_errors(provider: Any) -> dict[str, str]:
     """``provider.last_errors`` if it keeps them, else ``{}``."""
     return dict(provider.last_errors) if isinstance(provider, ReportsQuoteErrors) and provider.last_errors else {}
+def _edits(a: str, b: str) -> int:
+    """Damerau-Levenshtein distance (a swap of neighbours counts once): how many typos apart."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[-1]
+
+
+def suggest_symbols(symbol: str, known: Iterable[str], n: int = 2) -> list[str]:
+    """Known symbols close to ``symbol`` (a typo such as ``APPL`` -> ``AAPL``), fewest typos first."""
+    sym = str(symbol).strip().upper()
+    close = difflib.get_close_matches(sym, sorted(known), n=10, cutoff=0.6)
+    return sorted(close, key=lambda c: (_edits(sym, c), close.index(c)))[:n]
+
+
+def require_known(provider: Any, symbol: str) -> None:
+    """Raise ``UnknownSymbolError`` (with suggestions) if ``provider`` says it does not know ``symbol``.
+
+    Providers without ``knows`` (or answering ``None``) are not checked.
+    """
+    knows = getattr(provider, "knows", None)
+    if not callable(knows) or knows(symbol) is not False:
+        return
+    lister = getattr(provider, "known_symbols", None)
+    known = lister() if callable(lister) else None
+    name = getattr(provider, "name", None) or type(provider).__name__
+    raise UnknownSymbolError(symbol, suggest_symbols(symbol, known or ()), source=f"data provider {name}")
 
 
 #: provider name -> "module:attribute" of a callable ``(**kwargs) -> DataProvider``
@@ -287,4 +337,6 @@ __all__ = [
     "normalize_symbol",
     "quote_errors",
     "register_data_provider",
+    "require_known",
+    "suggest_symbols",
 ]

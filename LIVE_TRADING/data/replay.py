@@ -398,6 +398,10 @@ class ReplayDataProvider(DataProvider):
         """The symbols in the file, sorted."""
         return sorted(self._series)
 
+    def known_symbols(self) -> frozenset[str]:
+        """The file's symbols: orders for any other are refused on paper."""
+        return frozenset(self._series)
+
     @property
     def first_timestamp(self) -> datetime:
         """When the earliest row in the file is known (set a ManualClock here to start a replay)."""

@@ -75,6 +75,7 @@ import pandas as pd
 
 from CONFIG.schema import SimSettings, SimSymbol
 from LIVE_TRADING.common.clock import Clock, ensure_utc, utc_now
+from LIVE_TRADING.common.constants import SIM_DEFAULT_UNIVERSE
 from LIVE_TRADING.common.exceptions import DataProviderError
 from LIVE_TRADING.common.settings import section
 from LIVE_TRADING.common.symbols import CRYPTO, AssetClass, asset_class, configured_asset_classes
@@ -119,7 +120,7 @@ _AHEAD = 256
 
 #: the market parameters that can be set by default and per symbol (bounds: CONFIG.schema.SimSymbol)
 _MARKET_KEYS = tuple(SimSymbol.model_fields)
-_OVERRIDES = frozenset({*_MARKET_KEYS, "symbols", "start_time"})
+_OVERRIDES = frozenset({*_MARKET_KEYS, "symbols", "start_time", "universe"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -468,11 +469,14 @@ def _unix_seconds(when: datetime) -> int:
 class SimDataProvider(DataProvider):
     """Seeded GBM quotes and bars for any symbol, driven by ``clock``.
 
+    Quotes are made for any symbol, but ``knows()`` answers for the configured
+    ``universe`` only, so the paper broker refuses an order for a typo.
+
     Args:
         seed: random seed (``None``: ``data.sim.seed``). Same seed, same prices.
         clock: callable returning an aware UTC datetime (default: system time).
         **overrides: ``start_price``, ``drift``, ``volatility``, ``spread_bps``,
-            ``size``, ``symbols``, ``start_time``: override ``data.sim.*``.
+            ``size``, ``symbols``, ``start_time``, ``universe``: override ``data.sim.*``.
 
     Raises:
         ConfigError: a setting is invalid (every problem listed).
@@ -495,6 +499,12 @@ class SimDataProvider(DataProvider):
             sym: {k: v for k, v in params.model_dump().items() if v is not None} for sym, params in cfg.symbols.items()
         }
         start_time = cfg.start_time
+        #: the symbols it knows (``data.sim.universe``); None: any symbol
+        self.universe: frozenset[str] | None = (
+            None if cfg.universe == "any"
+            else (frozenset(SIM_DEFAULT_UNIVERSE) if cfg.universe == "default"
+                  else frozenset(s.strip().upper() for s in cfg.universe)) | frozenset(per_symbol)
+        )
         self._defaults = SymbolParams(**defaults)
         self._per_symbol = per_symbol
         origin = start_time if start_time is not None else ensure_utc(self._clock(), "clock()")
@@ -504,6 +514,11 @@ class SimDataProvider(DataProvider):
         self._batches: dict[tuple[str, ...], _Batch] = {}  # symbol lists asked together, most recent last
         self._asset_classes = configured_asset_classes()
         self._lock = threading.Lock()
+
+    # -- configuration -------------------------------------------------------
+    def known_symbols(self) -> frozenset[str] | None:
+        """The simulated universe (``data.sim.universe``); ``None`` when it is ``any``."""
+        return self.universe
 
     def params(self, symbol: str) -> SymbolParams:
         """The market parameters ``symbol`` is simulated with."""

@@ -52,6 +52,7 @@ from LIVE_TRADING.common.clock import Clock, ensure_utc, utc_now
 from LIVE_TRADING.common.exceptions import CircuitOpenError, DataProviderError
 from LIVE_TRADING.common.settings import section
 from LIVE_TRADING.common.symbols import configured_asset_classes
+from LIVE_TRADING.common.vendor_logs import vendor_output
 from LIVE_TRADING.data import calendar
 from LIVE_TRADING.data.provider import DataProvider, history_window, normalize_ohlcv, normalize_symbol
 from LIVE_TRADING.data.quotes import finite_or_none, make_quote, synthetic_quote
@@ -175,6 +176,19 @@ class YFinanceProvider(DataProvider):
         self.last_errors = {sym: str(exc) for sym, exc in errors.items()}
         return quotes
 
+    def knows(self, symbol: str) -> bool | None:
+        """True if Yahoo quotes ``symbol`` now (one cached lookup), else False."""
+        try:
+            self.get_quote(symbol)
+        except DataProviderError:
+            return False
+        return True
+
+    def known_symbols(self) -> frozenset[str]:
+        """The symbols quoted so far (Yahoo's whole list cannot be had); used for "did you mean" hints."""
+        with self._lock:
+            return frozenset(self._cache)
+
     def clear_cache(self) -> None:
         with self._lock:
             self._cache.clear()
@@ -223,19 +237,20 @@ class YFinanceProvider(DataProvider):
                 errors[sym].__cause__ = exc
             return {}, errors
         try:
-            frame = yf.download(
-                tickers=symbols,
-                period=self.quote_period,
-                interval=self.quote_interval,
-                group_by="ticker",
-                auto_adjust=False,
-                actions=False,
-                prepost=True,
-                threads=True,
-                progress=False,
-                timeout=self.timeout_s,
-                multi_level_index=True,
-            )
+            with vendor_output("yfinance"):  # what yfinance prints goes to our logging
+                frame = yf.download(
+                    tickers=symbols,
+                    period=self.quote_period,
+                    interval=self.quote_interval,
+                    group_by="ticker",
+                    auto_adjust=False,
+                    actions=False,
+                    prepost=True,
+                    threads=True,
+                    progress=False,
+                    timeout=self.timeout_s,
+                    multi_level_index=True,
+                )
         except Exception as exc:  # whatever the HTTP stack raises: the batch failed
             self.circuit.record_failure(exc)
             logger.warning("Yahoo download of %d symbol(s) failed: %s", len(symbols), exc)

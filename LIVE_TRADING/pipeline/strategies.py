@@ -30,16 +30,31 @@ the callable has them. ``Strategy`` instances can be called that way too.
 
 ``get_strategy("ma_crossover", fast=10)`` builds one by name (``STRATEGIES``
 lists them); ``strategy_params(name)`` names the parameters each accepts.
+
+Your own strategy: subclass ``Strategy`` (declare ``lookback`` and ``mode``,
+write ``on_bar``), then ``live-trading run --strategy mymodule:MyStrategy``
+(``load_strategy``) or ``run_loop(broker, provider, MyStrategy(), steps, ...)``::
+
+    class BuyAndHold(Strategy):
+        lookback = 1
+        mode = "weights"
+
+        def on_bar(self, ctx, quotes):
+            return {sym: 0.9 / len(ctx.symbols) for sym in quotes}
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import inspect
 import math
+import sys
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from itertools import islice
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 LegacyStrategy = Callable[[Mapping[str, Any], Mapping[str, float], Mapping[str, Sequence[float]]], Mapping[str, float]]
@@ -50,7 +65,7 @@ DEFAULT_LOOKBACK = 50
 class StrategyContext:
     """What a strategy sees besides the quotes: history, account and time (see the module docstring)."""
 
-    __slots__ = ("_cash", "_positions", "broker", "history", "now", "step", "symbols")
+    __slots__ = ("_cash", "_positions", "broker", "history", "now", "state", "step", "symbols")
 
     def __init__(
         self,
@@ -68,6 +83,8 @@ class StrategyContext:
         self.step = 0
         self._positions = positions
         self._cash = cash
+        #: anything the strategy wants to keep between bars
+        self.state: dict[str, Any] = {}
 
     def begin_step(self, step: int, now: datetime) -> None:
         """Move to ``step``: positions and cash are read afresh when next asked."""
@@ -310,6 +327,63 @@ def get_strategy(name: str, **params: Any) -> Strategy:
     return factory(**params)
 
 
+def _import_target(spec: str) -> Any:
+    """``module:Attr`` or ``path/to/file.py:Attr`` -> the attribute (the current directory is importable)."""
+    module_name, _, attr = spec.rpartition(":")
+    if not module_name or not attr:
+        raise ValueError(f"A strategy class is given as module:Class or path/to/file.py:Class, got {spec!r}")
+    if module_name.endswith(".py"):
+        path = Path(module_name).expanduser().resolve()
+        if not path.is_file():
+            raise ValueError(f"Strategy file {path} does not exist")
+        mod_spec = importlib.util.spec_from_file_location(f"_live_trading_user_{path.stem}", path)
+        if mod_spec is None or mod_spec.loader is None:
+            raise ValueError(f"Cannot load {path} as a Python module")
+        module = importlib.util.module_from_spec(mod_spec)
+        sys.modules[mod_spec.name] = module
+        mod_spec.loader.exec_module(module)
+    else:
+        cwd = str(Path.cwd())
+        added = cwd not in sys.path
+        if added:
+            sys.path.insert(0, cwd)
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            raise ValueError(f"Cannot import strategy module {module_name!r}: {exc}") from exc
+        finally:
+            if added:
+                sys.path.remove(cwd)
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise ValueError(f"Module {module_name!r} has no {attr!r}") from None
+
+
+def load_strategy(spec: str, **params: Any) -> Strategy:
+    """A strategy by name (``ma_crossover``) or a user's class (``module:Class``, ``file.py:Class``) built with ``params``.
+
+    A user's class must subclass ``Strategy`` (or be a callable factory of a
+    ``strategy(quotes, positions, history)`` callable). Raises ``ValueError``
+    naming what is wrong (``TypeError`` for parameters its constructor refuses).
+    """
+    if ":" not in spec:
+        return as_strategy(get_strategy(spec, **params))
+    target = _import_target(spec)
+    if not callable(target):
+        raise ValueError(f"{spec} is not a class or factory")
+    strategy = target(**params)
+    if not callable(strategy):
+        raise ValueError(f"{spec}(...) did not give a strategy (a Strategy instance or a callable)")
+    mode = getattr(strategy, "mode", "qty")
+    if mode not in ("qty", "weights"):
+        raise ValueError(f"{spec}.mode must be 'qty' or 'weights', got {mode!r}")
+    lookback = getattr(strategy, "lookback", 1)
+    if isinstance(lookback, bool) or not isinstance(lookback, int) or lookback < 1:
+        raise ValueError(f"{spec}.lookback must be an integer >= 1, got {lookback!r}")
+    return as_strategy(strategy)
+
+
 __all__ = [
     "DEFAULT_LOOKBACK",
     "STRATEGIES",
@@ -323,5 +397,6 @@ __all__ = [
     "StrategyContext",
     "as_strategy",
     "get_strategy",
+    "load_strategy",
     "strategy_params",
 ]

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 from CONFIG.config_loader import EnvVarMissingError, config_path, get_cfg
 from CONFIG.schema import BinanceSettings, JournalSettings
 from LIVE_TRADING.common.exceptions import AuthenticationError, ConfigError
+from LIVE_TRADING.common.paths import journal_root
 from LIVE_TRADING.common.settings import section
 
 TESTNET_URL = "https://testnet.binance.vision"
@@ -246,7 +247,7 @@ def load_binance_config(**overrides: Any) -> BinanceConfig:
         recv_window_ms=conn.recv_window_ms,
         order_timeout_s=cfg.order_timeout_s,
         allow_live=cfg.allow_live,
-        log_dir=cfg.log_dir,
+        log_dir=cfg.log_dir if overrides.get("log_dir") is not None else str(journal_root("binance", cfg.log_dir)),
         request_timeout_s=conn.request_timeout_s,
         max_retries=conn.max_retries,
         backoff_base_s=conn.backoff_base_s,

@@ -24,6 +24,7 @@ from typing import Any
 from CONFIG.ibkr_contracts import CONTRACT_FIELDS, RIGHTS, SEC_TYPES
 from CONFIG.schema import CASH_TAGS, IBKRConfig
 from LIVE_TRADING.common.exceptions import ConfigError
+from LIVE_TRADING.common.paths import journal_root
 from LIVE_TRADING.common.settings import section
 
 #: ports of live (real money) accounts -> what listens there
@@ -52,6 +53,8 @@ class IBKRSettings(IBKRConfig):
         if not isinstance(overrides.get("ib_module"), str | None):
             overrides["ib_module"] = None
         cfg: IBKRConfig = section("ibkr", overrides)
+        if overrides.get("log_dir") is None:  # from the config: resolved by the one rule (common/paths.py)
+            cfg = cfg.model_copy(update={"log_dir": str(journal_root("ibkr", cfg.log_dir))})
         if cfg.port in LIVE_PORTS and not cfg.allow_live:
             raise ConfigError(
                 f"live_trading.ibkr.port {cfg.port} is the {LIVE_PORTS[cfg.port]} port (a real-money account); "

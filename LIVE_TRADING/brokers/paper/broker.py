@@ -165,7 +165,7 @@ from LIVE_TRADING.common.ids import derive_client_id
 from LIVE_TRADING.common.journal import Journal, new_run_id, scan
 from LIVE_TRADING.common.settings import section
 from LIVE_TRADING.common.symbols import configured_asset_classes
-from LIVE_TRADING.data.provider import QuoteSource, quote_errors
+from LIVE_TRADING.data.provider import QuoteSource, quote_errors, require_known
 from LIVE_TRADING.data.quotes import Quote, make_quote, mid_price
 
 logger = logging.getLogger(__name__)
@@ -387,6 +387,7 @@ class PaperBroker:
         """
         req = validate_order(symbol, side, qty, order_type, limit_price, stop_price, time_in_force,
                              client_order_id, trail_amount, trail_percent, limit_offset)
+        require_known(self._provider, req.symbol)  # an unknown symbol is bad input: "did you mean AAPL?"
         if req.qty < self.config.min_qty:
             raise OrderRejectedError(req.symbol, f"qty {req.qty:g} is below the minimum {self.config.min_qty:g}")
         with self._lock:

@@ -8,6 +8,7 @@ from typing import Any
 from CONFIG.schema import JournalSettings, PaperSettings
 from LIVE_TRADING.brokers.paper import costs
 from LIVE_TRADING.common.exceptions import ConfigError
+from LIVE_TRADING.common.paths import journal_root
 from LIVE_TRADING.common.settings import section
 
 #: flat keyword name -> dotted key inside live_trading.paper
@@ -91,7 +92,8 @@ class PaperConfig:
             initial_cash=paper.initial_cash,
             slippage_bps=paper.slippage_bps,
             fee_bps=paper.fee_bps,
-            log_dir=paper.log_dir,
+            # from the config: resolved by the one rule (common/paths.py); a keyword argument is used as given
+            log_dir=paper.log_dir if kw.get("log_dir") is not None else str(journal_root("paper", paper.log_dir)),
             resume=paper.resume,
             durability=journal.durability,
             lock_timeout_s=journal.lock_timeout_s,
