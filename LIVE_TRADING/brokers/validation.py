@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from typing import Any, NamedTuple
 
 from LIVE_TRADING.common.constants import (
@@ -24,6 +25,7 @@ from LIVE_TRADING.common.exceptions import OrderRejectedError
 
 _CID = re.compile(CLIENT_ORDER_ID_PATTERN)
 _INF = math.inf
+_MAX = sys.float_info.max  # an int above it (10**400) has no float: refused, not OverflowError
 _SIDES = frozenset(SIDES)
 _TYPES = frozenset(ORDER_TYPES)
 _TIFS = frozenset(TIME_IN_FORCE)
@@ -59,7 +61,7 @@ def positive_number(value: Any, what: str, symbol: str) -> float:
     """``value`` as a positive finite float, or ``OrderRejectedError`` naming it."""
     cls = type(value)
     if cls is float or cls is int:  # the common case, without the generic checks
-        if 0 < value < _INF:
+        if 0 < value <= _MAX:
             return float(value)
     elif cls is not bool and value is not None:
         try:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from LIVE_TRADING.brokers.paper import costs
+from LIVE_TRADING.common.constants import QTY_EPSILON
 from LIVE_TRADING.common.settings import SettingsReader
 
 _HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
@@ -86,7 +87,8 @@ class PaperConfig:
             if kw.get("data_provider") is None or isinstance(kw.get("data_provider"), str) else None,
             currency=r.string("currency"),
             account=r.string("account", pattern=_ACCOUNT, allowed="1-64 letters, digits, '_', '.' or '-'"),
-            min_qty=r.number("min_qty", gt=0),
+            # below QTY_EPSILON the engine treats a quantity as zero: an order would end "filled" with nothing
+            min_qty=r.number("min_qty", ge=QTY_EPSILON),
             max_quote_future_s=r.number("max_quote_future_s", ge=0),
         )
         durability = "fsync" if kw.get("fsync") else kw.get("durability")
