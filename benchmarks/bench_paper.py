@@ -1,54 +1,55 @@
-"""Paper broker throughput, journal floor, quote-matching scaling, memory.
+"""Paper broker: market-order cost against its I/O floor and the seed design, memory, GC pauses, quotes, resume.
 
-Run:  python benchmarks/bench_paper.py [--orders N]
+Run:  python benchmarks/bench_paper.py [--orders 20000] [--rounds 5] [--big 1000000] [--resume 10000,100000,1000000]
 
-Prints, from one run:
-  * market orders per second through PaperBroker.submit_order with the journal
-    on (alternating BUY/SELL on a few symbols, temp log dir), and the same
-    through get_broker("paper") (risk limits + metrics layers);
-  * the floor: a bare loop that serialises and writes (one flushed write per
-    order, file opened once) the very records the broker wrote, and the ratio
-    broker cost / floor cost per order;
-  * peak memory (process peak RSS, and Python heap per order via tracemalloc);
-  * the cost of a non-crossing set_quote on one symbol with 0 and with 10,000
-    resting orders spread over 100 symbols, and their ratio.
-Figures only: nothing here asserts a time.
+Prints, from one run (figures are medians over interleaved rounds, so a busy
+machine skews every contender alike; nothing here asserts a time):
+
+* market orders through ``PaperBroker.submit_order`` with the journal on
+  (durability ``flush``: every record handed to the OS before returning);
+* the floor: a bare loop that serialises the very records the broker wrote
+  with the same serialiser (orjson, seq + CRC-32 line) and writes them, one
+  ``write`` per order, file opened once — and the ratio broker / floor;
+* the seed 004 reference design (``seed004_reference.py``) doing the same
+  orders — and the ratio broker / seed;
+* ``get_broker("paper")``: the same with the risk-limit and metrics layers;
+* memory: RSS after 10k and after ``--big`` market orders (terminal orders and
+  fills leave memory after ``journal.keep_terminal_orders``), and the longest
+  garbage-collector pause in that run (``gc.callbacks``);
+* ``set_quote`` with 0 and with 10,000 resting orders;
+* resume: opening an account of 10k / 100k / 1M records (newest snapshot + tail).
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import resource
+import statistics
 import sys
 import tempfile
 import time
-import tracemalloc
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("LIVE_TRADING_CONFIG", str(ROOT / "CONFIG" / "live_trading.yaml"))
+
+from seed004_reference import SeedPaperBroker  # noqa: E402
 
 from LIVE_TRADING.brokers import get_broker  # noqa: E402
 from LIVE_TRADING.brokers.paper import PaperBroker  # noqa: E402
-from LIVE_TRADING.common.journal import encode_record, journal_files  # noqa: E402
+from LIVE_TRADING.common.journal import decode_line, encode_line, encode_payload, list_segments  # noqa: E402
 
 SYMBOLS = ["AAPL", "MSFT", "SPY", "QQQ"]
+KW = dict(initial_cash=1e12, slippage_bps=5, fee_bps=1)
 
 
-def make_broker(log_dir: str, layers: str = "none"):
-    """``layers``: none (bare PaperBroker), metrics (metrics only), all (what get_broker builds)."""
-    kw = dict(initial_cash=1e12, log_dir=log_dir, slippage_bps=5, fee_bps=1)
-    if layers == "none":
-        b = PaperBroker(**kw)
-    else:
-        b = get_broker("paper", risk=layers == "all", **kw)
+def _quotes(b) -> None:
     for s in SYMBOLS:
         b.set_quote(s, 100.0, 100.02, 1e9, 1e9)
-    return b
 
 
 def run_orders(b, n: int) -> float:
@@ -59,78 +60,94 @@ def run_orders(b, n: int) -> float:
     return time.perf_counter() - t0
 
 
-def floor(records_per_order: list[list[dict]], out: Path) -> float:
-    """Serialise + write (one write per order, fd opened once) the same records."""
-    fd = os.open(out, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    t0 = time.perf_counter()
-    for recs in records_per_order:
-        os.write(fd, b"".join(encode_record(r) for r in recs))
-    dt = time.perf_counter() - t0
-    os.close(fd)
-    return dt
-
-
-def journal_records_per_order(log_dir: str) -> list[list[dict]]:
-    per_order: list[list[dict]] = []
-    for path in journal_files(log_dir):
-        for line in path.read_text().splitlines():
-            rec = json.loads(line)
-            if rec["event"] == "order":
-                per_order.append([rec])
-            elif rec["event"] == "fill":
-                per_order[-1].append(rec)
-    return per_order
-
-
-def timed_run(n: int, layers: str) -> tuple[float, list[list[dict]] | None]:
-    """Seconds per order of one fresh broker (nothing else alive, garbage collected first)."""
+def ours(n: int, layers: bool = False) -> tuple[float, list[dict]]:
     with tempfile.TemporaryDirectory() as d:
-        b = make_broker(d, layers)
+        b = get_broker("paper", log_dir=d, **KW) if layers else PaperBroker(log_dir=d, **KW)
+        _quotes(b)
         gc.collect()
         per = run_orders(b, n) / n
-        b.close()
-        del b
-        records = journal_records_per_order(d) if layers == "none" else None
-    gc.collect()
+        (b.unwrap() if layers else b).close()
+        records = []
+        if not layers:
+            for _, path in list_segments(Path(d) / "default"):
+                records += [decode_line(raw) for raw in path.read_bytes().splitlines(keepends=True)]
+            records = [r for r in records if r["event"] == "order"]
     return per, records
 
 
-def bench_throughput(n: int, rounds: int) -> None:
-    """Best of ``rounds`` interleaved runs of each, so a busy machine skews them alike."""
-    bare, metered, layered, floors = [], [], [], []
-    for _ in range(rounds):
-        per, records = timed_run(n, "none")
-        bare.append(per)
-        assert records is not None and len(records) == n
-        with tempfile.TemporaryDirectory() as d:
-            gc.collect()
-            floors.append(floor(records, Path(d) / "floor.jsonl") / n)
-        del records
-        metered.append(timed_run(n, "metrics")[0])
-        layered.append(timed_run(n, "all")[0])
-    b_, m_, g_, f_ = min(bare), min(metered), min(layered), min(floors)
-    print(f"orders                       : {n:,} market orders x {rounds} rounds, journal on (best round shown)")
-    print(f"PaperBroker.submit_order     : {1 / b_:12,.0f} orders/s  ({b_ * 1e6:6.2f} us/order)")
-    print(f"floor (encode + write)       : {1 / f_:12,.0f} orders/s  ({f_ * 1e6:6.2f} us/order)")
-    print(f"ratio broker / floor         : {b_ / f_:12.2f} x")
-    print(f"with metrics (health)        : {1 / m_:12,.0f} orders/s  ({m_ * 1e6:6.2f} us/order, "
-          f"{(m_ / b_ - 1) * 100:+.1f}% vs bare PaperBroker)")
-    print(f"get_broker('paper'), all     : {1 / g_:12,.0f} orders/s  ({g_ * 1e6:6.2f} us/order, "
-          f"{(g_ / b_ - 1) * 100:+.1f}% vs bare: metrics + risk-limit layer)")
-
-
-def bench_memory(n: int) -> None:
+def floor(records: list[dict]) -> float:
+    """Serialise (same serialiser, same line format) and write the same records: one write each."""
+    payloads = [{k: v for k, v in r.items() if k != "seq"} for r in records]
     with tempfile.TemporaryDirectory() as d:
-        b = make_broker(d)
-        tracemalloc.start()
-        run_orders(b, n)
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
+        fd = os.open(Path(d) / "floor.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        gc.collect()
+        t0 = time.perf_counter()
+        for seq, p in enumerate(payloads, 1):
+            os.write(fd, encode_line(seq, encode_payload(p)))
+        dt = time.perf_counter() - t0
+        os.close(fd)
+    return dt / len(payloads)
+
+
+def seed(n: int) -> float:
+    with tempfile.TemporaryDirectory() as d:
+        b = SeedPaperBroker(log_dir=d, **KW)
+        _quotes(b)
+        gc.collect()
+        return run_orders(b, n) / n
+
+
+def bench_throughput(n: int, rounds: int) -> None:
+    rows: dict[str, list[float]] = {"ours": [], "floor": [], "seed": [], "layers": []}
+    for _ in range(rounds):
+        per, records = ours(n)
+        rows["ours"].append(per)
+        rows["floor"].append(floor(records))
+        rows["seed"].append(seed(n))
+        rows["layers"].append(ours(n, layers=True)[0])
+    m = {k: statistics.median(v) for k, v in rows.items()}
+    print(f"market orders                : {n:,} x {rounds} interleaved rounds, journal on (medians)")
+    print(f"PaperBroker.submit_order     : {m['ours'] * 1e6:8.2f} us/order ({1 / m['ours']:,.0f}/s)")
+    print(f"floor: orjson line + write   : {m['floor'] * 1e6:8.2f} us/order   ratio ours/floor {m['ours'] / m['floor']:.2f}x")
+    print(f"seed 004 reference design    : {m['seed'] * 1e6:8.2f} us/order   ratio ours/seed  {m['ours'] / m['seed']:.2f}x")
+    print(f"get_broker('paper') (layers) : {m['layers'] * 1e6:8.2f} us/order   (+{(m['layers'] / m['ours'] - 1) * 100:.0f}%"
+          " for risk limits + metrics)")
+
+
+def rss_mib() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def bench_memory(big: int) -> None:
+    pauses: list[float] = []
+    start = [0.0]
+
+    def cb(phase: str, info: dict) -> None:
+        if phase == "start":
+            start[0] = time.perf_counter()
+        else:
+            pauses.append(time.perf_counter() - start[0])
+
+    with tempfile.TemporaryDirectory() as d:
+        b = PaperBroker(log_dir=d, **KW)
+        _quotes(b)
+        gc.collect()
+        gc.freeze()  # what a long-running process does after setup: start-up objects leave the collector's scans
+        gc.callbacks.append(cb)
+        run_orders(b, 10_000)
+        after_10k = rss_mib()
+        t0 = time.perf_counter()
+        run_orders(b, big - 10_000)
+        dt = time.perf_counter() - t0
+        after_big = rss_mib()
+        gc.callbacks.remove(cb)
+        gc.unfreeze()
         b.close()
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
-    print(f"peak RSS after memory run    : {rss:12,.1f} MiB (whole process, interpreter and pandas included)")
-    print(f"python heap after {n:,} orders: {peak / 2**20:9,.1f} MiB peak ({peak / n:,.0f} bytes/order kept: "
-          "order + fill history)")
+    print(f"memory: RSS after 10k orders : {after_10k:8.1f} MiB; after {big:,}: {after_big:.1f} MiB "
+          f"(+{after_big - after_10k:.1f} MiB); {dt / (big - 10_000) * 1e6:.1f} us/order on the way")
+    print(f"GC: {len(pauses):,} collections, longest pause {max(pauses, default=0) * 1e3:.1f} ms, "
+          f"median {statistics.median(pauses) * 1e3 if pauses else 0:.2f} ms")
 
 
 def bench_quote_scaling(rounds: int = 20_000) -> None:
@@ -154,20 +171,41 @@ def bench_quote_scaling(rounds: int = 20_000) -> None:
                 set_quote("S000", px, px + 0.1, 1e6, 1e6)
             results[resting] = (time.perf_counter() - t0) / rounds
             b.close()
-    print(f"set_quote, 0 resting orders  : {results[0] * 1e6:8.2f} us")
-    print(f"set_quote, 10,000 resting    : {results[10_000] * 1e6:8.2f} us  (100 symbols, none crossing)")
-    print(f"ratio 10,000 / 0             : {results[10_000] / results[0]:8.2f} x")
+    print(f"set_quote, 0 / 10,000 resting: {results[0] * 1e6:8.2f} / {results[10_000] * 1e6:.2f} us"
+          f"   ratio {results[10_000] / results[0]:.2f}x (100 symbols, none crossing)")
+
+
+def bench_resume(sizes: list[int]) -> None:
+    for n in sizes:
+        with tempfile.TemporaryDirectory() as d:
+            b = PaperBroker(log_dir=d, durability="none", **KW)  # durability none: only to build it fast
+            _quotes(b)
+            run_orders(b, n)
+            b.close()
+            size = sum(p.stat().st_size for _, p in list_segments(Path(d) / "default"))
+            times = []
+            for _ in range(3):
+                gc.collect()
+                t0 = time.perf_counter()
+                r = PaperBroker(log_dir=d, resume=True, **KW)
+                times.append(time.perf_counter() - t0)
+                r._journal.close()  # close without the closing snapshot: the next open does the same work
+            print(f"resume {n:>9,} records : {statistics.median(times):8.3f} s  ({size / 2**20:,.0f} MiB of journal)")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--orders", type=int, default=20_000, help="orders per round")
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--big", type=int, default=1_000_000, help="orders of the memory run")
+    ap.add_argument("--resume", default="10000,100000,1000000", help="journal sizes to resume")
     args = ap.parse_args()
     print(f"python {sys.version.split()[0]} on {os.cpu_count()} cores")
-    bench_memory(args.orders)
     bench_throughput(args.orders, args.rounds)
     bench_quote_scaling()
+    bench_resume([int(x) for x in args.resume.split(",") if x])
+    bench_memory(args.big)
+    print(f"peak RSS of this benchmark   : {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:8.1f} MiB")
 
 
 if __name__ == "__main__":

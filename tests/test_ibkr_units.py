@@ -77,7 +77,8 @@ def test_order_type_and_tif_tables_round_trip():
         assert parsing.order_type_from_ib(theirs) == ours
     for ours, theirs in parsing.TIF_TO_IB.items():
         assert parsing.tif_from_ib(theirs) == ours
-    assert parsing.order_type_from_ib("TRAIL") == "trail"
+    assert parsing.order_type_from_ib("TRAIL LIMIT") == "trailing_stop"  # issue 14: a trailing stop-limit
+    assert parsing.order_type_from_ib("MOC") == "moc"  # types we do not place come back lower-cased
     assert parsing.tif_from_ib("") == "day"  # IB's default
 
 

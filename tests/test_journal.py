@@ -217,3 +217,39 @@ def test_records_that_cannot_be_encoded_raise_journal_error_and_write_nothing(tm
 
 def test_run_ids_unique(clock):
     assert len({new_run_id(clock) for _ in range(2000)}) == 2000
+
+
+def test_damage_before_the_newest_snapshot_of_the_open_segment_is_still_found(tmp_path, clock):
+    """The open segment's summary (written at each snapshot) covers its prefix: a flipped byte there is found."""
+    acct = tmp_path / "a"
+    with Journal(acct, clock=clock) as j:
+        for n in range(20):
+            j.write("x", {"n": n})
+        j.write("snapshot", {"state": {}})
+        j.write("x", {"n": 99})
+    path = list_segments(acct)[0][1]
+    assert path.with_suffix(".sum").exists()
+    assert scan(acct).newest_snapshot is not None
+    data = bytearray(path.read_bytes())
+    data[30] ^= 0x01  # inside record 1, long before the snapshot
+    path.write_bytes(bytes(data))
+    with pytest.raises(JournalCorruptError) as err:
+        scan(acct)
+    assert err.value.line == 1
+
+
+def test_lines_after_the_summary_are_checked_one_by_one_with_true_line_numbers(tmp_path, clock):
+    acct = tmp_path / "a"
+    with Journal(acct, clock=clock) as j:
+        for n in range(5):
+            j.write("x", {"n": n})
+        j.write("snapshot", {"state": {}})
+        for n in range(5):
+            j.write("x", {"n": n})
+    path = list_segments(acct)[0][1]
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[8] = lines[8].replace(b'"n":2', b'"n":3')
+    path.write_bytes(b"".join(lines))
+    with pytest.raises(JournalCorruptError) as err:
+        scan(acct)
+    assert err.value.line == 9 and err.value.seq == 9

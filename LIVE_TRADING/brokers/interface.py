@@ -2,7 +2,8 @@
 
 A pipeline gets a broker with ``get_broker()`` (the venue comes from the
 config key ``live_trading.venue``: ``paper``, ``binance`` or ``ibkr``) and
-calls the nine methods below. Every venue implements the same contract:
+calls the methods below (the nine basic calls, plus ``modify_order``,
+``submit_bracket`` and ``submit_oco``; live venues add ``reconcile``). Every venue implements the same contract:
 
 * **Synchronous.** A call returns when its work is done. Live adapters poll
   the venue until the order reaches a state worth reporting (filled, resting
@@ -11,7 +12,7 @@ calls the nine methods below. Every venue implements the same contract:
   ``OrderResult``, ``Fill`` and ``Quote`` TypedDicts. Timestamps are aware
   UTC ``datetime`` objects; symbols are upper case.
 * **One vocabulary.** Sides ``BUY``/``SELL``; order types ``market``,
-  ``limit``, ``stop``, ``stop_limit``; time in force ``gtc``, ``day``,
+  ``limit``, ``stop``, ``stop_limit``, ``trailing_stop``; time in force ``gtc``, ``day``,
   ``ioc``, ``fok``; statuses ``new``, ``partially_filled``, ``filled``,
   ``cancelled``, ``rejected``, ``expired``.
 * **Idempotent submission.** The same ``client_order_id`` twice returns the
@@ -27,7 +28,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Protocol, TypedDict, runtime_checkable
+from typing import Any, NotRequired, Protocol, TypedDict, runtime_checkable
 
 from CONFIG.config_loader import get_cfg
 
@@ -43,7 +44,7 @@ class OrderResult(TypedDict):
     client_order_id: str | None
     symbol: str
     side: str  # BUY | SELL
-    order_type: str  # market | limit | stop | stop_limit
+    order_type: str  # market | limit | stop | stop_limit | trailing_stop
     qty: float  # ordered quantity
     filled_qty: float
     status: str  # new | partially_filled | filled | cancelled | rejected | expired
@@ -54,6 +55,30 @@ class OrderResult(TypedDict):
     time_in_force: str  # gtc | day | ioc | fok
     timestamp: datetime  # when the order was created (venue time)
     venue: str
+    # -- optional keys, present when they apply ------------------------------
+    trail_amount: NotRequired[float | None]  # trailing_stop: trail distance in price units
+    trail_percent: NotRequired[float | None]  # trailing_stop: trail distance in percent
+    limit_offset: NotRequired[float | None]  # trailing stop-limit: limit = trigger -/+ offset
+    trigger_price: NotRequired[float | None]  # trailing_stop: the current trigger, when the venue says
+    parent_order_id: NotRequired[str | None]  # a bracket's exit leg: the entry's order_id
+    order_list_id: NotRequired[str | None]  # a bracket / OCO leg: the group's id (bracket_id / oco_id)
+
+
+class BracketResult(TypedDict):
+    """What ``submit_bracket`` returns: the group id and its three orders."""
+
+    bracket_id: str
+    parent: OrderResult  # the entry
+    take_profit: OrderResult  # limit exit (opposite side)
+    stop_loss: OrderResult  # stop or stop-limit exit (opposite side)
+
+
+class OcoResult(TypedDict):
+    """What ``submit_oco`` returns: the group id and its two legs (one filling cancels the other)."""
+
+    oco_id: str
+    limit: OrderResult
+    stop: OrderResult
 
 
 class Fill(TypedDict, total=False):
@@ -106,6 +131,9 @@ class Broker(Protocol):
         stop_price: float | None = None,
         time_in_force: str = "gtc",
         client_order_id: str | None = None,
+        trail_amount: float | None = None,
+        trail_percent: float | None = None,
+        limit_offset: float | None = None,
     ) -> dict[str, Any]:
         """Place an order and return its ``OrderResult``.
 
@@ -113,10 +141,14 @@ class Broker(Protocol):
         venue's timeout); orders that rest return once the venue accepted them
         (status ``new``). ``limit_price`` is required for ``limit`` and
         ``stop_limit``, ``stop_price`` for ``stop`` and ``stop_limit``.
-        ``client_order_id`` (``[A-Za-z0-9_-]{1,36}``) makes the call idempotent.
+        ``client_order_id`` (``[A-Za-z0-9_-]{1,36}``) makes the call idempotent;
+        the same id with other parameters raises ``DuplicateClientOrderIdError``.
+        A ``trailing_stop`` takes exactly one of ``trail_amount`` / ``trail_percent``
+        and optionally ``limit_offset`` (a trailing stop-limit).
 
         Raises:
             OrderRejectedError: invalid input or the venue refused (nothing placed).
+            DuplicateClientOrderIdError: ``client_order_id`` names an order with other parameters.
             InsufficientFundsError: not enough cash / position.
             RiskLimitError: a pre-trade risk limit refused it.
             QuoteUnavailableError: no (fresh) quote to price a market order (paper).
@@ -160,6 +192,87 @@ class Broker(Protocol):
 
     def now(self) -> datetime:
         """The broker's current time (aware UTC)."""
+        ...
+
+    def modify_order(
+        self,
+        order_id: str,
+        *,
+        qty: float | None = None,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+    ) -> dict[str, Any]:
+        """Change an open order (at least one field) and return its new ``OrderResult``.
+
+        The ``order_id`` may change on venues that replace rather than amend
+        (Binance ``cancelReplace``): use the one returned. A pure quantity
+        decrease keeps time priority where the venue allows it.
+
+        Raises:
+            OrderNotFoundError: unknown order id.
+            OrderRejectedError: the order is already final (filled / cancelled / ...),
+                the new qty is below what already filled, bad values, or the venue refused
+                (the original order is then as the venue reports it).
+        """
+        ...
+
+    def submit_bracket(
+        self,
+        symbol: str,
+        side: str,
+        qty: float,
+        *,
+        entry_type: str = "market",
+        limit_price: float | None = None,
+        take_profit: float,
+        stop_loss: float,
+        stop_loss_limit: float | None = None,
+        time_in_force: str = "gtc",
+        client_order_id: str | None = None,
+    ) -> dict[str, Any]:
+        """An entry order with a take-profit limit and a stop-loss exit; returns a ``BracketResult``.
+
+        The exits work once the entry fills (in proportion to partial fills);
+        one exit filling reduces or cancels the other. ``client_order_id``
+        names the whole bracket: retrying never creates a second one.
+        BUY: ``take_profit > limit_price (entry) > stop_loss``; SELL mirrored.
+        """
+        ...
+
+    def submit_oco(
+        self,
+        symbol: str,
+        side: str,
+        qty: float,
+        *,
+        limit_price: float,
+        stop_price: float,
+        stop_limit_price: float | None = None,
+        time_in_force: str = "gtc",
+        client_order_id: str | None = None,
+    ) -> dict[str, Any]:
+        """A limit and a stop (stop-limit with ``stop_limit_price``) on one side; one fill cancels the other.
+
+        Returns an ``OcoResult``. SELL: limit above stop; BUY: limit below stop.
+        """
+        ...
+
+
+@runtime_checkable
+class LiveBroker(Broker, Protocol):
+    """A broker on a real venue: it can compare the venue's view with its journal."""
+
+    def reconcile(self) -> dict[str, Any]:
+        """Bring the journal in line with the venue; return what changed.
+
+        ``{"fills_added": [Fill...], "orders_adopted": [OrderResult...],
+        "orders_resolved": [OrderResult...], "unknown": [OrderResult...]}``:
+        fills the journal lacked (now journaled), open orders of this account's
+        client-id prefix the journal did not know (now journaled), orders the
+        journal had open that the venue no longer lists (final state from the
+        venue's order query, journaled), and open orders without our prefix
+        (reported, left alone). Also run once at construction.
+        """
         ...
 
 
@@ -241,7 +354,7 @@ def get_broker(venue: str | None = None, *, risk: bool = True, metrics: bool = T
     if risk:
         from LIVE_TRADING.brokers.guard.risk import wrap_with_risk_limits
 
-        broker = wrap_with_risk_limits(broker)
+        broker = wrap_with_risk_limits(broker, venue=name)
     if metrics:
         from LIVE_TRADING.brokers.guard.metrics import InstrumentedBroker
 
@@ -250,8 +363,11 @@ def get_broker(venue: str | None = None, *, risk: bool = True, metrics: bool = T
 
 
 __all__ = [
+    "BracketResult",
     "Broker",
     "Fill",
+    "LiveBroker",
+    "OcoResult",
     "OrderResult",
     "Quote",
     "get_broker",

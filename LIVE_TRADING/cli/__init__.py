@@ -7,11 +7,15 @@
     live-trading quote AAPL MSFT
     live-trading order AAPL BUY 10 [--limit 99.5] [--stop 101] [--tif day] [--client-id my-1]
     live-trading orders | positions | fills [--since 2026-01-05] | cash
+    live-trading fills --format csv|json|parquet --output fills.csv   # also: orders --all --format ...
+    live-trading report --benchmark buy-and-hold --format html --output report.html
     live-trading cancel ORDER_ID
     live-trading check-config              # every config problem at once; live venues: read-only check
     live-trading health                    # the broker's call metrics and verdict
     live-trading accounts                  # paper accounts: created, last active, records, cash, equity
     live-trading journal verify|repair     # check a paper account's journal / move a torn tail aside
+    live-trading serve [--port 9108]       # /health, /health/detailed, /metrics (Prometheus) until Ctrl-C
+    live-trading run --serve 9108          # the same, for the run's broker, while it runs
 
 Global options (before or after the command): ``--config PATH`` (sets
 ``LIVE_TRADING_CONFIG`` for this process), ``--venue NAME`` (overrides
@@ -41,7 +45,9 @@ from typing import Any, NoReturn
 
 from LIVE_TRADING import __version__
 from LIVE_TRADING.cli.errors import UsageError
+from LIVE_TRADING.cli.exports import add_export_options
 from LIVE_TRADING.cli.render import PROG, Output, error_line
+from LIVE_TRADING.cli.report import add_report_parser
 
 EXIT_OK, EXIT_BROKER, EXIT_USAGE, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -191,10 +197,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     cancel = add("cancel", "cancel an open order")
     cancel.add_argument("order_id", metavar="ORDER_ID")
-    add("orders", "list open orders")
+    orders = add("orders", "list open orders (--all: every order the venue keeps); export them")
+    orders.add_argument("--all", action="store_true", help="every order the venue keeps, not only open ones")
+    add_export_options(orders, since=True)
     add("positions", "list positions (with P&L where the venue reports it)")
-    fills = add("fills", "list fills")
-    fills.add_argument("--since", metavar="ISO", help="only fills at or after this time (no offset: UTC)")
+    fills = add("fills", "list fills; export them")
+    add_export_options(fills, since=True)
     add("cash", "show cash (and account summary where the venue reports it)")
     add("check-config", "validate the config (every problem at once); live venues: read-only connection check")
     health = add("health", "probe the venue with read-only calls and show the broker's metrics and verdict",
@@ -207,13 +215,19 @@ def build_parser() -> argparse.ArgumentParser:
                   "compare them with every snapshot (exit 1 on a problem). repair: move a torn last record "
                   "aside (the only repair that is safe) and say what was done.")
     journal.add_argument("action", choices=("verify", "repair"))
+    add_report_parser(add)
+    from LIVE_TRADING.cli.serve import add_arguments as add_serve_arguments
+
+    add_serve_arguments(add, run)
     return parser
 
 
 # -- dispatch ---------------------------------------------------------------------------
 def _handlers() -> dict[str, Any]:
     from LIVE_TRADING.cli import accounts, commands
+    from LIVE_TRADING.cli.report import cmd_report
     from LIVE_TRADING.cli.run import cmd_run
+    from LIVE_TRADING.cli.serve import cmd_serve
 
     return {
         "run": cmd_run,
@@ -227,6 +241,8 @@ def _handlers() -> dict[str, Any]:
         "health": commands.cmd_health,
         "accounts": accounts.cmd_accounts,
         "journal": accounts.cmd_journal,
+        "report": cmd_report,
+        "serve": cmd_serve,
     }
 
 

@@ -130,6 +130,13 @@ def validate(venue_override: str | None) -> tuple[str | None, list[str], list[st
     paper = _collect(problems, "live_trading.paper", PaperConfig.from_config)
     _collect(problems, "live_trading.risk", RiskLimits.from_config)
     _collect(problems, "live_trading.pipeline", PipelineConfig.from_config)
+    from LIVE_TRADING.common.circuit import CircuitSettings
+    from LIVE_TRADING.monitoring.alerts import AlertSettings
+    from LIVE_TRADING.monitoring.server import MonitoringSettings
+
+    _collect(problems, "live_trading.circuit", CircuitSettings.from_config)
+    _collect(problems, "live_trading.monitoring", MonitoringSettings.from_config)
+    _collect(problems, "live_trading.alerts", AlertSettings.from_config)
 
     providers = {"live_trading.data.provider": get_cfg("live_trading.data.provider", default="sim")}
     if paper is not None and paper.data_provider:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from LIVE_TRADING.cli.errors import UsageError
+from LIVE_TRADING.cli.exports import export_format, write_export
 from LIVE_TRADING.cli.render import (
     Output,
     amount,
@@ -35,6 +36,7 @@ from LIVE_TRADING.common.constants import (
     STATUS_REJECTED,
 )
 from LIVE_TRADING.common.exceptions import BrokerError, DataProviderError
+from LIVE_TRADING.monitoring.exports import fills_frame, frame_records, orders_frame, since_filter
 
 logger = logging.getLogger(__name__)
 
@@ -117,15 +119,35 @@ def cmd_cancel(args: argparse.Namespace, out: Output, venue: str) -> int:
 
 
 def cmd_orders(args: argparse.Namespace, out: Output, venue: str) -> int:
-    with broker_session(venue, read_only=True) as broker:
-        orders = broker.get_open_orders()
-    if out.json_mode:
+    """Open orders (``--all``: every order the venue keeps), listed or exported (``--format``)."""
+    since = parse_since(args.since) if getattr(args, "since", None) else None
+    fmt = export_format(args, out) if getattr(args, "fmt", None) or getattr(args, "output", None) else None
+    every = bool(getattr(args, "all", False))
+    if fmt is None and not every and since is None:  # the plain listing, as it always was
+        with broker_session(venue, read_only=True) as broker:
+            orders = broker.get_open_orders()
+    else:
+        with broker_session(venue, read_only=True) as broker:
+            frame = since_filter(_orders_frame(broker, every), since)
+        if fmt is not None and fmt != "table":
+            return write_export(frame, fmt, args, out, "orders")
+        orders = frame_records(frame)
+    what = "Orders" if every else "Open orders"
+    if out.json_mode and fmt is None:
         out.json(orders)
     elif orders:
-        print_orders(out, orders, title=f"Open orders ({len(orders)})")
+        print_orders(out, orders, title=f"{what} ({len(orders)})")
     else:
-        out.line("No open orders.")
+        out.line(f"No {what.lower()}" + (f" since {since.isoformat()}." if since else "."))
     return 0
+
+
+def _orders_frame(broker: Any, every: bool) -> Any:
+    """Every order the venue keeps (``--all``: ``broker.orders_frame()``) or the open ones, as a typed DataFrame."""
+    frame_fn = getattr(broker, "orders_frame", None)
+    if every and callable(frame_fn):
+        return frame_fn()
+    return orders_frame(broker.get_open_orders())
 
 
 def _refresh_quotes(broker: Any, symbols: list[str]) -> None:
@@ -194,9 +216,12 @@ def _print_account(out: Output, account: dict[str, Any], title: str | None) -> N
 
 def cmd_fills(args: argparse.Namespace, out: Output, venue: str) -> int:
     since = parse_since(args.since) if args.since else None
+    fmt = export_format(args, out) if getattr(args, "fmt", None) or getattr(args, "output", None) else None
     with broker_session(venue, read_only=True) as broker:
         fills = broker.get_fills(since)
-    if out.json_mode:
+    if fmt is not None and fmt != "table":
+        return write_export(fills_frame(fills), fmt, args, out, "fills")
+    if out.json_mode and fmt is None:
         out.json(fills)
     elif fills:
         currencies = {f.get("fee_currency") or "" for f in fills}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,8 @@ from LIVE_TRADING.pipeline import PipelineConfig, RunResult, StepInfo, run_loop
 from LIVE_TRADING.pipeline.strategies import get_strategy
 
 EXIT_INTERRUPTED = 130
+
+logger = logging.getLogger(__name__)
 
 
 def parse_params(items: list[str] | None) -> dict[str, Any]:
@@ -93,7 +96,7 @@ def cmd_run(args: argparse.Namespace, out: Output, venue: str) -> int:
         out.note(f"Real-time run on {venue}: {session.steps} steps, one every {session.interval_s:g} s "
                  "(--interval-s to change). Ctrl-C stops cleanly.")
     try:
-        with _progress(out, session.steps) as on_step, _sigterm_as_interrupt():
+        with _monitoring(args, session), _progress(out, session.steps) as on_step, _sigterm_as_interrupt():
             result = run_loop(
                 session.broker, session.provider, strategy, session.steps,
                 symbols=cfg.symbols, order_type=cfg.order_type, min_trade_value=cfg.min_trade_value,
@@ -101,11 +104,13 @@ def cmd_run(args: argparse.Namespace, out: Output, venue: str) -> int:
                 bar=cfg.bar, history_provider=session.history_provider, advance=session.advance,
                 interval_s=session.interval_s, cancel_open_on_exit=cfg.cancel_open_on_exit, on_step=on_step,
             )
+        plot_report = _plot_report(result, session.history_provider) if plot_path is not None else None
     finally:
         session.close()
 
     if plot_path is not None:
-        save_equity_plot(result, plot_path, title=f"{strategy!r} on {venue} ({', '.join(cfg.symbols)})")
+        save_equity_plot(result, plot_path, title=f"{strategy!r} on {venue} ({', '.join(cfg.symbols)})",
+                         report=plot_report)
     if out.json_mode:
         out.json(_as_json(result, session, cfg, strategy, plot_path))
     else:
@@ -118,6 +123,30 @@ def cmd_run(args: argparse.Namespace, out: Output, venue: str) -> int:
         error_line(f"run stopped after repeated broker errors: {last['error']}: {last['message']}")
         return 1
     return 0
+
+
+def _monitoring(args: argparse.Namespace, session: RunSession) -> contextlib.AbstractContextManager[Any]:
+    """``--serve PORT``: the monitoring endpoints for the run's broker while it runs."""
+    if getattr(args, "serve", None) is None:
+        return contextlib.nullcontext()
+    from LIVE_TRADING.cli.serve import serving
+
+    return serving(session.venue, broker=session.broker, port=args.serve,
+                   providers=(session.provider, session.history_provider))
+
+
+def _plot_report(result: RunResult, provider: Any) -> Any:
+    """The run's report against buy-and-hold for ``--plot`` (None when it cannot be made: plain chart)."""
+    from LIVE_TRADING.common.exceptions import LiveTradingError
+    from LIVE_TRADING.monitoring.report import report
+
+    if not result.equity_curve or result.initial_equity is None:
+        return None
+    try:
+        return report(result, benchmark="buy-and-hold", data_provider=provider)
+    except (LiveTradingError, ValueError) as exc:
+        logger.warning("No benchmark on the plot: %s", exc)
+        return None
 
 
 def _check_plot_path(text: str) -> Path:

@@ -19,10 +19,15 @@ ORDER_TYPE_MARKET = "market"
 ORDER_TYPE_LIMIT = "limit"
 ORDER_TYPE_STOP = "stop"
 ORDER_TYPE_STOP_LIMIT = "stop_limit"
-ORDER_TYPES = (ORDER_TYPE_MARKET, ORDER_TYPE_LIMIT, ORDER_TYPE_STOP, ORDER_TYPE_STOP_LIMIT)
+#: a stop whose trigger follows the market by ``trail_amount`` or ``trail_percent``;
+#: with ``limit_offset`` it becomes a trailing stop-limit (limit = trigger -/+ offset)
+ORDER_TYPE_TRAILING_STOP = "trailing_stop"
+ORDER_TYPES = (ORDER_TYPE_MARKET, ORDER_TYPE_LIMIT, ORDER_TYPE_STOP, ORDER_TYPE_STOP_LIMIT, ORDER_TYPE_TRAILING_STOP)
 #: order types that need a ``limit_price`` / a ``stop_price``
 NEEDS_LIMIT_PRICE = frozenset({ORDER_TYPE_LIMIT, ORDER_TYPE_STOP_LIMIT})
 NEEDS_STOP_PRICE = frozenset({ORDER_TYPE_STOP, ORDER_TYPE_STOP_LIMIT})
+#: entry order types of ``submit_bracket``
+BRACKET_ENTRY_TYPES = (ORDER_TYPE_MARKET, ORDER_TYPE_LIMIT)
 
 # --- time in force -----------------------------------------------------------
 TIF_GTC = "gtc"
@@ -102,6 +107,46 @@ DEFAULT_CONFIG: dict[str, Any] = {
         "snapshot_every": 10000,
         "segment_max_bytes": 67108864,
         "keep_terminal_orders": 10000,
+    },
+    "circuit": {
+        "enabled": True,
+        "failure_threshold": 5,
+        "error_rate_threshold": 0.5,
+        "window_s": 60.0,
+        "min_calls": 10,
+        "cooldown_s": 30.0,
+    },
+    "monitoring": {
+        "host": "127.0.0.1",
+        "port": 9108,
+        "token": None,
+        "health_check_s": 15.0,
+        "max_quote_age_s": 300.0,
+        "degraded_headroom": 0.2,
+        "degraded_reject_rate": 0.5,
+    },
+    "alerts": {
+        "enabled": True,
+        "account": None,
+        "dedup_window_s": 300.0,
+        "queue_size": 1000,
+        "max_retries": 5,
+        "backoff_base_s": 1.0,
+        "backoff_max_s": 60.0,
+        "timeout_s": 10.0,
+        "reject_storm_count": 10,
+        "reject_storm_window_s": 60.0,
+        "reconnect_alert_after_s": 120.0,
+        "webhook": {"url": None, "format": "generic"},
+        "email": {
+            "host": None,
+            "port": 25,
+            "sender": None,
+            "to": None,
+            "username": None,
+            "password": None,
+            "starttls": False,
+        },
     },
     "risk": {
         "trading_enabled": True,

@@ -27,6 +27,10 @@ injected clock (0: never reused). Failures are not cached.
 ``get_multiple_quotes`` the symbols that worked are returned and the failures
 listed in ``last_errors``.
 
+Every Yahoo request passes a circuit breaker (``self.circuit``, from
+``live_trading.circuit``): after repeated failures, requests are not sent and
+the symbols report "No quote ... Circuit open" until a probe succeeds.
+
 ``yf`` is the yfinance module, imported on first use (so importing
 LIVE_TRADING never imports yfinance); inject ``FakeYFinance`` from
 ``LIVE_TRADING.testing.yfinance`` to run offline.
@@ -42,8 +46,9 @@ from typing import Any
 
 import pandas as pd
 
+from LIVE_TRADING.common.circuit import breaker_from_config
 from LIVE_TRADING.common.clock import Clock, ensure_utc, utc_now
-from LIVE_TRADING.common.exceptions import DataProviderError
+from LIVE_TRADING.common.exceptions import CircuitOpenError, DataProviderError
 from LIVE_TRADING.common.settings import SettingsReader, to_float
 from LIVE_TRADING.data.provider import DataProvider, history_window, normalize_ohlcv, normalize_symbol
 from LIVE_TRADING.data.quotes import make_quote, synthetic_quote
@@ -134,6 +139,8 @@ class YFinanceProvider(DataProvider):
         self._yf = yf
         self._cache: dict[str, tuple[datetime, dict[str, Any]]] = {}
         self._lock = threading.Lock()
+        #: the breaker in front of every Yahoo request: any exception from yfinance counts as a failure
+        self.circuit = breaker_from_config("yfinance", counts=lambda exc: True)
 
     @property
     def yf(self) -> Any:
@@ -199,6 +206,14 @@ class YFinanceProvider(DataProvider):
         """One batched download for ``symbols`` (plus one bid/ask request if enabled)."""
         yf = self.yf
         try:
+            self.circuit.before_call()
+        except CircuitOpenError as exc:
+            errors = {}
+            for sym in symbols:
+                errors[sym] = DataProviderError(f"No quote for {sym} from Yahoo: {exc}", symbol=sym)
+                errors[sym].__cause__ = exc
+            return {}, errors
+        try:
             frame = yf.download(
                 tickers=symbols,
                 period=self.quote_period,
@@ -213,12 +228,14 @@ class YFinanceProvider(DataProvider):
                 multi_level_index=True,
             )
         except Exception as exc:  # whatever the HTTP stack raises: the batch failed
+            self.circuit.record_failure(exc)
             logger.warning("Yahoo download of %d symbol(s) failed: %s", len(symbols), exc)
             errors = {}
             for sym in symbols:
                 errors[sym] = DataProviderError(f"No quote for {sym} from Yahoo: request failed: {exc}", symbol=sym)
                 errors[sym].__cause__ = exc
             return {}, errors
+        self.circuit.record_success()
         prices: dict[str, tuple[float, datetime]] = {}
         errors = {}
         for sym in symbols:
@@ -274,13 +291,20 @@ class YFinanceProvider(DataProvider):
         sym = normalize_symbol(symbol)
         history_window(period, interval, ensure_utc(self._clock(), "clock()"), earliest=_EPOCH)
         try:
+            self.circuit.before_call()
+        except CircuitOpenError as exc:
+            raise DataProviderError(f"No historical data for {sym} from Yahoo: {exc}", symbol=sym) from exc
+        try:
             frame = self.yf.Ticker(sym).history(
                 period=period, interval=interval, auto_adjust=True, actions=False, timeout=self.timeout_s
             )
         except DataProviderError:
+            self.circuit.record_success()  # an answer about the symbol, not a sign Yahoo is down
             raise
         except Exception as exc:
+            self.circuit.record_failure(exc)
             raise DataProviderError(f"No historical data for {sym} from Yahoo: {exc}", symbol=sym) from exc
+        self.circuit.record_success()
         if not isinstance(frame, pd.DataFrame) or frame.empty:
             raise DataProviderError(
                 f"No historical data for {sym} from Yahoo ({period} of {interval} bars): "

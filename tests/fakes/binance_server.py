@@ -8,6 +8,12 @@ errors.md, filters.md, enums.md), the endpoints the adapter uses::
     GET  /api/v3/ticker/bookTicker    GET  /api/v3/klines
     GET  /api/v3/account              GET  /api/v3/myTrades
     GET  /api/v3/openOrders           GET|POST|DELETE /api/v3/order
+    POST /api/v3/order/cancelReplace  PUT  /api/v3/order/amend/keepPriority
+    POST /api/v3/orderList/oco        POST /api/v3/orderList/otoco
+    GET  /api/v3/orderList            GET  /api/v3/openOrderList
+
+Order lists, cancel-replace, amends and trailing stops live in
+``binance_lists.py`` (a mixin of ``FakeBinance``).
 
 What it enforces like Binance does:
 
@@ -61,6 +67,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from fakes.binance_lists import ApiError, ListsMixin
+
 D = Decimal
 ZERO = D(0)
 QTY_5 = D("5")
@@ -81,6 +89,12 @@ WEIGHTS: dict[tuple[str, str], Callable[[dict[str, str]], int]] = {
     ("GET", "/api/v3/order"): lambda p: 4,
     ("POST", "/api/v3/order"): lambda p: 1,
     ("DELETE", "/api/v3/order"): lambda p: 1,
+    ("POST", "/api/v3/order/cancelReplace"): lambda p: 1,
+    ("PUT", "/api/v3/order/amend/keepPriority"): lambda p: 4,
+    ("POST", "/api/v3/orderList/oco"): lambda p: 1,
+    ("POST", "/api/v3/orderList/otoco"): lambda p: 1,
+    ("GET", "/api/v3/orderList"): lambda p: 4,
+    ("GET", "/api/v3/openOrderList"): lambda p: 6,
 }
 SIGNED = {
     ("GET", "/api/v3/account"),
@@ -89,6 +103,12 @@ SIGNED = {
     ("GET", "/api/v3/order"),
     ("POST", "/api/v3/order"),
     ("DELETE", "/api/v3/order"),
+    ("POST", "/api/v3/order/cancelReplace"),
+    ("PUT", "/api/v3/order/amend/keepPriority"),
+    ("POST", "/api/v3/orderList/oco"),
+    ("POST", "/api/v3/orderList/otoco"),
+    ("GET", "/api/v3/orderList"),
+    ("GET", "/api/v3/openOrderList"),
 }
 KLINE_MS = {"1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000,
             "2h": 7_200_000, "4h": 14_400_000, "1d": 86_400_000, "1w": 604_800_000, "1M": 2_592_000_000}
@@ -122,13 +142,6 @@ def verify_signature(secret: str, raw_query: str, raw_body: str) -> bool:
     if not sig:
         return False
     return hmac.compare_digest(hmac_hex(secret, query + body), sig.lower())
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: int | None, msg: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(msg)
-        self.status, self.code, self.msg = status, code, msg
-        self.headers = headers or {}
 
 
 @dataclass
@@ -196,6 +209,7 @@ class Fault:
     msg: str = ""
     retry_after: float | None = None
     delay_s: float = 0.0
+    data: Any = None  # "status" mode: Binance's detail object (cancelReplace -2021 / -2022)
 
 
 @dataclass
@@ -218,6 +232,10 @@ class Order:
     triggered: bool = False
     deferred: int = 0  # market order: fill on the n-th query
     fills: list[dict[str, Any]] = field(default_factory=list)
+    order_list_id: int = -1
+    trailing_delta: int = 0  # bips; a trailing stop when > 0
+    trail_ref: Decimal | None = None  # best price since placement (trailing stops)
+    trailing_time: int = -1
 
     @property
     def remaining(self) -> Decimal:
@@ -225,13 +243,13 @@ class Order:
 
     @property
     def is_open(self) -> bool:
-        return self.status in ("NEW", "PARTIALLY_FILLED")
+        return self.status in ("NEW", "PARTIALLY_FILLED", "PENDING_NEW")
 
     def view(self) -> dict[str, Any]:
         out = {
             "symbol": self.symbol,
             "orderId": self.order_id,
-            "orderListId": -1,
+            "orderListId": self.order_list_id,
             "clientOrderId": self.client_order_id,
             "price": f8(self.price),
             "origQty": f8(self.qty),
@@ -250,6 +268,9 @@ class Order:
         }
         if self.type in ("STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"):
             out["stopPrice"] = f8(self.stop_price)
+        if self.trailing_delta:
+            out["trailingDelta"] = self.trailing_delta
+            out["trailingTime"] = self.trailing_time
         return out
 
 
@@ -264,7 +285,7 @@ def default_symbols() -> dict[str, SymbolSpec]:
     }
 
 
-class FakeBinance:
+class FakeBinance(ListsMixin):
     """The stand-in server. ``with FakeBinance() as fake: ... fake.url ...``."""
 
     def __init__(
@@ -298,6 +319,8 @@ class FakeBinance:
             "XYZ": [D("5"), ZERO],
         }
         self.orders: dict[tuple[str, int], Order] = {}
+        self.order_lists: dict[int, Any] = {}
+        self._next_list = 700
         self.trades: list[dict[str, Any]] = []
         self._next_order = 1000
         self._next_trade = 5000
@@ -446,7 +469,7 @@ class FakeBinance:
                 return 0, None, {}, "drop"
             if fault is not None and fault.mode == "status":
                 extra = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
-                raise ApiError(fault.status, fault.code, fault.msg, extra)
+                raise ApiError(fault.status, fault.code, fault.msg, extra, data=fault.data)
             if fault is not None and fault.mode == "delay":
                 threading.Event().wait(fault.delay_s)
             self._charge_weight(WEIGHTS[endpoint](params))
@@ -456,6 +479,8 @@ class FakeBinance:
                 body = self._dispatch(method, path, params)
         except ApiError as err:
             payload = {"code": err.code, "msg": err.msg} if err.code is not None else {"msg": err.msg}
+            if err.data is not None:
+                payload["data"] = err.data
             return err.status, payload, err.headers, "reply"
         if fault is not None and fault.mode == "drop_after":
             return 0, None, {}, "drop"
@@ -497,7 +522,7 @@ class FakeBinance:
             return self._new_order(p)
         if path == "/api/v3/order" and method == "DELETE":
             return self._cancel(p)
-        raise ApiError(404, -1000, "not implemented")
+        return self._dispatch_lists(method, path, p)
 
     # -- endpoints ----------------------------------------------------------
     def _spec(self, symbol: str) -> SymbolSpec:
@@ -612,6 +637,7 @@ class FakeBinance:
         if not order.is_open:
             raise ApiError(400, -2011, "Unknown order sent.")
         self._close(order, "CANCELED")
+        self._list_event(order, "cancel")
         view = order.view()
         for k in ("time", "updateTime", "isWorking", "workingTime", "origQuoteOrderQty"):
             view.pop(k, None)
@@ -621,6 +647,14 @@ class FakeBinance:
         return view
 
     def _new_order(self, p: dict[str, str]) -> dict[str, Any]:
+        checked = self._check_new(p)
+        order = self._create(checked, p.get("newClientOrderId") or uuid.uuid4().hex[:22])
+        otype = order.type
+        return self._order_answer(order, p.get("newOrderRespType") or ("FULL" if otype in ("MARKET", "LIMIT") else "ACK"),
+                                  order.time)
+
+    def _check_new(self, p: dict[str, str]) -> dict[str, Any]:
+        """Every check of a new order that does not depend on the account (parameters, filters)."""
         for name in ("symbol", "side", "type"):
             if not p.get(name):
                 raise ApiError(400, -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
@@ -630,18 +664,23 @@ class FakeBinance:
             raise ApiError(400, -1117, "Invalid side.")
         if otype not in spec.order_types:
             raise ApiError(400, -1116, "Invalid orderType.")
-        limit_type = otype in ("LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT")
+        limit_type = otype in ("LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT", "LIMIT_MAKER")
         stop_type = otype.startswith(("STOP_LOSS", "TAKE_PROFIT"))
         if limit_type:
-            for name in ("timeInForce", "price"):
+            for name in ("price",) if otype == "LIMIT_MAKER" else ("timeInForce", "price"):
                 if not p.get(name):
                     raise ApiError(400, -1102,
                                    f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
-            if p["timeInForce"] not in ("GTC", "IOC", "FOK"):
+            if p.get("timeInForce", "GTC") not in ("GTC", "IOC", "FOK"):
                 raise ApiError(400, -1115, "Invalid timeInForce.")
         elif "timeInForce" in p:
             raise ApiError(400, -1106, "Parameter 'timeInForce' sent when not required.")
-        if stop_type and not p.get("stopPrice"):
+        trailing = int(p["trailingDelta"]) if p.get("trailingDelta") else 0
+        if "trailingDelta" in p and not stop_type:
+            raise ApiError(400, -1106, "Parameter 'trailingDelta' sent when not required.")
+        if trailing and not 10 <= trailing <= 2000:
+            raise ApiError(400, -1013, "Filter failure: TRAILING_DELTA")
+        if stop_type and not p.get("stopPrice") and not trailing:
             raise ApiError(400, -1102, "Mandatory parameter 'stopPrice' was not sent, was empty/null, or malformed.")
         if not p.get("quantity"):
             raise ApiError(400, -1102, "Mandatory parameter 'quantity' was not sent, was empty/null, or malformed.")
@@ -650,7 +689,7 @@ class FakeBinance:
         if "." in qty_text and len(qty_text.split(".")[1].rstrip("0")) > spec.base_precision:
             raise ApiError(400, -1111, "Parameter 'quantity' has too much precision.")
         price = D(p["price"]) if limit_type else ZERO
-        stop = D(p["stopPrice"]) if stop_type else ZERO
+        stop = D(p["stopPrice"]) if stop_type and p.get("stopPrice") else ZERO
         book = self.books[spec.symbol]
         # filters
         if qty < spec.min_qty or qty > spec.max_qty or qty % spec.step != 0:
@@ -659,42 +698,65 @@ class FakeBinance:
             mstep = spec.market_step if spec.market_step is not None else spec.step
             if qty > spec.market_max_qty or (mstep > 0 and qty % mstep != 0):
                 raise ApiError(400, -1013, "Filter failure: MARKET_LOT_SIZE")
-        for value in ([price] if limit_type else []) + ([stop] if stop_type else []):
+        for value in ([price] if limit_type else []) + ([stop] if stop else []):
             if value < spec.min_price or value > spec.max_price or value % spec.tick != 0:
                 raise ApiError(400, -1013, "Filter failure: PRICE_FILTER")
         ref = price if limit_type else (book.bid + book.ask) / 2
         if ref * qty < spec.min_notional:
             raise ApiError(400, -1013, "Filter failure: NOTIONAL")
-        cid = p.get("newClientOrderId") or uuid.uuid4().hex[:22]
+        return {"spec": spec, "side": side, "type": otype, "qty": qty, "price": price, "stop": stop,
+                "trailing": trailing, "limit_type": limit_type, "stop_type": stop_type,
+                "tif": p.get("timeInForce", "GTC")}
+
+    def _create(self, c: dict[str, Any], cid: str, *, list_id: int = -1, pending: bool = False,
+                lock: bool = True) -> Order:
+        """Account checks (duplicate id, immediate trigger, balance), then the order, matched at once."""
+        spec, side, otype, qty, price, stop = c["spec"], c["side"], c["type"], c["qty"], c["price"], c["stop"]
+        limit_type, stop_type, trailing = c["limit_type"], c["stop_type"], c["trailing"]
+        book = self.books[spec.symbol]
+        mid = (book.bid + book.ask) / 2
         if any(o.client_order_id == cid and o.is_open for o in self.orders.values()):
             raise ApiError(400, -2010, "Duplicate order sent.")
-        if stop_type and self._stop_reached(side, otype, stop, (book.bid + book.ask) / 2):
+        if stop_type and stop and not pending and self._stop_reached(side, otype, stop, mid):
             raise ApiError(400, -2010, "Order would trigger immediately.")
+        if otype == "LIMIT_MAKER" and not pending and (price >= book.ask if side == "BUY" else price <= book.bid):
+            raise ApiError(400, -2010, "Order would immediately match and take.")
         # balances
         need_asset, need = (spec.quote, (price if limit_type else book.ask) * qty) if side == "BUY" else (spec.base, qty)
         if stop_type and not limit_type and side == "BUY":
-            need = stop * qty
-        if self.balances.setdefault(need_asset, [ZERO, ZERO])[0] < need:
+            need = (stop or book.ask * (1 + D(trailing) / 10000)) * qty
+        if lock and not pending and self.balances.setdefault(need_asset, [ZERO, ZERO])[0] < need:
             raise ApiError(400, -2010, "Account has insufficient balance for requested action.")
         now = self.now_ms()
         self._next_order += 1
-        order = Order(spec.symbol, self._next_order, cid, side, otype, p.get("timeInForce", "GTC"), qty, price,
-                      stop, now)
+        order = Order(spec.symbol, self._next_order, cid, side, otype, c["tif"] if limit_type else "GTC", qty, price,
+                      stop, now, order_list_id=list_id, trailing_delta=trailing)
+        if trailing:
+            order.trail_ref = mid
+            order.trailing_time = now if not stop else -1
+        if pending:
+            order.status = "PENDING_NEW"
         self.orders[(spec.symbol, order.order_id)] = order
-        if otype != "MARKET":  # resting orders lock their funds
+        if pending:
+            return order
+        if otype != "MARKET" and lock:  # resting orders lock their funds
             self.balances[need_asset][0] -= need
             self.balances[need_asset][1] += need
             order.locked_left = need
-        if otype == "MARKET" and self.defer_market_fills > 0:
+        self._start(order)
+        return order
+
+    def _start(self, order: Order) -> None:
+        """Match a new (or newly activated) order against the book."""
+        book = self.books[order.symbol]
+        if order.type == "MARKET" and self.defer_market_fills > 0:
             order.deferred = self.defer_market_fills
-        elif otype == "MARKET":
+        elif order.type == "MARKET":
             self._take(order, book)
             if order.is_open:
                 self._close(order, "EXPIRED")
-        elif otype == "LIMIT":
+        elif order.type == "LIMIT":
             self._match_limit(order, book, taker=True)
-        return self._order_answer(order, p.get("newOrderRespType") or ("FULL" if otype in ("MARKET", "LIMIT") else "ACK"),
-                                  now)
 
     def _order_answer(self, order: Order, resp_type: str, now: int) -> dict[str, Any]:
         ack = {"symbol": order.symbol, "orderId": order.order_id, "orderListId": -1,
@@ -757,6 +819,7 @@ class FakeBinance:
         })
         if order.status == "FILLED":
             self._release(order)
+        self._list_event(order, "fill")
 
     def _release(self, order: Order) -> None:
         if order.locked_left > 0:
@@ -794,12 +857,14 @@ class FakeBinance:
         book = self.books[symbol]
         last = (book.bid + book.ask) / 2
         for order in sorted(self.orders.values(), key=lambda o: o.order_id):
-            if order.symbol != symbol or not order.is_open:
+            if order.symbol != symbol or not order.is_open or order.status == "PENDING_NEW":
                 continue
             if order.type in ("STOP_LOSS", "TAKE_PROFIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT") and not order.triggered:
-                if not self._stop_reached(order.side, order.type, order.stop_price, last):
+                trigger = self._trail(order, last) if order.trailing_delta else order.stop_price
+                if not trigger or not self._stop_reached(order.side, order.type, trigger, last):
                     continue
                 order.triggered = True
+                self._list_event(order, "trigger")
                 if order.type in ("STOP_LOSS", "TAKE_PROFIT"):
                     self._take(order, book)
                     if order.is_open:
@@ -807,7 +872,7 @@ class FakeBinance:
                     continue
                 self._match_limit(order, book, taker=True)
                 continue
-            if order.type == "LIMIT" or order.triggered:
+            if order.is_open and (order.type in ("LIMIT", "LIMIT_MAKER") or order.triggered):
                 self._match_limit(order, book, taker=False)
 
 
@@ -847,5 +912,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._serve("DELETE")
 
+    def do_PUT(self) -> None:
+        self._serve("PUT")
 
-__all__ = ["FakeBinance", "hmac_hex", "strip_signature", "verify_signature"]
+
+__all__ = ["ApiError", "FakeBinance", "Order", "hmac_hex", "strip_signature", "verify_signature"]

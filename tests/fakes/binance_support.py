@@ -28,7 +28,12 @@ class Sleeper:
 
 
 def make_broker(fake: FakeBinance, clock: ManualClock, sleeper: Sleeper, **kw: Any) -> Any:
-    """``get_broker("binance", ...)`` pointed at the stand-in, with real requests and fake time."""
+    """``get_broker("binance", ...)`` pointed at the stand-in, with real requests and fake time.
+
+    Start-up reconciliation is off unless asked for (``reconcile_on_start=True``):
+    most tests count the requests of a fresh broker; reconciliation has its own tests.
+    """
+    kw.setdefault("reconcile_on_start", False)
     kw.setdefault("api_key", fake.api_key)
     kw.setdefault("api_secret", fake.api_secret)
     return get_broker("binance", base_url=fake.url, clock=clock, sleep=sleeper, **kw)

@@ -45,6 +45,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from fakes.tws_orders import OrderExtrasMixin, extras
+
 logger = logging.getLogger("fake_tws")
 
 UNSET_DOUBLE = sys.float_info.max
@@ -108,6 +110,15 @@ class FakeOrder:
     triggered: bool = False
     completed_time: str = ""
     completed_status: str = ""
+    oca_group: str = ""
+    oca_type: int = 0
+    parent_id: int = 0
+    held: bool = False  # placed with transmit=False: TWS holds it until its family is transmitted
+    waiting: bool = False  # a child waiting for its parent's fill
+    trail_pct: float | None = None
+    trail_stop: float | None = None  # current trigger of a trailing stop
+    lmt_offset: float | None = None
+    best: float | None = None  # best price since a trailing stop was accepted
 
     @property
     def remaining(self) -> float:
@@ -313,7 +324,7 @@ class _Session(threading.Thread):
 # ----------------------------------------------------------------------------
 
 
-class FakeTWS:
+class FakeTWS(OrderExtrasMixin):
     """TWS on 127.0.0.1: ``with FakeTWS() as tws: IB().connect("127.0.0.1", tws.port, 1)``."""
 
     def __init__(
@@ -352,6 +363,10 @@ class FakeTWS:
         #: symbol -> (code, message): orders are refused with only this error (no status, no permId)
         self.order_errors: dict[str, tuple[int, str]] = {}
         self.max_fill_qty: dict[int, float] = {}
+        #: IB order types refused with error 201 (to stage a refused bracket leg)
+        self.refuse_order_types: set[str] = set()
+        #: permId -> reason: a modification of that order is refused (error 201), the order unchanged
+        self.refuse_modify: dict[int, str] = {}
         self.ack_orders = True
         self.pacing_violations = 0
         self.history_requests: list[dict[str, Any]] = []
@@ -466,7 +481,7 @@ class FakeTWS:
             self.set_quote(symbol, bid, ask)
             con_id = self.contract(symbol).con_id
             for order in list(self.orders):
-                if order.is_open and order.contract.con_id == con_id and order.perm_id:
+                if order.is_open and order.contract.con_id == con_id and order.perm_id and not order.waiting:
                     self._match(order)
 
     def set_live_subscription(self, symbol: str, subscribed: bool) -> None:
@@ -817,18 +832,19 @@ class FakeTWS:
         f: list[Any] = [
             5, o.order_id, c.con_id, c.symbol, c.sec_type, c.last_trade_date, c.strike, c.right, c.multiplier,
             o.exchange, c.currency, c.local_symbol, c.trading_class,
-            o.action, o.qty, o.order_type, o.lmt, o.aux, o.tif, "", o.account, "", 0, o.order_ref,
+            o.action, o.qty, o.order_type, o.lmt, o.aux, o.tif, o.oca_group, o.account, "", 0, o.order_ref,
             o.client_id, o.perm_id, 0, 0, 0.0, "", "", "", "", "",
         ]
         if version < 177:
             f.append("")  # faProfile
         f += [
-            "", "", "", "", "", 0, "", -1, 0, "", "", "", "", "", "", 0, 0, 0, "", 3, 0, 0, "", 0, 0, "", 0, "", "",
+            "", "", "", "", "", 0, "", -1, 0, "", "", "", "", "", "", 0, 0, 0, "", o.oca_type or 3, 0, 0, "",
+            o.parent_id, 0, "", 0, "", "",
         ]
-        f += [0, 0, "", "", "", "", "", 0, 0, 0, "", "", "", "", 0, "", "", 0, 0, "", 0, 0, status]
+        f += [0, 0, o.trail_stop, o.trail_pct, "", "", "", 0, 0, 0, "", "", "", "", 0, "", "", 0, 0, "", 0, 0, status]
         f += ["", "", "", "", "", "", "", "", "", "", "", "", "", "", 0, 0]
         f += [0]  # conditions
-        f += ["", "", "", "", "", "", "", 0, "", "", "", "", 0, 0, 0, 0]
+        f += ["", "", o.trail_stop, o.lmt_offset, "", "", "", 0, "", "", "", "", 0, 0, 0, 0]
         if version >= 159:
             f.append("")
         if version >= 160:
@@ -844,14 +860,14 @@ class FakeTWS:
         f: list[Any] = [
             101, c.con_id, c.symbol, c.sec_type, c.last_trade_date, c.strike, c.right, c.multiplier, o.exchange,
             c.currency, c.local_symbol, c.trading_class,
-            o.action, o.qty, o.order_type, o.lmt, o.aux, o.tif, "", o.account, "", 0, o.order_ref, o.perm_id,
-            0, 0, 0.0, "", "", "", "",
+            o.action, o.qty, o.order_type, o.lmt, o.aux, o.tif, o.oca_group, o.account, "", 0, o.order_ref,
+            o.perm_id, 0, 0, 0.0, "", "", "", "",
         ]
         if version < 177:
             f.append("")
-        f += ["", "", "", "", "", 0, "", -1, "", "", "", "", "", "", 0, 0, "", 3, 0, "", 0, "", ""]
-        f += [0, 0, "", "", "", 0, 0, 0, "", "", "", "", "", "", 0, 0, "", 0, o.status, 0, 0, 0]
-        f += ["", "", "", 0, 0, "", o.filled, 0, 0, "", 0, 0, 0, o.completed_time, o.completed_status]
+        f += ["", "", "", "", "", 0, "", -1, "", "", "", "", "", "", 0, 0, "", o.oca_type or 3, 0, "", 0, "", ""]
+        f += [0, 0, o.trail_stop, o.trail_pct, "", 0, 0, 0, "", "", "", "", "", "", 0, 0, "", 0, o.status, 0, 0, 0]
+        f += [o.trail_stop, o.lmt_offset, "", 0, 0, "", o.filled, 0, 0, "", 0, 0, 0, o.completed_time, o.completed_status]
         if version >= 170:
             f += ["", "", "", "", ""]
         return f
@@ -884,15 +900,29 @@ class FakeTWS:
     def _place_order(self, s: _Session, fields: list[str]) -> None:
         order_id = int(fields[1])
         client_id = s.client_id or 0
+        x = extras(fields, s.version)
         self._next_order_ids[client_id] = max(self._next_order_ids.get(client_id, 1), order_id + 1)
         existing = next((o for o in self.orders if o.client_id == client_id and o.order_id == order_id), None)
         if existing is not None:
+            refusal = self.refuse_modify.get(existing.perm_id)
+            if existing.is_open and refusal is not None:  # TWS keeps the order as it was
+                s.error(order_id, 201, f"Order rejected - reason:{refusal}")
+                self._send_status(s, existing)
+                return
             if existing.is_open:  # modification
                 existing.qty = float(fields[17])
                 existing.lmt = _num(fields[19])
                 existing.aux = _num(fields[20])
+                existing.trail_pct = x["trail_pct"]
+                existing.lmt_offset = x["lmt_offset"]
+                if existing.held and x["transmit"]:
+                    self._transmit(s, existing)
+                    return
+                if existing.held:
+                    return
                 self._send_status(s, existing)
-                self._match(existing)
+                if not existing.waiting:
+                    self._match(existing)
             else:
                 s.error(order_id, 103, f"Duplicate order id {order_id}")
             return
@@ -908,7 +938,7 @@ class FakeTWS:
             s.error(order_id, *refusal)
             return
         order = FakeOrder(
-            perm_id=next(self._perm_ids),
+            perm_id=0,
             order_id=order_id,
             client_id=client_id,
             contract=c,
@@ -921,18 +951,39 @@ class FakeTWS:
             tif=fields[21] or "DAY",
             account=fields[23] or self.accounts[0],
             order_ref=fields[26],
+            oca_group=x["oca_group"],
+            oca_type=x["oca_type"],
+            parent_id=x["parent_id"],
+            trail_pct=x["trail_pct"],
+            lmt_offset=x["lmt_offset"],
         )
-        self.orders.append(order)
         reason = self.reject_symbols.get(c.local_symbol) or self.reject_symbols.get(c.symbol)
-        if reason is None and order.order_type not in ("MKT", "LMT", "STP", "STP LMT"):
+        if reason is None and order.order_type not in ("MKT", "LMT", "STP", "STP LMT", "TRAIL", "TRAIL LIMIT"):
             reason = f"Unsupported order type {order.order_type}"
+        if reason is None and order.order_type in self.refuse_order_types:
+            reason = f"Order type {order.order_type} is not allowed for this account"
+        if reason is None and order.order_type.startswith("TRAIL") and not (order.trail_pct or order.aux):
+            reason = "A trailing order needs a trailing amount or percent"
+        if reason is None and order.parent_id and self._parent_of(order) is None:
+            reason = f"Parent order {order.parent_id} not found"
         if reason is not None:
+            order.perm_id = next(self._perm_ids)
+            self.orders.append(order)
             order.status = "Inactive"
             self._complete(order, "Rejected")
             s.error(order_id, 201, f"Order rejected - reason:{reason}")
             self._send_status(s, order)
             return
-        order.status = "PreSubmitted" if order.order_type in ("STP", "STP LMT") else "Submitted"
+        self.orders.append(order)
+        if not x["transmit"]:
+            order.held = True  # TWS keeps it until its family is transmitted
+            order.status = "PendingSubmit"
+            return
+        if order.parent_id:
+            self._transmit(s, order)
+            return
+        order.perm_id = next(self._perm_ids)
+        order.status = "PreSubmitted" if order.order_type in ("STP", "STP LMT", "TRAIL", "TRAIL LIMIT") else "Submitted"
         self._broadcast_account(None)  # a resting buy reserves funds
         self._send_status(s, order)
         notice = self.order_notices.get(c.local_symbol) or self.order_notices.get(c.symbol)
@@ -954,12 +1005,19 @@ class FakeTWS:
             owner.error(order.order_id, 202, f"Order Canceled - reason:{reason}")
 
     def _match(self, order: FakeOrder) -> None:
-        if not order.is_open:
+        if not order.is_open or order.held or order.waiting:
             return
         q = self.quotes.get(order.contract.con_id)
         if q is None or q.bid is None or q.ask is None:
             return
         kind = order.order_type
+        if kind in ("TRAIL", "TRAIL LIMIT") and not order.triggered:
+            if not self._trail(order, q):
+                return
+            order.triggered = True
+            order.status = "Submitted"
+            self._send_status(self._owner(order), order)
+            kind = "STP" if kind == "TRAIL" else "STP LMT"
         if kind in ("STP", "STP LMT") and not order.triggered:
             stop = order.aux or 0.0
             hit = q.ask >= stop if order.action == "BUY" else q.bid <= stop
@@ -1037,6 +1095,7 @@ class FakeTWS:
             owner.send(*self._exec_fields(execution, -1, owner.version))
             self._send_status(owner, order)
             self._send_commission(owner, execution)
+        self._after_fill(order, qty)
 
     def _cancel_order(self, s: _Session, fields: list[str]) -> None:
         order_id = int(fields[2])
@@ -1048,16 +1107,17 @@ class FakeTWS:
                     f"OrderId {order_id} that needs to be cancelled cannot be cancelled, state: {order.status}.")
         else:
             self._cancel_remaining(order)
+            self._after_cancel(order)
 
     def _req_open_orders(self, s: _Session, fields: list[str]) -> None:
         for o in self.orders:
-            if o.is_open and o.client_id == s.client_id:
+            if o.is_open and o.client_id == s.client_id and not o.held:
                 self._send_status(s, o)
         s.send(53, 1)
 
     def _req_all_open_orders(self, s: _Session, fields: list[str]) -> None:
         for o in self.orders:
-            if o.is_open:
+            if o.is_open and not o.held:
                 self._send_status(s, o)
         s.send(53, 1)
 

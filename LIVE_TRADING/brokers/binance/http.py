@@ -38,6 +38,15 @@ Retries
     caller reconciles by client order id; a 429/418 on it raises
     ``RateLimitError`` (the order was refused, nothing was placed).
 
+Circuit breaker
+    Every request passes ``circuit`` (a ``CircuitBreaker``, default from
+    ``live_trading.circuit``) first: while it is open the request raises
+    ``CircuitOpenError`` before anything is signed or sent, so an order placed
+    during an outage never becomes an order of unknown status. The final
+    outcome of each request (after its retries) is recorded once: network
+    errors, lost answers and 5xx count as failures, Binance's business answers
+    (rejections, filter failures, unknown orders, rate limits) do not.
+
 Every call has a timeout. Nothing secret is logged: log lines name the method,
 path, status and weight only, and exception messages never include URLs.
 """
@@ -65,6 +74,7 @@ from LIVE_TRADING.brokers.binance.errors import (
     ExecutionUnknownError,
     translate,
 )
+from LIVE_TRADING.common.circuit import CircuitBreaker, breaker_from_config
 from LIVE_TRADING.common.clock import Clock, utc_now
 from LIVE_TRADING.common.exceptions import BrokerConnectionError, BrokerError, RateLimitError
 
@@ -172,7 +182,10 @@ class BinanceHTTP:
         session: requests.Session | None = None,
         clock: Clock = utc_now,
         sleep: Callable[[float], None] = time.sleep,
+        circuit: CircuitBreaker | None = None,
     ) -> None:
+        #: the breaker every request passes first (see the module docstring)
+        self.circuit = circuit if circuit is not None else breaker_from_config("binance")
         self.base_url = base_url.rstrip("/")
         self.__key = api_key or ""
         self.__secret = api_secret or ""
@@ -217,6 +230,9 @@ class BinanceHTTP:
         """Measure the server-time offset (GET /api/v3/time); returns it in ms."""
         before = self.local_ms()
         data = self.request("GET", "/api/v3/time", weight=1)
+        return self._adopt_time(before, data)
+
+    def _adopt_time(self, before: int, data: Any) -> int:
         after = self.local_ms()
         try:
             server = int(data["serverTime"])
@@ -354,13 +370,42 @@ class BinanceHTTP:
         idempotent: bool | None = None,
         symbol: str | None = None,
         order_id: str | None = None,
+        force: bool = False,
     ) -> Any:
         """Send one request and return its decoded JSON; raise a translated error otherwise.
 
         ``idempotent`` (default: true for GET and DELETE) allows retries; a
         non-idempotent request whose outcome is unknown raises
         ``ExecutionUnknownError``. ``symbol`` / ``order_id`` only label errors.
+        ``CircuitOpenError`` (nothing sent) while the circuit is open, unless
+        ``force``: reads that settle the state of an order already sent (polling
+        it, looking it up after a lost answer, fetching its trades) go through
+        even then, so a placed order is never reported as "nothing was sent".
         """
+        if not force:
+            self.circuit.before_call()
+        try:
+            result = self._request(method, path, params, signed=signed, weight=weight, idempotent=idempotent,
+                                   symbol=symbol, order_id=order_id)
+        except BaseException as exc:
+            self.circuit.record_failure(exc)
+            raise
+        self.circuit.record_success()
+        return result
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        *,
+        signed: bool,
+        weight: int,
+        idempotent: bool | None,
+        symbol: str | None,
+        order_id: str | None,
+    ) -> Any:
+        """``request`` without the circuit breaker (its retries and re-syncs stay inside one call)."""
         method = method.upper()
         if idempotent is None:
             idempotent = method in ("GET", "DELETE")
@@ -405,15 +450,19 @@ class BinanceHTTP:
                         raise ExecutionUnknownError(message) from None
                     raise BrokerError(message) from None
 
-            code, msg = self._error_body(resp)
+            code, msg, data = self._error_body(resp)
             retry_after = _retry_after(resp.headers)
             if code == INVALID_TIMESTAMP and signed and not resynced:
                 logger.warning("Binance -1021 (%s): re-measuring server time and retrying once", msg)
                 resynced = True
-                self.sync_time()
+                before = self.local_ms()
+                self._adopt_time(before, self._request("GET", "/api/v3/time", None, signed=False, weight=1,
+                                                       idempotent=True, symbol=None, order_id=None))
                 continue
             err = translate(code, msg, http_status=status, symbol=symbol, order_id=order_id,
                             retry_after_s=retry_after)
+            # Binance's own detail of a partly failed request (cancelReplace -2021 / -2022)
+            err.venue_data = data  # type: ignore[attr-defined]
             if status in (429, 418) or code in RATE_LIMIT_CODES:
                 self._block(retry_after)
                 # wait out a Retry-After within the bound; without one, back off on 429 but never
@@ -441,15 +490,16 @@ class BinanceHTTP:
             raise err
 
     @staticmethod
-    def _error_body(resp: requests.Response) -> tuple[Any, str]:
+    def _error_body(resp: requests.Response) -> tuple[Any, str, Any]:
+        """``(code, msg, data)`` of an error answer; ``data`` is Binance's detail object, if any."""
         try:
             data = resp.json()
         except ValueError:
             text = " ".join((resp.text or "").split())[:200]
-            return None, text or resp.reason or f"HTTP {resp.status_code}"
+            return None, text or resp.reason or f"HTTP {resp.status_code}", None
         if isinstance(data, dict):
-            return data.get("code"), str(data.get("msg", ""))
-        return None, str(data)[:200]
+            return data.get("code"), str(data.get("msg", "")), data.get("data")
+        return None, str(data)[:200], None
 
     def close(self) -> None:
         if self._own_session:

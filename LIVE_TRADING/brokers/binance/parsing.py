@@ -34,6 +34,7 @@ from LIVE_TRADING.common.constants import (
     ORDER_TYPE_MARKET,
     ORDER_TYPE_STOP,
     ORDER_TYPE_STOP_LIMIT,
+    ORDER_TYPE_TRAILING_STOP,
     SIDE_BUY,
     STATUS_CANCELLED,
     STATUS_EXPIRED,
@@ -46,6 +47,7 @@ from LIVE_TRADING.common.constants import (
     TIF_IOC,
 )
 from LIVE_TRADING.common.exceptions import OrderRejectedError
+from LIVE_TRADING.common.ids import derive_client_id
 
 VENUE = "binance"
 
@@ -330,6 +332,41 @@ class SymbolRules:
 # ---------------------------------------------------------------------------
 
 
+def list_key(symbol: str, order_list_id: Any) -> str:
+    """Our id of a Binance order list (a bracket or an OCO): ``"BTCUSDT:list-12"``."""
+    return f"{symbol}:list-{order_list_id}"
+
+
+def trailing_delta_bips(trail_percent: float, symbol: str) -> int:
+    """``trail_percent`` as Binance's ``trailingDelta`` (basis points, a whole number).
+
+    2.5 (%) -> 250. A percent that is not a whole number of basis points
+    (0.015 %) is refused rather than silently rounded.
+    """
+    bips = dec(trail_percent) * 100
+    if bips != bips.to_integral_value():
+        raise OrderRejectedError(
+            symbol, f"trail_percent {trail_percent:g} is not a whole number of basis points "
+            "(Binance's trailingDelta is in whole bips: use steps of 0.01 %)"
+        )
+    return int(bips)
+
+
+def normalize_amended(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``amendedOrder`` of an amend answer in the shape of an order object.
+
+    The amend answer spells two fields differently (``qty``, ``cumulativeQuoteQty``)
+    from the order query (``origQty``, ``cummulativeQuoteQty``).
+    """
+    out = dict(raw)
+    if "qty" in out and "origQty" not in out:
+        out["origQty"] = out.pop("qty")
+    if "cumulativeQuoteQty" in out and "cummulativeQuoteQty" not in out:
+        out["cummulativeQuoteQty"] = out.pop("cumulativeQuoteQty")
+    out.pop("origClientOrderId", None)  # the order's id is clientOrderId (possibly a new one)
+    return out
+
+
 def order_key(symbol: str, order_id: Any) -> str:
     """Our ``order_id`` for a Binance order: ``"BTCUSDT:28"`` (Binance ids are unique per symbol)."""
     return f"{symbol}:{order_id}"
@@ -362,7 +399,7 @@ def parse_order(raw: Mapping[str, Any], *, fee: float = 0.0, created: datetime |
         stamp = raw.get("time") or raw.get("transactTime") or raw.get("workingTime")
         created = ms_to_dt(stamp) if stamp and int(stamp) > 0 else None
     tif = TIF_FROM_BINANCE.get(str(raw.get("timeInForce", "")).upper(), TIF_GTC)
-    return {
+    result = {
         "order_id": order_key(symbol, raw.get("orderId")),
         "client_order_id": raw.get("origClientOrderId") or raw.get("clientOrderId"),
         "symbol": symbol,
@@ -379,6 +416,16 @@ def parse_order(raw: Mapping[str, Any], *, fee: float = 0.0, created: datetime |
         "timestamp": created,
         "venue": VENUE,
     }
+    delta = int(_num(raw.get("trailingDelta")))
+    if delta > 0:
+        result["order_type"] = ORDER_TYPE_TRAILING_STOP
+        result["trail_percent"] = delta / 100
+        result["trail_amount"] = None
+        result["trigger_price"] = None  # Binance does not publish the current trailing trigger
+    list_id = raw.get("orderListId")
+    if list_id is not None and int(list_id) >= 0:
+        result["order_list_id"] = list_key(symbol, list_id)
+    return result
 
 
 def parse_trade(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -436,9 +483,12 @@ __all__ = [
     "SymbolRules",
     "binance_order_type",
     "dec",
+    "derive_client_id",
     "dt_to_ms",
     "fmt_decimal",
+    "list_key",
     "ms_to_dt",
+    "normalize_amended",
     "order_key",
     "parse_order",
     "parse_order_fills",
@@ -447,4 +497,5 @@ __all__ = [
     "round_qty_down",
     "split_order_key",
     "to_binance_symbol",
+    "trailing_delta_bips",
 ]

@@ -57,6 +57,38 @@ class BrokerWrapper:
     def now(self) -> datetime:
         return self._inner.now()
 
+    def modify_order(self, order_id: str, **kwargs: Any) -> dict[str, Any]:
+        return self._inner.modify_order(order_id, **kwargs)
+
+    def submit_bracket(self, symbol: str, side: str, qty: float, **kwargs: Any) -> dict[str, Any]:
+        return self._inner.submit_bracket(symbol, side, qty, **kwargs)
+
+    def submit_oco(self, symbol: str, side: str, qty: float, **kwargs: Any) -> dict[str, Any]:
+        return self._inner.submit_oco(symbol, side, qty, **kwargs)
+
+    def reconcile(self) -> dict[str, Any]:
+        """Live venues: compare the venue with the journal (``AttributeError`` on a venue without it)."""
+        return self._inner.reconcile()
+
+    def fills_frame(self, since: datetime | None = None) -> Any:
+        """The venue's fills as a typed DataFrame (``LIVE_TRADING.monitoring.exports.fills_frame``)."""
+        inner = getattr(self._inner, "fills_frame", None)
+        if callable(inner):
+            return inner(since)
+        from LIVE_TRADING.monitoring.exports import fills_frame
+
+        return fills_frame(self._inner.get_fills(since))
+
+    def orders_frame(self) -> Any:
+        """The venue's orders as a typed DataFrame: every order where the venue keeps them
+        (paper), else the open ones (``get_open_orders``)."""
+        inner = getattr(self._inner, "orders_frame", None)
+        if callable(inner):
+            return inner()
+        from LIVE_TRADING.monitoring.exports import orders_frame
+
+        return orders_frame(self._inner.get_open_orders())
+
     def __getattr__(self, name: str) -> Any:
         # Only called for attributes not found normally: venue extras.
         if name == "_inner":

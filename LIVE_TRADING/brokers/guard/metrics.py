@@ -22,6 +22,18 @@ calls failed for reasons other than order rejections; or less than 10% of the
 rate limit is left. Venue adapters may expose ``venue_health() -> dict`` with
 ``connected``, ``reconnects`` and ``rate_limit_headroom`` keys.
 
+Order counters for Prometheus: ``order_counts`` keyed by (side, order type,
+status), ``reject_reasons`` keyed by reason (the error class, or
+``risk:<limit>`` for a risk limit; ``venue`` when the venue answered with a
+rejected order) and a cumulative latency histogram of ``submit_order``
+(``LATENCY_BUCKETS``). ``LIVE_TRADING.monitoring.prometheus`` exports exactly
+these counters at scrape time: there is no second set.
+
+Alerts: a rejection raises the ``order_rejected`` signal (many of them make a
+``reject_storm`` alert), ``OrderStatusUnknownError`` raises
+``order_status_unknown`` and ``JournalError`` raises ``journal_error``
+(``LIVE_TRADING.common.alerting``).
+
 Cost: two ``perf_counter`` calls and a few counter updates per call.
 """
 
@@ -30,18 +42,36 @@ from __future__ import annotations
 import math
 import threading
 import time
+from bisect import bisect_left
 from collections import Counter, deque
 from datetime import UTC, datetime, timedelta
 from time import perf_counter
 from typing import Any
 
 from LIVE_TRADING.brokers.guard.base import BrokerWrapper
+from LIVE_TRADING.common import alerting
 from LIVE_TRADING.common.constants import STATUS_FILLED, STATUS_REJECTED
-from LIVE_TRADING.common.exceptions import AuthenticationError, BrokerConnectionError, OrderRejectedError
+from LIVE_TRADING.common.exceptions import (
+    AuthenticationError,
+    BrokerConnectionError,
+    JournalError,
+    OrderRejectedError,
+    OrderStatusUnknownError,
+    RiskLimitError,
+)
 
 #: latencies kept per method (a ring buffer) for the percentiles
 WINDOW = 1024
 RECENT = 20
+#: upper bounds (seconds) of the submit_order latency histogram buckets (+Inf is implied)
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+def reject_reason(error: BaseException) -> str:
+    """A short, bounded label for a rejection: the error class, or ``risk:<limit>``."""
+    if isinstance(error, RiskLimitError):
+        return f"risk:{error.limit}"
+    return type(error).__name__
 
 
 def _percentile(sorted_values: list[float], q: float) -> float:
@@ -76,6 +106,41 @@ class BrokerMetrics:
         self._last_success: float | None = None  # perf_counter() of the last successful call
         self.last_error: dict[str, Any] | None = None
         self.last_call_failed_hard = False
+        #: method -> perf_counter() of its last successful call (e.g. the last quote: see ``age_s``)
+        self.last_ok_at: dict[str, float] = {}
+        #: (side, order_type, status) -> submissions; status "error" when the call failed otherwise
+        self.order_counts: Counter[tuple[str, str, str]] = Counter()
+        self.reject_reasons: Counter[str] = Counter()
+        #: submit_order latency histogram: counts per LATENCY_BUCKETS bucket (not cumulative), sum, count
+        self.latency_buckets = [0] * (len(LATENCY_BUCKETS) + 1)
+        self.latency_sum = 0.0
+        self.latency_count = 0
+
+    def _observe_submit(self, seconds: float) -> None:
+        i = bisect_left(LATENCY_BUCKETS, seconds)
+        self.latency_buckets[i] += 1
+        self.latency_sum += seconds
+        self.latency_count += 1
+
+    def order_outcome(self, side: str, order_type: str, status: str, seconds: float,
+                      reason: str | None = None) -> None:
+        """Count one order submission by side, type and status (``reason`` for a rejection)."""
+        with self._lock:
+            self.order_counts[(side, order_type, status)] += 1
+            if reason is not None:
+                self.reject_reasons[reason] += 1
+            self._observe_submit(seconds)
+
+    def order_snapshot(self) -> dict[str, Any]:
+        """Copies of the order counters and the latency histogram (for Prometheus)."""
+        with self._lock:
+            return {
+                "orders": dict(self.order_counts),
+                "rejects": dict(self.reject_reasons),
+                "buckets": list(self.latency_buckets),
+                "sum": self.latency_sum,
+                "count": self.latency_count,
+            }
 
     def _stat(self, method: str) -> _MethodStats:
         st = self._stats.get(method)
@@ -93,6 +158,7 @@ class BrokerMetrics:
             st.count += 1
             st.latency.append(t1 - t0)
             self._last_success = t1
+            self.last_ok_at[method] = t1
             self.recent.append(False)
             self.last_call_failed_hard = False
             if status is not None:
@@ -125,6 +191,11 @@ class BrokerMetrics:
         else:
             t1 = time.perf_counter()
             self.ok(method, t1 - seconds, t1)
+
+    def age_s(self, method: str) -> float | None:
+        """Seconds since ``method`` last succeeded (``None``: never)."""
+        t = self.last_ok_at.get(method)
+        return None if t is None else max(0.0, time.perf_counter() - t)
 
     @property
     def calls(self) -> dict[str, int]:
@@ -164,6 +235,12 @@ class BrokerMetrics:
             }
 
 
+def _label(value: Any) -> str:
+    """A Prometheus label value for a side / order type given by the caller (bounded, lower risk of junk)."""
+    text = str(value).strip()
+    return text[:20] if text.replace("_", "").isalnum() else "invalid"
+
+
 class InstrumentedBroker(BrokerWrapper):
     """A Broker that times and counts every call of the broker it wraps; adds ``health()``."""
 
@@ -178,6 +255,8 @@ class InstrumentedBroker(BrokerWrapper):
             result = fn(*args)
         except Exception as exc:
             self.metrics.failed(method, perf_counter() - t0, exc)
+            if isinstance(exc, JournalError):
+                alerting.emit(alerting.JOURNAL_ERROR, venue=self.venue, method=method, message=str(exc))
             raise
         self.metrics.ok(method, t0, perf_counter())
         return result
@@ -188,10 +267,59 @@ class InstrumentedBroker(BrokerWrapper):
         try:
             result = self._inner.submit_order(symbol, side, qty, order_type, limit_price, **kwargs)
         except Exception as exc:
-            self.metrics.failed("submit_order", perf_counter() - t0, exc, order=True)
+            seconds = perf_counter() - t0
+            self.metrics.failed("submit_order", seconds, exc, order=True)
+            self._order_failed(symbol, side, order_type, seconds, exc, kwargs.get("client_order_id"))
             raise
-        self.metrics.ok("submit_order", t0, perf_counter(), result.get("status", "") if type(result) is dict else "")
+        t1 = perf_counter()
+        status = result.get("status", "") if type(result) is dict else ""
+        self.metrics.ok("submit_order", t0, t1, status)
+        rejected = status == STATUS_REJECTED
+        self.metrics.order_outcome(_label(side).upper(), _label(order_type).lower(), status or "unknown", t1 - t0,
+                                   "venue" if rejected else None)
+        if rejected:
+            alerting.emit(alerting.ORDER_REJECTED, venue=self.venue, symbol=result.get("symbol", symbol),
+                          reason="venue")
         return result
+
+    def _order_failed(self, symbol: Any, side: Any, order_type: Any, seconds: float, exc: Exception,
+                      client_order_id: Any) -> None:
+        """Order counters and alerts for a submission that raised ``exc``."""
+        if isinstance(exc, OrderRejectedError):
+            reason = reject_reason(exc)
+            self.metrics.order_outcome(_label(side).upper(), _label(order_type).lower(), STATUS_REJECTED, seconds, reason)
+            alerting.emit(alerting.ORDER_REJECTED, venue=self.venue, symbol=getattr(exc, "symbol", symbol),
+                          reason=reason)
+            return
+        self.metrics.order_outcome(_label(side).upper(), _label(order_type).lower(), "error", seconds)
+        if isinstance(exc, OrderStatusUnknownError):
+            alerting.emit(alerting.ORDER_STATUS_UNKNOWN, venue=self.venue, symbol=symbol, side=side,
+                          client_order_id=exc.client_order_id, message=str(exc))
+        elif isinstance(exc, JournalError):
+            alerting.emit(alerting.JOURNAL_ERROR, venue=self.venue, message=str(exc))
+
+    def _timed_order(self, method: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        t0 = perf_counter()
+        try:
+            result = fn(*args, **kwargs)
+        except Exception as exc:
+            self.metrics.failed(method, perf_counter() - t0, exc, order=True)
+            raise
+        # a bracket / OCO is timed, not counted as one submission (its legs have their own statuses)
+        self.metrics.ok(method, t0, perf_counter())
+        return result
+
+    def modify_order(self, order_id: str, **kwargs: Any) -> dict[str, Any]:
+        return self._timed("modify_order", lambda: self._inner.modify_order(order_id, **kwargs))
+
+    def submit_bracket(self, symbol: str, side: str, qty: float, **kwargs: Any) -> dict[str, Any]:
+        return self._timed_order("submit_bracket", self._inner.submit_bracket, symbol, side, qty, **kwargs)
+
+    def submit_oco(self, symbol: str, side: str, qty: float, **kwargs: Any) -> dict[str, Any]:
+        return self._timed_order("submit_oco", self._inner.submit_oco, symbol, side, qty, **kwargs)
+
+    def reconcile(self) -> dict[str, Any]:
+        return self._timed("reconcile", self._inner.reconcile)
 
     def cancel_order(self, order_id: str) -> dict[str, Any]:
         return self._timed("cancel_order", self._inner.cancel_order, order_id)

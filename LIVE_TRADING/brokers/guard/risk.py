@@ -3,7 +3,8 @@
 ``get_broker`` wraps whichever broker it builds in a ``RiskGuard`` configured
 from ``live_trading.risk``, so the same limits guard paper and live trading.
 A breach raises ``RiskLimitError`` (an ``OrderRejectedError``) naming the limit,
-before anything reaches the venue or the journal.
+before anything reaches the venue or the journal, and raises an alert
+(``kill_switch`` for ``trading_enabled``, ``risk_limit`` for the others).
 
 Limits (``null`` = no limit):
 
@@ -17,7 +18,10 @@ Limits (``null`` = no limit):
 The price used is the order's limit price (stop price for stop orders), and
 for market orders the side of the quote the order would take (ask for buys,
 bid for sells): the quote is only fetched when a value limit is set.
-Cancels and reads are never limited.
+Cancels and reads are never limited. Brackets and OCOs are checked on their
+entry quantity (at the entry limit, or the quote for a market entry; an OCO at
+its limit price); a modification with a new quantity or price is checked as the
+order it would become.
 """
 
 from __future__ import annotations
@@ -26,7 +30,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from LIVE_TRADING.brokers.guard.base import BrokerWrapper
-from LIVE_TRADING.brokers.validation import OrderRequest, validate_order
+from LIVE_TRADING.brokers.validation import (
+    OrderRequest,
+    validate_bracket,
+    validate_modify,
+    validate_oco,
+    validate_order,
+)
+from LIVE_TRADING.common import alerting
 from LIVE_TRADING.common.constants import SIDE_BUY
 from LIVE_TRADING.common.exceptions import RiskLimitError
 from LIVE_TRADING.common.settings import SettingsReader
@@ -119,9 +130,11 @@ class RiskLimits:
 class RiskGuard(BrokerWrapper):
     """A Broker that checks ``RiskLimits`` before passing an order on."""
 
-    def __init__(self, inner: Any, limits: RiskLimits) -> None:
+    def __init__(self, inner: Any, limits: RiskLimits, venue: str | None = None) -> None:
         super().__init__(inner)
         self.limits = limits
+        #: the venue's name, for alerts (default: the venue broker's class name)
+        self.venue = venue or type(self.unwrap()).__name__
         self._inactive = limits.inactive
 
     def submit_order(self, symbol: str, side: str, qty: float, order_type: str = "market",
@@ -129,7 +142,12 @@ class RiskGuard(BrokerWrapper):
         if self._inactive:
             return self._inner.submit_order(symbol, side, qty, order_type, limit_price, **kwargs)
         order = validate_order(symbol, side, qty, order_type, limit_price, kwargs.get("stop_price"),
-                               kwargs.get("time_in_force", "gtc"), kwargs.get("client_order_id"))
+                               kwargs.get("time_in_force", "gtc"), kwargs.get("client_order_id"),
+                               kwargs.get("trail_amount"), kwargs.get("trail_percent"), kwargs.get("limit_offset"))
+        self._check(order)
+        return self._inner.submit_order(symbol, side, qty, order_type, limit_price, **kwargs)
+
+    def _check(self, order: OrderRequest) -> None:
         limits = self.limits
         price = position = None
         if limits.trading_enabled and limits.needs_price:
@@ -142,13 +160,40 @@ class RiskGuard(BrokerWrapper):
                 position = next(
                     (q for s, q in self._inner.get_positions().items() if symbol_key(s) == key), 0.0
                 )
-        limits.check(order, price, position or 0.0)
-        return self._inner.submit_order(symbol, side, qty, order_type, limit_price, **kwargs)
+        try:
+            limits.check(order, price, position or 0.0)
+        except RiskLimitError as exc:
+            event = alerting.KILL_SWITCH if exc.limit == "trading_enabled" else alerting.RISK_LIMIT
+            alerting.emit(event, venue=self.venue, symbol=order.symbol, limit=exc.limit, reason=exc.reason)
+            raise
+
+    def submit_bracket(self, symbol: str, side: str, qty: float, **kwargs: Any) -> dict[str, Any]:
+        if not self._inactive:
+            b = validate_bracket(symbol, side, qty, **kwargs)
+            self._check(OrderRequest(b.symbol, b.side, b.qty, b.entry_type, b.limit_price))
+        return self._inner.submit_bracket(symbol, side, qty, **kwargs)
+
+    def submit_oco(self, symbol: str, side: str, qty: float, **kwargs: Any) -> dict[str, Any]:
+        if not self._inactive:
+            o = validate_oco(symbol, side, qty, **kwargs)
+            self._check(OrderRequest(o.symbol, o.side, o.qty, "limit", o.limit_price))
+        return self._inner.submit_oco(symbol, side, qty, **kwargs)
+
+    def modify_order(self, order_id: str, **kwargs: Any) -> dict[str, Any]:
+        if not self._inactive:
+            m = validate_modify(order_id, **kwargs)
+            if m.qty is not None or m.limit_price is not None or m.stop_price is not None:
+                current = self._inner.get_order(m.order_id)
+                qty = m.qty if m.qty is not None else float(current["qty"])
+                price = m.limit_price or m.stop_price or current.get("limit_price") or current.get("stop_price")
+                otype = "limit" if price is not None else "market"
+                self._check(OrderRequest(str(current["symbol"]), str(current["side"]), qty, otype, price))
+        return self._inner.modify_order(order_id, **kwargs)
 
 
-def wrap_with_risk_limits(broker: Any, limits: RiskLimits | None = None) -> RiskGuard:
+def wrap_with_risk_limits(broker: Any, limits: RiskLimits | None = None, venue: str | None = None) -> RiskGuard:
     """``broker`` behind the limits of ``live_trading.risk`` (or the ``limits`` given)."""
-    return RiskGuard(broker, limits if limits is not None else RiskLimits.from_config())
+    return RiskGuard(broker, limits if limits is not None else RiskLimits.from_config(), venue)
 
 
 __all__ = ["RiskGuard", "RiskLimits", "symbol_key", "wrap_with_risk_limits"]

@@ -50,6 +50,12 @@ Journal
     commission), all written before the call that learnt of them returns.
     Fills that happened while disconnected are journaled at the reconnect.
 
+Order management (issue 14)
+    ``trailing_stop`` -> ``TRAIL`` / ``TRAIL LIMIT``; ``modify_order`` ->
+    ``placeOrder`` with the same ``orderId`` (``modify.py``); ``submit_bracket``
+    / ``submit_oco`` -> ``parentId`` + ``transmit`` + ``ocaGroup`` (``lists.py``);
+    ``reconcile`` (``reconcile.py``) runs once after the first connect.
+
 Limits (IB's, documented rather than hidden)
     * An order placed under another API client id (say a reconnect had to
       take ``client_id + 1`` because TWS still held the old session) is
@@ -65,43 +71,36 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import threading
-import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from LIVE_TRADING.brokers.ibkr import parsing
+from LIVE_TRADING.brokers.ibkr import lists, modify, parsing, reconcile
 from LIVE_TRADING.brokers.ibkr.config import IBKRSettings
 from LIVE_TRADING.brokers.ibkr.connection import IBConnection, IBError
-from LIVE_TRADING.brokers.ibkr.contracts import ContractResolver, UnknownSymbolError, is_contract
+from LIVE_TRADING.brokers.ibkr.contracts import ContractResolver, UnknownSymbolError
+from LIVE_TRADING.brokers.ibkr.core import (
+    _MAX_ERRORS,
+    VENUE,
+    _OrderMeta,
+    new_client_order_id,
+)
 from LIVE_TRADING.brokers.ibkr.data import MarketData
-from LIVE_TRADING.brokers.validation import OrderRequest, validate_order
+from LIVE_TRADING.brokers.ibkr.orders import OrdersMixin
 from LIVE_TRADING.common.clock import Clock, ensure_utc, utc_now
 from LIVE_TRADING.common.constants import (
     EVENT_CANCEL,
     EVENT_EXPIRE,
     EVENT_FILL,
     EVENT_ORDER,
-    EVENT_REJECT,
     EVENT_SESSION,
-    FINAL_STATUSES,
     OPEN_STATUSES,
-    ORDER_TYPE_MARKET,
     QTY_EPSILON,
-    STATUS_CANCELLED,
-    STATUS_EXPIRED,
-    STATUS_REJECTED,
-    TIF_FOK,
-    TIF_IOC,
 )
 from LIVE_TRADING.common.exceptions import (
     BrokerConnectionError,
     BrokerError,
     OrderNotFoundError,
-    OrderRejectedError,
-    OrderStatusUnknownError,
     QuoteUnavailableError,
 )
 from LIVE_TRADING.common.journal import Journal, read_records
@@ -109,38 +108,8 @@ from LIVE_TRADING.common.settings import SettingsReader
 
 logger = logging.getLogger(__name__)
 
-VENUE = parsing.VENUE
-#: journal day files read at start-up to know which fills / client order ids were recorded
-_MAX_ERRORS = 5000
 
-
-def new_client_order_id() -> str:
-    """A fresh ``client_order_id`` (``lt-`` + 24 hex digits; fits every venue's rule)."""
-    return "lt-" + uuid.uuid4().hex[:24]
-
-
-@dataclass
-class _OrderMeta:
-    """What we know about an order we placed, beyond what IB echoes back."""
-
-    client_order_id: str
-    symbol: str
-    side: str
-    order_type: str
-    qty: float
-    limit_price: float | None
-    stop_price: float | None
-    time_in_force: str
-    created: datetime
-    generation: int
-    ib_order_id: int
-    client_id: int
-    perm_id: int = 0
-    cancel_requested: bool = False
-    journaled_status: str | None = None
-
-
-class IBKRBroker:
+class IBKRBroker(OrdersMixin):
     """The Broker protocol on Interactive Brokers (see the module docstring).
 
     Keyword arguments: every ``live_trading.ibkr`` setting (``host``,
@@ -152,7 +121,15 @@ class IBKRBroker:
     * ``ib``: an IB object (not connected yet) to use instead of a new one;
     * ``ib_module``: ``"ib_async"`` / ``"ib_insync"`` or the module itself;
     * ``clock``: callable returning aware UTC datetimes (journal times);
-    * ``connect``: connect now (default) or on the first call.
+    * ``connect``: connect now (default) or on the first call;
+    * ``client_id_prefix``: ``orderRef`` prefix of this account's orders (``lt``),
+      used by ``reconcile`` to adopt open orders the journal does not know;
+    * ``reconcile_on_start``: run ``reconcile()`` after connecting (default;
+      the summary is kept as ``last_reconcile``).
+
+    Code layout: ``core.py`` (lookups, results, journal), ``orders.py``
+    (submit, cancel), ``modify.py``, ``lists.py`` (brackets, OCO),
+    ``reconcile.py``; this class adds the session plumbing and the reads.
     """
 
     venue = VENUE
@@ -164,6 +141,8 @@ class IBKRBroker:
         ib_module: Any = None,
         clock: Clock | None = None,
         connect: bool = True,
+        client_id_prefix: str = "lt",
+        reconcile_on_start: bool = True,
         **settings: Any,
     ) -> None:
         unknown = sorted(set(settings) - set(IBKRSettings.__dataclass_fields__))
@@ -185,8 +164,12 @@ class IBKRBroker:
         self._confirmed_rejects: dict[tuple[int, int], IBError] = {}
         self._journaled_fills: set[str] = set()
         self._journal_refs: dict[str, str] = {}
+        self._journal_orders: dict[str, dict[str, Any]] = {}  # order id -> last order / cancel / expire record
+        self.client_id_prefix = str(client_id_prefix)
+        self.last_reconcile: dict[str, Any] | None = None
         self.journal = Journal(self.settings.log_dir, fsync=fsync, clock=self.clock, exclusive=False)
         self._load_journal_index()
+        fills_before = set(self._journaled_fills)
         self.conn = IBConnection(self.settings, ib=ib, ib_module=ib_module, name="ibkr")
         self._remote_lock: asyncio.Lock = self.conn.call(asyncio.Lock)
         self.resolver = ContractResolver(self.conn, self.settings.contracts)
@@ -196,6 +179,8 @@ class IBKRBroker:
         if connect:
             try:
                 self.conn.run(self.conn.ensure_connected)
+                if reconcile_on_start and not self.settings.readonly:
+                    self.last_reconcile = reconcile.reconcile(self, fills_before=fills_before)
             except BaseException:
                 self.close()
                 raise
@@ -203,6 +188,7 @@ class IBKRBroker:
     # ------------------------------------------------------------------
     # plumbing
     # ------------------------------------------------------------------
+
     @property
     def connection(self) -> IBConnection:
         """The API session (share it with ``IBKRDataProvider(connection=...)``)."""
@@ -234,6 +220,7 @@ class IBKRBroker:
             "reconnects": max(0, conn.generation - 1),
             "ib_servers_ok": conn.ib_servers_ok,
             "readonly": self.settings.readonly,
+            "circuit": conn.circuit.snapshot(),
         }
 
     def _install_handlers(self) -> None:
@@ -258,6 +245,8 @@ class IBKRBroker:
             self._journaled_fills.add(str(record["fill_id"]))
         elif event == EVENT_ORDER and record.get("client_order_id"):
             self._journal_refs[str(record["client_order_id"])] = str(record.get("order_id"))
+        if event in (EVENT_ORDER, EVENT_CANCEL, EVENT_EXPIRE) and record.get("order_id"):
+            self._journal_orders[str(record["order_id"])] = record
 
     async def _on_connect(self, reconnected: bool) -> None:
         conn = self.conn
@@ -277,9 +266,6 @@ class IBKRBroker:
         # fills IB reported at the synchronisation that the journal lacks (they happened while we were
         # disconnected, or before a crash): record them now
         await self._journal_new_fills(wait=True)
-
-    def _run(self, coro_fn: Any) -> Any:
-        return self.conn.run(coro_fn)
 
     def _read(self, coro_fn: Any) -> Any:
         """Run a read; if the connection dropped under it, reconnect and run it once more."""
@@ -317,540 +303,30 @@ class IBKRBroker:
         """Trade (and quote) ``symbol`` as the IB ``contract`` from now on; returns the symbol."""
         return self.resolver.register(symbol, contract)
 
-    # ------------------------------------------------------------------
-    # looking orders up
-    # ------------------------------------------------------------------
-    @staticmethod
-    def _perm(trade: Any) -> int:
-        return int(getattr(trade.order, "permId", 0) or getattr(trade.orderStatus, "permId", 0) or 0)
+    # -- order management (issue 14): modules modify / lists / reconcile -----------------
 
-    def _account_ok(self, account: str | None) -> bool:
-        mine = self.conn.account
-        return not mine or not account or account == mine
-
-    def _find_by_perm(self, perm: int, trades: list[Any] | None = None) -> Any:
-        for trade in trades if trades is not None else self.conn.ib.trades():
-            if self._perm(trade) == perm:
-                return trade
-        return None
-
-    def _find_by_ref(self, ref: str, trades: list[Any] | None = None) -> Any:
-        found = None
-        for trade in trades if trades is not None else self.conn.ib.trades():
-            if getattr(trade.order, "orderRef", "") == ref and (
-                found is None or (self._perm(trade) and not self._perm(found))
-            ):
-                found = trade
-        return found
-
-    async def _find_remote(self, *, perm: int | None = None, ref: str | None = None) -> Any:
-        """Ask IB for every open order (all clients) and today's completed orders, then search."""
-        ib = self.conn.ib
-        async with self._remote_lock:
-            open_trades = await self.conn.request(ib.reqAllOpenOrdersAsync(), "the open orders")
-            completed = await self.conn.request(ib.reqCompletedOrdersAsync(False), "the completed orders")
-        for pool in (list(ib.trades()), list(open_trades), list(completed)):
-            trade = self._find_by_perm(perm, pool) if perm else self._find_by_ref(ref or "", pool)
-            # only an order IB has numbered (permId) proves that IB has it: our own record of an
-            # order TWS never acknowledged does not
-            if trade is not None and self._perm(trade):
-                return trade
-        return None
-
-    def _meta_for(self, trade: Any) -> _OrderMeta | None:
-        perm = self._perm(trade)
-        meta = self._meta_by_perm.get(perm) if perm else None
-        if meta is None:
-            meta = self._meta_by_ref.get(getattr(trade.order, "orderRef", "") or "")
-            if meta is not None and perm and meta.perm_id in (0, perm):
-                meta.perm_id = perm
-                self._meta_by_perm[perm] = meta
-            elif meta is not None and perm and meta.perm_id != perm:
-                meta = None
-        return meta
-
-    def _errors_of(self, meta: _OrderMeta | None) -> list[IBError]:
-        if meta is None:
-            return []
-        return self._order_errors.get((meta.generation, meta.ib_order_id), [])
-
-    def _reject_error(self, meta: _OrderMeta | None) -> IBError | None:
-        if meta is not None and (meta.generation, meta.ib_order_id) in self._confirmed_rejects:
-            return self._confirmed_rejects[(meta.generation, meta.ib_order_id)]
-        for err in self._errors_of(meta):
-            if parsing.order_error_kind(err.code) == "reject":
-                return err
-        return None
-
-    # ------------------------------------------------------------------
-    # building results
-    # ------------------------------------------------------------------
-    def _fills_of(self, perm: int) -> list[Any]:
-        fills = [f for f in self.conn.ib.fills() if int(f.execution.permId or 0) == perm]
-        keep = parsing.latest_executions([f.execution.execId for f in fills])
-        return [f for f in fills if f.execution.execId in keep]
-
-    @staticmethod
-    def _commission(fill: Any) -> float:
-        value = float(getattr(fill.commissionReport, "commission", 0.0) or 0.0)
-        return value if math.isfinite(value) and abs(value) < 1e300 else 0.0
-
-    def _result(self, trade: Any) -> dict[str, Any]:
-        order, status = trade.order, trade.orderStatus
-        unset = float(self.conn.module.util.UNSET_DOUBLE)
-        perm = self._perm(trade)
-        meta = self._meta_for(trade)
-        fills = self._fills_of(perm) if perm else []
-        from_fills = sum(float(f.execution.shares) for f in fills)
-        filled = max(float(status.filled or 0.0), from_fills)
-        filled_quantity = float(getattr(order, "filledQuantity", unset) or 0.0)
-        if 0 < filled_quantity < unset:
-            filled = max(filled, filled_quantity)
-        qty = meta.qty if meta else float(order.totalQuantity)
-        tif = meta.time_in_force if meta else parsing.tif_from_ib(order.tif)
-        ib_status = self._status_override.get(perm) or status.status
-        status_word = parsing.derive_status(
-            ib_status,
-            qty=qty,
-            filled=filled,
-            rejected=self._reject_error(meta) is not None,
-            cancel_requested=bool(meta and meta.cancel_requested),
-            time_in_force=tif,
-        )
-        if fills and from_fills > 0:
-            fill_price: float | None = sum(float(f.execution.shares) * float(f.execution.price) for f in fills) / from_fills
-        else:
-            avg = float(status.avgFillPrice or 0.0)
-            fill_price = avg if filled > QTY_EPSILON and 0 < avg < unset else None
-        if meta is not None:
-            created = meta.created
-        else:
-            times = [ensure_utc(f.execution.time) for f in fills if isinstance(f.execution.time, datetime)]
-            times += [ensure_utc(e.time) for e in trade.log if isinstance(e.time, datetime) and e.time.tzinfo]
-            created = min(times) if times else self.clock()
-        return {
-            "order_id": str(perm) if perm else "",
-            "client_order_id": (meta.client_order_id if meta else getattr(order, "orderRef", "")) or None,
-            "symbol": meta.symbol if meta else self.resolver.symbol_for(trade.contract),
-            "side": meta.side if meta else str(order.action).upper(),
-            "order_type": meta.order_type if meta else parsing.order_type_from_ib(order.orderType),
-            "qty": qty,
-            "filled_qty": filled,
-            "status": status_word,
-            "fill_price": fill_price,
-            "fee": sum((self._commission(f) for f in fills), 0.0),
-            "limit_price": meta.limit_price if meta else parsing.clean_price(order.lmtPrice, unset),
-            "stop_price": meta.stop_price if meta else parsing.clean_price(order.auxPrice, unset),
-            "time_in_force": tif,
-            "timestamp": created,
-            "venue": VENUE,
-        }
-
-    def _fill_dict(self, fill: Any) -> dict[str, Any]:
-        ex, report = fill.execution, fill.commissionReport
-        qty = float(ex.shares)
-        price = float(ex.price)
-        when = ex.time if isinstance(ex.time, datetime) and ex.time.tzinfo else fill.time
-        return {
-            "order_id": str(int(ex.permId or 0)),
-            "fill_id": str(ex.execId),
-            "timestamp": ensure_utc(when),
-            "symbol": self.resolver.symbol_for(fill.contract),
-            "side": parsing.EXEC_SIDE.get(str(ex.side).upper(), str(ex.side).upper()),
-            "qty": qty,
-            "fill_price": price,
-            "notional": qty * price,
-            "fee": self._commission(fill),
-            "fee_currency": str(getattr(report, "currency", "") or getattr(fill.contract, "currency", "")),
-            "venue": VENUE,
-        }
-
-    # ------------------------------------------------------------------
-    # journal
-    # ------------------------------------------------------------------
-    def _journal_order_event(self, event: str, result: dict[str, Any], trade: Any, **extra: Any) -> None:
-        record = dict(result)
-        record.update(
-            ib_order_id=int(getattr(trade.order, "orderId", 0) or 0),
-            perm_id=self._perm(trade),
-            client_id=int(getattr(trade.order, "clientId", 0) or self.conn.client_id),
-            account=getattr(trade.order, "account", "") or self.conn.account,
-            ib_status=trade.orderStatus.status,
-        )
-        record.update(extra)
-        self.journal.write(event, record)
-
-    def _journal_status(self, meta: _OrderMeta | None, result: dict[str, Any], trade: Any) -> None:
-        """A cancel / expire record the first time an order is seen in that final state."""
-        status = result["status"]
-        event = {STATUS_CANCELLED: EVENT_CANCEL, STATUS_EXPIRED: EVENT_EXPIRE}.get(status)
-        if event is None or meta is None or meta.journaled_status == status:
-            return
-        self._journal_order_event(event, result, trade)
-        meta.journaled_status = status
-
-    def _fill_ready(self, fill: Any, now: datetime) -> bool:
-        if getattr(fill.commissionReport, "execId", ""):
-            return True
-        when = fill.time if isinstance(fill.time, datetime) and fill.time.tzinfo else None
-        return when is None or (now - when) >= timedelta(seconds=self.conn.settings.commission_wait_s)
-
-    async def _journal_new_fills(self, *, wait: bool) -> None:
-        """Journal every execution not journaled yet (waiting up to ``commission_wait_s`` for fees)."""
-        def pending() -> list[Any]:
-            return [
-                f for f in self.conn.ib.fills()
-                if f.execution.execId not in self._journaled_fills and self._account_ok(f.execution.acctNumber)
-            ]
-
-        if wait:
-            await self.conn.wait_until(
-                lambda: all(getattr(f.commissionReport, "execId", "") for f in pending()),
-                self.conn.settings.commission_wait_s,
-            )
-        now = datetime.now(UTC)
-        seen_bases = {parsing.exec_base_id(e) for e in self._journaled_fills}
-        for fill in sorted(pending(), key=lambda f: (f.execution.execId)):
-            if not wait and not self._fill_ready(fill, now):
-                continue
-            record = self._fill_dict(fill)
-            record.update(
-                exec_id=fill.execution.execId,
-                perm_id=int(fill.execution.permId or 0),
-                ib_order_id=int(fill.execution.orderId or 0),
-                account=fill.execution.acctNumber,
-                exchange=fill.execution.exchange,
-                fee_reported=bool(getattr(fill.commissionReport, "execId", "")),
-                correction=parsing.exec_base_id(fill.execution.execId) in seen_bases,
-            )
-            self.journal.write(EVENT_FILL, record)
-            self._journaled_fills.add(fill.execution.execId)
-
-    # ------------------------------------------------------------------
-    # the Broker protocol
-    # ------------------------------------------------------------------
-    def submit_order(
-        self,
-        symbol: Any,
-        side: str,
-        qty: float,
-        order_type: str = "market",
-        limit_price: float | None = None,
-        *,
+    def modify_order(
+        self, order_id: str, *, qty: float | None = None, limit_price: float | None = None,
         stop_price: float | None = None,
-        time_in_force: str = "gtc",
-        client_order_id: str | None = None,
     ) -> dict[str, Any]:
-        """Place an order (see the module docstring); ``symbol`` may also be an IB ``Contract``."""
-        contract_in = symbol if is_contract(symbol) else None
-        label = self.resolver.symbol_for(contract_in) if contract_in is not None else symbol
-        req = validate_order(label, side, qty, order_type, limit_price, stop_price, time_in_force, client_order_id)
-        try:
-            sym = self.resolver.symbol_of(contract_in if contract_in is not None else req.symbol)
-        except UnknownSymbolError as exc:
-            raise OrderRejectedError(req.symbol, exc.reason) from exc
-        if self.settings.readonly:
-            raise OrderRejectedError(sym, "the IBKR broker is read-only (live_trading.ibkr.readonly is true)")
-        cid = client_order_id or new_client_order_id()
-        with self._lock:
-            return self._run(lambda: self._submit(req, sym, contract_in, cid, client_order_id is not None))
+        """Change an open order: ``placeOrder`` with the same ``orderId`` (see ``ibkr.modify``)."""
+        return modify.modify_order(self, order_id, qty=qty, limit_price=limit_price, stop_price=stop_price)
 
-    async def _submit(
-        self, req: OrderRequest, sym: str, contract_in: Any, cid: str, user_cid: bool
-    ) -> dict[str, Any]:
-        conn = self.conn
-        await conn.ensure_connected()
-        existing = await self._existing(cid, user_cid)
-        if existing is not None:
-            logger.info("client_order_id %s is order %s already; not placing it again", cid, self._perm(existing))
-            result = self._result(existing)
-            if result["status"] == STATUS_REJECTED:
-                raise OrderRejectedError(
-                    result["symbol"], f"IB rejected the order with client_order_id {cid} earlier; use a new id"
-                )
-            return result
-        if not conn.ib_servers_ok:
-            raise BrokerConnectionError(
-                "TWS has lost its connection to IB's servers (error 1100); the order was not sent",
-                code=parsing.ERR_IB_CONNECTIVITY_LOST,
-            )
-        try:
-            resolved = await self.resolver.resolve(contract_in if contract_in is not None else sym)
-        except UnknownSymbolError as exc:
-            self.journal.write(
-                EVENT_REJECT,
-                {"symbol": sym, "side": req.side, "qty": req.qty, "client_order_id": cid, "reason": exc.reason,
-                 "code": exc.code, "venue": VENUE},
-            )
-            raise OrderRejectedError(sym, exc.reason, code=exc.code, venue_message=exc.venue_message) from exc
-        order = self._build_order(req, cid)
-        ib = conn.ib
-        try:
-            trade = ib.placeOrder(resolved.contract, order)
-        except ConnectionError as exc:  # raised by the client before anything is written
-            raise BrokerConnectionError(f"Connection to IB lost; order {cid} was not sent: {exc}") from exc
-        meta = _OrderMeta(
-            client_order_id=cid,
-            symbol=sym,
-            side=req.side,
-            order_type=req.order_type,
-            qty=req.qty,
-            limit_price=req.limit_price,
-            stop_price=req.stop_price,
-            time_in_force=req.time_in_force,
-            created=self.clock(),
-            generation=conn.generation,
-            ib_order_id=int(order.orderId),
-            client_id=conn.client_id,
-        )
-        self._meta_by_ref[cid] = meta
-        logger.info("Placed %s %s %g %s (orderRef %s, orderId %d)", req.order_type, req.side, req.qty, sym, cid,
-                    meta.ib_order_id)
-        immediate = req.order_type == ORDER_TYPE_MARKET or req.time_in_force in (TIF_IOC, TIF_FOK)
+    def submit_bracket(self, symbol: Any, side: str, qty: float, **kwargs: Any) -> dict[str, Any]:
+        """Parent + take-profit + stop-loss with ``parentId`` and ``transmit`` (see ``ibkr.lists``)."""
+        return lists.submit_bracket(self, symbol, side, qty, **kwargs)
 
-        def filled() -> float:
-            return max(float(trade.orderStatus.filled or 0.0),
-                       sum(float(f.execution.shares) for f in trade.fills))
+    def submit_oco(self, symbol: Any, side: str, qty: float, **kwargs: Any) -> dict[str, Any]:
+        """Two orders in one ``ocaGroup`` (ocaType 1) (see ``ibkr.lists``)."""
+        return lists.submit_oco(self, symbol, side, qty, **kwargs)
 
-        def done() -> bool:
-            return (
-                self._reject_error(meta) is not None
-                or (trade.orderStatus.status in parsing.IB_DONE and not self._library_cancelled(trade))
-                or filled() >= req.qty - QTY_EPSILON
-            )
+    def reconcile(self) -> dict[str, Any]:
+        """Compare IB's open orders and executions with the journal (see ``ibkr.reconcile``)."""
+        return reconcile.reconcile(self)
 
-        def settled() -> bool:
-            if done():
-                return True
-            if self._library_cancelled(trade) and not self._perm(trade):
-                return True  # an error before TWS acknowledged the order: go and ask IB at once
-            if immediate:
-                return False
-            return trade.orderStatus.status in parsing.IB_ACKNOWLEDGED and self._perm(trade) > 0
-
-        await conn.wait_until(settled, self.settings.order_timeout_s)
-        if not done() and settled() and self._perm(trade) and self.settings.ack_grace_s > 0:
-            await conn.wait_until(lambda: done() or filled() > 0, self.settings.ack_grace_s)
-
-        if not ib.isConnected():
-            trade = await self._after_drop(cid)
-        elif self._library_cancelled(trade) and self._reject_error(meta) is None:
-            # the library marked the order Cancelled on an error code we do not know; IB's word decides
-            trade = await self._verify_library_cancel(trade, meta, cid)
-        reject = self._reject_error(meta)
-        result = self._result(trade)
-        if reject is not None or result["status"] == STATUS_REJECTED:
-            if self._perm(trade):
-                meta.perm_id = self._perm(trade)
-                self._meta_by_perm[meta.perm_id] = meta
-            if reject is not None:
-                error = parsing.rejection_error(sym, reject.code, reject.message)
-            else:
-                reason = self._inactive_reason(trade)
-                error = OrderRejectedError(sym, reason, venue_message=reason)
-            self._journal_order_event(
-                EVENT_REJECT, result, trade, reason=error.reason, code=error.code
-            )
-            raise error
-        perm = self._perm(trade)
-        if not perm:
-            found = await self._find_remote(ref=cid)
-            if found is None or not self._perm(found):
-                raise OrderStatusUnknownError(
-                    cid,
-                    f"IB did not acknowledge order {cid} ({req.side} {req.qty:g} {sym}) within "
-                    f"{self.settings.order_timeout_s:g}s; it may or may not exist. Check get_open_orders() / "
-                    "get_fills() later; resubmitting with the same client_order_id never places a second order",
-                )
-            trade = found
-            perm = self._perm(trade)
-        meta.perm_id = perm
-        self._meta_by_perm[perm] = meta
-        if self._fills_of(perm):
-            await conn.wait_until(
-                lambda: all(getattr(f.commissionReport, "execId", "") for f in self._fills_of(perm)),
-                self.settings.commission_wait_s,
-            )
-        result = self._result(trade)
-        self._journal_order_event(EVENT_ORDER, result, trade)
-        await self._journal_new_fills(wait=False)
-        self._journal_status(meta, result, trade)
-        return result
-
-    @staticmethod
-    def _library_cancelled(trade: Any) -> bool:
-        """``Cancelled`` set by ib_async / ib_insync on an error, not by an orderStatus from TWS."""
-        if trade.orderStatus.status != "Cancelled" or not trade.log:
-            return False
-        last = trade.log[-1]
-        return last.status == "Cancelled" and bool(getattr(last, "errorCode", 0))
-
-    async def _verify_library_cancel(self, trade: Any, meta: _OrderMeta, cid: str) -> Any:
-        errors = [e for e in self._errors_of(meta) if parsing.order_error_kind(e.code) == "unknown"]
-        # asking for the open orders also refreshes this trade's status from TWS's orderStatus
-        remote = await self._find_remote(ref=cid)
-        if remote is not None:
-            return remote
-        if errors:
-            # IB does not list the order at all: it never took it, and that error says why
-            self._confirmed_rejects[(meta.generation, meta.ib_order_id)] = errors[-1]
-        return trade
-
-    async def _existing(self, cid: str, user_cid: bool) -> Any:
-        """The order already placed with this client order id, if any (idempotency)."""
-        trade = self._find_by_ref(cid)
-        if trade is not None and self._perm(trade):
-            return trade
-        meta = self._meta_by_ref.get(cid)
-        if trade is not None:  # sent earlier in this session, never acknowledged
-            remote = await self._find_remote(ref=cid)
-            if remote is not None:
-                return remote
-            if self._reject_error(meta) is not None:
-                return trade
-            raise OrderStatusUnknownError(
-                cid, f"An order with client_order_id {cid} was sent earlier in this session and IB never "
-                "acknowledged it; it is not sent again under this id. Check get_open_orders() / get_fills(), "
-                "and use a new client_order_id if it is not there",
-            )
-        if meta is not None and meta.perm_id:
-            trade = self._find_by_perm(meta.perm_id)
-            if trade is not None:
-                return trade
-        if user_cid and (meta is not None or cid in self._journal_refs or self.conn.generation > 1):
-            return await self._find_remote(ref=cid)
-        return None
-
-    async def _after_drop(self, cid: str) -> Any:
-        """The connection dropped while an order was in flight: reconnect and find it by orderRef."""
-        try:
-            await self.conn.ensure_connected()
-            found = self._find_by_ref(cid) or await self._find_remote(ref=cid)
-        except BrokerError as exc:
-            raise OrderStatusUnknownError(
-                cid, f"The connection to IB dropped while order {cid} was in flight and could not be "
-                f"re-established ({exc}); look the order up later by its client_order_id",
-            ) from exc
-        if found is None:
-            raise OrderStatusUnknownError(
-                cid, f"The connection to IB dropped while order {cid} was in flight and IB does not list it; "
-                "it was probably not placed. Resubmit with the same client_order_id",
-            )
-        return found
-
-    def _inactive_reason(self, trade: Any) -> str:
-        for entry in reversed(trade.log):
-            if getattr(entry, "errorCode", 0) and entry.message:
-                return str(entry.message)
-        why = getattr(trade.orderStatus, "whyHeld", "")
-        return f"IB set the order Inactive{': ' + why if why else ''}"
-
-    def _build_order(self, req: OrderRequest, cid: str) -> Any:
-        order = self.conn.module.Order(
-            action=req.side,
-            totalQuantity=req.qty,
-            orderType=parsing.ORDER_TYPE_TO_IB[req.order_type],
-            tif=parsing.TIF_TO_IB[req.time_in_force],
-            orderRef=cid,
-            account=self.conn.account or "",
-            transmit=True,
-        )
-        if req.limit_price is not None:
-            order.lmtPrice = req.limit_price
-        if req.stop_price is not None:
-            order.auxPrice = req.stop_price
-        return order
-
-    def cancel_order(self, order_id: str) -> dict[str, Any]:
-        """Cancel an open order; an order already final comes back with its final status."""
-        perm = parsing.parse_order_id(order_id)
-        if self.settings.readonly:
-            raise BrokerError("the IBKR broker is read-only (live_trading.ibkr.readonly is true); cannot cancel")
-        with self._lock:
-            return self._run(lambda: self._cancel(perm, order_id))
-
-    async def _cancel(self, perm: int, order_id: Any) -> dict[str, Any]:
-        conn = self.conn
-        await conn.ensure_connected()
-        trade = self._find_by_perm(perm) or await self._find_remote(perm=perm)
-        if trade is None:
-            raise OrderNotFoundError(str(order_id))
-        result = self._result(trade)
-        if result["status"] in FINAL_STATUSES:
-            await self._journal_new_fills(wait=False)
-            return result
-        order = trade.order
-        if int(order.orderId or 0) <= 0 or int(order.clientId or 0) != conn.client_id:
-            raise BrokerError(
-                f"Order {perm} was placed by API client {order.clientId} (this session is client "
-                f"{conn.client_id}); IB lets only that client (or the master client) cancel it"
-            )
-        meta = self._meta_for(trade)
-        if meta is None:
-            meta = _OrderMeta(
-                client_order_id=order.orderRef or "",
-                symbol=result["symbol"],
-                side=result["side"],
-                order_type=result["order_type"],
-                qty=result["qty"],
-                limit_price=result["limit_price"],
-                stop_price=result["stop_price"],
-                time_in_force=result["time_in_force"],
-                created=result["timestamp"],
-                generation=conn.generation,
-                ib_order_id=int(order.orderId),
-                client_id=conn.client_id,
-                perm_id=perm,
-            )
-            self._meta_by_perm[perm] = meta
-        meta.cancel_requested = True
-        key = (conn.generation, int(order.orderId))
-        mark = len(self._order_errors.get(key, []))
-
-        def new_errors() -> list[IBError]:
-            return self._order_errors.get(key, [])[mark:]
-
-        def answered() -> bool:
-            if any(parsing.order_error_kind(e.code) in ("not_found", "not_cancellable") for e in new_errors()):
-                return True
-            return trade.orderStatus.status in parsing.IB_DONE
-
-        try:
-            conn.ib.cancelOrder(order)
-        except ConnectionError as exc:
-            meta.cancel_requested = False
-            raise BrokerConnectionError(f"Connection to IB lost; cancel of order {perm} was not sent: {exc}") from exc
-        await conn.wait_until(answered, self.settings.order_timeout_s)
-        errors = new_errors()
-        not_found = [e for e in errors if parsing.order_error_kind(e.code) == "not_found"]
-        not_cancellable = [e for e in errors if parsing.order_error_kind(e.code) == "not_cancellable"]
-        if not_found or not_cancellable:
-            # IB says the order is already done (10148) or unknown (10147); ib_async and ib_insync mark
-            # the trade Cancelled on such errors, which may be false: ask IB what really happened.
-            state = parsing.state_from_cancel_error(not_cancellable[-1].message) if not_cancellable else None
-            async with self._remote_lock:
-                completed = await conn.request(conn.ib.reqCompletedOrdersAsync(False), "the completed orders")
-                await conn.request(conn.ib.reqExecutionsAsync(), "the executions")
-            done = self._find_by_perm(perm, list(completed))
-            if done is not None:
-                self._status_override[perm] = done.orderStatus.status
-            elif state:
-                self._status_override[perm] = state
-            else:
-                err = not_found[-1] if not_found else not_cancellable[-1]
-                meta.cancel_requested = False
-                raise OrderNotFoundError(
-                    str(order_id),
-                    f"IB cannot cancel order {perm}: {err.message} (error {err.code})",
-                    code=err.code,
-                    venue_message=err.message,
-                )
-            if self._status_override[perm] not in ("Cancelled", "ApiCancelled"):
-                meta.cancel_requested = False
-        result = self._result(trade)
-        await self._journal_new_fills(wait=False)
-        self._journal_status(meta, result, trade)
-        return result
+    # ------------------------------------------------------------------
+    # reads
+    # ------------------------------------------------------------------
 
     def get_order(self, order_id: str) -> dict[str, Any]:
         """The current ``OrderResult`` of an order (any order of the account IB still lists)."""
@@ -962,6 +438,9 @@ class IBKRBroker:
             return ensure_utc(when if when.tzinfo else when.replace(tzinfo=UTC), "IB time")
 
         return self._read(go)
+
+
+__all__ = ["IBKRBroker", "new_client_order_id"]
 
 
 __all__ = ["IBKRBroker", "new_client_order_id"]

@@ -38,6 +38,15 @@ Reconnecting
     never fails forever. Listeners registered with ``on_connect`` run after
     every successful (re)connect.
 
+Circuit breaker and alerts
+    Every call through ``run`` passes ``circuit`` (a ``CircuitBreaker`` from
+    ``live_trading.circuit``) first: after repeated connection failures calls
+    fail at once with ``CircuitOpenError`` until the cool-down lets one probe
+    through. When (re)connecting has kept failing for
+    ``live_trading.alerts.reconnect_alert_after_s`` seconds, a
+    ``reconnect_failing`` alert is raised (again at each failed attempt; the
+    alert manager deduplicates).
+
 Safety
     Besides the live-port rule of ``config.py``, the account is checked once
     connected: paper accounts start with ``D`` (``DU1234567``); any other
@@ -52,6 +61,7 @@ import inspect
 import itertools
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -59,7 +69,10 @@ from typing import Any, TypeVar
 from LIVE_TRADING.brokers.ibkr import parsing
 from LIVE_TRADING.brokers.ibkr._ib import library_name, load_ib_module
 from LIVE_TRADING.brokers.ibkr.config import IBKRSettings
+from LIVE_TRADING.common import alerting
+from LIVE_TRADING.common.circuit import CircuitBreaker, breaker_from_config
 from LIVE_TRADING.common.exceptions import BrokerConnectionError, ConfigError
+from LIVE_TRADING.common.settings import SettingsReader
 
 logger = logging.getLogger(__name__)
 
@@ -181,6 +194,7 @@ class IBConnection:
         ib_module: Any = None,
         readonly: bool | None = None,
         name: str = "ibkr",
+        circuit: CircuitBreaker | None = None,
     ) -> None:
         self.settings = settings
         self.module = load_ib_module(ib_module if ib_module is not None else settings.ib_module)
@@ -200,6 +214,12 @@ class IBConnection:
         self._expect_disconnect = False
         self._on_connect: list[Callable[[bool], Any]] = []
         self._thread = LoopThread(f"{name}-io-{next(_thread_ids)}")
+        #: the breaker every call through ``run`` passes first
+        self.circuit = circuit if circuit is not None else breaker_from_config(name)
+        self._failing_since: float | None = None
+        reader = SettingsReader("alerts")
+        self.reconnect_alert_after_s = reader.number("reconnect_alert_after_s", ge=0) or 0.0
+        reader.finish()
         try:
             if ib is not None and ib.isConnected():
                 raise ConfigError(
@@ -223,10 +243,20 @@ class IBConnection:
         return self._closed
 
     def run(self, coro_fn: Callable[[], Awaitable[T]]) -> T:
-        """Run a coroutine function on the I/O loop; blocks the calling thread (any thread)."""
+        """Run a coroutine function on the I/O loop; blocks the calling thread (any thread).
+
+        ``CircuitOpenError`` at once, nothing sent, while the circuit is open.
+        """
         if self._closed:
             raise BrokerConnectionError("The IBKR connection is closed")
-        return self._thread.run(coro_fn)
+        self.circuit.before_call()
+        try:
+            result = self._thread.run(coro_fn)
+        except BaseException as exc:
+            self.circuit.record_failure(exc)
+            raise
+        self.circuit.record_success()
+        return result
 
     def call(self, fn: Callable[[], T]) -> T:
         """Run a plain function on the I/O thread (e.g. to create asyncio objects bound to its loop)."""
@@ -345,8 +375,20 @@ class IBConnection:
                 break
             else:
                 assert last is not None
+                self._note_connect_failure(last)
                 raise last
+            self._failing_since = None
             await self._after_connect(reconnect)
+
+    def _note_connect_failure(self, exc: BrokerConnectionError) -> None:
+        """Alert when connecting has been failing for longer than ``reconnect_alert_after_s``."""
+        now = time.monotonic()
+        if self._failing_since is None:
+            self._failing_since = now
+        failing_for = now - self._failing_since
+        if failing_for >= self.reconnect_alert_after_s:
+            alerting.emit(alerting.RECONNECT_FAILING, venue="ibkr", address=self.address,
+                          failing_for_s=round(failing_for, 1), error=str(exc))
 
     async def _connect_client_ids(self) -> None:
         first = self.client_id

@@ -29,6 +29,7 @@ from LIVE_TRADING.common.constants import (
     ORDER_TYPE_MARKET,
     ORDER_TYPE_STOP,
     ORDER_TYPE_STOP_LIMIT,
+    ORDER_TYPE_TRAILING_STOP,
     QTY_EPSILON,
     SIDE_BUY,
     SIDE_SELL,
@@ -62,8 +63,9 @@ ORDER_TYPE_TO_IB = {
     ORDER_TYPE_LIMIT: "LMT",
     ORDER_TYPE_STOP: "STP",
     ORDER_TYPE_STOP_LIMIT: "STP LMT",
+    ORDER_TYPE_TRAILING_STOP: "TRAIL",  # "TRAIL LIMIT" with a limit_offset
 }
-ORDER_TYPE_FROM_IB = {v: k for k, v in ORDER_TYPE_TO_IB.items()}
+ORDER_TYPE_FROM_IB = {v: k for k, v in ORDER_TYPE_TO_IB.items()} | {"TRAIL LIMIT": ORDER_TYPE_TRAILING_STOP}
 
 #: our time in force -> IB tif
 TIF_TO_IB = {TIF_GTC: "GTC", TIF_DAY: "DAY", TIF_IOC: "IOC", TIF_FOK: "FOK"}

@@ -90,11 +90,16 @@ from typing import Any
 
 from LIVE_TRADING.brokers.paper import costs
 from LIVE_TRADING.brokers.paper.config import PaperConfig
-from LIVE_TRADING.brokers.paper.costs import MAKER, TAKER
+from LIVE_TRADING.brokers.paper.costs import MAKER, TAKER, apply_slippage
 from LIVE_TRADING.brokers.paper.engine import Engine
 from LIVE_TRADING.brokers.paper.matching import AS_LIMIT, AS_STOP, limit_marketable, stop_triggered
 from LIVE_TRADING.brokers.paper.orders import VENUE, PaperOrder
-from LIVE_TRADING.brokers.paper.recovery import find_order, read_fills, recover
+from LIVE_TRADING.brokers.paper.recovery import (
+    find_order,
+    read_fills,
+    read_orders,
+    recover,
+)
 from LIVE_TRADING.brokers.paper.state import PaperState
 from LIVE_TRADING.brokers.validation import OrderRequest, clean_symbol, validate_order
 from LIVE_TRADING.common.clock import Clock, ensure_utc, utc_now
@@ -208,6 +213,8 @@ class PaperBroker:
         self._respect_size = cfg.respect_quote_size
         self._max_age = cfg.max_quote_age_s
         self._max_future = timedelta(seconds=cfg.max_quote_future_s)
+        self._snapshot_every = cfg.snapshot_every
+        self._slippage = slippage
         hh, mm = (int(x) for x in cfg.end_of_day_utc.split(":"))
         self._eod = time(hh, mm)
         self._provider = self._make_provider(data_provider if data_provider is not None else cfg.data_provider)
@@ -251,7 +258,7 @@ class PaperBroker:
 
             def opened(seq: int) -> None:
                 st.reset(self._initial_cash, seq, run_id, now)
-                st.tag = tag
+                st.tag, st.currency = tag, cfg.currency
 
             self._commit({"event": "open", "run_id": run_id, "ts": now, "wall": wall, "account": cfg.account,
                           "tag": tag, "initial_cash": self._initial_cash, "currency": cfg.currency}, opened)
@@ -274,7 +281,7 @@ class PaperBroker:
         cash = self._initial_cash
         journal.run_id = run_id
         self._commit({"event": "reset", "run_id": run_id, "ts": now, "wall": datetime.now(UTC),
-                      "initial_cash": cash}, lambda seq: self._state.reset(cash, seq, run_id, now))
+                      "initial_cash": cash, "currency": self._state.currency}, lambda seq: self._state.reset(cash, seq, run_id, now))
 
     @property
     def run_started(self) -> datetime | None:
@@ -408,8 +415,28 @@ class PaperBroker:
             st = self._state
             mem = [f for _, f in st.fills]
             if st.fills_from_seq > st.epoch_seq + 1 and (since is None or not mem or mem[0]["timestamp"] >= since):
-                mem = read_fills(self.account_dir, st.epoch_seq + 1, st.fills_from_seq) + mem
+                mem = read_fills(self.account_dir, st.epoch_seq + 1, st.fills_from_seq, st.currency) + mem
             return [dict(f) for f in mem if since is None or f["timestamp"] >= since]
+
+    def fills_frame(self, since: datetime | None = None) -> Any:
+        """``get_fills(since)`` as a typed DataFrame (``LIVE_TRADING.monitoring.exports.fills_frame``)."""
+        from LIVE_TRADING.monitoring.exports import fills_frame
+
+        return fills_frame(self.get_fills(since))
+
+    def get_orders(self) -> list[dict[str, Any]]:
+        """Every order of the current run, open and ended, oldest first (read back from the journal)."""
+        with self._lock:
+            self._expire_due(self._clock())
+            st = self._state
+            upto = self._journal.seq if self._journal is not None else self._seq
+            return read_orders(self.account_dir, st.epoch_seq + 1, upto)
+
+    def orders_frame(self) -> Any:
+        """Every order of the current run, open and ended, oldest first, as a typed DataFrame."""
+        from LIVE_TRADING.monitoring.exports import orders_frame
+
+        return orders_frame(self.get_orders())
 
     def get_quote(self, symbol: str) -> dict[str, Any]:
         """The latest quote if fresh, else one from the data provider; ``QuoteUnavailableError`` otherwise."""
@@ -419,6 +446,17 @@ class PaperBroker:
 
     def now(self) -> datetime:
         return self._clock()
+
+    # Order management of issue 14: the paper side is built separately; until then these
+    # calls refuse cleanly (typed error, nothing changes) so the Broker protocol holds.
+    def modify_order(self, order_id: str, **kwargs: Any) -> dict[str, Any]:
+        raise OrderRejectedError("", "modify_order is not available on the paper broker yet")
+
+    def submit_bracket(self, symbol: str, side: str, qty: float, **kwargs: Any) -> dict[str, Any]:
+        raise OrderRejectedError(str(symbol), "submit_bracket is not available on the paper broker yet")
+
+    def submit_oco(self, symbol: str, side: str, qty: float, **kwargs: Any) -> dict[str, Any]:
+        raise OrderRejectedError(str(symbol), "submit_oco is not available on the paper broker yet")
 
     # ======================================================================
     # Quotes
@@ -547,6 +585,7 @@ class PaperBroker:
         """Status for ``health()``: the simulator is always connected."""
         with self._lock:
             return {"connected": True, "open_orders": len(self._state.open), "quotes": len(self._quotes),
+                    "last_quote_at": max((q["timestamp"] for q in self._quotes.values()), default=None),
                     "journal": str(self.account_dir),
                     "journal_seq": self._journal.seq if self._journal else self._seq}
 
@@ -608,15 +647,22 @@ class PaperBroker:
 
         ``apply`` calls the very ``PaperState.apply_*`` method that recovery
         calls for this record (``recovery.apply_record``), with the same values.
+        (``_submit``, the hot path, does the same three steps inline.)
         """
         journal = self._journal
         assert journal is not None
         rec = journal.append(payload)
         if apply is not None:
             apply(rec["seq"])
-        if journal.seq - journal.last_snapshot_seq >= self.config.snapshot_every:
-            self._snapshot_now(rec["ts"])
+        self._changed(rec["ts"])
         return rec
+
+    def _changed(self, ts: datetime) -> None:
+        """After a change was applied: a snapshot every ``journal.snapshot_every`` records."""
+        journal = self._journal
+        assert journal is not None
+        if journal.seq - journal.last_snapshot_seq >= self._snapshot_every:
+            self._snapshot_now(ts)
 
     def _snapshot_now(self, ts: datetime) -> None:
         journal = self._journal
@@ -662,7 +708,15 @@ class PaperBroker:
         status = STATUS_NEW
         if order.order_type == ORDER_TYPE_MARKET:
             quote = self._quote_for(order.symbol, now)
-            status = self._take_now(order, quote, now, fills, None)
+            if self._respect_size:
+                status = self._take_now(order, quote, now, fills, None)
+            else:  # the hot path: fills in full at the quote plus slippage
+                qty, is_buy = order.qty, order.is_buy
+                ref = quote["ask"] if is_buy else quote["bid"]
+                price = apply_slippage(ref, is_buy, self._slippage.bps(qty, quote["ask_size" if is_buy else "bid_size"]))
+                fee = self._engine.fill_fee(order, qty, price, TAKER, self._mark)
+                fills.append(self._fill(order, qty, price, fee, TAKER, ref, now, 0))
+                status = STATUS_FILLED
         else:
             self._engine.check_can_open(order, self._mark)
             quote = self._quote_for(order.symbol, now, required=False)
@@ -681,10 +735,15 @@ class PaperBroker:
                 status, rest = self._at_trigger(order, quote, now, fills)
             else:
                 rest = AS_STOP
-        self._commit({"event": "order", "run_id": journal.run_id, "ts": now, "order": order.spec(),
-                      "fills": fills, "status": status, "rest": rest},
-                     lambda seq: self._state.apply_order(order, fills, status, rest, seq))
-        self._after_fills(order, fills)
+        payload = {"event": "order", "ts": now, "order": order.spec(), "fills": [_compact(f) for f in fills],
+                   "status": status}
+        if rest is not None:
+            payload["rest"] = rest
+        seq = journal.append(payload)["seq"]
+        self._state.apply_order(order, fills, status, rest, seq)
+        self._changed(now)
+        if fills and self._respect_size:
+            self._after_fills(order, fills)
         return order.result()
 
     def _take_now(self, order: PaperOrder, quote: dict[str, Any], now: datetime, fills: list[dict[str, Any]],
@@ -725,10 +784,11 @@ class PaperBroker:
         if not (math.isfinite(price) and price > 0):
             raise OrderRejectedError(order.symbol, f"no valid fill price ({price!r})")
         notional = qty * price
+        oid = order.order_id
         return {
-            "order_id": order.order_id, "fill_id": f"{order.order_id}-f{order.nfills + k + 1}", "timestamp": now,
+            "order_id": oid, "fill_id": f"{oid}-f{order.nfills + k + 1}", "timestamp": now,
             "symbol": order.symbol, "side": order.side, "qty": qty, "fill_price": price, "notional": notional,
-            "fee": fee, "fee_currency": self.config.currency, "venue": VENUE,
+            "fee": fee, "fee_currency": self._state.currency, "venue": VENUE,
             "slippage_bps": (price / ref - 1.0) * 1e4 if order.is_buy else (1.0 - price / ref) * 1e4,
             "fee_bps": fee / notional * 1e4 if notional else 0.0, "liquidity": liquidity,
         }
@@ -839,7 +899,7 @@ class PaperBroker:
                     now: datetime, triggered: bool) -> None:
         journal = self._journal
         assert journal is not None
-        self._commit({"event": "fill", "run_id": journal.run_id, "ts": now, **fill, "status": status,
+        self._commit({"event": "fill", "ts": now, **fill, "status": status,
                       "rest": rest, "triggered": triggered},
                      lambda seq: self._state.apply_fill(order.order_id, fill, status, rest, seq, triggered))
         self._after_fills(order, [fill])
@@ -866,6 +926,12 @@ class PaperBroker:
                 self._end(order, STATUS_EXPIRED, "expire", f"day order expired at {order.expires_at.isoformat()}")
             elif order.is_open:  # read-only: show the expiry without writing it
                 self._state.apply_end(order.order_id, STATUS_EXPIRED)
+
+
+def _compact(f: dict[str, Any]) -> dict[str, Any]:
+    """A fill as an ``order`` record holds it (``recovery.COMPACT_FILL_KEYS``: the rest comes from the order)."""
+    return {"fill_id": f["fill_id"], "qty": f["qty"], "fill_price": f["fill_price"], "notional": f["notional"],
+            "fee": f["fee"], "slippage_bps": f["slippage_bps"], "fee_bps": f["fee_bps"], "liquidity": f["liquidity"]}
 
 
 def _order_id(order_id: Any) -> str:

@@ -16,9 +16,6 @@ from LIVE_TRADING.common.constants import SIDE_BUY, STATUS_NEW, STATUS_PARTIALLY
 
 VENUE = "paper"
 
-#: the fields of ``spec()``: an order as accepted
-SPEC_FIELDS = ("order_id", "client_order_id", "symbol", "side", "order_type", "qty", "limit_price",
-               "stop_price", "time_in_force", "created", "expires_at", "triggered")
 #: what a snapshot adds: how far it got
 STATE_FIELDS = ("status", "filled_qty", "filled_notional", "fee", "nfills", "rest_seq", "seq")
 
@@ -115,37 +112,40 @@ class PaperOrder:
         }
 
     def spec(self) -> dict[str, Any]:
-        """The order as accepted (the ``order`` field of an ``order`` journal record)."""
-        return {
-            "order_id": self.order_id,
-            "client_order_id": self.client_order_id,
-            "symbol": self.symbol,
-            "side": self.side,
-            "order_type": self.order_type,
-            "qty": self.qty,
-            "limit_price": self.limit_price,
-            "stop_price": self.stop_price,
-            "time_in_force": self.tif,
-            "created": self.created,
-            "expires_at": self.expires_at,
-            "triggered": self.triggered,
-        }
+        """The order as accepted: the ``order`` field of an ``order`` journal record.
+
+        Compact: optional fields appear only when set, and the creation time is the record's ``ts``.
+        """
+        out: dict[str, Any] = {"order_id": self.order_id, "symbol": self.symbol, "side": self.side,
+                               "order_type": self.order_type, "qty": self.qty, "time_in_force": self.tif}
+        if self.client_order_id is not None:
+            out["client_order_id"] = self.client_order_id
+        if self.limit_price is not None:
+            out["limit_price"] = self.limit_price
+        if self.stop_price is not None:
+            out["stop_price"] = self.stop_price
+        if self.expires_at is not None:
+            out["expires_at"] = self.expires_at
+        if self.triggered:
+            out["triggered"] = True
+        return out
 
     def state(self) -> dict[str, Any]:
-        """``spec()`` plus progress: what a snapshot holds of an open order."""
+        """``spec()`` plus its creation time and progress: what a snapshot holds of an open order."""
         out = self.spec()
+        out["created"] = self.created
         for name in STATE_FIELDS:
             out[name] = getattr(self, name)
         return out
 
     @classmethod
-    def from_record(cls, d: dict[str, Any], seq: int = 0) -> PaperOrder:
-        """An order from ``spec()`` (a journal record) or ``state()`` (a snapshot) output."""
+    def from_record(cls, d: dict[str, Any], created: Any = None) -> PaperOrder:
+        """An order from ``spec()`` (an ``order`` record, created at its ``ts``) or ``state()`` (a snapshot)."""
         req = OrderRequest(d["symbol"], d["side"], float(d["qty"]), d["order_type"], d.get("limit_price"),
                            d.get("stop_price"), d["time_in_force"], d.get("client_order_id"))
-        created = _dt(d["created"])
-        assert created is not None
-        order = cls(d["order_id"], req, created, seq)
+        when = _dt(d.get("created", created))
+        assert when is not None
+        order = cls(d["order_id"], req, when)
         order.expires_at = _dt(d.get("expires_at"))
         order.triggered = bool(d.get("triggered"))
         if "status" in d:
@@ -154,4 +154,4 @@ class PaperOrder:
         return order
 
 
-__all__ = ["SPEC_FIELDS", "STATE_FIELDS", "VENUE", "PaperOrder"]
+__all__ = ["STATE_FIELDS", "VENUE", "PaperOrder"]

@@ -21,20 +21,34 @@ from LIVE_TRADING.common.exceptions import JournalCorruptError
 from LIVE_TRADING.common.journal.format import decode_line
 from LIVE_TRADING.common.journal.store import Scan, iter_lines, read_records
 
-#: the keys of a ``Fill`` (the public shape) as journaled
+#: the keys of a ``Fill`` (the public shape) as journaled in a ``fill`` record
 FILL_KEYS = ("order_id", "fill_id", "timestamp", "symbol", "side", "qty", "fill_price", "notional", "fee",
              "fee_currency", "venue", "slippage_bps", "fee_bps", "liquidity")
+#: the keys of a fill inside an ``order`` record (the rest comes from the order and the record)
+COMPACT_FILL_KEYS = ("fill_id", "qty", "fill_price", "notional", "fee", "slippage_bps", "fee_bps", "liquidity")
 #: records that end an open order
 END_EVENTS = frozenset({"cancel", "expire", "reject"})
 
 
 def fill_of(rec: dict[str, Any]) -> dict[str, Any]:
-    """The public ``Fill`` dict in a journaled fill (timestamp as an aware datetime)."""
+    """The public ``Fill`` dict in a ``fill`` record (timestamp as an aware datetime)."""
     fill = {k: rec[k] for k in FILL_KEYS if k in rec}
     ts = fill.get("timestamp")
     if isinstance(ts, str):
         fill["timestamp"] = datetime.fromisoformat(ts)
     return fill
+
+
+def full_fill(compact: dict[str, Any], spec: dict[str, Any], ts: Any, currency: str) -> dict[str, Any]:
+    """The public ``Fill`` of a fill inside an ``order`` record (it took place at the record's ``ts``)."""
+    return {"order_id": spec["order_id"], "timestamp": _ts(ts), "symbol": spec["symbol"], "side": spec["side"],
+            **compact, "fee_currency": currency, "venue": "paper"}
+
+
+def order_fills(rec: dict[str, Any], currency: str) -> list[dict[str, Any]]:
+    """The public fills of an ``order`` record."""
+    spec = rec["order"]
+    return [full_fill(f, spec, rec["ts"], currency) for f in rec.get("fills", ())]
 
 
 def _ts(value: Any) -> datetime:
@@ -46,9 +60,8 @@ def apply_record(state: PaperState, rec: dict[str, Any]) -> None:
     event, seq = rec["event"], rec["seq"]
     try:
         if event == "order":
-            order = PaperOrder.from_record(rec["order"])
-            state.apply_order(order, [fill_of(f) for f in rec.get("fills", ())], rec["status"], rec.get("rest"),
-                              seq)
+            order = PaperOrder.from_record(rec["order"], rec["ts"])
+            state.apply_order(order, order_fills(rec, state.currency), rec["status"], rec.get("rest"), seq)
         elif event == "fill":
             state.apply_fill(rec["order_id"], fill_of(rec), rec["status"], rec.get("rest"), seq,
                              bool(rec.get("triggered")))
@@ -61,7 +74,7 @@ def apply_record(state: PaperState, rec: dict[str, Any]) -> None:
             state.restore(rec["state"], seq)
         elif event == "open":
             state.reset(rec["initial_cash"], seq, rec["run_id"], _ts(rec["ts"]))
-            state.tag = rec["tag"]
+            state.tag, state.currency = rec["tag"], rec["currency"]
         elif event == "reset":
             state.reset(rec["initial_cash"], seq, rec["run_id"], _ts(rec["ts"]))
     except (KeyError, TypeError, ValueError) as exc:
@@ -91,7 +104,7 @@ def find_order(account_dir: Path, order_id: str, seq: int, upto: int) -> dict[st
         if rec["seq"] > upto:
             break
         if rec["event"] == "order" and rec["order"]["order_id"] == order_id:
-            order = PaperOrder.from_record(rec["order"])
+            order = PaperOrder.from_record(rec["order"], rec["ts"])
             for f in rec.get("fills", ()):
                 _add_fill(order, f)
             order.status = rec["status"]
@@ -108,6 +121,28 @@ def find_order(account_dir: Path, order_id: str, seq: int, upto: int) -> dict[st
     return order.result() if order is not None else None
 
 
+def read_orders(account_dir: Path, from_seq: int, upto: int) -> list[dict[str, Any]]:
+    """Every order accepted with ``from_seq <= seq <= upto``, in its latest state, oldest first."""
+    orders: dict[str, PaperOrder] = {}
+    for rec in _records_from(account_dir, from_seq):
+        if rec["seq"] > upto:
+            break
+        event = rec["event"]
+        if event == "order":
+            order = orders[rec["order"]["order_id"]] = PaperOrder.from_record(rec["order"], rec["ts"])
+            for f in rec.get("fills", ()):
+                _add_fill(order, f)
+            order.status = rec["status"]
+        elif (order_ := orders.get(rec.get("order_id") or "")) is not None:
+            if event == "fill":
+                _add_fill(order_, rec)
+            if event in ("fill", "trigger"):
+                order_.triggered = order_.triggered or event == "trigger" or bool(rec.get("triggered"))
+            if "status" in rec:
+                order_.status = rec["status"]
+    return [o.result() for o in orders.values()]
+
+
 def _add_fill(order: PaperOrder, f: dict[str, Any]) -> None:
     order.filled_qty += f["qty"]
     order.filled_notional += f["notional"]
@@ -115,14 +150,14 @@ def _add_fill(order: PaperOrder, f: dict[str, Any]) -> None:
     order.nfills += 1
 
 
-def read_fills(account_dir: Path, from_seq: int, to_seq: int) -> list[dict[str, Any]]:
+def read_fills(account_dir: Path, from_seq: int, to_seq: int, currency: str) -> list[dict[str, Any]]:
     """The fills journaled with ``from_seq <= seq < to_seq``, in order."""
     out: list[dict[str, Any]] = []
     for rec in _records_from(account_dir, from_seq):
         if rec["seq"] >= to_seq:
             break
         if rec["event"] == "order":
-            out.extend(fill_of(f) for f in rec.get("fills", ()))
+            out.extend(order_fills(rec, currency))
         elif rec["event"] == "fill":
             out.append(fill_of(rec))
     return out
@@ -133,13 +168,18 @@ def iter_fills(account_dir: str | Path, run_id: str | None = None) -> Iterator[d
 
     Fills are in ``order`` records (taken at once) and ``fill`` records (resting orders).
     """
+    currency, run = "", None
     for rec in read_records(account_dir):
-        if run_id is not None and rec.get("run_id") != run_id:
+        event = rec["event"]
+        if event in ("open", "reset"):
+            run = rec["run_id"]
+            currency = rec.get("currency", currency)
+        if run_id is not None and run != run_id:
             continue
-        if rec["event"] == "order":
-            yield from (fill_of(f) for f in rec.get("fills", ()))
-        elif rec["event"] == "fill":
+        if event == "order":
+            yield from order_fills(rec, currency)
+        elif event == "fill":
             yield fill_of(rec)
 
 
-__all__ = ["FILL_KEYS", "apply_record", "fill_of", "find_order", "iter_fills", "read_fills", "recover"]
+__all__ = ["COMPACT_FILL_KEYS", "FILL_KEYS", "apply_record", "fill_of", "find_order", "full_fill", "iter_fills", "order_fills", "read_fills", "read_orders", "recover"]

@@ -35,6 +35,7 @@ class PaperState:
         self.fees = fees
         self.keep_terminal = max(0, int(keep_terminal))
         self.tag = ""
+        self.currency = "USD"
         self.reset(initial_cash, 0, "", None)
 
     def reset(self, initial_cash: float, seq: int, run_id: str, started: datetime | None) -> None:
@@ -63,12 +64,17 @@ class PaperState:
                     seq: int) -> None:
         """An order was accepted (record ``order``), with the fills it took at once and where it rests."""
         order.seq = seq
-        self.orders[order.order_id] = order
+        oid = order.order_id
+        self.orders[oid] = order
         if order.client_order_id is not None:
-            self.by_cid[order.client_order_id] = (order.order_id, order.request())
+            self.by_cid[order.client_order_id] = (oid, order.request())
         for fill in fills:
             self._fill(order, fill, seq)
-        self.open[order.order_id] = order
+        if status in FINAL_STATUSES:  # done at once (a market order): it never rests or reserves
+            order.status = status
+            self._ended(oid)
+            return
+        self.open[oid] = order
         self._settle(order, status, rest, seq)
         if order.is_open and order.expires_at is not None:
             heapq.heappush(self.expiries, (order.expires_at, order.seq, order))
@@ -147,8 +153,12 @@ class PaperState:
             order.queue.discard(order)
         self.release(order)
         self.open.pop(order.order_id, None)
+        self._ended(order.order_id)
+
+    def _ended(self, order_id: str) -> None:
+        """An order ended: it stays in memory for the window, then only the journal has it."""
         terminal = self.terminal
-        terminal.append(order.order_id)
+        terminal.append(order_id)
         if len(terminal) > self.keep_terminal:
             self.orders.pop(terminal.popleft(), None)
 
@@ -198,6 +208,7 @@ class PaperState:
             orders.append(d)
         return {
             "tag": self.tag,
+            "currency": self.currency,
             "run_id": self.run_id,
             "run_started": self.run_started,
             "initial_cash": self.initial_cash,
@@ -213,7 +224,7 @@ class PaperState:
         started = snap.get("run_started")
         self.reset(snap["initial_cash"], snap["epoch_seq"], snap["run_id"],
                    datetime.fromisoformat(started) if isinstance(started, str) else started)
-        self.tag = snap["tag"]
+        self.tag, self.currency = snap["tag"], snap["currency"]
         self.cash = snap["cash"]
         self.fills_from_seq = seq + 1
         for sym, (qty, avg, realized, fees) in snap["positions"].items():

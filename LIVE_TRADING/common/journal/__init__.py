@@ -26,9 +26,16 @@ from LIVE_TRADING.common.journal.writer import DURABILITY, Journal, new_run_id
 
 
 def iter_records(account_dir: str | Path, run_id: str | None = None) -> Iterator[dict[str, Any]]:
-    """Every record of the account in seq order (optionally only ``run_id``'s); read-only, strict."""
+    """Every record of the account in seq order (optionally only run ``run_id``'s); read-only, strict.
+
+    A run is what follows an ``open`` or ``reset`` record carrying its ``run_id``
+    (records that carry a ``run_id`` of their own, like ``session``, count by it).
+    """
+    run = None
     for record in read_records(account_dir):
-        if run_id is None or record.get("run_id") == run_id:
+        if record.get("event") in ("open", "reset"):
+            run = record.get("run_id")
+        if run_id is None or record.get("run_id", run) == run_id:
             yield record
 
 

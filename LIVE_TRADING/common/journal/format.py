@@ -45,8 +45,9 @@ def encode_payload(payload: dict[str, Any]) -> bytes:
 
 def encode_line(seq: int, body: bytes) -> bytes:
     """A whole line for ``seq`` and an encoded payload (``encode_payload``), newline included."""
-    head = b'{"seq":%d,%s' % (seq, body[1:-1])
-    return head + b',"crc":"%08x"}\n' % zlib.crc32(head)
+    prefix = b'{"seq":%d,' % seq
+    inner = memoryview(body)[1:-1]
+    return b"".join((prefix, inner, b',"crc":"%08x"}\n' % zlib.crc32(inner, zlib.crc32(prefix))))
 
 
 def check_line(raw: bytes) -> int | None:

@@ -17,6 +17,7 @@ raises ``JournalCorruptError`` naming the file, line and seq.
 from __future__ import annotations
 
 import logging
+import mmap
 import os
 import re
 import zlib
@@ -96,41 +97,57 @@ def _read(path: Path) -> bytes:
         raise JournalError(f"Cannot read journal segment {path}: {exc}") from exc
 
 
-def _summary_ok(seg: Segment, data: bytes | None = None) -> bool:
-    """The segment's summary file exists and matches the file's size and checksum."""
+def crc_of(path: Path, length: int) -> int:
+    """CRC-32 of the first ``length`` bytes of ``path`` (memory-mapped: no copy)."""
+    if length == 0:
+        return 0
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        return zlib.crc32(memoryview(m)[:length])
+
+
+def _summary_ok(seg: Segment, *, partial: bool) -> bool:
+    """The segment's summary holds: the file (``partial``: its first ``bytes``) has that size and checksum.
+
+    A closed segment's summary covers the whole file; the open segment's
+    (written at each snapshot) covers the file up to the end of that snapshot.
+    """
     try:
         summary = orjson.loads(summary_path(seg.path).read_bytes())
+        size = seg.path.stat().st_size
     except (OSError, orjson.JSONDecodeError):
         return False
     if not isinstance(summary, dict) or summary.get("first_seq") != seg.first_seq:
         return False
-    if data is None:
-        try:
-            if seg.path.stat().st_size != summary.get("bytes"):
-                return False
-        except OSError:
+    covered = summary.get("bytes")
+    if not isinstance(covered, int) or (covered > size if partial else covered != size):
+        return False
+    try:
+        if crc_of(seg.path, covered) != summary.get("crc32"):
             return False
-        data = _read(seg.path)
-    if len(data) != summary.get("bytes") or zlib.crc32(data) != summary.get("crc32"):
+    except (OSError, ValueError):
         return False
     seg.last_seq = int(summary["last_seq"])
-    seg.size = len(data)
+    seg.size = covered
     snap = summary.get("snapshot")
     seg.snapshot = (int(snap[0]), int(snap[1])) if snap else None
     seg.summary = summary
     return True
 
 
-def _check_lines(seg: Segment, data: bytes, expected: int, last: bool) -> tuple[int, bytes]:
-    """Check every line of ``data``; return (next expected seq, torn tail bytes)."""
-    pos, lineno, n = 0, 0, len(data)
-    snap = None
+def _check_lines(seg: Segment, data: bytes, expected: int, last: bool, base: int = 0,
+                 line0: int = 0) -> tuple[int, bytes]:
+    """Check every line of ``data`` (the segment's bytes from offset ``base``, its line ``line0 + 1`` on).
+
+    Returns (next expected seq, torn tail bytes); sets the segment's last seq, size and newest snapshot.
+    """
+    pos, lineno, n = 0, line0, len(data)
+    snap = seg.snapshot
     while pos < n:
         lineno += 1
         end = data.find(b"\n", pos)
         if end < 0:  # no newline: the write did not complete
             if last:
-                seg.last_seq, seg.size, seg.snapshot = expected - 1, pos, snap
+                seg.last_seq, seg.size, seg.snapshot = expected - 1, base + pos, snap
                 return expected, data[pos:]
             raise JournalCorruptError("line without its end (not the journal's last line)",
                                       path=str(seg.path), line=lineno, seq=expected)
@@ -146,10 +163,10 @@ def _check_lines(seg: Segment, data: bytes, expected: int, last: bool) -> tuple[
             raise JournalCorruptError(f"{what}: expected {expected}, found {seq}", path=str(seg.path),
                                       line=lineno, seq=seq)
         if line_event(raw) == SNAPSHOT:
-            snap = (seq, pos)
+            snap = (seq, base + pos)
         expected += 1
         pos = end + 1
-    seg.last_seq, seg.size, seg.snapshot = expected - 1, n, snap
+    seg.last_seq, seg.size, seg.snapshot = expected - 1, base + n, snap
     return expected, b""
 
 
@@ -170,11 +187,17 @@ def scan(account_dir: str | Path, *, repair: bool = False) -> Scan:
             raise JournalCorruptError(f"segment starts at seq {first}, expected {expected}",
                                       path=str(path), line=1, seq=first)
         seg = Segment(first, path)
-        if not last and _summary_ok(seg):
+        if _summary_ok(seg, partial=last):
             expected = seg.last_seq + 1
+            if last:  # the open segment: its lines after the summary are checked one by one
+                with open(path, "rb") as fh:
+                    fh.seek(seg.size)
+                    rest = fh.read()
+                expected, torn = _check_lines(seg, rest, expected, last, base=seg.size,
+                                              line0=seg.last_seq - seg.first_seq + 1)
         else:
-            data = _read(path)
-            expected, torn = _check_lines(seg, data, expected, last)
+            seg.snapshot = None
+            expected, torn = _check_lines(seg, _read(path), expected, last)
         segments.append(seg)
     if torn:
         seg = segments[-1]
@@ -200,8 +223,10 @@ def iter_lines(scan_: Scan, start: tuple[int, int] = (0, 0)) -> Iterator[bytes]:
     """The raw checked lines from ``(segment index, byte offset)`` to the end (torn tail excluded)."""
     si, offset = start
     for seg in scan_.segments[si:]:
-        data = _read(seg.path)[:seg.size]
-        pos = offset
+        with open(seg.path, "rb") as fh:
+            fh.seek(offset)
+            data = fh.read(seg.size - offset)
+        pos = 0
         offset = 0
         while pos < len(data):
             end = data.find(b"\n", pos)
@@ -246,6 +271,7 @@ def _quick_scan(account_dir: str | Path) -> Scan:
 __all__ = [
     "Scan",
     "Segment",
+    "crc_of",
     "expand",
     "iter_lines",
     "list_segments",

@@ -38,7 +38,7 @@ from LIVE_TRADING.common.clock import Clock, utc_now
 from LIVE_TRADING.common.exceptions import JournalCorruptError, JournalError
 from LIVE_TRADING.common.journal.format import check_line, encode_line, encode_payload
 from LIVE_TRADING.common.journal.lock import AccountLock
-from LIVE_TRADING.common.journal.store import Scan, list_segments, scan, segment_name, summary_path
+from LIVE_TRADING.common.journal.store import Scan, crc_of, list_segments, scan, segment_name, summary_path
 
 DURABILITY = ("fsync", "flush", "none")
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
@@ -120,6 +120,8 @@ class Journal:
             self.path = self.account_dir / segment_name(1)
             self._size = 0
             self._seg_snapshot = None
+        #: CRC-32 of the open segment's bytes so far (for its summary); None: compute it when needed
+        self._crc: int | None = crc_of(self.path, self._size) if self._size else 0
 
     @property
     def fsync(self) -> bool:
@@ -140,18 +142,19 @@ class Journal:
         except (TypeError, orjson.JSONEncodeError) as exc:
             raise JournalError(f"Journal record {payload.get('event')!r} cannot be encoded: {exc}") from exc
         with self._lock:
-            if not self.exclusive:
-                self._account_lock.acquire(self.lock_timeout_s)
-            try:
-                if not self.exclusive:
-                    self._catch_up()
+            if self.exclusive:  # the one writer: nobody else appends
                 seq = self.seq + 1
-                self._write(seq, encode_line(seq, body), payload.get("event") == "snapshot")
+                self._write(seq, encode_line(seq, body), payload["event"] == "snapshot")
                 self.seq = seq
-                if not self.exclusive:
+            else:
+                self._account_lock.acquire(self.lock_timeout_s)
+                try:
+                    self._catch_up()
+                    seq = self.seq + 1
+                    self._write(seq, encode_line(seq, body), payload.get("event") == "snapshot")
+                    self.seq = seq
                     self._flush_buffer()
-            finally:
-                if not self.exclusive:
+                finally:
                     self._account_lock.release()
         payload["seq"] = seq
         return payload
@@ -171,6 +174,7 @@ class Journal:
                 self._fd = None
             self._seg_first, self.path = segs[-1]
             self._size = 0
+            self._crc = None
             self.seq = self._seg_first - 1
         try:
             size = os.stat(self.path).st_size
@@ -190,6 +194,7 @@ class Journal:
             self.seq = seq
             pos = end + 1
         self._size += pos
+        self._crc = None  # other processes wrote: recompute when a summary is needed
         if pos < len(data):  # another writer died mid-write: cut its torn record off
             os.truncate(self.path, self._size)
 
@@ -210,10 +215,12 @@ class Journal:
             self._seg_snapshot = (seq, self._size + len(self._buf))
         if self.durability == "none":
             self._buf += line
-            if len(self._buf) >= _BUFFER_BYTES:
+            if len(self._buf) >= _BUFFER_BYTES or is_snapshot:
                 self._flush_buffer()
-            return
-        self._put(line)
+        else:
+            self._put(line)
+        if is_snapshot:
+            self._write_summary(seq)
 
     def _put(self, data: bytes) -> None:
         fd = self._fd if self._fd is not None else self._open()
@@ -227,6 +234,8 @@ class Journal:
             self._cut_back()
             raise JournalError(f"Journal write to {self.path} failed: {exc}") from exc
         self._size += len(data)
+        if self._crc is not None:
+            self._crc = zlib.crc32(data, self._crc)
 
     def _cut_back(self) -> None:
         """After a failed write: remove any partial record so the file ends on a whole line."""
@@ -246,6 +255,25 @@ class Journal:
         with self._lock:
             self._flush_buffer()
 
+    def _write_summary(self, last_seq: int) -> None:
+        """The segment's summary: size, CRC-32 and newest snapshot of its first ``_size`` bytes.
+
+        Written when a segment is closed (covering all of it) and after each
+        snapshot (covering the open segment up to there), so opening the account
+        checks those bytes with one CRC instead of line by line. Best effort:
+        without it the next open checks line by line.
+        """
+        try:
+            if self._crc is None:
+                self._crc = crc_of(self.path, self._size)
+            summary = {"first_seq": self._seg_first, "last_seq": last_seq, "bytes": self._size, "crc32": self._crc,
+                       "snapshot": list(self._seg_snapshot) if self._seg_snapshot else None}
+            tmp = summary_path(self.path).with_suffix(".sum.tmp")
+            tmp.write_bytes(orjson.dumps(summary))
+            os.replace(tmp, summary_path(self.path))
+        except OSError:
+            pass
+
     def _roll(self, next_seq: int) -> None:
         """Close the current segment (with its summary) and start ``segment_name(next_seq)``."""
         self._flush_buffer()
@@ -256,19 +284,11 @@ class Journal:
                 pass
             os.close(self._fd)
             self._fd = None
-        try:
-            data = self.path.read_bytes()
-            summary = {"first_seq": self._seg_first, "last_seq": next_seq - 1, "bytes": len(data),
-                       "crc32": zlib.crc32(data),
-                       "snapshot": list(self._seg_snapshot) if self._seg_snapshot else None}
-            tmp = summary_path(self.path).with_suffix(".sum.tmp")
-            tmp.write_bytes(orjson.dumps(summary))
-            os.replace(tmp, summary_path(self.path))
-        except OSError:  # a missing summary only means a slower, line-by-line check at the next open
-            pass
+        self._write_summary(next_seq - 1)
         self._seg_first = next_seq
         self.path = self.account_dir / segment_name(next_seq)
         self._size = 0
+        self._crc = 0
         self._seg_snapshot = None
 
     def close(self) -> None:
