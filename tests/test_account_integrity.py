@@ -24,6 +24,7 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -621,7 +622,7 @@ class NoMethods:
 class BadProvider:
     """A provider whose answers are malformed."""
 
-    last_errors: dict = {}
+    last_errors: ClassVar[dict] = {}
 
     def get_quote(self, symbol):
         return {"symbol": symbol}

@@ -17,7 +17,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -66,7 +66,7 @@ def books(b: PaperBroker) -> dict[str, dict[str, list[str]]]:
 
 
 class PaperAccountMachine(RuleBasedStateMachine):
-    SETTINGS = SETTINGS
+    SETTINGS: ClassVar[dict[str, Any]] = SETTINGS
 
     def __init__(self) -> None:
         super().__init__()
@@ -168,7 +168,7 @@ class PaperAccountMachine(RuleBasedStateMachine):
 class ShortingAccountMachine(PaperAccountMachine):
     """The same with shorting (margin checks, flips through zero) and maker/taker fees (rebates)."""
 
-    SETTINGS = {**SETTINGS, "allow_short": True, "margin_requirement": 0.5, "fee_model": "maker_taker"}
+    SETTINGS: ClassVar[dict[str, Any]] = {**SETTINGS, "allow_short": True, "margin_requirement": 0.5, "fee_model": "maker_taker"}
 
 
 _BOUNDED = settings(max_examples=30, stateful_step_count=40, deadline=None,
