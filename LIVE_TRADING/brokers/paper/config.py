@@ -101,10 +101,9 @@ class PaperConfig:
             keep_terminal_orders=j.integer("keep_terminal_orders", ge=0),
         )
         r.problems.extend(j.problems)
-        if values["fee_maker_bps"] is not None and values["fee_maker_bps"] < -100:
-            r.problems.append(
-                f"live_trading.paper.fees.maker_bps must be a number >= -100 (a rebate), got {values['fee_maker_bps']!r}"
-            )
+        maker = values["fee_maker_bps"]
+        if isinstance(maker, float | int) and maker < -100:
+            r.problems.append(f"live_trading.paper.fees.maker_bps must be a number >= -100 (a rebate), got {maker!r}")
         r.finish()
         return cls(**values)  # type: ignore[arg-type]
 
