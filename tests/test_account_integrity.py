@@ -543,12 +543,17 @@ def test_case_8_expiry_is_observed_by_every_read(root, clock, read):
 
 def test_case_8_a_read_only_view_shows_the_expiry_without_writing(root, clock):
     b = make(root, clock)
-    b.submit_order("AAPL", "BUY", 100, "limit", 140.0, time_in_force="day")
+    order = b.submit_order("AAPL", "BUY", 100, "limit", 140.0, time_in_force="day")
     b.close()
     before = journal_bytes(root / "default")
     clock.set(datetime(2026, 1, 6, 0, 0, 1, tzinfo=UTC))
     ro = PaperBroker(log_dir=root, read_only=True, clock=clock)
     assert ro.get_cash() == INITIAL and ro.get_open_orders() == []
+    # even when the view keeps no ended order in memory (found by the stateful test: it read the journal,
+    # which has no expiry record yet, and showed the order "new" again)
+    lean = PaperBroker(log_dir=root, read_only=True, clock=clock, keep_terminal_orders=0)
+    assert lean.get_cash() == INITIAL
+    assert lean.get_order(order["order_id"])["status"] == "expired"
     assert journal_bytes(root / "default") == before
 
 
