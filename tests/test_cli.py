@@ -92,7 +92,9 @@ def test_run_json_summary_agrees_with_the_journal(cli, journal_dir):
     assert Path(data["journal_path"]).parent == journal_dir
 
 
-def test_order_then_positions_across_processes(cli):
+def test_order_then_positions_across_processes(cli, write_config):
+    # one-shot commands run on the real clock: a market that never closes keeps this test the same on any day
+    write_config({"paper": {"trading_hours": "always"}})
     bought = cli("order", "AAPL", "buy", "10", "--json")
     assert bought.returncode == 0, bought.stderr
     assert json.loads(bought.stdout)["status"] == "filled"
@@ -149,9 +151,10 @@ def test_check_config_lists_every_problem_at_once(cli, write_config):
                      ("live_trading.pipeline.bar", "'7m'"), ("live_trading.data.provider", "'teletext'")]:
         line = next(ln for ln in out.splitlines() if f" {key} " in ln)
         assert f"got {bad}" in line and ("one of" in line or "must be" in line)
-    assert "6 configuration problems" in out
-    assert "unknown key live_trading.paperr" in out
-    assert "6 configuration problems" in one_error_line(proc.stderr)
+    # the unknown section is a problem too, with the nearest valid key
+    assert "unknown key live_trading.paperr in section live_trading (did you mean live_trading.paper?)" in out
+    assert "7 configuration problems" in out
+    assert "7 configuration problems" in one_error_line(proc.stderr)
 
 
 def test_plot_writes_a_png(cli, tmp_path):
@@ -207,7 +210,9 @@ def run_main(capsys, *args):
     return code, captured.out, captured.err
 
 
-def test_quote_cash_fills_and_health(capsys):
+def test_quote_cash_fills_and_health(capsys, write_config):
+    # one-shot commands run on the real clock: a market that never closes keeps this test the same on any day
+    write_config({"paper": {"trading_hours": "always"}})
     code, out, _ = run_main(capsys, "quote", "aapl", "MSFT", "--json")
     quotes = json.loads(out)["quotes"]
     assert code == 0 and [q["symbol"] for q in quotes] == ["AAPL", "MSFT"]
@@ -232,7 +237,9 @@ def test_quote_cash_fills_and_health(capsys):
     assert {"now", "get_cash", "get_positions", "get_open_orders", "get_quote"} <= set(report["calls"])
 
 
-def test_positions_and_open_orders(capsys):
+def test_positions_and_open_orders(capsys, write_config):
+    # one-shot commands run on the real clock: a market that never closes keeps this test the same on any day
+    write_config({"paper": {"trading_hours": "always"}})
     assert run_main(capsys, "order", "MSFT", "BUY", "2")[0] == 0
     code, out, _ = run_main(capsys, "order", "MSFT", "SELL", "1", "--limit", "500", "--tif", "day", "--json")
     resting = json.loads(out)
@@ -336,7 +343,9 @@ def test_run_on_replay_data_is_simulated_and_stops_at_the_end_of_the_file(capsys
             rows.append(f"2025-03-03T{h:02d}:00:00Z,{sym},{px},{px},{px},{px},1000")
     data = tmp_path / "bars.csv"
     data.write_text("\n".join(rows) + "\n")
-    write_config({"data": {"provider": "replay", "replay": {"path": str(data)}}})
+    # rows around the clock: markets that trade then (equities would wait for the NYSE open)
+    write_config({"data": {"provider": "replay", "replay": {"path": str(data)}},
+                  "asset_classes": {"AAA": "crypto", "BBB": "crypto"}})
 
     code, out, err = run_main(capsys, "run", "--steps", "50", "--symbols", "AAA", "BBB", "--strategy",
                               "equal_weight", "--qty-step", "1", "--json")
@@ -454,3 +463,46 @@ def test_run_on_a_live_venue_uses_its_quotes_and_the_real_clock(capsys):
     assert report["fees_by_currency"] == pytest.approx({"USDT": 0.001 * (48 * 10.02 + 24 * 20.04)})
     assert report["unrealized_pnl"] == pytest.approx(48 * (10.01 - 10.02) + 24 * (20.02 - 20.04))
     assert report["journal_path"] is None
+
+
+def test_config_schema_prints_the_json_schema(cli, write_config):
+    write_config({"paper": {"fee_bps": "not a number"}})  # the schema needs no valid file
+    proc = cli("config", "schema")
+    assert proc.returncode == 0, proc.stderr
+    schema = json.loads(proc.stdout)
+    assert schema["$schema"].startswith("https://json-schema.org/")
+    paper = schema["$defs"]["PaperSettings"]
+    assert paper["additionalProperties"] is False
+    assert paper["properties"]["fee_bps"]["minimum"] == 0 and paper["properties"]["fee_bps"]["description"]
+
+
+def test_config_show_prints_the_effective_config_with_secrets_masked(cli, write_config, tmp_path):
+    write_config({"binance": {"api_key": "${LT_TEST_KEY}", "api_secret": "${LT_TEST_SECRET:}"},
+                  "paper": {"fee_bps": 0}})
+    env_key = "k3y-VALUE-should-not-show"
+    proc = subprocess.run([sys.executable, "-m", "LIVE_TRADING", "config", "show", "--json"], capture_output=True,
+                          text=True, cwd=tmp_path, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "LT_TEST_KEY": env_key})
+    assert proc.returncode == 0, proc.stderr
+    assert env_key not in proc.stdout + proc.stderr
+    shown = json.loads(proc.stdout)["effective"]["live_trading"]
+    assert shown["binance"]["api_key"] == "***" and shown["binance"]["api_secret"] == ""
+    assert shown["paper"]["fee_bps"] == 0.0 and shown["journal"]["durability"] == "flush"  # defaults filled in
+    yaml_proc = cli("config", "show")
+    assert yaml_proc.returncode == 0 and "durability: flush" in yaml_proc.stdout
+
+
+def test_every_command_validates_the_whole_file(cli, write_config):
+    write_config({"pipeline": {"steps": "many"}, "journal": {"durabilty": "fsync"}})
+    for args in (("cash",), ("config", "show"), ("quote", "AAPL")):
+        proc = cli(*args)
+        assert proc.returncode == 2, args
+        line = one_error_line(proc.stderr)
+        assert "live_trading.pipeline.steps" in line and "did you mean live_trading.journal.durability" in line
+
+
+def test_duplicate_key_is_a_config_error_on_the_command_line(cli, write_config):
+    write_config(raw="live_trading:\n  venue: paper\n  venue: binance\n")
+    proc = cli("cash")
+    assert proc.returncode == 2
+    assert "duplicate key live_trading.venue at line 3" in one_error_line(proc.stderr)

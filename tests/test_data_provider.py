@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from CONFIG.config_loader import PACKAGED_CONFIG
-from LIVE_TRADING.common.constants import DEFAULT_CONFIG
+from CONFIG.schema import DataSettings
 from LIVE_TRADING.common.exceptions import DataProviderError
 from LIVE_TRADING.data.provider import (
     INTERVALS,
@@ -220,8 +220,10 @@ def test_every_provider_refuses_unsupported_period_and_interval(name, tmp_path, 
 def test_every_provider_quotes_are_valid_and_timestamped_by_the_data(name, tmp_path, clock):
     provider = PROVIDERS[name](tmp_path, clock)
     quote = provider.get_quote("aapl")
+    assert isinstance(quote["market_open"], bool)  # every provider says whether the market is open
     assert quote == make_quote(
-        "AAPL", quote["bid"], quote["ask"], quote["bid_size"], quote["ask_size"], quote["timestamp"]
+        "AAPL", quote["bid"], quote["ask"], quote["bid_size"], quote["ask_size"], quote["timestamp"],
+        quote["market_open"],
     )
     assert quote["timestamp"] <= clock()
     quotes = provider.get_multiple_quotes(["AAPL", ""])
@@ -297,4 +299,4 @@ def test_importing_the_providers_does_not_import_yfinance():
 
 def test_data_config_defaults_match_the_packaged_yaml():
     packaged = yaml.safe_load(PACKAGED_CONFIG.read_text())["live_trading"]["data"]
-    assert packaged == DEFAULT_CONFIG["data"]
+    assert packaged == DataSettings().model_dump(mode="json")

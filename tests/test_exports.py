@@ -146,7 +146,9 @@ def run_main(capsys, *args):
 
 
 @pytest.fixture
-def traded(capsys):
+def traded(capsys, write_config):
+    # one-shot commands run on the real clock: a market that never closes keeps this the same on any day
+    write_config({"paper": {"trading_hours": "always"}})
     for args in (("order", "AAPL", "BUY", "3"), ("order", "MSFT", "BUY", "2"), ("order", "AAPL", "BUY", "1",
                                                                                  "--limit", "1")):
         assert run_main(capsys, *args)[0] == 0

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from CONFIG.config_loader import PACKAGED_CONFIG
+from CONFIG.schema import IBKRConfig
 from LIVE_TRADING.brokers.ibkr import parsing
 from LIVE_TRADING.brokers.ibkr._ib import ENV_VAR, load_ib_module
 from LIVE_TRADING.brokers.ibkr.config import IBKRSettings
@@ -20,7 +21,6 @@ from LIVE_TRADING.brokers.ibkr.contracts import (
     default_symbol,
     table_key_for,
 )
-from LIVE_TRADING.common.constants import DEFAULT_CONFIG
 from LIVE_TRADING.common.exceptions import (
     ConfigError,
     DataProviderError,
@@ -251,7 +251,7 @@ def test_table_key_for_a_contract():
 
 def test_defaults_are_the_packaged_config_and_the_built_in_defaults():
     packaged = yaml.safe_load(PACKAGED_CONFIG.read_text())["live_trading"]["ibkr"]
-    assert packaged == DEFAULT_CONFIG["ibkr"]
+    assert packaged == IBKRConfig().model_dump(mode="json")
     settings = IBKRSettings.load()
     assert (settings.host, settings.port, settings.client_id) == ("127.0.0.1", 7497, 1)
     assert settings.account is None and settings.ib_module is None and settings.contracts == {}

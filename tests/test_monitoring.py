@@ -346,9 +346,11 @@ def _start_cli(args: list[str], config: Path) -> tuple[subprocess.Popen, dict]:
             return proc, json.loads(text)
 
 
-def test_cli_serve_shows_the_paper_account_of_another_process(tmp_path, isolated_config):
+def test_cli_serve_shows_the_paper_account_of_another_process(tmp_path, isolated_config, write_config):
     from LIVE_TRADING.cli import main
 
+    # a one-shot order on the real clock: a market that never closes keeps this the same on any day
+    write_config({"paper": {"trading_hours": "always"}})
     assert main(["order", "AAPL", "BUY", "3"]) == 0
     proc, info = _start_cli(["serve", "--port", "0"], isolated_config)
     try:

@@ -573,3 +573,51 @@ def test_pipeline_config_lists_every_problem(write_config):
     assert keys == [f"live_trading.pipeline.{k}" for k in
                     ("symbols", "strategy", "steps", "bar", "interval_s", "min_trade_value", "qty_step",
                      "order_type")]
+
+
+def test_run_result_counts_every_skip_but_keeps_only_the_first_and_last_few(clock):
+    broker, provider = sim_setup(clock)
+    strategy = EqualWeight(cash_buffer=0.5)
+    # the first step buys; afterwards every drift is below the (large) minimum trade value and is skipped
+    result = run_loop(broker, provider, strategy, 40, symbols=["AAA", "BBB", "CCC"], bar="1m",
+                      min_trade_value=2_000, advance=lambda: clock.advance(minutes=1))
+    assert len(result.orders) == 3
+    assert len(result.skipped) == 39 * 3 == result.summary()["trades_skipped"]
+    kept = list(result.skipped)
+    assert len(kept) == 10 and result.skipped.dropped == 107
+    assert [k["step"] for k in kept] == [2, 2, 2, 3, 3, 39, 39, 40, 40, 40]
+    assert all(k["reason"] == "trade value below min_trade_value" and k["value"] < 2_000 for k in kept)
+    assert {k["symbol"] for k in kept[-3:]} == {"AAA", "BBB", "CCC"}
+
+
+def test_a_strategy_subclass_gets_its_lookback_on_start_and_the_context(clock):
+    from LIVE_TRADING.pipeline import Strategy
+
+    class Probe(Strategy):
+        mode = "qty"
+        lookback = 3
+
+        def __init__(self):
+            self.started = None
+            self.bars = []
+
+        def on_start(self, ctx):
+            self.started = {s: list(h) for s, h in ctx.history.items()}
+
+        def on_bar(self, ctx, quotes):
+            self.bars.append((ctx.step, ctx.now, {s: list(h) for s, h in ctx.history.items()}, dict(ctx.positions),
+                              ctx.cash))
+            return {"AAA": 2} if ctx.step == 1 else {}
+
+    broker, provider = sim_setup(clock)
+    probe = Probe()
+    start = clock()
+    bars = provider.get_historical("AAA", period="1d", interval="1h")  # the last one is still forming
+    run_loop(broker, provider, probe, 3, symbols=["AAA"], bar="1h", advance=lambda: clock.advance(hours=1))
+    # warm-up: lookback - 1 complete hourly bars, as the provider gives them
+    assert probe.started == {"AAA": list(bars["close"].iloc[-3:-1])}
+    steps = [b[0] for b in probe.bars]
+    assert steps == [1, 2, 3] and probe.bars[0][1] == start and probe.bars[2][1] == start + timedelta(hours=2)
+    assert all(len(b[2]["AAA"]) == 3 for b in probe.bars)  # bounded to the lookback
+    assert probe.bars[0][3] == {} and probe.bars[1][3] == {"AAA": 2.0}
+    assert probe.bars[1][4] == pytest.approx(broker.get_cash())

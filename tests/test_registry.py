@@ -72,3 +72,20 @@ def test_import_does_not_pull_venue_clients():
     env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_package_is_the_public_face_and_stays_light():
+    code = (
+        "import sys, LIVE_TRADING\n"
+        "heavy = [m for m in ('pandas', 'requests', 'ib_async', 'ib_insync', 'yfinance') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+        "from LIVE_TRADING import (Broker, ConfigError, DataProvider, OrderRejectedError, get_broker,\n"
+        "                          get_data_provider, run_loop)\n"
+        "from LIVE_TRADING.common.exceptions import OrderRejectedError as Original\n"
+        "assert OrderRejectedError is Original and callable(run_loop) and callable(get_data_provider)\n"
+        "assert set(LIVE_TRADING.__all__) <= set(dir(LIVE_TRADING))\n"
+        "assert isinstance(get_broker('paper'), Broker)\n"
+        "assert not [m for m in ('ib_async', 'ib_insync', 'yfinance') if m in sys.modules]\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)

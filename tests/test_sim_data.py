@@ -186,9 +186,12 @@ def test_bars_end_at_now_and_agree_with_quotes(clock):
     assert (bars.index.hour == 0).all()
     assert len(bars) == 30
     assert (bars["volume"] > 0).all()
-    # each bar's open is the path at its start: a quote taken then
+    # each bar's open is the path at its start: a quote taken then (crypto: AAPL's market was
+    # closed then, a Saturday, and its quote stands at Friday's close; history is the unbroken path)
+    crypto = provider.get_historical("BTC/USD", "1mo", "1d")
     clock.set(bars.index[-3].to_pydatetime())
-    assert bars["open"].iloc[-3] == pytest.approx(mid_price(provider.get_quote("AAPL")), rel=1e-12)
+    assert crypto["open"].iloc[-3] == pytest.approx(mid_price(provider.get_quote("BTC/USD")), rel=1e-12)
+    assert provider.get_quote("AAPL")["market_open"] is False
 
 
 def test_completed_bars_do_not_change_as_time_passes(clock):
@@ -255,10 +258,10 @@ def test_bad_config_lists_every_problem(write_config, clock):
     for fragment in (
         "live_trading.data.sim.volatility must be a number >= 0, got -1",
         "live_trading.data.sim.start_price must be a number > 0, got 0",
-        "live_trading.data.sim.seed must be an integer, got 'x'",
+        "live_trading.data.sim.seed must be an integer >= 0, got 'x'",
         "live_trading.data.sim.start_time must be an ISO-8601 time",
-        "live_trading.data.sim.symbols.AAPL has unknown setting 'volatilty'",
-        "live_trading.data.sim.symbols.AAPL.spread_bps must be a number >= 0, got 'wide'",
+        "unknown key live_trading.data.sim.symbols.AAPL.volatilty",
+        "live_trading.data.sim.symbols.AAPL.spread_bps must be a number >= 0 and < 10000 (or null), got 'wide'",
         "live_trading.data.sim.symbols.MSFT must be a mapping",
     ):
         assert fragment in problems
@@ -272,3 +275,54 @@ def test_naive_start_time_refused(clock):
 def test_unknown_keyword_refused(clock):
     with pytest.raises(TypeError, match="volatilty"):
         SimDataProvider(clock=clock, volatilty=0.2)
+
+
+# -- the numpy batch path ----------------------------------------------------------
+
+
+def test_batch_of_many_symbols_gives_the_same_bits_as_one_symbol_at_a_time():
+    from LIVE_TRADING.data.sim import VECTOR_MIN_SYMBOLS
+
+    symbols = [f"S{i:02d}" for i in range(VECTOR_MIN_SYMBOLS * 3)] + ["AAPL"]
+    batch_clock, one_clock = ManualClock(START), ManualClock(START)
+    batched = SimDataProvider(seed=5, clock=batch_clock, symbols={"S03": {"start_price": 7.0, "volatility": 0.9}})
+    single = SimDataProvider(seed=5, clock=one_clock, symbols={"S03": {"start_price": 7.0, "volatility": 0.9}})
+    origin = datetime.fromisoformat(START)
+    # forward in small and big jumps, across block ends, and back before the start
+    for offset in [0, 1, 60, 61, 3600, 65535, 65536, 65537, 200_000, 90, -1, -86400 * 40, 86400 * 3 + 17]:
+        batch_clock.set(origin + timedelta(seconds=offset))
+        one_clock.set(origin + timedelta(seconds=offset))
+        quotes = batched.get_multiple_quotes(symbols)
+        assert list(quotes) == symbols and not batched.last_errors
+        for sym in symbols:
+            assert quotes[sym] == single.get_quote(sym), (offset, sym)
+    # and a fresh provider asked only once, far away, agrees with both
+    fresh_clock = ManualClock(START)
+    fresh = SimDataProvider(seed=5, clock=fresh_clock, symbols={"S03": {"start_price": 7.0, "volatility": 0.9}})
+    fresh_clock.set(origin + timedelta(seconds=86400 * 3 + 17))
+    assert fresh.get_multiple_quotes(symbols) == quotes
+
+
+def test_batch_reports_bad_symbols_and_overflow_per_symbol(clock):
+    provider = SimDataProvider(clock=clock, symbols={"HOT": {"drift": 1e9}})
+    clock.advance(days=1)
+    symbols = ["HOT", " ", *[f"S{i}" for i in range(10)]]
+    quotes = provider.get_multiple_quotes(symbols)
+    assert sorted(quotes) == sorted(f"S{i}" for i in range(10))
+    assert set(provider.last_errors) == {"HOT", ""}
+    assert "overflowed" in provider.last_errors["HOT"]
+
+
+def test_prices_computed_ahead_along_a_stride_are_the_same_bits():
+    origin = datetime.fromisoformat(START)
+    stepping_clock = ManualClock(START)
+    stepping = SimDataProvider(seed=9, clock=stepping_clock)
+    seen = []
+    for step in range(300):  # a run: one minute per step, across a block end (2**16 s)
+        stepping_clock.set(origin + timedelta(seconds=65_000 + 60 * step))
+        seen.append(stepping.get_quote("AAPL"))
+    for step in (0, 1, 17, 255, 256, 299):  # each asked of a fresh provider, by plain descent
+        clock = ManualClock(START)
+        fresh = SimDataProvider(seed=9, clock=clock)
+        clock.set(origin + timedelta(seconds=65_000 + 60 * step))
+        assert fresh.get_quote("AAPL") == seen[step]

@@ -31,6 +31,22 @@ from datetime import datetime
 from typing import Any, NotRequired, Protocol, TypedDict, runtime_checkable
 
 from CONFIG.config_loader import get_cfg
+from LIVE_TRADING.brokers.capabilities import (
+    SupportsAccountSummary,
+    SupportsClose,
+    SupportsFillsFrame,
+    SupportsHealth,
+    SupportsJournal,
+    SupportsOrdersFrame,
+    SupportsPortfolioValue,
+    SupportsPositionDetails,
+    SupportsQuotes,
+    SupportsVenueHealth,
+    Wrapper,
+    layers,
+    supports,
+    venue_broker,
+)
 
 # --------------------------------------------------------------------------
 # Result shapes
@@ -100,7 +116,13 @@ class Fill(TypedDict, total=False):
 
 
 class Quote(TypedDict):
-    """Top of book for one symbol."""
+    """Top of book for one symbol.
+
+    ``market_open`` is set by data providers (sim, replay, yfinance): whether
+    the symbol's market was in a regular session when the quote was taken. A
+    quote without it (e.g. one set by hand with ``PaperBroker.set_quote``)
+    stands for a market that trades.
+    """
 
     symbol: str
     bid: float
@@ -109,6 +131,7 @@ class Quote(TypedDict):
     ask_size: float
     timestamp: datetime
     spread_bps: float  # (ask - bid) / mid * 1e4
+    market_open: NotRequired[bool]
 
 
 # --------------------------------------------------------------------------
@@ -370,8 +393,22 @@ __all__ = [
     "OcoResult",
     "OrderResult",
     "Quote",
+    "SupportsAccountSummary",
+    "SupportsClose",
+    "SupportsFillsFrame",
+    "SupportsHealth",
+    "SupportsJournal",
+    "SupportsOrdersFrame",
+    "SupportsPortfolioValue",
+    "SupportsPositionDetails",
+    "SupportsQuotes",
+    "SupportsVenueHealth",
+    "Wrapper",
     "get_broker",
     "known_venues",
+    "layers",
     "normalize_order",
     "register_venue",
+    "supports",
+    "venue_broker",
 ]

@@ -12,8 +12,8 @@ and for the duplicate-``client_order_id`` rule (``client_id_conflict``).
 
 from __future__ import annotations
 
+import logging
 import math
-import re
 from typing import Any, NamedTuple
 
 from LIVE_TRADING.common.constants import (
@@ -29,8 +29,10 @@ from LIVE_TRADING.common.constants import (
     TIME_IN_FORCE,
 )
 from LIVE_TRADING.common.exceptions import OrderNotFoundError, OrderRejectedError
+from LIVE_TRADING.common.ids import is_client_order_id
+from LIVE_TRADING.common.symbols import normalize_symbol
 
-_CID = re.compile(CLIENT_ORDER_ID_PATTERN)
+logger = logging.getLogger(__name__)
 _INF = math.inf
 _SIDES = frozenset(SIDES)
 _TYPES = frozenset(ORDER_TYPES)
@@ -55,15 +57,8 @@ class OrderRequest(NamedTuple):
 
 def clean_symbol(symbol: Any) -> str:
     """``symbol`` stripped and upper-cased; ``OrderRejectedError`` if it is not a non-empty string."""
-    if type(symbol) is str:
-        sym = symbol.strip().upper()
-        if sym:
-            return sym
-    elif isinstance(symbol, str) and symbol.strip():
-        return symbol.strip().upper()
-    raise OrderRejectedError(
-        str(symbol) if symbol is not None else "", f"Invalid symbol: {symbol!r} (must be a non-empty string)"
-    )
+    return normalize_symbol(symbol, lambda message: OrderRejectedError(
+        str(symbol) if symbol is not None else "", message))
 
 
 def positive_number(value: Any, what: str, symbol: str) -> float:
@@ -127,7 +122,7 @@ def validate_order(
         lp = sp = None
     else:
         lp, sp = _prices(sym, ot, limit_price, stop_price)
-    if client_order_id is not None and (not isinstance(client_order_id, str) or not _CID.match(client_order_id)):
+    if client_order_id is not None and not is_client_order_id(client_order_id):
         raise OrderRejectedError(
             sym, f"Invalid client_order_id: {client_order_id!r} (must match {CLIENT_ORDER_ID_PATTERN})"
         )
@@ -291,7 +286,7 @@ def _tif(time_in_force: Any, sym: str) -> str:
 
 
 def _cid(client_order_id: Any, sym: str) -> str | None:
-    if client_order_id is not None and (not isinstance(client_order_id, str) or not _CID.match(client_order_id)):
+    if client_order_id is not None and not is_client_order_id(client_order_id):
         raise OrderRejectedError(sym, f"Invalid client_order_id: {client_order_id!r} (must match {CLIENT_ORDER_ID_PATTERN})")
     return client_order_id
 

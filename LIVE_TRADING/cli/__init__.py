@@ -11,6 +11,7 @@
     live-trading report --benchmark buy-and-hold --format html --output report.html
     live-trading cancel ORDER_ID
     live-trading check-config              # every config problem at once; live venues: read-only check
+    live-trading config schema | show      # the config's JSON Schema / the effective config, secrets masked
     live-trading health                    # the broker's call metrics and verdict
     live-trading accounts                  # paper accounts: created, last active, records, cash, equity
     live-trading journal verify|repair     # check a paper account's journal / move a torn tail aside
@@ -43,6 +44,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from CONFIG.schema import BARS
 from LIVE_TRADING import __version__
 from LIVE_TRADING.cli.errors import UsageError
 from LIVE_TRADING.cli.exports import add_export_options
@@ -51,7 +53,6 @@ from LIVE_TRADING.cli.report import add_report_parser
 
 EXIT_OK, EXIT_BROKER, EXIT_USAGE, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
-_BARS = ("1m", "2m", "5m", "15m", "30m", "60m", "90m", "1h", "1d", "5d", "1wk", "1mo", "3mo")
 _TIFS = ("gtc", "day", "ioc", "fok")
 
 
@@ -167,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--param", action="append", metavar="KEY=VALUE",
                      help="strategy parameter, repeatable: ma_crossover fast, slow, cash_buffer; "
                           "equal_weight cash_buffer, every")
-    run.add_argument("--bar", choices=_BARS, help="bar length: one step per bar (default: pipeline.bar, 1h)")
+    run.add_argument("--bar", choices=BARS, help="bar length: one step per bar (default: pipeline.bar, 1h)")
     run.add_argument("--interval-s", type=nonneg_float, metavar="S",
                      help="real seconds between steps (default: none when simulated, else one bar)")
     run.add_argument("--min-trade-value", type=nonneg_float, metavar="V",
@@ -205,6 +206,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_export_options(fills, since=True)
     add("cash", "show cash (and account summary where the venue reports it)")
     add("check-config", "validate the config (every problem at once); live venues: read-only connection check")
+    config = add("config", "print the config's JSON Schema, or the effective config (secrets masked)")
+    config_sub = config.add_subparsers(dest="config_command", metavar="schema|show", parser_class=_Parser,
+                                       required=True)
+    config_sub.add_parser("schema", help="the JSON Schema of the config file (for editors)", parents=[common])
+    config_sub.add_parser("show", help="the effective config: the file with every default, secrets masked",
+                          parents=[common])
     health = add("health", "probe the venue with read-only calls and show the broker's metrics and verdict",
                  "Probe the venue with read-only calls and show the broker's metrics and verdict. "
                  "Exit code 1 when unhealthy.")
@@ -253,7 +260,9 @@ def _setup_logging(debug: bool) -> None:
 
 
 def _config_message(exc: Exception) -> str:
-    problems = getattr(exc, "problems", None) or [str(exc)]
+    from LIVE_TRADING.common.exceptions import ConfigError
+
+    problems = (exc.problems if isinstance(exc, ConfigError) else None) or [str(exc)]
     if len(problems) == 1:
         return f"config error: {problems[0]}"
     return f"{len(problems)} config problems (run '{PROG} check-config' for the list): " + "; ".join(problems)
@@ -307,6 +316,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from LIVE_TRADING.cli.checks import cmd_check_config
 
             return cmd_check_config(args, out, args.venue)
+        if args.command == "config":
+            from LIVE_TRADING.cli.config_cmd import cmd_config
+
+            return cmd_config(args, out)
         load_config()  # a malformed file fails here, before anything else
         from LIVE_TRADING.cli import session
         from LIVE_TRADING.cli.session import resolve_venue

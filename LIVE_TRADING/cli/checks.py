@@ -1,14 +1,15 @@
 """``live-trading check-config``: every configuration problem at once, then a read-only venue check.
 
 1. The file must parse (``Malformed YAML ... at line L, column C``).
-2. Each settings group is built the way the code builds it, collecting every
-   problem instead of stopping at the first: ``live_trading.venue``, the
-   paper broker (``PaperConfig``), risk limits (``RiskLimits``), the run
-   defaults (``PipelineConfig``), the data provider(s) named by
-   ``data.provider`` and ``paper.data_provider`` (constructed, no network),
-   and, for venue ``binance`` / ``ibkr``, that venue's own settings.
-   Keys the package does not know are reported as warnings (a typo is
-   otherwise silently ignored).
+2. The whole file is checked against the schema (``CONFIG/schema.py``):
+   unknown keys (with "did you mean"), wrong types, out-of-range values, all
+   listed at once, together with names looked up in registries
+   (``live_trading.venue``, ``data.provider``, ``paper.data_provider``). If the
+   file passes, each settings group is built the way the code builds it: the
+   paper broker (``PaperConfig``), risk limits (``RiskLimits``), the run defaults
+   (``PipelineConfig``), the offline data provider(s) (constructed, no network),
+   and, for venue ``binance`` / ``ibkr``, that venue's own checks (live-money
+   guards, credentials).
 3. With no problems, live venues (any venue but paper) get a read-only connection check: the
    broker is built and asked for its time and cash, and what its
    ``venue_health()`` reports is shown (connected, account, server time
@@ -22,17 +23,16 @@ configuration is valid but the venue check failed.
 from __future__ import annotations
 
 import argparse
-import importlib
+import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
-from CONFIG.config_loader import config_path, get_cfg, load_config
-from LIVE_TRADING.brokers.interface import get_broker, known_venues
+from CONFIG.config_loader import config_path, load_config, read_config_file
+from LIVE_TRADING.brokers.interface import SupportsVenueHealth, get_broker, known_venues, venue_broker
 from LIVE_TRADING.cli.render import Output, error_line, money, when
 from LIVE_TRADING.cli.session import close_quietly
 from LIVE_TRADING.common.clock import utc_now
-from LIVE_TRADING.common.constants import DEFAULT_CONFIG
 from LIVE_TRADING.common.exceptions import BrokerError, ConfigError, LiveTradingError
 from LIVE_TRADING.data.provider import get_data_provider, known_data_providers
 
@@ -41,19 +41,10 @@ logger = logging.getLogger(__name__)
 LIVE_VENUES = ("binance", "ibkr")
 #: providers whose construction is offline (the others connect to a venue)
 OFFLINE_PROVIDERS = ("sim", "replay", "yfinance")
-#: venue -> (config module, loaders tried in turn: "function" or "Class.method", each called without arguments)
-VENUE_CONFIG_LOADERS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "binance": ("LIVE_TRADING.brokers.binance.config",
-                ("load_binance_config", "BinanceConfig.from_config", "BinanceConfig.load")),
-    "ibkr": ("LIVE_TRADING.brokers.ibkr.config",
-             ("IBKRSettings.load", "IBKRSettings.from_config", "IBKRConfig.from_config", "load_ibkr_config")),
-}
 #: venue_health() keys shown first by the read-only check (the rest follow alphabetically)
 _SHOWN_FIRST = ("connected", "account", "testnet", "server_time_offset_ms", "server_offset_ms",
                 "rate_limit_headroom", "reconnects")
 _OFFSET_KEYS = ("server_time_offset_ms", "server_offset_ms")
-#: free-form mappings (symbols as keys) and sections owned by venue adapters: no unknown-key warnings inside
-_FREE_FORM = frozenset({"live_trading.data.sim.symbols", "live_trading.binance", "live_trading.ibkr"})
 
 
 def _collect(problems: list[str], label: str, build: Callable[[], Any]) -> Any:
@@ -69,65 +60,70 @@ def _collect(problems: list[str], label: str, build: Callable[[], Any]) -> Any:
     return None
 
 
-def unknown_keys(node: Mapping[str, Any], defaults: Mapping[str, Any], prefix: str = "live_trading") -> list[str]:
-    """Dotted keys in ``node`` that ``defaults`` does not have (free-form mappings skipped)."""
-    found = []
-    for key, value in node.items():
-        dotted = f"{prefix}.{key}"
-        if key not in defaults:
-            found.append(dotted)
-        elif isinstance(value, Mapping) and isinstance(defaults[key], Mapping) and dotted not in _FREE_FORM:
-            found.extend(unknown_keys(value, defaults[key], dotted))
-    return found
+def _venue_settings(venue: str) -> Callable[[], Any]:
+    """What validates a live venue's own settings (its live-money guards, credentials)."""
+    if venue == "binance":
+        from LIVE_TRADING.brokers.binance.config import load_binance_config
+
+        return load_binance_config
+    from LIVE_TRADING.brokers.ibkr.config import IBKRSettings
+
+    return IBKRSettings.load
 
 
-def _venue_config(venue: str, problems: list[str], warnings: list[str]) -> None:
-    module_name, loaders = VENUE_CONFIG_LOADERS[venue]
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        hint = ' (pip install "live-trading[ibkr]")' if venue == "ibkr" else ""
-        problems.append(f"venue {venue}: its adapter cannot be loaded: {exc}{hint}")
-        return
-    for dotted in loaders:
-        target: Any = module
-        for part in dotted.split("."):
-            target = getattr(target, part, None)
-            if target is None:
-                break
-        if callable(target):
-            _collect(problems, f"live_trading.{venue}", target)
-            return
-    warnings.append(f"no settings validator found in {module_name}; the connection check below builds the broker")
+def _registered(problems: list[str], key: str, value: Any, known: tuple[str, ...], where: str) -> str | None:
+    """``value`` lower-cased if it names one of ``known``, else a problem and ``None``."""
+    name = value.strip().lower() if isinstance(value, str) else None
+    if name not in known:
+        problems.append(f"{key} must be one of {', '.join(known)}, got {value!r} ({where})")
+        return None
+    return name
 
 
 def validate(venue_override: str | None) -> tuple[str | None, list[str], list[str]]:
-    """``(venue, problems, warnings)`` for the current config file."""
+    """``(venue, problems, warnings)`` for the current config file.
+
+    The schema check (``CONFIG/schema.py``) and the names looked up in registries
+    (venue, data providers) are reported together; the components are built only
+    when the file passed the schema.
+    """
     problems: list[str] = []
     warnings: list[str] = []
     path = config_path()
+    schema_ok = True
     try:
         data = load_config()
     except ConfigError as exc:
-        return None, exc.problems or [str(exc)], warnings
+        problems.extend(exc.problems or [str(exc)])
+        schema_ok = False
+        try:
+            data = read_config_file(path)  # parsed without the schema: the names below are still checked
+        except ConfigError:
+            return None, problems, warnings
     section = data.get("live_trading") or {}
-    if not data.get("live_trading"):
+    if not section:
         warnings.append(f"{path} has no live_trading section: every setting is the built-in default")
-    warnings.extend(f"unknown key {k} (ignored)" for k in unknown_keys(section, DEFAULT_CONFIG))
 
-    venues = known_venues()
-    raw_venue = venue_override if venue_override is not None else get_cfg("live_trading.venue", default="paper")
-    venue = raw_venue.strip().lower() if isinstance(raw_venue, str) else None
-    if venue not in venues:
-        where = "--venue" if venue_override is not None else f"in {path}"
-        problems.append(f"live_trading.venue must be one of {', '.join(venues)}, got {raw_venue!r} ({where})")
-        venue = None
+    def sub(name: str) -> dict[str, Any]:
+        value = section.get(name)
+        return value if isinstance(value, dict) else {}
+
+    raw_venue = venue_override if venue_override is not None else (section.get("venue") or "paper")
+    where = "--venue" if venue_override is not None else f"in {path}"
+    venue = _registered(problems, "live_trading.venue", raw_venue, tuple(known_venues()), where)
+    known = tuple(known_data_providers())
+    providers = {"live_trading.data.provider": sub("data").get("provider") or "sim"}
+    if sub("paper").get("data_provider"):
+        providers["live_trading.paper.data_provider"] = sub("paper")["data_provider"]
+    names = [_registered(problems, key, name, known, f"in {path}") for key, name in providers.items()]
+    if not schema_ok:
+        return venue, problems, warnings
 
     from LIVE_TRADING.brokers.guard.risk import RiskLimits
     from LIVE_TRADING.brokers.paper import PaperConfig
     from LIVE_TRADING.pipeline import PipelineConfig
 
-    paper = _collect(problems, "live_trading.paper", PaperConfig.from_config)
+    _collect(problems, "live_trading.paper", PaperConfig.from_config)
     _collect(problems, "live_trading.risk", RiskLimits.from_config)
     _collect(problems, "live_trading.pipeline", PipelineConfig.from_config)
     from LIVE_TRADING.common.circuit import CircuitSettings
@@ -137,26 +133,18 @@ def validate(venue_override: str | None) -> tuple[str | None, list[str], list[st
     _collect(problems, "live_trading.circuit", CircuitSettings.from_config)
     _collect(problems, "live_trading.monitoring", MonitoringSettings.from_config)
     _collect(problems, "live_trading.alerts", AlertSettings.from_config)
-
-    providers = {"live_trading.data.provider": get_cfg("live_trading.data.provider", default="sim")}
-    if paper is not None and paper.data_provider:
-        providers["live_trading.paper.data_provider"] = paper.data_provider
-    known = known_data_providers()
-    checked: set[str] = set()
-    for key, name in providers.items():
-        if not isinstance(name, str) or name.strip().lower() not in known:
-            problems.append(f"{key} must be one of {', '.join(known)}, got {name!r} (in {path})")
-            continue
-        name = name.strip().lower()
-        if name in checked or name not in OFFLINE_PROVIDERS:
-            continue
-        checked.add(name)
-        provider = _collect(problems, f"live_trading.data.{name}", lambda n=name: get_data_provider(n))
+    for name in dict.fromkeys(n for n in names if n in OFFLINE_PROVIDERS):
+        provider = _collect(problems, f"live_trading.data.{name}", functools.partial(get_data_provider, name))
         if provider is not None:
             close_quietly(provider)
-
     if venue in LIVE_VENUES:
-        _venue_config(venue, problems, warnings)
+        try:
+            build = _venue_settings(venue)
+        except ImportError as exc:
+            hint = ' (pip install "live-trading[ibkr]")' if venue == "ibkr" else ""
+            problems.append(f"venue {venue}: its adapter cannot be loaded: {exc}{hint}")
+        else:
+            _collect(problems, f"live_trading.{venue}", build)
     return venue, problems, warnings
 
 
@@ -178,11 +166,9 @@ def connection_check(venue: str) -> tuple[dict[str, Any], list[str], int]:
         facts["venue time (UTC)"] = venue_now
         facts["server time offset ms"] = round((venue_now - (before + (after - before) / 2)).total_seconds() * 1e3, 1)
         facts["cash available"] = broker.get_cash()
-        unwrap = getattr(broker, "unwrap", None)
-        inner = unwrap() if callable(unwrap) else broker
-        probe = getattr(inner, "venue_health", None)
-        if callable(probe):
-            status = {k: v for k, v in dict(probe()).items() if v is None or isinstance(v, str | int | float | bool)}
+        inner = venue_broker(broker)
+        if isinstance(inner, SupportsVenueHealth):
+            status = {k: v for k, v in dict(inner.venue_health()).items() if v is None or isinstance(v, str | int | float | bool)}
             if any(k in status for k in _OFFSET_KEYS):  # the venue measured it: show its figure
                 facts.pop("server time offset ms", None)
             for key in sorted(status, key=lambda k: (_SHOWN_FIRST.index(k) if k in _SHOWN_FIRST else 99, k)):
@@ -244,4 +230,4 @@ def cmd_check_config(args: argparse.Namespace, out: Output, venue_override: str 
     return code
 
 
-__all__ = ["VENUE_CONFIG_LOADERS", "cmd_check_config", "connection_check", "unknown_keys", "validate"]
+__all__ = ["cmd_check_config", "connection_check", "validate"]

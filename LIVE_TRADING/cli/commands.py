@@ -12,6 +12,14 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from LIVE_TRADING.brokers.interface import (
+    SupportsAccountSummary,
+    SupportsHealth,
+    SupportsOrdersFrame,
+    SupportsPositionDetails,
+    SupportsQuotes,
+    supports,
+)
 from LIVE_TRADING.cli.errors import UsageError
 from LIVE_TRADING.cli.exports import export_format, write_export
 from LIVE_TRADING.cli.render import (
@@ -144,34 +152,30 @@ def cmd_orders(args: argparse.Namespace, out: Output, venue: str) -> int:
 
 def _orders_frame(broker: Any, every: bool) -> Any:
     """Every order the venue keeps (``--all``: ``broker.orders_frame()``) or the open ones, as a typed DataFrame."""
-    frame_fn = getattr(broker, "orders_frame", None)
-    if every and callable(frame_fn):
-        return frame_fn()
+    if every and supports(broker, SupportsOrdersFrame):
+        return broker.orders_frame()
     return orders_frame(broker.get_open_orders())
 
 
 def _refresh_quotes(broker: Any, symbols: list[str]) -> None:
     """Mark positions to fresh quotes where the broker can pull them (best effort)."""
-    update = getattr(broker, "update_quotes", None)
-    if not symbols or not callable(update) or getattr(broker, "data_provider", True) is None:
+    if not symbols or not supports(broker, SupportsQuotes) or broker.data_provider is None:
         return
     try:
-        update(symbols)
+        broker.update_quotes(symbols)
     except (BrokerError, DataProviderError) as exc:
         logger.warning("Could not refresh quotes for %s: %s", ", ".join(symbols), exc)
 
 
 def _account(broker: Any) -> dict[str, Any] | None:
-    summary = getattr(broker, "get_account_summary", None)
-    return dict(summary()) if callable(summary) else None
+    return dict(broker.get_account_summary()) if supports(broker, SupportsAccountSummary) else None
 
 
 def cmd_positions(args: argparse.Namespace, out: Output, venue: str) -> int:
     with broker_session(venue, read_only=True) as broker:
         positions = broker.get_positions()
         _refresh_quotes(broker, sorted(positions))
-        details_fn = getattr(broker, "get_position_details", None)
-        details = details_fn() if callable(details_fn) else None
+        details = broker.get_position_details() if supports(broker, SupportsPositionDetails) else None
         account = _account(broker)
     if out.json_mode:
         out.json({"positions": positions, "details": details, "account": account})
@@ -258,8 +262,7 @@ def cmd_cash(args: argparse.Namespace, out: Output, venue: str) -> int:
 def cmd_health(args: argparse.Namespace, out: Output, venue: str) -> int:
     """Probe the venue with read-only calls, then print ``broker.health()``; exit 1 when unhealthy."""
     with broker_session(venue, read_only=True) as broker:
-        health_fn = getattr(broker, "health", None)
-        if not callable(health_fn):
+        if not supports(broker, SupportsHealth):
             raise UsageError(f"the {venue} broker reports no health metrics")
         probes: list[tuple[str, Any]] = [("now", broker.now), ("get_cash", broker.get_cash),
                                          ("get_positions", broker.get_positions),
@@ -270,7 +273,7 @@ def cmd_health(args: argparse.Namespace, out: Output, venue: str) -> int:
                 call()
             except BrokerError as exc:  # counted by the metrics; health() reports it
                 logger.warning("health probe %s failed: %s", name, exc)
-        report = health_fn()
+        report = broker.health()
     if out.json_mode:
         out.json(report)
         return 0 if report.get("healthy") else 1

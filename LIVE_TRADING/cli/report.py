@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from CONFIG.config_loader import get_cfg
+from LIVE_TRADING.brokers.interface import SupportsClose
 from LIVE_TRADING.cli.errors import UsageError
 from LIVE_TRADING.cli.render import Output, money, to_json
 from LIVE_TRADING.common.exceptions import ConfigError, DataProviderError
@@ -116,9 +117,8 @@ def cmd_report(args: argparse.Namespace, out: Output, venue: str) -> int:
         rep = report(path, benchmark=args.benchmark, data_provider=provider, initial_cash=args.initial_cash,
                      all_runs=venue != "paper")
     finally:
-        close = getattr(provider, "close", None)
-        if callable(close):
-            close()
+        if isinstance(provider, SupportsClose):
+            provider.close()
     if fmt == "json":
         text = to_json(rep.to_dict()) + "\n"
     elif fmt == "html":

@@ -17,6 +17,7 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from LIVE_TRADING.brokers.interface import SupportsAccountSummary, supports
 from LIVE_TRADING.cli.errors import UsageError
 from LIVE_TRADING.cli.plot import PlotUnavailableError, require_matplotlib, save_equity_plot
 from LIVE_TRADING.cli.render import Output, amount, error_line, money, pct, price, qty, signed_money, when
@@ -194,7 +195,7 @@ def _print_summary(
         steps += f" ({r.stop_reason})"
     pace = (f"one per {cfg.bar} bar of simulated time" if session.simulated
             else f"one every {session.interval_s:g} s, history in {cfg.bar} bars")
-    if r.fees_by_currency and not getattr(session.broker, "get_account_summary", None):
+    if r.fees_by_currency and not supports(session.broker, SupportsAccountSummary):
         fees = ", ".join(amount(v, c or None) for c, v in sorted(r.fees_by_currency.items()))
     else:
         fees = money(r.fees)
@@ -254,7 +255,7 @@ def _as_json(r: RunResult, session: RunSession, cfg: PipelineConfig, strategy: A
         **r.summary(),
         "position_details": r.position_details,
         "failed": r.failed,
-        "skipped": r.skipped,
+        "skipped": list(r.skipped),  # the first and last few; the count is trades_skipped
         "errors": r.errors,
         "equity_curve": [{"timestamp": t, "equity": v} for t, v in r.equity_curve],
         "plot": str(plot) if plot is not None else None,

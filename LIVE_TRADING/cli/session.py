@@ -16,9 +16,11 @@ One-shot commands (``quote``, ``order``, ``positions``, ...)
     ``replay`` provider the run is *simulated*: a fresh account (never
     resumed) whose broker and provider share a ``ManualClock`` moved one bar
     per step, so a 100-step run of hourly bars takes well under a second.
-    ``sim`` runs end at the current time (the clock starts ``steps - 1`` bars
-    before the last bar boundary), so the journal stays in time order and a
-    later ``positions`` resumes the run's account; ``replay`` runs start at the
+    ``sim`` runs end at the current time at the latest (the clock starts
+    ``steps - 1`` bars before the last bar boundary, moved back to the last
+    session's open if the market is closed then: ``sim_run_start``), so the
+    journal stays in time order, a later ``positions`` resumes the run's
+    account, and a run started on a weekend still trades; ``replay`` runs start at the
     file's first row and stop at its end. On ``paper`` with another provider
     (``yfinance``) and on live venues the run uses the real clock and waits
     ``interval_s`` (default: one bar) between steps. Live venues take quotes
@@ -31,17 +33,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from CONFIG.config_loader import config_path, get_cfg
-from LIVE_TRADING.brokers.interface import get_broker, known_venues
+from LIVE_TRADING.brokers.interface import SupportsClose, get_broker, known_venues
 from LIVE_TRADING.cli.errors import UsageError
 from LIVE_TRADING.common.clock import ManualClock, utc_now
 from LIVE_TRADING.common.exceptions import ConfigError
+from LIVE_TRADING.common.symbols import CRYPTO, EQUITY, FOREX, asset_class, configured_asset_classes
+from LIVE_TRADING.data import calendar
 from LIVE_TRADING.data.provider import INTERVALS, get_data_provider
 from LIVE_TRADING.pipeline import PipelineConfig
 
@@ -76,10 +80,9 @@ def paper_provider_name() -> str:
 
 
 def close_quietly(obj: Any) -> None:
-    close = getattr(obj, "close", None)
-    if callable(close):
+    if isinstance(obj, SupportsClose):
         try:
-            close()
+            obj.close()
         except Exception as exc:  # closing must not hide the command's own outcome
             logger.warning("Closing %s failed: %s", type(obj).__name__, exc)
 
@@ -180,6 +183,26 @@ def _bar_aligned(now: datetime, bar: timedelta) -> datetime:
     return epoch + timedelta(seconds=secs - secs % step)
 
 
+def sim_run_start(now: datetime, bar: timedelta, steps: int, symbols: Iterable[str]) -> datetime:
+    """Where a simulated ``sim`` run's clock starts: ``steps - 1`` bars before the last bar boundary,
+    moved back to the open of the last session when that falls while the market is closed.
+
+    The sim market follows the trading calendar (equities trade in the NYSE
+    session, forex 24/5), so a run started on a Saturday, or one whose window
+    begins at night, still begins with its market open and trades; it never
+    ends after ``now``. Runs of crypto symbols only are not moved.
+    """
+    start = _bar_aligned(now, bar) - bar * (steps - 1)
+    overrides = configured_asset_classes()
+    classes = {asset_class(sym, overrides) for sym in symbols} - {CRYPTO}
+    if not classes:
+        return start
+    cls = EQUITY if EQUITY in classes else FOREX
+    if calendar.is_open(cls, start):
+        return start
+    return calendar.session_open(cls, start)
+
+
 def open_run_session(venue: str, cfg: PipelineConfig, *, seed: int | None = None) -> RunSession:
     """Broker, provider and clock for ``run`` (see the module docstring)."""
     bar = INTERVALS[cfg.bar]
@@ -207,13 +230,15 @@ def open_run_session(venue: str, cfg: PipelineConfig, *, seed: int | None = None
 
     note = None
     if name == "sim":
-        start = _bar_aligned(utc_now(), bar) - bar * (steps - 1)
-        clock = ManualClock(start)
+        clock = ManualClock(sim_run_start(utc_now(), bar, steps, cfg.symbols))
         provider = get_data_provider("sim", clock=clock, **({"seed": seed} if seed is not None else {}))
     else:
         clock = ManualClock()
-        provider = get_data_provider("replay", clock=clock)
-        first, last = provider.first_timestamp, provider.last_timestamp
+        from LIVE_TRADING.data.replay import ReplayDataProvider
+
+        replay = ReplayDataProvider(clock=clock)
+        provider = replay
+        first, last = replay.first_timestamp, replay.last_timestamp
         clock.set(first)
         available = int((last - first) / bar) + 1
         if available < steps:
@@ -242,4 +267,5 @@ __all__ = [
     "paper_provider_name",
     "resolve_venue",
     "sim_anchor",
+    "sim_run_start",
 ]

@@ -63,7 +63,7 @@ from LIVE_TRADING.common.exceptions import (
     BrokerError,
     CircuitOpenError,
 )
-from LIVE_TRADING.common.settings import SettingsReader
+from LIVE_TRADING.common.settings import section
 
 logger = logging.getLogger(__name__)
 
@@ -104,17 +104,9 @@ class CircuitSettings:
     @classmethod
     def from_config(cls, **overrides: Any) -> CircuitSettings:
         """The settings of ``live_trading.circuit`` (keyword arguments override); ``ConfigError`` if bad."""
-        r = SettingsReader("circuit", overrides)
-        enabled = r.boolean("enabled")
-        failures = r.integer("failure_threshold", ge=1)
-        rate = r.number("error_rate_threshold", gt=0, le=1)
-        window = r.number("window_s", gt=0)
-        min_calls = r.integer("min_calls", ge=1)
-        cooldown = r.number("cooldown_s", gt=0)
-        r.finish()
-        assert failures is not None and rate is not None and window is not None
-        assert min_calls is not None and cooldown is not None
-        return cls(enabled, failures, rate, window, min_calls, cooldown)
+        cfg = section("circuit", overrides)
+        return cls(cfg.enabled, cfg.failure_threshold, cfg.error_rate_threshold, cfg.window_s, cfg.min_calls,
+                   cfg.cooldown_s)
 
     def breaker(self, name: str, *, clock: Callable[[], float] = time.monotonic,
                 counts: Callable[[BaseException], bool] = is_connection_failure) -> CircuitBreaker:

@@ -25,12 +25,13 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import pandas as pd
 
 from CONFIG.config_loader import get_cfg
 from LIVE_TRADING.brokers.interface import resolve_target
+from LIVE_TRADING.common import symbols
 from LIVE_TRADING.common.exceptions import DataProviderError
 
 #: yfinance's vocabulary, with the length of each as a timedelta
@@ -97,9 +98,7 @@ def check_interval(interval: str) -> str:
 
 def normalize_symbol(symbol: Any) -> str:
     """``symbol`` stripped and upper-cased; ``DataProviderError`` if it is not a non-empty string."""
-    if not isinstance(symbol, str) or not symbol.strip():
-        raise DataProviderError(f"Invalid symbol {symbol!r}: must be a non-empty string")
-    return symbol.strip().upper()
+    return symbols.normalize_symbol(symbol, DataProviderError)
 
 
 def history_window(
@@ -214,6 +213,28 @@ class DataProvider(abc.ABC):
         """Release connections (optional)."""
 
 
+@runtime_checkable
+class QuoteSource(Protocol):
+    """What a broker needs from a provider it is given as an object: quotes, one or many."""
+
+    def get_quote(self, symbol: str) -> dict[str, Any]: ...
+
+    def get_multiple_quotes(self, symbols: Iterable[str]) -> dict[str, dict[str, Any]]: ...
+
+
+@runtime_checkable
+class ReportsQuoteErrors(Protocol):
+    """A provider that lists the symbols its last ``get_multiple_quotes`` could not quote
+    (every ``DataProvider``; duck-typed providers may not)."""
+
+    last_errors: dict[str, str]
+
+
+def quote_errors(provider: Any) -> dict[str, str]:
+    """``provider.last_errors`` if it keeps them, else ``{}``."""
+    return dict(provider.last_errors) if isinstance(provider, ReportsQuoteErrors) and provider.last_errors else {}
+
+
 #: provider name -> "module:attribute" of a callable ``(**kwargs) -> DataProvider``
 _PROVIDERS: dict[str, str | Callable[..., Any]] = {
     "sim": "LIVE_TRADING.data.sim:SimDataProvider",
@@ -255,6 +276,8 @@ __all__ = [
     "OHLCV_COLUMNS",
     "PERIODS",
     "DataProvider",
+    "QuoteSource",
+    "ReportsQuoteErrors",
     "check_interval",
     "check_period",
     "get_data_provider",
@@ -262,5 +285,6 @@ __all__ = [
     "known_data_providers",
     "normalize_ohlcv",
     "normalize_symbol",
+    "quote_errors",
     "register_data_provider",
 ]

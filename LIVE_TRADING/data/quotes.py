@@ -1,25 +1,47 @@
-"""Building and checking ``Quote`` dicts (pure functions)."""
+"""Building and checking ``Quote`` dicts (pure functions).
+
+A quote is a plain mapping ``{symbol, bid, ask, bid_size, ask_size,
+timestamp, spread_bps}``. ``make_quote`` checks its inputs once and returns a
+``Quote``: a ``dict`` subclass that marks the contents as already validated,
+so a consumer (``PaperBroker.apply_quotes``) can take it as it is instead of
+checking it again. Any other mapping (a plain ``dict`` built by hand, a copy
+made with ``dict(quote)``) is still checked. Treat a ``Quote`` as read-only:
+changing one after it was built defeats the mark.
+"""
 
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from LIVE_TRADING.common.clock import ensure_utc
 from LIVE_TRADING.common.exceptions import InvalidQuoteError
 
+_isfinite = math.isfinite
+
+
+class Quote(dict[str, Any]):
+    """A quote dict built (and so validated) by ``make_quote``; behaves exactly like a ``dict``."""
+
+    __slots__ = ()
+
 
 def _num(value: Any, what: str, symbol: str) -> float:
+    if type(value) is float:  # the common case: no conversion, only the finiteness check
+        if _isfinite(value):
+            return value
+        raise InvalidQuoteError(f"Invalid quote for {symbol}: {what} {value!r} is not finite", symbol=symbol)
     if isinstance(value, bool):
         raise InvalidQuoteError(f"Invalid quote for {symbol}: {what} {value!r} is not a number", symbol=symbol)
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InvalidQuoteError(
             f"Invalid quote for {symbol}: {what} {value!r} is not a number", symbol=symbol
         ) from None
-    if not math.isfinite(number):
+    if not _isfinite(number):
         raise InvalidQuoteError(f"Invalid quote for {symbol}: {what} {value!r} is not finite", symbol=symbol)
     return number
 
@@ -31,8 +53,13 @@ def make_quote(
     bid_size: Any = 100.0,
     ask_size: Any = 100.0,
     timestamp: datetime | None = None,
-) -> dict[str, Any]:
-    """A validated ``Quote`` dict.
+    market_open: bool | None = None,
+) -> Quote:
+    """A validated ``Quote``.
+
+    ``market_open`` (set by data providers) says whether the symbol's market
+    was in session when the quote was taken; ``None`` leaves the key out (a
+    market that trades, as for quotes set by hand).
 
     Raises ``InvalidQuoteError`` (a ``ValueError``) for a non-finite or
     non-positive bid/ask, a negative or non-finite size, a crossed quote
@@ -54,33 +81,56 @@ def make_quote(
         raise InvalidQuoteError(f"Invalid quote for {sym}: sizes must be >= 0, got {bs:g} / {az:g}", symbol=sym)
     if timestamp is None:
         raise InvalidQuoteError(f"Invalid quote for {sym}: no timestamp", symbol=sym)
+    if type(timestamp) is datetime and timestamp.tzinfo is UTC:
+        ts = timestamp  # already aware UTC: nothing to convert
+    else:
+        try:
+            ts = ensure_utc(timestamp, "quote timestamp")
+        except (TypeError, ValueError) as exc:
+            raise InvalidQuoteError(f"Invalid quote for {sym}: {exc}", symbol=sym) from None
+    quote = Quote(
+        symbol=sym, bid=b, ask=a, bid_size=bs, ask_size=az, timestamp=ts, spread_bps=(a - b) / ((a + b) / 2.0) * 1e4
+    )
+    if market_open is not None:
+        if not isinstance(market_open, bool):
+            raise InvalidQuoteError(
+                f"Invalid quote for {sym}: market_open must be true or false, got {market_open!r}", symbol=sym
+            )
+        quote["market_open"] = market_open
+    return quote
+
+
+def is_checked(quote: Any) -> bool:
+    """True for a ``Quote`` built by ``make_quote`` (already validated)."""
+    return type(quote) is Quote
+
+
+def finite_or_none(value: Any) -> float | None:
+    """``value`` as a finite float, or ``None`` if it is not one (bools are not numbers).
+
+    For venue payloads where a missing or odd figure means "not given".
+    """
+    if isinstance(value, bool):
+        return None
     try:
-        ts = ensure_utc(timestamp, "quote timestamp")
-    except (TypeError, ValueError) as exc:
-        raise InvalidQuoteError(f"Invalid quote for {sym}: {exc}", symbol=sym) from None
-    mid = (a + b) / 2.0
-    return {
-        "symbol": sym,
-        "bid": b,
-        "ask": a,
-        "bid_size": bs,
-        "ask_size": az,
-        "timestamp": ts,
-        "spread_bps": (a - b) / mid * 1e4,
-    }
+        number = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
 
 
-def mid_price(quote: dict[str, Any]) -> float:
-    return (quote["bid"] + quote["ask"]) / 2.0
+def mid_price(quote: Mapping[str, Any]) -> float:
+    """The mid of a quote: ``(bid + ask) / 2``."""
+    return (float(quote["bid"]) + float(quote["ask"])) / 2.0
 
 
 def synthetic_quote(
-    symbol: str, price: Any, spread_bps: float, size: float, timestamp: datetime
-) -> dict[str, Any]:
+    symbol: str, price: Any, spread_bps: float, size: float, timestamp: datetime, market_open: bool | None = None
+) -> Quote:
     """A quote around a last/close ``price`` with a symmetric synthetic spread of ``spread_bps``."""
     p = _num(price, "price", symbol)
     half = p * spread_bps / 2e4
-    return make_quote(symbol, p - half, p + half, size, size, timestamp)
+    return make_quote(symbol, p - half, p + half, size, size, timestamp, market_open)
 
 
-__all__ = ["make_quote", "mid_price", "synthetic_quote"]
+__all__ = ["Quote", "finite_or_none", "is_checked", "make_quote", "mid_price", "synthetic_quote"]

@@ -35,70 +35,215 @@ import bisect
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pa_parquet
 
+from CONFIG.config_loader import config_path
+from CONFIG.schema import ReplaySettings
 from LIVE_TRADING.common.clock import Clock, ensure_utc, utc_now
-from LIVE_TRADING.common.exceptions import DataProviderError
-from LIVE_TRADING.common.settings import SettingsReader
+from LIVE_TRADING.common.exceptions import ConfigError, DataProviderError, InvalidQuoteError
+from LIVE_TRADING.common.settings import section
+from LIVE_TRADING.common.symbols import configured_asset_classes
+from LIVE_TRADING.data import calendar
 from LIVE_TRADING.data.provider import (
+    INTERVALS,
     OHLCV_COLUMNS,
     DataProvider,
+    check_interval,
     history_window,
     normalize_ohlcv,
     normalize_symbol,
 )
-from LIVE_TRADING.data.quotes import make_quote
+from LIVE_TRADING.data.quotes import Quote
 
 logger = logging.getLogger(__name__)
 
 QUOTE_COLUMNS = ("timestamp", "symbol", "bid", "ask")
 BAR_COLUMNS = ("timestamp", "symbol", "open", "high", "low", "close")
 SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
-BAR_TIMES = ("end", "start")
 _SHOWN = 5  # bad rows named per problem
-_INF = float("inf")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NAT = np.iinfo(np.int64).min
 
 
 @dataclass
 class _Series:
-    """The rows of one symbol, in the order they become known."""
+    """The rows of one symbol in time order: times as int64 ns arrays, prices taken from the file's columns lazily."""
 
-    known: list[datetime]  # when each row's prices are known (ascending)
-    bids: list[float]
-    asks: list[float]
-    bid_sizes: list[float]
-    ask_sizes: list[float]
-    frame: pd.DataFrame  # for history: OHLCV (bars) or bid/ask (quotes), plus "known"
+    known: np.ndarray  # int64 ns since the epoch: when each row's prices are known (ascending)
+    labels: np.ndarray  # int64 ns: the row's own timestamp (a bar's label)
+    rows: np.ndarray  # positions of this symbol's rows in ``source``, in time order
+    source: dict[str, np.ndarray]  # the file's checked columns (all symbols; shared, read-only)
+    kind: str  # quotes | bars
+    spread_bps: float
+    size: float
+    _columns: dict[str, np.ndarray] | None = None
+    _frame: pd.DataFrame | None = None
+    _last: tuple[int, Quote] | None = None  # the last quote served: (row, quote)
+    _daily: bool | None = None
+
+    @property
+    def daily(self) -> bool:
+        """Rows a day or more apart (daily bars): each one is a session's result, so its market traded."""
+        if self._daily is None:
+            gaps = np.diff(self.known)
+            self._daily = bool(len(gaps)) and float(np.median(gaps)) >= 20 * 3600 * 1e9
+        return self._daily
+    _lists: tuple[list[int], list[float], list[float], list[float], list[float]] | None = None
+
+    @property
+    def columns(self) -> dict[str, np.ndarray]:
+        """This symbol's columns (bars: open, high, low, close, volume; quotes: bid, ask, sizes), in time order."""
+        if self._columns is None:
+            self._columns = {c: v[self.rows] for c, v in self.source.items()}
+        return self._columns
+
+    def as_frame(self) -> pd.DataFrame:
+        """The rows as a DataFrame indexed by their timestamp, plus ``known`` (built on first use)."""
+        if self._frame is None:
+            index = pd.DatetimeIndex(self.labels.view("datetime64[ns]"), name="timestamp").tz_localize("UTC")
+            frame = pd.DataFrame(dict(self.columns), index=index)
+            frame["known"] = pd.DatetimeIndex(self.known.view("datetime64[ns]")).tz_localize("UTC")
+            self._frame = frame
+        return self._frame
+
+    def _as_lists(self) -> tuple[list[int], list[float], list[float], list[float], list[float]]:
+        """``known``, bids, asks and sizes as Python lists (built on the first quote, for fast lookups).
+
+        Bars become quotes around their close: ``close -/+ close * spread_bps / 2e4``, ``size`` on each side.
+        """
+        if self._lists is None:
+            cols = self.columns
+            if self.kind == "quotes":
+                bids, asks = cols["bid"].tolist(), cols["ask"].tolist()
+                bid_sizes, ask_sizes = cols["bid_size"].tolist(), cols["ask_size"].tolist()
+            else:
+                close = cols["close"]
+                half = close * (self.spread_bps / 2e4)
+                bids, asks = (close - half).tolist(), (close + half).tolist()
+                bid_sizes = ask_sizes = [self.size] * len(close)
+            self._lists = (self.known.tolist(), bids, asks, bid_sizes, ask_sizes)
+        return self._lists
+
+    def row_at(self, now_ns: int, known: list[int]) -> int:
+        """The last row known at ``now_ns`` (-1 before the first); O(1) when time moved to the next row.
+
+        ``known`` is ``self.known`` as a list (``_as_lists()[0]``).
+        """
+        last = self._last
+        if last is not None:  # a replay steps forward: try the row after the last one served first
+            i = last[0]
+            n = len(known)
+            if known[i] <= now_ns:
+                if i + 1 == n or known[i + 1] > now_ns:
+                    return i
+                if i + 2 == n or known[i + 2] > now_ns:
+                    return i + 1
+        return bisect.bisect_right(known, now_ns) - 1
 
 
-def _read_table(path: Path) -> pd.DataFrame:
+def _ns(when: datetime) -> int:
+    """Nanoseconds since the Unix epoch of an aware datetime (exact)."""
+    delta = when - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+
+
+def _when(ns: int) -> datetime:
+    """The aware UTC datetime of ``ns`` nanoseconds since the epoch (to the microsecond)."""
+    return _EPOCH + timedelta(microseconds=ns // 1_000)
+
+
+def _read_table(path: Path) -> pa.Table:
+    """The file as an arrow table; the symbol column dictionary-encoded while it is read (few distinct values)."""
     name = path.name.lower()
     try:
         if name.endswith((".parquet", ".pq")):
-            return pd.read_parquet(path)
-        return pd.read_csv(path)
-    except ImportError as exc:
-        raise DataProviderError(f"Replay file {path} needs pyarrow to read Parquet: {exc}") from exc
-    except Exception as exc:  # pandas/pyarrow parse errors have no common base
+            symbol = [n for n in pa_parquet.read_schema(path).names if str(n).strip().lower() == "symbol"]
+            return pa_parquet.read_table(path, read_dictionary=symbol)
+        table = pa_csv.read_csv(
+            path, convert_options=pa_csv.ConvertOptions(auto_dict_encode=True, auto_dict_max_cardinality=1 << 20)
+        )
+    except (pa.ArrowException, OSError, ValueError) as exc:  # parse errors, bad files
         raise DataProviderError(f"Replay file {path} cannot be read: {exc}") from exc
+    for i, field in enumerate(table.schema):  # only the symbol column stays dictionary-encoded
+        if pa.types.is_dictionary(field.type) and str(field.name).strip().lower() != "symbol":
+            table = table.set_column(i, field.name, table.column(i).cast(field.type.value_type))
+    return table
 
 
-def _parse_times(column: pd.Series) -> pd.Series:
-    """Timestamps as aware UTC (NaT where unparseable); numbers are Unix epoch times."""
-    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
-        biggest = column.abs().max()
-        unit = "s" if biggest < 1e11 else "ms" if biggest < 1e14 else "us" if biggest < 1e17 else "ns"
-        return pd.to_datetime(column, unit=unit, utc=True, errors="coerce")
-    return pd.to_datetime(column, utc=True, errors="coerce", format="ISO8601")
+def _times_ns(column: pa.ChunkedArray) -> np.ndarray:
+    """Timestamps as int64 ns since the epoch, UTC (``_NAT`` where missing or unparseable), vectorised.
+
+    Arrow timestamps (naive ones are UTC) and dates convert directly; numbers
+    are Unix epoch times in s / ms / us / ns told apart by magnitude; text is
+    parsed as ISO-8601 by pandas' vectorised parser.
+    """
+    kind = column.type
+    if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
+        arr = column.cast(pa.timestamp("ns", tz="UTC") if pa.types.is_timestamp(kind) and kind.tz else pa.timestamp("ns"))
+        return arr.cast(pa.int64()).fill_null(_NAT).to_numpy()
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind):
+        values = column.cast(pa.float64()).fill_null(np.nan).to_numpy()
+        finite = np.isfinite(values)
+        biggest = np.abs(values[finite]).max() if finite.any() else 0.0
+        scale = 1e9 if biggest < 1e11 else 1e6 if biggest < 1e14 else 1e3 if biggest < 1e17 else 1.0
+        if pa.types.is_integer(kind):  # exact integer arithmetic
+            ints = column.cast(pa.int64()).fill_null(_NAT).to_numpy()
+            out = ints * np.int64(int(scale)) if scale != 1.0 else ints.copy()
+            out[ints == _NAT] = _NAT
+            return out
+        out = np.full(len(values), _NAT, dtype=np.int64)
+        out[finite] = np.round(values[finite] * scale).astype(np.int64)
+        return out
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        try:  # arrow's vectorised ISO-8601 parser; any unparseable cell sends the column to pandas below
+            return column.cast(pa.timestamp("ns", tz="UTC")).cast(pa.int64()).fill_null(_NAT).to_numpy()
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+    parsed = pd.to_datetime(column.to_pandas(), utc=True, errors="coerce", format="ISO8601")
+    return parsed.array.asi8.copy() if hasattr(parsed.array, "asi8") else parsed.to_numpy("int64")
+
+
+def _numbers(table: pa.Table, name: str) -> np.ndarray:
+    """Column ``name`` as float64 (NaN where missing or not a number); all NaN if the column is absent."""
+    if name not in table.column_names:
+        return np.full(table.num_rows, np.nan)
+    column = table.column(name)
+    if pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or pa.types.is_decimal(column.type):
+        return column.cast(pa.float64()).fill_null(np.nan).to_numpy()
+    return pd.to_numeric(column.to_pandas(), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _symbols(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
+    """Row codes into a list of normalised symbols (stripped, upper-case); code -1 for a missing or empty one.
+
+    Only the distinct values are normalised (dictionary encoding), not every row.
+    """
+    if pa.types.is_dictionary(column.type):
+        encoded = column.unify_dictionaries().combine_chunks()
+    else:
+        encoded = pc.dictionary_encode(column.cast(pa.string())).combine_chunks()
+    raw_codes = encoded.indices.to_numpy(zero_copy_only=False)
+    codes = np.where(encoded.is_null().to_numpy(zero_copy_only=False), -1, raw_codes).astype(np.int64)
+    names = [str(v).strip().upper() if v is not None else "" for v in encoded.dictionary.to_pylist()]
+    distinct = sorted({n for n in names if n})
+    position = {n: i for i, n in enumerate(distinct)}
+    remap = np.array([position.get(n, -1) for n in names] or [-1], dtype=np.int64)
+    return np.where(codes >= 0, remap[np.maximum(codes, 0)], -1), distinct
 
 
 def _check_columns(path: Path, columns: Iterable[str]) -> str:
     """``"quotes"`` or ``"bars"``; ``DataProviderError`` naming the missing columns otherwise."""
     have = set(columns)
+    needed: tuple[str, ...]
     if have & {"bid", "ask"}:
         kind, needed = "quotes", QUOTE_COLUMNS
     elif have & {"open", "high", "low", "close"}:
@@ -143,73 +288,94 @@ class ReplayDataProvider(DataProvider):
     ) -> None:
         super().__init__()
         self._clock: Clock = clock or utc_now
-        r = SettingsReader("data.replay")
-        raw_path, source = r.raw("path", None if path is None else str(path))
-        self.spread_bps = r.number("spread_bps", spread_bps, ge=0)
-        self.size = r.number("size", size, ge=0)
-        self.bar_time = r.choice("bar_time", BAR_TIMES, bar_time)
-        file = Path(str(raw_path)).expanduser() if raw_path is not None and str(raw_path).strip() else None
+        self._asset_classes = configured_asset_classes()
+        cfg: ReplaySettings = section(
+            "data.replay",
+            {"path": None if path is None else str(path), "spread_bps": spread_bps, "size": size, "bar_time": bar_time},
+        )
+        self.spread_bps = cfg.spread_bps
+        self.size = cfg.size
+        self.bar_time = cfg.bar_time
+        source = "keyword argument" if path is not None else f"in {config_path()}"
+        key = "live_trading.data.replay.path"
+        file = Path(cfg.path).expanduser() if cfg.path else None
         if file is None:
-            r.problems.append(
-                f"{r.key('path')} must name a CSV or Parquet file of quotes or bars to replay, got {raw_path!r} "
-                f"({source})"
+            raise ConfigError(
+                f"{key} must name a CSV or Parquet file of quotes or bars to replay, got {cfg.path!r} ({source})"
             )
-        elif not file.name.lower().endswith(SUFFIXES):
-            r.problems.append(f"{r.key('path')} must end in one of {', '.join(SUFFIXES)}, got {str(raw_path)!r} ({source})")
-        elif not file.is_file():
-            r.problems.append(f"{r.key('path')} names no file: {str(raw_path)!r} ({source})")
-        r.finish()  # raises unless file is set
-        self.path: Path = file  # type: ignore[assignment]
+        if not file.name.lower().endswith(SUFFIXES):
+            raise ConfigError(f"{key} must end in one of {', '.join(SUFFIXES)}, got {cfg.path!r} ({source})")
+        if not file.is_file():
+            raise ConfigError(f"{key} names no file: {cfg.path!r} ({source})")
+        self.path: Path = file
         self.kind, self._series = self._load(self.path)
         logger.info("Replaying %s of %d symbol(s) from %s", self.kind, len(self._series), self.path)
 
     # -- loading ---------------------------------------------------------------
     def _load(self, path: Path) -> tuple[str, dict[str, _Series]]:
         table = _read_table(path)
-        table.columns = [str(c).strip().lower() for c in table.columns]
-        kind = _check_columns(path, table.columns)
-        if table.empty:
+        table = table.rename_columns([str(c).strip().lower() for c in table.column_names])
+        kind = _check_columns(path, table.column_names)
+        if table.num_rows == 0:
             raise DataProviderError(f"Replay file {path} has no rows")
-        df = pd.DataFrame({"timestamp": _parse_times(table["timestamp"])})
-        df["symbol"] = table["symbol"].astype("string").str.strip().str.upper()
+        times = _times_ns(table.column("timestamp"))
+        codes, names = _symbols(table.column("symbol"))
         prices = ("bid", "ask") if kind == "quotes" else ("open", "high", "low", "close")
-        for column in prices:
-            df[column] = pd.to_numeric(table[column], errors="coerce")
         sizes = ("bid_size", "ask_size") if kind == "quotes" else ("volume",)
-        for column in sizes:  # optional: missing columns and cells mean "not given"
-            df[column] = pd.to_numeric(table[column], errors="coerce") if column in table else float("nan")
+        cols = {c: _numbers(table, c) for c in (*prices, *sizes)}  # optional sizes: NaN means "not given"
+        del table
 
-        problems = {
-            "unparseable timestamp": df["timestamp"].isna(),
-            "empty symbol": df["symbol"].isna() | (df["symbol"] == ""),
-        }
-        for column in prices:
-            problems[f"{column} is not a positive number"] = ~df[column].between(0, _INF, inclusive="neither")
-        if kind == "quotes":
-            problems["crossed quote (bid > ask)"] = df["bid"] > df["ask"]
-        else:
-            problems["high below open, low or close"] = df["high"] < df[["open", "low", "close"]].max(axis=1)
-            problems["low above open or close"] = df["low"] > df[["open", "close"]].min(axis=1)
-        for column in sizes:
-            problems[f"{column} is negative or infinite"] = df[column].notna() & ~df[column].between(0, _INF, inclusive="left")
+        with np.errstate(invalid="ignore"):
+            problems = {"unparseable timestamp": times == _NAT, "empty symbol": codes < 0}
+            for column in prices:
+                values = cols[column]
+                problems[f"{column} is not a positive number"] = ~((values > 0) & (values < np.inf))
+            if kind == "quotes":
+                problems["crossed quote (bid > ask)"] = cols["bid"] > cols["ask"]
+            else:
+                o, h, lo, c = cols["open"], cols["high"], cols["low"], cols["close"]
+                problems["high below open, low or close"] = h < np.maximum(np.maximum(o, lo), c)
+                problems["low above open or close"] = lo > np.minimum(o, c)
+            for column in sizes:
+                values = cols[column]
+                problems[f"{column} is negative or infinite"] = ~np.isnan(values) & ~((values >= 0) & (values < np.inf))
         self._raise_bad_rows(path, problems)
 
         if kind == "quotes":
-            df["bid_size"] = df["bid_size"].fillna(self.size)
-            df["ask_size"] = df["ask_size"].fillna(self.size)
+            for column in sizes:
+                cols[column] = np.where(np.isnan(cols[column]), self.size, cols[column])
         else:
-            df["volume"] = df["volume"].fillna(0.0)
-        df = df.sort_values(["symbol", "timestamp"], kind="stable")
-        df = df.drop_duplicates(["symbol", "timestamp"], keep="last")
-        return kind, {str(sym): self._series_of(kind, rows) for sym, rows in df.groupby("symbol", sort=False)}
+            cols["volume"] = np.nan_to_num(cols["volume"], nan=0.0)
+        # by symbol, then time, then file order: a stable sort by symbol is enough when each
+        # symbol's rows are already in time order (the usual file); a full sort otherwise
+        small = codes.astype(np.int16) if len(names) < 32_000 else codes  # 16-bit keys: numpy's radix sort
+        order = np.argsort(small, kind="stable")
+        sorted_times, sorted_codes = times[order], codes[order]
+        if not np.all((np.diff(sorted_times) >= 0) | (np.diff(sorted_codes) != 0)):
+            order = np.lexsort((np.arange(len(times)), times, codes))
+            sorted_times, sorted_codes = times[order], codes[order]
+        # two rows for one symbol and time: keep the later one in the file (the last of its run after sorting)
+        keep = np.ones(len(sorted_times), dtype=bool)
+        keep[:-1] = (sorted_codes[1:] != sorted_codes[:-1]) | (sorted_times[1:] != sorted_times[:-1])
+        if not keep.all():
+            order = order[keep]
+            sorted_codes, sorted_times = sorted_codes[keep], sorted_times[keep]
+        codes, times = sorted_codes, sorted_times
+        bounds = np.flatnonzero(np.diff(codes)) + 1
+        starts = np.concatenate([[0], bounds])
+        ends = np.concatenate([bounds, [len(codes)]])
+        series = {}
+        for first, last in zip(starts.tolist(), ends.tolist(), strict=True):
+            series[names[int(codes[first])]] = self._series_of(kind, times[first:last], order[first:last], cols)
+        return kind, series
 
     @staticmethod
-    def _raise_bad_rows(path: Path, problems: dict[str, pd.Series]) -> None:
+    def _raise_bad_rows(path: Path, problems: dict[str, np.ndarray]) -> None:
         lines = []
         for what, mask in problems.items():
-            bad = list(mask.fillna(True).to_numpy().nonzero()[0])
-            if bad:
-                rows = ", ".join(str(i + 1) for i in bad[:_SHOWN])
+            bad = np.flatnonzero(mask)
+            if len(bad):
+                rows = ", ".join(str(i + 1) for i in bad[:_SHOWN].tolist())
                 more = ", ..." if len(bad) > _SHOWN else ""
                 lines.append(f"{what} in row {rows}" if len(bad) == 1 else f"{what} in {len(bad)} rows: {rows}{more}")
         if lines:
@@ -217,31 +383,14 @@ class ReplayDataProvider(DataProvider):
                 f"Replay file {path} has bad rows (data rows counted from 1 after the header): " + "; ".join(lines)
             )
 
-    def _series_of(self, kind: str, rows: pd.DataFrame) -> _Series:
-        rows = rows.set_index("timestamp").drop(columns="symbol")
-        if kind == "quotes":
-            rows["known"] = rows.index
-            bids, asks = rows["bid"], rows["ask"]
-            bid_sizes, ask_sizes = rows["bid_size"], rows["ask_size"]
-        else:
-            if self.bar_time == "start" and len(rows) > 1:
-                starts = rows.index.to_series()
-                nxt = starts.shift(-1)
-                nxt.iloc[-1] = starts.iloc[-1] + starts.diff().median()
-                rows["known"] = nxt
-            else:
-                rows["known"] = rows.index
-            half = rows["close"] * (self.spread_bps / 2e4)  # type: ignore[operator]
-            bids, asks = rows["close"] - half, rows["close"] + half
-            bid_sizes = ask_sizes = pd.Series(self.size, index=rows.index)
-        return _Series(
-            known=[ts.to_pydatetime() for ts in rows["known"]],
-            bids=bids.tolist(),
-            asks=asks.tolist(),
-            bid_sizes=bid_sizes.tolist(),
-            ask_sizes=ask_sizes.tolist(),
-            frame=rows,
-        )
+    def _series_of(self, kind: str, labels: np.ndarray, rows: np.ndarray, cols: dict[str, np.ndarray]) -> _Series:
+        known = labels
+        if kind == "bars" and self.bar_time == "start" and len(labels) > 1:
+            known = np.empty_like(labels)
+            known[:-1] = labels[1:]  # a bar's close is known when the next bar starts
+            known[-1] = labels[-1] + int(np.median(np.diff(labels)))  # the last: one typical bar later
+        return _Series(known=known, labels=labels, rows=rows, source=cols, kind=kind, spread_bps=self.spread_bps,
+                       size=self.size)
 
     # -- what the file holds ---------------------------------------------------
     @property
@@ -252,11 +401,11 @@ class ReplayDataProvider(DataProvider):
     @property
     def first_timestamp(self) -> datetime:
         """When the earliest row in the file is known (set a ManualClock here to start a replay)."""
-        return min(series.known[0] for series in self._series.values())
+        return _when(min(int(series.known[0]) for series in self._series.values()))
 
     @property
     def last_timestamp(self) -> datetime:
-        return max(series.known[-1] for series in self._series.values())
+        return _when(max(int(series.known[-1]) for series in self._series.values()))
 
     def _series_for(self, sym: str) -> _Series:
         series = self._series.get(sym)
@@ -266,61 +415,115 @@ class ReplayDataProvider(DataProvider):
         return series
 
     # -- quotes ----------------------------------------------------------------
-    def _quote_at(self, symbol: str, now: datetime) -> dict[str, Any]:
-        sym = normalize_symbol(symbol)
-        series = self._series_for(sym)
-        i = bisect.bisect_right(series.known, now) - 1
+    def _quote_at(self, symbol: str, now_ns: int) -> Quote:
+        series = self._series.get(symbol)
+        if series is None:
+            sym = normalize_symbol(symbol)
+            series = self._series_for(sym)
+        else:
+            sym = symbol
+        known, bids, asks, bid_sizes, ask_sizes = series._lists or series._as_lists()
+        i = series.row_at(now_ns, known)
         if i < 0:
             raise DataProviderError(
-                f"No quote for {sym} at {now.isoformat()}: its replay data starts at {series.known[0].isoformat()}",
+                f"No quote for {sym} at {_when(now_ns).isoformat()}: its replay data starts at "
+                f"{_when(int(series.known[0])).isoformat()}",
                 symbol=sym,
             )
-        return make_quote(
-            sym, series.bids[i], series.asks[i], series.bid_sizes[i], series.ask_sizes[i], series.known[i]
-        )
+        # intraday data follows the symbol's trading calendar; a daily bar is a session that traded
+        market_open = series.daily or calendar.is_open(sym, _when(now_ns), self._asset_classes)
+        last = series._last
+        if last is not None and last[0] == i and last[1]["market_open"] is market_open:
+            return last[1]  # the same row and session as last time: the same (read-only) quote
+        bid, ask = bids[i], asks[i]
+        if not bid > 0.0:  # rows were checked when the file was read; a huge spread_bps can still push the bid to 0
+            raise InvalidQuoteError(f"Invalid quote for {sym}: bid {bid:g} must be > 0 (spread_bps too large)",
+                                    symbol=sym)
+        quote = Quote(symbol=sym, bid=bid, ask=ask, bid_size=bid_sizes[i], ask_size=ask_sizes[i],
+                      timestamp=_when(known[i]), spread_bps=(ask - bid) / ((ask + bid) / 2.0) * 1e4,
+                      market_open=market_open)
+        series._last = (i, quote)
+        return quote
 
-    def _now(self) -> datetime:
-        return ensure_utc(self._clock(), "clock()")
+    def _now_ns(self) -> int:
+        return _ns(ensure_utc(self._clock(), "clock()"))
 
-    def get_quote(self, symbol: str) -> dict[str, Any]:
+    def get_quote(self, symbol: str) -> Quote:
         """The latest row of ``symbol`` known at the clock's now, as a quote."""
-        return self._quote_at(symbol, self._now())
+        return self._quote_at(symbol, self._now_ns())
 
     def get_multiple_quotes(self, symbols: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Quotes for ``symbols`` at one clock reading; failures go to ``last_errors``."""
-        now = self._now()
-        return self._collect(symbols, lambda symbol: self._quote_at(symbol, now))
+        now_ns = self._now_ns()
+        return self._collect(symbols, lambda symbol: self._quote_at(symbol, now_ns))
 
     # -- history ---------------------------------------------------------------
     def get_historical(self, symbol: str, period: str = "1mo", interval: str = "1d") -> pd.DataFrame:
         """Bars from the file known at the clock's now, at ``interval``, over ``period``.
 
         Bars files give their own bars (resampled when ``interval`` differs
-        from their spacing); quotes files give bars of their mid prices with
-        volume 0, from the rows in the window. Resampled bars start on
-        multiples of ``interval`` since the Unix epoch and are labelled by
-        their start (the first may hold only the part of its span inside the
-        window). ``period="max"`` covers the whole file. Empty if nothing falls
-        in the window; ``DataProviderError`` before the symbol's first row.
+        from their spacing), labelled by the file's timestamps; quotes files
+        give bars of their mid prices with volume 0, from the rows in the
+        window. Resampled bars start on multiples of ``interval`` since the
+        Unix epoch and are labelled by their start (the first may hold only
+        the part of its span inside the window). ``period="max"`` covers the
+        whole file. Empty if nothing falls in the window; ``DataProviderError``
+        before the symbol's first row.
         """
         sym = normalize_symbol(symbol)
         series = self._series_for(sym)
-        now = self._now()
-        start, step = history_window(period, interval, now, earliest=series.known[0], intraday_limits=False)
-        if series.known[0] > now:
+        now = ensure_utc(self._clock(), "clock()")
+        first_known = _when(int(series.known[0]))
+        start, step = history_window(period, interval, now, earliest=first_known, intraday_limits=False)
+        if first_known > now:
             raise DataProviderError(
-                f"No history for {sym} at {now.isoformat()}: its replay data starts at {series.known[0].isoformat()}",
+                f"No history for {sym} at {now.isoformat()}: its replay data starts at {first_known.isoformat()}",
                 symbol=sym,
             )
-        frame = series.frame
+        frame = series.as_frame()
         rows = frame[(frame["known"] <= now) & (frame.index >= start)]
+        return self._as_bars(rows, step, sym)
+
+    def get_recent_bars(self, symbol: str, interval: str = "1d", count: int = 1) -> pd.DataFrame:
+        """The last ``count`` bars known at the clock's now; the last one holds the current quote.
+
+        What the loop's warm-up asks for. Whether the file labels bars by
+        their start or their end, the last bar returned is the one whose
+        close is the quote ``get_quote`` gives now (the loop adds that price
+        itself and drops this bar), so the same bars labelled either way warm
+        up to the same history.
+        """
+        sym = normalize_symbol(symbol)
+        check_interval(interval)
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise DataProviderError(f"count must be an integer >= 1, got {count!r}", symbol=sym)
+        series = self._series_for(sym)
+        now_ns = self._now_ns()
+        end = int(np.searchsorted(series.known, now_ns, side="right"))
+        if end == 0:
+            raise DataProviderError(
+                f"No history for {sym} at {_when(now_ns).isoformat()}: its replay data starts at "
+                f"{_when(int(series.known[0])).isoformat()}",
+                symbol=sym,
+            )
+        step = INTERVALS[interval]
+        frame = series.as_frame()
+        if self.kind == "bars" and end >= 2 and int(np.median(np.diff(series.labels[:end]))) == step // timedelta(
+            microseconds=1
+        ) * 1_000:
+            return self._as_bars(frame.iloc[max(0, end - count):end], step, sym)
+        # other spacing, or quotes: resample what is known, the current quote's row closes the last bar
+        bars = self._as_bars(frame.iloc[:end], step, sym, force_resample=True)
+        return bars.iloc[-count:]
+
+    def _as_bars(self, rows: pd.DataFrame, step: timedelta, sym: str, force_resample: bool = False) -> pd.DataFrame:
         if self.kind == "quotes":
             bars = ((rows["bid"] + rows["ask"]) / 2.0).resample(step, origin="epoch", label="left", closed="left").ohlc()
             bars["volume"] = 0.0
         else:
             bars = rows[list(OHLCV_COLUMNS)]
             spacing = bars.index.to_series().diff().median()
-            if len(bars) < 2 or spacing != step:
+            if force_resample or len(bars) < 2 or spacing != step:
                 bars = bars.resample(step, origin="epoch", label="left", closed="left").agg(
                     {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
                 )

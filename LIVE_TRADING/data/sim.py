@@ -11,15 +11,25 @@ motion sampled on a one-second grid. Quotes are ``mid`` plus/minus half of
 
 **Deterministic.** ``W`` is a pure function of ``(seed, symbol, second)``:
 the price at a given clock time is the same whatever was asked before, in
-every run and on every machine. Randomness is counter-based (a keyed BLAKE2b
-hash of the seed, the symbol and the position on the grid, turned into a
-normal variate), never Python's salted ``hash()`` nor global random state.
-``W`` is built as a Brownian bridge over blocks of 2**16 seconds: the value
-at the block ends is a running sum, the value inside a block is found by
-halving the block at most 16 times. So a quote for any time costs at most 16
-hashes, usually 1-2 when the clock moved a little since the last quote (the
-last descent is kept per symbol), and a year of daily bars needs no walk
-through the 31 million seconds in between.
+every run and on every machine. Randomness is counter-based: a 64-bit
+integer hash (SplitMix64's finaliser) of a per-symbol key (BLAKE2b of the
+seed and the symbol) and the position on the grid, turned into a normal
+variate through a fixed table of 65,537 normal quantiles (linear inside each
+of its 2**16 bins; tails clipped at about 4.3 standard deviations), never
+Python's salted ``hash()`` nor global random state. ``W`` is built as a
+Brownian bridge over blocks of 2**16 seconds: the value at the block ends is
+a running sum, the value inside a block is found by halving the block at
+most 16 times. So a quote for any time costs at most 16 hashes, usually a
+few when the clock moved a little since the last quote (the last descent is
+kept), and a year of daily bars needs no walk through the 31 million
+seconds in between.
+
+**Vectorised.** ``get_multiple_quotes`` with many symbols computes all of
+them in one numpy pass per step (they are asked at the same second, so they
+share the descent). The integer hash, the table lookup and the bridge
+arithmetic are the same IEEE operations in the same order in the numpy and
+in the one-symbol Python path, and the final ``exp`` is Python's
+``math.exp`` in both, so a price is bit-identical whichever path computed it.
 
 **Clock-driven.** Prices move when the injected ``clock`` moves (one step
 per whole second). The quote's ``timestamp`` is the grid second it was
@@ -27,6 +37,19 @@ taken at. ``start_time`` (config ``data.sim.start_time``) is where each path
 starts at ``start_price``; by default the clock's time when the provider is
 built, so a new run starts at the configured prices. Set it to a fixed time
 to make prices a function of absolute time across runs.
+
+**Trading hours.** Quotes follow the trading calendar of the symbol's asset
+class (``LIVE_TRADING.data.calendar``; the class from
+``LIVE_TRADING.common.symbols.asset_class`` and ``live_trading.asset_classes``):
+crypto trades around the clock; an equity (NYSE regular session, holidays and
+early closes included) or a forex pair (24/5) quoted while its market is closed
+gets the *last session's closing quote* (the path at that close; at
+``start_time`` if that close was earlier, so a run started while the market is
+closed waits at ``start_price``), stamped with the current time and
+``market_open: False``. Every quote carries
+``market_open``. So prices stand still over nights, weekends and holidays, the
+way a real closing quote does, and the paper broker can tell the market is
+closed. History (``get_historical``) is the unbroken path.
 
 Config (``live_trading.data.sim``; keyword arguments override): ``seed``,
 ``start_price``, ``drift``, ``volatility`` (annualised), ``spread_bps``,
@@ -37,29 +60,35 @@ five market parameters, e.g. ``{"AAPL": {"start_price": 190.0}}``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import logging
 import math
-import struct
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from statistics import NormalDist
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from CONFIG.schema import SimSettings, SimSymbol
 from LIVE_TRADING.common.clock import Clock, ensure_utc, utc_now
 from LIVE_TRADING.common.exceptions import DataProviderError
-from LIVE_TRADING.common.settings import SettingsReader, to_float
+from LIVE_TRADING.common.settings import section
+from LIVE_TRADING.common.symbols import CRYPTO, AssetClass, asset_class, configured_asset_classes
+from LIVE_TRADING.data import calendar
 from LIVE_TRADING.data.provider import (
+    INTERVALS,
     PERIODS,
     DataProvider,
+    check_interval,
     history_window,
     normalize_ohlcv,
     normalize_symbol,
 )
-from LIVE_TRADING.data.quotes import make_quote
+from LIVE_TRADING.data.quotes import Quote, make_quote
 
 logger = logging.getLogger(__name__)
 
@@ -69,22 +98,27 @@ _BLOCK = 1 << 16  # seconds per bridge block (~18.2 hours)
 _SQRT_BLOCK = math.sqrt(_BLOCK)
 #: bridge scale sqrt(length / 4) for every power-of-two interval length
 _HALF_SD = {1 << i: math.sqrt((1 << i) / 4.0) for i in range(1, 17)}
-_PACK = struct.Struct("<qq").pack
-_INV_CDF = NormalDist().inv_cdf
+_M64 = (1 << 64) - 1
+_GOLDEN = 0x9E3779B97F4A7C15
+_MIX1 = 0xBF58476D1CE4E5B9
+_MIX2 = 0x94D049BB133111EB
+_B_SHIFT = 25  # counter = (a << 25) + (b + 2**24): one-to-one for |a| < 2**38, -2**24 <= b < 2**24
+_B_OFFSET = 1 << 24
 _U53 = 1.0 / (1 << 53)
+_TABLE_BITS = 16  # normal quantile table: 2**16 bins, linear inside a bin
+_FRAC = 1.0 / (1 << 32)
 #: how far back period="max" reaches
-_MAX_SPAN = PERIODS["10y"]
+_MAX_SPAN: timedelta = PERIODS["10y"] or timedelta(days=3650)
 #: price samples inside a bar (besides open and close) for its high and low
 _BAR_SAMPLES = 8
+#: get_multiple_quotes with at least this many symbols computes them as one numpy batch
+VECTOR_MIN_SYMBOLS = 8
+_BATCHES_KEPT = 4
+#: seconds computed ahead along a fixed stride (one symbol's path)
+_AHEAD = 256
 
-#: the market parameters that can be set by default and per symbol, with their bounds
-_MARKET_KEYS: dict[str, dict[str, float]] = {
-    "start_price": {"gt": 0.0},
-    "drift": {},
-    "volatility": {"ge": 0.0},
-    "spread_bps": {"ge": 0.0},
-    "size": {"ge": 0.0},
-}
+#: the market parameters that can be set by default and per symbol (bounds: CONFIG.schema.SimSymbol)
+_MARKET_KEYS = tuple(SimSymbol.model_fields)
 _OVERRIDES = frozenset({*_MARKET_KEYS, "symbols", "start_time"})
 
 
@@ -99,6 +133,85 @@ class SymbolParams:
     size: float
 
 
+# -- randomness: one integer hash, computed the same way by Python ints and numpy uint64 ---------
+def _counter(a: int, b: int) -> int:
+    return ((a << _B_SHIFT) + b + _B_OFFSET) & _M64
+
+
+def _hash(key: int, a: int, b: int) -> int:
+    """A 64-bit hash of ``(key, a, b)`` (SplitMix64's finaliser of the golden-ratio-scaled counter, keyed)."""
+    x = ((_counter(a, b) * _GOLDEN) & _M64) ^ key
+    x ^= x >> 30
+    x = (x * _MIX1) & _M64
+    x ^= x >> 27
+    x = (x * _MIX2) & _M64
+    return x ^ (x >> 31)
+
+
+def _hash_np(keys: np.ndarray | np.uint64, counters: np.ndarray) -> np.ndarray:
+    """``_hash`` for arrays: ``keys`` and ``counters`` uint64 (broadcast), wrapping arithmetic."""
+    x = (counters * np.uint64(_GOLDEN)) ^ keys
+    x ^= x >> np.uint64(30)
+    x *= np.uint64(_MIX1)
+    x ^= x >> np.uint64(27)
+    x *= np.uint64(_MIX2)
+    x ^= x >> np.uint64(31)
+    return x
+
+
+@functools.cache
+def _quantiles() -> tuple[list[float], np.ndarray]:
+    """The standard normal quantile at ``i / 2**16`` for ``i = 0..2**16`` (ends clipped to half a bin).
+
+    Computed once with ``statistics.NormalDist`` (pure Python), as a list for
+    the scalar path and an array for the numpy path: both interpolate the same
+    numbers with the same arithmetic.
+    """
+    inv = NormalDist().inv_cdf
+    n = 1 << _TABLE_BITS
+    table = [inv(min(max(i, 0.5), n - 0.5) / n) for i in range(n + 1)]
+    return table, np.array(table, dtype=np.float64)
+
+
+def _normal(x: int, table: list[float]) -> float:
+    """A standard normal variate from the hash ``x``: the top 16 bits pick a quantile bin, the next 32 interpolate."""
+    i = x >> 48
+    lo = table[i]
+    return lo + ((x >> 16) & 0xFFFFFFFF) * _FRAC * (table[i + 1] - lo)
+
+
+def _normal_np(x: np.ndarray, table: np.ndarray) -> np.ndarray:
+    i = (x >> np.uint64(48)).astype(np.intp)
+    frac = ((x >> np.uint64(16)) & np.uint64(0xFFFFFFFF)).astype(np.float64) * _FRAC
+    lo = table[i]
+    return lo + frac * (table[i + 1] - lo)
+
+
+def _descent(j: int, lo: int, hi: int) -> list[tuple[int, int, int]]:
+    """The intervals ``(lo, hi, mid)`` halved, from ``[lo, hi)``, until ``j`` is an interval's start."""
+    steps = []
+    while j != lo:
+        mid = (lo + hi) >> 1
+        steps.append((lo, hi, mid))
+        if j < mid:
+            hi = mid
+        else:
+            lo = mid
+    return steps
+
+
+def _price(start_price: float, exponent: float, symbol: str) -> float:
+    try:
+        price = start_price * math.exp(exponent)
+    except OverflowError:
+        price = math.inf
+    if not math.isfinite(price) or price <= 0.0:
+        raise DataProviderError(
+            f"No quote for {symbol}: its simulated price overflowed (drift/volatility too large)", symbol=symbol
+        )
+    return price
+
+
 class _Path:
     """A standard Brownian motion ``w(n)`` (variance ``n``) on the one-second grid of one symbol.
 
@@ -108,35 +221,91 @@ class _Path:
     ``sqrt((hi - lo) / 4)`` times a normal keyed by ``(block, midpoint)``.
     Every value is computed by the same arithmetic from the same inputs
     whatever the order of the calls, so the path is a pure function of the key.
+    ``_Batch`` computes the very same numbers for many symbols at once.
     """
 
-    __slots__ = ("_blocks", "_hash", "_hi", "_k", "_lo", "_stack")
+    __slots__ = ("_ahead", "_blocks", "_hi", "_k", "_key", "_last", "_lo", "_stack", "_table")
 
-    def __init__(self, key: bytes) -> None:
-        self._hash = hashlib.blake2b(key=key, digest_size=8)
+    def __init__(self, key: int) -> None:
+        self._key = key
+        self._table = _quantiles()[0]
         self._blocks: dict[int, float] = {0: 0.0}
         self._lo = self._hi = 0  # blocks[lo..hi] are known
         self._k: int | None = None  # block of the kept descent
         self._stack: list[tuple[int, int, float, float]] = []
+        self._last: int | None = None  # the last second asked
+        self._ahead: dict[int, float] = {}  # values computed ahead along the last stride
+
+    def at(self, n: int) -> float:
+        """``w(n)`` for the integer second ``n`` (negative allowed).
+
+        A clock that moves by a fixed stride (a simulated run: one bar per
+        step) is detected: the next ``_AHEAD`` seconds along the stride are
+        then computed at once with numpy (``_values_np``, the same numbers) and
+        served from memory.
+        """
+        value = self._ahead.get(n)
+        if value is not None:
+            self._last = n
+            return value
+        last, self._last = self._last, n
+        if last is not None and 0 < n - last <= _BLOCK:
+            stride = n - last
+            points = [n + stride * i for i in range(_AHEAD)]
+            self._ahead = dict(zip(points, self._values_np(points), strict=True))
+            return self._ahead[n]
+        return self._descend(n)
+
+    def _values_np(self, points: list[int]) -> list[float]:
+        """``w`` at many seconds at once: every point descends its block in step, one numpy pass per level.
+
+        Each value is the midpoint formula applied to its dyadic parents, as in
+        ``_descend``: bit-identical whichever way it is computed.
+        """
+        ks, js = np.divmod(np.array(points, dtype=np.int64), _BLOCK)
+        lo_w = np.array([self._block(k) for k in ks.tolist()])
+        hi_w = np.array([self._block(k + 1) for k in ks.tolist()])
+        lo = np.zeros(len(points), dtype=np.int64)
+        base = ((ks << _B_SHIFT) + _B_OFFSET).astype(np.uint64)
+        key = np.uint64(self._key)
+        table = _quantiles()[1]
+        size = _BLOCK
+        while size > 1:
+            active = js != lo
+            if not active.any():
+                break
+            half = size >> 1
+            mid = lo + half
+            z = _normal_np(_hash_np(key, base + mid.astype(np.uint64)), table)
+            w_mid = (lo_w + hi_w) * 0.5 + _HALF_SD[size] * z
+            left = js < mid
+            go_right = active & ~left
+            go_left = active & left
+            hi_w = np.where(go_left, w_mid, hi_w)
+            lo_w = np.where(go_right, w_mid, lo_w)
+            lo = np.where(go_right, mid, lo)
+            size = half
+        return lo_w.tolist()
 
     def uniform(self, a: int, b: int) -> float:
         """A uniform in (0, 1), a pure function of the key and ``(a, b)``."""
-        h = self._hash.copy()
-        h.update(_PACK(a, b))
-        return ((int.from_bytes(h.digest(), "little") >> 11) + 0.5) * _U53
+        return ((_hash(self._key, a, b) >> 11) + 0.5) * _U53
+
+    def _z(self, a: int, b: int) -> float:
+        return _normal(_hash(self._key, a, b), self._table)
 
     def _block(self, k: int) -> float:
         blocks = self._blocks
         while self._hi < k:  # step k is w(kB) - w((k-1)B), keyed (k, -1)
             self._hi += 1
-            blocks[self._hi] = blocks[self._hi - 1] + _SQRT_BLOCK * _INV_CDF(self.uniform(self._hi, -1))
+            blocks[self._hi] = blocks[self._hi - 1] + _SQRT_BLOCK * self._z(self._hi, -1)
         while self._lo > k:
-            blocks[self._lo - 1] = blocks[self._lo] - _SQRT_BLOCK * _INV_CDF(self.uniform(self._lo, -1))
+            blocks[self._lo - 1] = blocks[self._lo] - _SQRT_BLOCK * self._z(self._lo, -1)
             self._lo -= 1
         return blocks[k]
 
-    def at(self, n: int) -> float:
-        """``w(n)`` for the integer second ``n`` (negative allowed)."""
+    def _descend(self, n: int) -> float:
+        """``w(n)`` by halving from the kept descent (a few hashes when ``n`` is near the last second asked)."""
         k, j = divmod(n, _BLOCK)
         stack = self._stack
         if k != self._k:
@@ -147,9 +316,21 @@ class _Path:
             while len(stack) > 1 and not (stack[-1][0] <= j < stack[-1][1]):
                 stack.pop()
         lo, hi, wlo, whi = stack[-1]
+        if j == lo:
+            return wlo
+        key, table, base = self._key, self._table, (k << _B_SHIFT) + _B_OFFSET
         while j != lo:
             mid = (lo + hi) >> 1
-            wmid = (wlo + whi) * 0.5 + _HALF_SD[hi - lo] * _INV_CDF(self.uniform(k, mid))
+            # _normal(_hash(key, k, mid)), inlined (the hot path of a one-symbol run)
+            x = (((base + mid) & _M64) * _GOLDEN & _M64) ^ key
+            x ^= x >> 30
+            x = (x * _MIX1) & _M64
+            x ^= x >> 27
+            x = (x * _MIX2) & _M64
+            x ^= x >> 31
+            i = x >> 48
+            t = table[i]
+            wmid = (wlo + whi) * 0.5 + _HALF_SD[hi - lo] * (t + ((x >> 16) & 0xFFFFFFFF) * _FRAC * (table[i + 1] - t))
             if j < mid:
                 hi, whi = mid, wmid
             else:
@@ -158,13 +339,110 @@ class _Path:
         return wlo
 
 
+class _Batch:
+    """The paths of several symbols evaluated together: one numpy computation per step for all of them.
+
+    All symbols are asked at the same second, so they share the descent
+    (which intervals are halved); only the values differ, kept as arrays.
+    The hashes of all the levels a step needs are computed in one call.
+    Same inputs, same IEEE operations in the same order as ``_Path``: the
+    numbers are bit-identical to the scalar path's.
+    """
+
+    def __init__(self, states: list[_Symbol]) -> None:
+        self.symbols = [s.symbol for s in states]
+        self.states = states
+        self._keys = np.array([s.path._key for s in states], dtype=np.uint64)
+        self._table = _quantiles()[1]
+        self.drift = np.array([s.drift_per_s for s in states], dtype=np.float64)
+        self.vol = np.array([s.vol_per_sqrt_s for s in states], dtype=np.float64)
+        self.start_prices = [s.params.start_price for s in states]
+        self._blocks: dict[int, np.ndarray] = {0: np.zeros(len(states))}
+        self._lo = self._hi = 0
+        self._k: int | None = None
+        self._stack: list[tuple[int, int, np.ndarray, np.ndarray]] = []
+        self.errors: dict[str, str] = {}  # symbols of the batch's list that are not valid symbols
+
+    def _z(self, counters: list[int]) -> np.ndarray:
+        """Normals of shape ``(len(counters), symbols)``."""
+        c = np.array(counters, dtype=np.uint64)[:, None]
+        return _normal_np(_hash_np(self._keys[None, :], c), self._table)
+
+    def _block(self, k: int) -> np.ndarray:
+        blocks = self._blocks
+        if self._hi < k:
+            ks = list(range(self._hi + 1, k + 1))
+            steps = _SQRT_BLOCK * self._z([_counter(i, -1) for i in ks])
+            values = np.cumsum(np.vstack([blocks[self._hi][None, :], steps]), axis=0)  # sequential sums
+            for i, kk in enumerate(ks, 1):
+                blocks[kk] = values[i]
+            self._hi = k
+        while self._lo > k:
+            blocks[self._lo - 1] = blocks[self._lo] - _SQRT_BLOCK * self._z([_counter(self._lo, -1)])[0]
+            self._lo -= 1
+        return blocks[k]
+
+    def at(self, n: int) -> np.ndarray:
+        """``w(n)`` of every symbol."""
+        k, j = divmod(n, _BLOCK)
+        stack = self._stack
+        if k != self._k:
+            stack.clear()
+            stack.append((0, _BLOCK, self._block(k), self._block(k + 1)))
+            self._k = k
+        else:
+            while len(stack) > 1 and not (stack[-1][0] <= j < stack[-1][1]):
+                stack.pop()
+        lo, hi, wlo, whi = stack[-1]
+        steps = _descent(j, lo, hi)
+        if steps:
+            z = self._z([_counter(k, mid) for _, _, mid in steps])
+            for level, (lo, hi, mid) in enumerate(steps):
+                wmid = (wlo + whi) * 0.5 + _HALF_SD[hi - lo] * z[level]
+                if j < mid:
+                    hi, whi = mid, wmid
+                else:
+                    lo, wlo = mid, wmid
+                stack.append((lo, hi, wlo, whi))
+        return wlo
+
+    def quotes(self, n: int, when: datetime, errors: dict[str, str]) -> dict[str, dict[str, Any]]:
+        """Every symbol's quote at second ``n`` (symbols whose price overflowed go to ``errors``).
+
+        Checked here, once, instead of by ``make_quote`` per symbol: the mid is
+        finite and positive (``_price``), the half spread is ``mid * spread_bps
+        / 2e4`` with ``spread_bps >= 0`` and the size ``>= 0`` (both checked
+        with the settings), so the quote is never crossed; only a bid pushed
+        to zero or below by a spread of 10,000 bps or more is left to refuse.
+        """
+        exponents = (self.drift * n + self.vol * self.at(n)).tolist()
+        out: dict[str, dict[str, Any]] = {}
+        for state, e in zip(self.states, exponents, strict=True):
+            sym = state.symbol
+            try:
+                mid = _price(state.params.start_price, e, sym)
+            except DataProviderError as exc:
+                errors[sym] = str(exc)
+                continue
+            half = mid * state.half_spread
+            bid, ask = mid - half, mid + half
+            if not bid > 0.0:
+                errors[sym] = f"Invalid quote for {sym}: bid {bid:g} must be > 0 (spread_bps too large)"
+                continue
+            size = state.params.size
+            out[sym] = Quote(symbol=sym, bid=bid, ask=ask, bid_size=size, ask_size=size, timestamp=when,
+                             spread_bps=(ask - bid) / ((ask + bid) / 2.0) * 1e4)
+        return out
+
+
 class _Symbol:
     """Parameters and path of one symbol, with the GBM coefficients precomputed."""
 
-    __slots__ = ("drift_per_s", "half_spread", "params", "path", "symbol", "vol_per_sqrt_s")
+    __slots__ = ("asset_class", "drift_per_s", "half_spread", "params", "path", "symbol", "vol_per_sqrt_s")
 
-    def __init__(self, symbol: str, params: SymbolParams, key: bytes) -> None:
+    def __init__(self, symbol: str, params: SymbolParams, key: int, asset_class: AssetClass = CRYPTO) -> None:
         self.symbol = symbol
+        self.asset_class = asset_class
         self.params = params
         self.path = _Path(key)
         self.drift_per_s = (params.drift - params.volatility**2 / 2.0) / _YEAR_S
@@ -172,18 +450,13 @@ class _Symbol:
         self.half_spread = params.spread_bps / 2e4
 
     def mid(self, n: int) -> float:
-        try:
-            return self.params.start_price * math.exp(self.drift_per_s * n + self.vol_per_sqrt_s * self.path.at(n))
-        except OverflowError:
-            raise DataProviderError(
-                f"No quote for {self.symbol}: its simulated price overflowed (drift/volatility too large)",
-                symbol=self.symbol,
-            ) from None
+        return _price(self.params.start_price, self.drift_per_s * n + self.vol_per_sqrt_s * self.path.at(n), self.symbol)
 
 
-def _symbol_key(seed: int, symbol: str) -> bytes:
-    """The stable 32-byte hash key of a (seed, symbol) pair (same on every machine and run)."""
-    return hashlib.blake2b(f"live_trading.sim\x00{seed}\x00{symbol}".encode(), digest_size=32).digest()
+def _symbol_key(seed: int, symbol: str) -> int:
+    """The stable 64-bit hash key of a (seed, symbol) pair (same on every machine and run)."""
+    digest = hashlib.blake2b(f"live_trading.sim\x00{seed}\x00{symbol}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
 
 
 def _unix_seconds(when: datetime) -> int:
@@ -215,62 +488,22 @@ class SimDataProvider(DataProvider):
                 f"(allowed: seed, clock, {', '.join(sorted(_OVERRIDES))})"
             )
         self._clock: Clock = clock or utc_now
-        r = SettingsReader("data.sim", overrides)
-        self.seed = r.integer("seed", seed)
-        defaults = {name: r.number(name, **bounds) for name, bounds in _MARKET_KEYS.items()}
-        per_symbol = self._read_symbols(r, r.mapping("symbols"))
-        start_time = self._read_start_time(r)
-        r.finish()
-        self._defaults = SymbolParams(**defaults)  # type: ignore[arg-type]
+        cfg: SimSettings = section("data.sim", {"seed": seed, **overrides})
+        self.seed = cfg.seed
+        defaults = {name: getattr(cfg, name) for name in _MARKET_KEYS}
+        per_symbol = {
+            sym: {k: v for k, v in params.model_dump().items() if v is not None} for sym, params in cfg.symbols.items()
+        }
+        start_time = cfg.start_time
+        self._defaults = SymbolParams(**defaults)
         self._per_symbol = per_symbol
         origin = start_time if start_time is not None else ensure_utc(self._clock(), "clock()")
         self.start_time = origin.replace(microsecond=0)
         self._origin_s = _unix_seconds(self.start_time)
         self._symbols: dict[str, _Symbol] = {}
+        self._batches: dict[tuple[str, ...], _Batch] = {}  # symbol lists asked together, most recent last
+        self._asset_classes = configured_asset_classes()
         self._lock = threading.Lock()
-
-    # -- configuration -------------------------------------------------------
-    @staticmethod
-    def _read_symbols(r: SettingsReader, raw: Mapping[str, Any]) -> dict[str, dict[str, float]]:
-        """Validate ``symbols: {SYM: {param: value}}``; problems go to ``r.problems``."""
-        out: dict[str, dict[str, float]] = {}
-        for name, entry in raw.items():
-            key = r.key(f"symbols.{name}")
-            if not isinstance(name, str) or not name.strip():
-                r.problems.append(f"{r.key('symbols')} keys must be symbols, got {name!r}")
-                continue
-            if not isinstance(entry, Mapping):
-                r.problems.append(f"{key} must be a mapping of {', '.join(_MARKET_KEYS)}, got {entry!r}")
-                continue
-            values: dict[str, float] = {}
-            for param, value in entry.items():
-                if param not in _MARKET_KEYS:
-                    r.problems.append(f"{key} has unknown setting {param!r} (allowed: {', '.join(_MARKET_KEYS)})")
-                    continue
-                number = to_float(value)
-                gt, ge = _MARKET_KEYS[param].get("gt"), _MARKET_KEYS[param].get("ge")
-                if number is None or (gt is not None and number <= gt) or (ge is not None and number < ge):
-                    bound = f" > {gt:g}" if gt is not None else f" >= {ge:g}" if ge is not None else ""
-                    r.problems.append(f"{key}.{param} must be a number{bound}, got {value!r}")
-                    continue
-                values[param] = number
-            out[name.strip().upper()] = values
-        return out
-
-    @staticmethod
-    def _read_start_time(r: SettingsReader) -> datetime | None:
-        value, source = r.raw("start_time")
-        if value is None:
-            return None
-        try:
-            when = datetime.fromisoformat(value) if isinstance(value, str) else value
-            return ensure_utc(when, "start_time")
-        except (TypeError, ValueError):
-            r.problems.append(
-                f"{r.key('start_time')} must be an ISO-8601 time with a UTC offset "
-                f"(e.g. 2026-01-05T14:30:00+00:00) or null, got {value!r} ({source})"
-            )
-            return None
 
     def params(self, symbol: str) -> SymbolParams:
         """The market parameters ``symbol`` is simulated with."""
@@ -282,24 +515,36 @@ class SimDataProvider(DataProvider):
             params = self._defaults
             if sym in self._per_symbol:
                 params = dataclasses.replace(params, **self._per_symbol[sym])
-            state = self._symbols[sym] = _Symbol(sym, params, _symbol_key(self.seed, sym))  # type: ignore[arg-type]
+            state = self._symbols[sym] = _Symbol(
+                sym, params, _symbol_key(self.seed, sym), asset_class(sym, self._asset_classes)  # type: ignore[arg-type]
+            )
         return state
 
     # -- quotes --------------------------------------------------------------
     def _step(self) -> tuple[int, datetime]:
         """The current grid second (relative to ``start_time``) and its time."""
-        now = ensure_utc(self._clock(), "clock()")
+        now = self._clock()
+        if type(now) is not datetime or now.tzinfo is not UTC:
+            now = ensure_utc(now, "clock()")
         n = _unix_seconds(now) - self._origin_s
-        return n, self.start_time + timedelta(seconds=n)
+        return n, now if now.microsecond == 0 else self.start_time + timedelta(seconds=n)
 
-    def _quote(self, sym: str, n: int, when: datetime) -> dict[str, Any]:
+    def _quote(self, sym: str, n: int, when: datetime) -> Quote:
         state = self._symbol(sym)
+        market_open = True
+        if state.asset_class != CRYPTO and not calendar.is_open(state.asset_class, when):
+            # closed: the price stands still at the last session's close (see the module docstring)
+            market_open = False
+            last_close = calendar.previous_close(state.asset_class, when)
+            assert last_close is not None  # only crypto has no sessions
+            n_close = _unix_seconds(last_close) - self._origin_s
+            n = n_close if n_close >= 0 or n < 0 else 0  # a path starting while closed waits at start_price
         mid = state.mid(n)
         half = mid * state.half_spread
         size = state.params.size
-        return make_quote(sym, mid - half, mid + half, size, size, when)
+        return make_quote(sym, mid - half, mid + half, size, size, when, market_open)
 
-    def get_quote(self, symbol: str) -> dict[str, Any]:
+    def get_quote(self, symbol: str) -> Quote:
         """The quote at the clock's current second."""
         sym = normalize_symbol(symbol)
         with self._lock:
@@ -307,10 +552,66 @@ class SimDataProvider(DataProvider):
             return self._quote(sym, n, when)
 
     def get_multiple_quotes(self, symbols: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """Quotes for all ``symbols`` at one clock reading (one consistent snapshot)."""
+        """Quotes for all ``symbols`` at one clock reading (one consistent snapshot).
+
+        With ``VECTOR_MIN_SYMBOLS`` or more symbols the prices of all of them
+        are computed as one numpy batch (the same numbers as one at a time).
+        """
+        names = symbols if type(symbols) is list or type(symbols) is tuple else list(symbols)
         with self._lock:
             n, when = self._step()
-            return self._collect(symbols, lambda symbol: self._quote(normalize_symbol(symbol), n, when))
+            if len(names) >= VECTOR_MIN_SYMBOLS:
+                return self._batch_quotes(names, n, when)
+            out: dict[str, dict[str, Any]] = {}
+            errors: dict[str, str] = {}
+            for name in names:
+                try:
+                    sym = name if type(name) is str and name in self._symbols else normalize_symbol(name)
+                    out[sym] = self._quote(sym, n, when)
+                except DataProviderError as exc:
+                    errors[str(name).strip().upper()] = str(exc)
+            self.last_errors = errors
+            return out
+
+    def _batch_quotes(self, names: list[str] | tuple[str, ...], n: int, when: datetime) -> dict[str, dict[str, Any]]:
+        key = tuple(names)
+        batch = self._batches.pop(key, None)
+        errors: dict[str, str] = {}
+        if batch is None:
+            states: list[_Symbol] = []
+            seen: set[str] = set()
+            for name in names:
+                try:
+                    sym = normalize_symbol(name)
+                except DataProviderError as exc:
+                    errors[str(name).strip().upper()] = str(exc)
+                    continue
+                if sym not in seen:
+                    seen.add(sym)
+                    states.append(self._symbol(sym))
+            batch = _Batch(states)
+            batch.errors = errors
+        self._batches[key] = batch  # most recently used last
+        while len(self._batches) > _BATCHES_KEPT:
+            del self._batches[next(iter(self._batches))]
+        errors = dict(batch.errors)
+        out = batch.quotes(n, when, errors)
+        # trading hours: one calendar look-up per asset class; a closed market's quotes stand at its close
+        open_by_class: dict[str, bool] = {}
+        for state in batch.states:
+            quote = out.get(state.symbol)
+            if quote is None:
+                continue
+            cls = state.asset_class
+            is_open = open_by_class.get(cls)
+            if is_open is None:
+                is_open = open_by_class[cls] = cls == CRYPTO or calendar.is_open(cls, when)
+            if is_open:
+                quote["market_open"] = True
+            else:
+                out[state.symbol] = self._quote(state.symbol, n, when)
+        self.last_errors = errors
+        return out
 
     # -- history -------------------------------------------------------------
     def get_historical(self, symbol: str, period: str = "1mo", interval: str = "1d") -> pd.DataFrame:
@@ -329,24 +630,43 @@ class SimDataProvider(DataProvider):
             now = ensure_utc(self._clock(), "clock()")
             start, step = history_window(period, interval, now, earliest=now - _MAX_SPAN)
             step_s = int(step.total_seconds())
-            now_s = _unix_seconds(now)
             first = -(-_unix_seconds(start) // step_s) * step_s
-            state = self._symbol(sym)
-            origin = self._origin_s
-            rows = []
-            for bar in range(first, now_s + 1, step_s):
-                end = min(bar + step_s - 1, now_s)
-                span = end - bar
-                prices = [state.mid(bar - origin)]
-                prices.extend(
-                    state.mid(bar + span * i // (_BAR_SAMPLES + 1) - origin)
-                    for i in range(1, _BAR_SAMPLES + 1)
-                    if span > 1
-                )
-                close = state.mid(end - origin)
-                prices.append(close)
-                volume = state.params.size * (span + 1) / 60.0 * (0.5 + state.path.uniform(bar, -2 - step_s))
-                rows.append((bar, prices[0], max(prices), min(prices), close, float(round(volume))))
+            return self._bars(sym, first, _unix_seconds(now), step_s)
+
+    def get_recent_bars(self, symbol: str, interval: str = "1d", count: int = 1) -> pd.DataFrame:
+        """The last ``count`` bars of ``interval`` as ``get_historical`` builds them; the last one holds the current quote.
+
+        What the loop's warm-up asks for: only the bars a strategy needs,
+        however long or short the interval.
+        """
+        sym = normalize_symbol(symbol)
+        check_interval(interval)
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise DataProviderError(f"count must be an integer >= 1, got {count!r}", symbol=sym)
+        with self._lock:
+            now_s = _unix_seconds(ensure_utc(self._clock(), "clock()"))
+            step_s = int(INTERVALS[interval].total_seconds())
+            first = (now_s // step_s - (count - 1)) * step_s
+            return self._bars(sym, first, now_s, step_s)
+
+    def _bars(self, sym: str, first: int, now_s: int, step_s: int) -> pd.DataFrame:
+        """Bars of ``step_s`` seconds starting at Unix second ``first`` up to the one holding ``now_s``."""
+        state = self._symbol(sym)
+        origin = self._origin_s
+        rows = []
+        for bar in range(first, now_s + 1, step_s):
+            end = min(bar + step_s - 1, now_s)
+            span = end - bar
+            prices = [state.mid(bar - origin)]
+            prices.extend(
+                state.mid(bar + span * i // (_BAR_SAMPLES + 1) - origin)
+                for i in range(1, _BAR_SAMPLES + 1)
+                if span > 1
+            )
+            close = state.mid(end - origin)
+            prices.append(close)
+            volume = state.params.size * (span + 1) / 60.0 * (0.5 + state.path.uniform(bar, -2 - step_s))
+            rows.append((bar, prices[0], max(prices), min(prices), close, float(round(volume))))
         frame = pd.DataFrame(rows, columns=["timestamp", "open", "high", "low", "close", "volume"])
         frame.index = pd.to_datetime(frame.pop("timestamp"), unit="s", utc=True)
         return normalize_ohlcv(frame, sym)

@@ -46,19 +46,20 @@ from typing import Any
 
 import pandas as pd
 
+from CONFIG.schema import QUOTE_INTERVALS, QUOTE_PERIODS, YFinanceSettings
 from LIVE_TRADING.common.circuit import breaker_from_config
 from LIVE_TRADING.common.clock import Clock, ensure_utc, utc_now
 from LIVE_TRADING.common.exceptions import CircuitOpenError, DataProviderError
-from LIVE_TRADING.common.settings import SettingsReader, to_float
+from LIVE_TRADING.common.settings import section
+from LIVE_TRADING.common.symbols import configured_asset_classes
+from LIVE_TRADING.data import calendar
 from LIVE_TRADING.data.provider import DataProvider, history_window, normalize_ohlcv, normalize_symbol
-from LIVE_TRADING.data.quotes import make_quote, synthetic_quote
+from LIVE_TRADING.data.quotes import finite_or_none, make_quote, synthetic_quote
 
 logger = logging.getLogger(__name__)
 
 #: Yahoo's batched quote endpoint (bid/ask/sizes for many symbols in one request)
 QUOTE_URL = "https://query1.finance.yahoo.com/v7/finance/quote"
-QUOTE_PERIODS = ("1d", "5d")
-QUOTE_INTERVALS = ("1m", "2m", "5m", "15m", "30m", "60m", "90m", "1h")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -125,17 +126,21 @@ class YFinanceProvider(DataProvider):
         max_spread_bps: float | None = None,
     ) -> None:
         super().__init__()
-        r = SettingsReader("data.yfinance")
-        self.cache_ttl_s: float = r.number("cache_ttl_s", cache_ttl_s, ge=0)  # type: ignore[assignment]
-        self.spread_bps: float = r.number("spread_bps", spread_bps, ge=0)  # type: ignore[assignment]
-        self.size: float = r.number("size", size, ge=0)  # type: ignore[assignment]
-        self.quote_period = r.choice("quote_period", QUOTE_PERIODS, quote_period)
-        self.quote_interval = r.choice("quote_interval", QUOTE_INTERVALS, quote_interval)
-        self.timeout_s = r.number("timeout_s", timeout_s, gt=0)
-        self.bid_ask = r.boolean("bid_ask", bid_ask)
-        self.max_spread_bps: float = r.number("max_spread_bps", max_spread_bps, ge=0)  # type: ignore[assignment]
-        r.finish()
+        cfg: YFinanceSettings = section("data.yfinance", {
+            "cache_ttl_s": cache_ttl_s, "spread_bps": spread_bps, "size": size, "quote_period": quote_period,
+            "quote_interval": quote_interval, "timeout_s": timeout_s, "bid_ask": bid_ask,
+            "max_spread_bps": max_spread_bps,
+        })
+        self.cache_ttl_s: float = cfg.cache_ttl_s
+        self.spread_bps: float = cfg.spread_bps
+        self.size: float = cfg.size
+        self.quote_period: str = cfg.quote_period
+        self.quote_interval: str = cfg.quote_interval
+        self.timeout_s: float = cfg.timeout_s
+        self.bid_ask: bool = cfg.bid_ask
+        self.max_spread_bps: float = cfg.max_spread_bps
         self._clock: Clock = clock or utc_now
+        self._asset_classes = configured_asset_classes()
         self._yf = yf
         self._cache: dict[str, tuple[datetime, dict[str, Any]]] = {}
         self._lock = threading.Lock()
@@ -200,7 +205,11 @@ class YFinanceProvider(DataProvider):
                     self._cache[sym] = (now, quote)
             found.update(fetched)
             errors.update(failed)
-        return {sym: dict(found[sym]) for sym in wanted if sym in found}, errors
+        return {
+            sym: {**found[sym], "market_open": calendar.is_open(sym, now, self._asset_classes)}
+            for sym in wanted
+            if sym in found
+        }, errors
 
     def _fetch(self, symbols: list[str]) -> tuple[dict[str, dict[str, Any]], dict[str, DataProviderError]]:
         """One batched download for ``symbols`` (plus one bid/ask request if enabled)."""
@@ -270,11 +279,11 @@ class YFinanceProvider(DataProvider):
 
     def _quote(self, sym: str, price: float, when: datetime, book: dict[str, Any] | None) -> dict[str, Any]:
         if book:
-            bid, ask = to_float(book.get("bid")), to_float(book.get("ask"))
+            bid, ask = finite_or_none(book.get("bid")), finite_or_none(book.get("ask"))
             if bid is not None and ask is not None and 0 < bid <= ask:
                 mid = (bid + ask) / 2.0
                 if (ask - bid) / mid * 1e4 <= self.max_spread_bps and abs(mid / price - 1) * 1e4 <= self.max_spread_bps:
-                    bid_size, ask_size = to_float(book.get("bidSize")), to_float(book.get("askSize"))
+                    bid_size, ask_size = finite_or_none(book.get("bidSize")), finite_or_none(book.get("askSize"))
                     return make_quote(
                         sym,
                         bid,

@@ -54,7 +54,7 @@ import requests
 from LIVE_TRADING.common import alerting
 from LIVE_TRADING.common.clock import Clock, utc_now
 from LIVE_TRADING.common.exceptions import ConfigError
-from LIVE_TRADING.common.settings import SettingsReader
+from LIVE_TRADING.common.settings import section
 
 logger = logging.getLogger(__name__)
 
@@ -92,39 +92,45 @@ class AlertSettings:
     @classmethod
     def from_config(cls, **overrides: Any) -> AlertSettings:
         """Read and check ``live_trading.alerts`` (keyword arguments override); ``ConfigError`` lists every problem."""
-        r = SettingsReader("alerts", overrides)
+        nested: dict[str, Any] = {}
+        for name, value in overrides.items():  # webhook_url -> webhook.url, email_host -> email.host
+            group, _, rest = name.partition("_")
+            nested[f"{group}.{rest}" if group in ("webhook", "email") else name] = value
+        cfg = section("alerts", nested)
         s = cls(
-            enabled=r.boolean("enabled"),
-            account=r.string("account", optional=True),
-            dedup_window_s=r.number("dedup_window_s", ge=0) or 0.0,
-            queue_size=r.integer("queue_size", ge=1) or 1,
-            max_retries=r.integer("max_retries", ge=0) or 0,
-            backoff_base_s=r.number("backoff_base_s", ge=0) or 0.0,
-            backoff_max_s=r.number("backoff_max_s", ge=0) or 0.0,
-            timeout_s=r.number("timeout_s", gt=0) or 10.0,
-            reject_storm_count=r.integer("reject_storm_count", ge=1) or 1,
-            reject_storm_window_s=r.number("reject_storm_window_s", gt=0) or 60.0,
-            reconnect_alert_after_s=r.number("reconnect_alert_after_s", ge=0) or 0.0,
-            webhook_url=r.string("webhook.url", optional=True),
-            webhook_format=r.choice("webhook.format", WEBHOOK_FORMATS),
-            email_host=r.string("email.host", optional=True),
-            email_port=r.integer("email.port", ge=1, le=65535) or 25,
-            email_sender=r.string("email.sender", optional=True),
-            email_to=tuple(r.string_list("email.to") or ()),
-            email_username=r.string("email.username", optional=True),
-            email_password=r.string("email.password", optional=True),
-            email_starttls=r.boolean("email.starttls"),
+            enabled=cfg.enabled,
+            account=cfg.account,
+            dedup_window_s=cfg.dedup_window_s,
+            queue_size=cfg.queue_size,
+            max_retries=cfg.max_retries,
+            backoff_base_s=cfg.backoff_base_s,
+            backoff_max_s=cfg.backoff_max_s,
+            timeout_s=cfg.timeout_s,
+            reject_storm_count=cfg.reject_storm_count,
+            reject_storm_window_s=cfg.reject_storm_window_s,
+            reconnect_alert_after_s=cfg.reconnect_alert_after_s,
+            webhook_url=cfg.webhook.url,
+            webhook_format=cfg.webhook.format,
+            email_host=cfg.email.host,
+            email_port=cfg.email.port,
+            email_sender=cfg.email.sender,
+            email_to=tuple(cfg.email.to or ()),
+            email_username=cfg.email.username,
+            email_password=cfg.email.password,
+            email_starttls=cfg.email.starttls,
         )
+        problems: list[str] = []
         if s.webhook_url is not None:
             parts = urlsplit(s.webhook_url)
             if parts.scheme not in ("http", "https") or not parts.netloc:
-                r.problems.append(
+                problems.append(
                     f"live_trading.alerts.webhook.url must be an http:// or https:// URL, got "
                     f"{_redact_url(s.webhook_url)!r}"
                 )
         if s.email_host is not None and (not s.email_sender or not s.email_to):
-            r.problems.append("live_trading.alerts.email needs sender and to when email.host is set")
-        r.finish()
+            problems.append("live_trading.alerts.email needs sender and to when email.host is set")
+        if problems:
+            raise ConfigError(problems=problems)
         return s
 
 

@@ -43,6 +43,7 @@ from typing import Any
 
 import pandas as pd
 
+from LIVE_TRADING.brokers.interface import SupportsAccountSummary, supports, venue_broker
 from LIVE_TRADING.common.constants import EVENT_FILL, EVENT_SESSION
 from LIVE_TRADING.common.exceptions import ConfigError, DataProviderError
 from LIVE_TRADING.monitoring.performance import Performance, drawdown_series, monthly_returns, performance
@@ -283,8 +284,7 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _unwrap(broker: Any) -> Any:
-    unwrap = getattr(broker, "unwrap", None)
-    return unwrap() if callable(unwrap) else broker
+    return venue_broker(broker)
 
 
 @dataclass
@@ -330,10 +330,9 @@ def _read_source(source: Any, initial_cash: float | None, provider: Any, end: da
         else:
             fills = [dict(f, timestamp=_time(f["timestamp"])) for f in source.get_fills()]
             start = min((f["timestamp"] for f in fills), default=None)
-            summary = getattr(source, "get_account_summary", None)
             initial = initial_cash
-            if initial is None and callable(summary):
-                initial = summary().get("initial_cash")
+            if initial is None and supports(source, SupportsAccountSummary):
+                initial = source.get_account_summary().get("initial_cash")
             label = type(inner).__name__
         if end is None and callable(getattr(source, "now", None)):
             end = _time(source.now())

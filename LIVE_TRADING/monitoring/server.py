@@ -36,7 +36,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from LIVE_TRADING.common.exceptions import ConfigError
-from LIVE_TRADING.common.settings import SettingsReader
+from LIVE_TRADING.common.settings import section
 from LIVE_TRADING.monitoring.health import UNHEALTHY, HealthMonitor
 from LIVE_TRADING.monitoring.prometheus import CONTENT_TYPE, make_registry, render
 from LIVE_TRADING.monitoring.source import MonitorSource
@@ -59,22 +59,16 @@ class MonitoringSettings:
     @classmethod
     def from_config(cls, **overrides: Any) -> MonitoringSettings:
         """Read ``live_trading.monitoring`` (keyword arguments override; ``port=0`` picks a free port)."""
-        r = SettingsReader("monitoring", overrides)
-        host = r.string("host")
-        port = r.integer("port", ge=0, le=65535)
-        raw_token, _ = r.raw("token")
-        token = r.string("token", optional=True) if raw_token not in (None, "") else None
-        s = cls(
-            host=host or "127.0.0.1",
-            port=port if port is not None else 9108,
-            token=token,
-            health_check_s=r.number("health_check_s", gt=0) or 15.0,
-            max_quote_age_s=r.number("max_quote_age_s", gt=0) or 300.0,
-            degraded_headroom=r.number("degraded_headroom", ge=0, le=1) or 0.0,
-            degraded_reject_rate=r.number("degraded_reject_rate", ge=0, le=1) or 0.0,
+        cfg = section("monitoring", overrides)
+        return cls(
+            host=cfg.host,
+            port=cfg.port,
+            token=cfg.token.strip() if cfg.token and cfg.token.strip() else None,
+            health_check_s=cfg.health_check_s,
+            max_quote_age_s=cfg.max_quote_age_s,
+            degraded_headroom=cfg.degraded_headroom,
+            degraded_reject_rate=cfg.degraded_reject_rate,
         )
-        r.finish()
-        return s
 
     def __repr__(self) -> str:  # never print the token
         return (f"MonitoringSettings(host={self.host!r}, port={self.port}, token={'***' if self.token else None}, "

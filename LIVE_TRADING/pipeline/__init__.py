@@ -14,15 +14,19 @@ from LIVE_TRADING.pipeline.rebalance import (
     portfolio_value,
     rebalance,
 )
-from LIVE_TRADING.pipeline.results import RunResult, StepInfo, drawdowns, max_drawdown
+from LIVE_TRADING.pipeline.results import BoundedLog, RunResult, StepInfo, drawdowns, max_drawdown
+from LIVE_TRADING.pipeline.strategies import Strategy, StrategyContext
 
 __all__ = [
     "DEFAULT_MIN_TRADE_VALUE",
     "MODES",
+    "BoundedLog",
     "PipelineConfig",
     "RebalanceResult",
     "RunResult",
     "StepInfo",
+    "Strategy",
+    "StrategyContext",
     "drawdowns",
     "max_drawdown",
     "pnl_from_fills",

@@ -18,8 +18,11 @@ Two functions do the work, against any ``Broker`` (paper, Binance, IBKR):
 ``run_loop(broker, provider, strategy, steps, symbols=...)``
     Per step: pull quotes (``broker.update_quotes`` when the broker has it,
     else the ``provider``, else ``broker.get_quote``), append each mid to the
-    price history, ask ``strategy(quotes, positions, history)`` for targets
-    (see ``LIVE_TRADING.pipeline.strategies``), ``rebalance``, record equity. Between
+    price history (a deque per symbol, ``strategy.lookback`` long), ask
+    ``strategy.on_bar(ctx, quotes)`` for targets (a ``Strategy``, or a plain
+    callable ``(quotes, positions, history)``; see
+    ``LIVE_TRADING.pipeline.strategies``), ``rebalance``, record equity.
+    Warm-up fetches only the ``lookback - 1`` bars the strategy declares. Between
     steps it calls ``advance()`` (simulated time) and/or waits until
     ``interval_s`` has passed since the previous step started (real time).
     Ctrl-C (``KeyboardInterrupt``) stops it cleanly: the loop's own open
@@ -48,25 +51,42 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from CONFIG.schema import PipelineSettings
+from LIVE_TRADING.brokers.interface import (
+    SupportsAccountSummary,
+    SupportsJournal,
+    SupportsPositionDetails,
+    SupportsQuotes,
+    supports,
+    venue_broker,
+)
 from LIVE_TRADING.brokers.paper.ledger import pnl_from_fills
 from LIVE_TRADING.common.constants import (
     OPEN_STATUSES,
     ORDER_TYPE_MARKET,
 )
 from LIVE_TRADING.common.exceptions import BrokerError, DataProviderError
-from LIVE_TRADING.common.settings import SettingsReader
-from LIVE_TRADING.data.provider import INTERVALS, INTRADAY_LIMITS, PERIODS
+from LIVE_TRADING.common.journal import Journal
+from LIVE_TRADING.common.settings import section
+from LIVE_TRADING.data.provider import INTERVALS, INTRADAY_LIMITS, PERIODS, quote_errors
+from LIVE_TRADING.data.quotes import Quote, mid_price
 from LIVE_TRADING.pipeline.rebalance import (
+    DEFAULT_CASH_MARGIN_BPS,
     DEFAULT_MIN_TRADE_VALUE,
-    MODES,
-    REBALANCE_ORDER_TYPES,
+    _finite,
     _sym,
-    mid,
+    check_options,
+    check_targets,
     portfolio_value,
-    rebalance,
+    rebalance_checked,
 )
 from LIVE_TRADING.pipeline.results import RunResult, StepInfo
-from LIVE_TRADING.pipeline.strategies import STRATEGIES
+from LIVE_TRADING.pipeline.strategies import (
+    LegacyStrategy,
+    Strategy,
+    StrategyContext,
+    as_strategy,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -88,23 +108,18 @@ class PipelineConfig:
     @classmethod
     def from_config(cls, **kw: Any) -> PipelineConfig:
         """Read and check ``live_trading.pipeline``; ``ConfigError`` lists every problem."""
-        r = SettingsReader("pipeline", kw)
-        symbols = r.string_list("symbols", optional=False)
-        if symbols is not None and not symbols:
-            r.problems.append(f"{r.key('symbols')} must list at least one symbol, got []")
-        values = dict(
-            symbols=tuple(s.upper() for s in symbols or ()),
-            strategy=r.choice("strategy", sorted(STRATEGIES)),
-            steps=r.integer("steps", ge=1),
-            bar=r.choice("bar", INTERVALS),
-            interval_s=r.number("interval_s", ge=0, optional=True),
-            min_trade_value=r.number("min_trade_value", ge=0),
-            qty_step=r.number("qty_step", gt=0, optional=True),
-            order_type=r.choice("order_type", REBALANCE_ORDER_TYPES),
-            cancel_open_on_exit=r.boolean("cancel_open_on_exit"),
+        cfg: PipelineSettings = section("pipeline", kw)
+        return cls(
+            symbols=tuple(cfg.symbols),
+            strategy=cfg.strategy,
+            steps=cfg.steps,
+            bar=cfg.bar,
+            interval_s=cfg.interval_s,
+            min_trade_value=cfg.min_trade_value,
+            qty_step=cfg.qty_step,
+            order_type=cfg.order_type,
+            cancel_open_on_exit=cfg.cancel_open_on_exit,
         )
-        r.finish()
-        return cls(**values)  # type: ignore[arg-type]
 
 
 
@@ -139,33 +154,43 @@ def warm_history(
     if period is None:
         return out
     step = INTERVALS[interval]
+    recent = getattr(provider, "get_recent_bars", None)
     for sym in symbols:
         try:
-            frame = provider.get_historical(sym, period=period, interval=interval)
+            if callable(recent):  # only the bars needed, plus the last one: it holds the current quote
+                frame = recent(sym, interval=interval, count=bars + 1)
+                complete = frame.iloc[:-1] if frame is not None else None
+            else:
+                frame = provider.get_historical(sym, period=period, interval=interval)
+                complete = frame[frame.index + step <= now] if frame is not None else None
         except (DataProviderError, BrokerError) as exc:
             logger.warning("No history to warm up %s (%s %s): %s", sym, period, interval, exc)
             continue
-        if frame is None or len(frame) == 0:
+        if complete is None or len(complete) == 0:
             continue
-        complete = frame[frame.index + step <= now]
         out[sym] = [float(c) for c in complete["close"].to_numpy()[-bars:]]
     return out
 
 
 
-def _fetch_quotes(broker: Any, provider: Any, symbols: Sequence[str]) -> dict[str, dict[str, Any]]:
-    update = getattr(broker, "update_quotes", None)
+def _fetch_quotes(
+    broker: Any, provider: Any, symbols: list[str], known: Mapping[str, str]
+) -> dict[str, dict[str, Any]]:
+    """This step's quotes keyed by the run's (upper-case) symbols; ``DataProviderError`` if there are none."""
+    fed = supports(broker, SupportsQuotes)
+    own = broker.data_provider if fed else None
     # A paper broker built without a data provider cannot update_quotes: it is fed the provider's quotes.
-    if callable(update) and getattr(broker, "data_provider", True) is not None:
-        quotes = update(list(symbols))
+    # When its provider is the loop's own, fetching and applying here is what update_quotes would do,
+    # minus re-checking the loop's (already clean) symbols.
+    if fed and own is not None and own is not provider:
+        quotes = broker.update_quotes(symbols)
     elif provider is not None:
-        quotes = provider.get_multiple_quotes(list(symbols))
-        errors = getattr(provider, "last_errors", None)
+        quotes = provider.get_multiple_quotes(symbols)
+        errors = quote_errors(provider)
         if errors:
             logger.warning("No quotes for %s: %s", ", ".join(sorted(errors)), errors)
-        apply = getattr(broker, "apply_quotes", None)
-        if callable(apply):  # a paper broker without a provider of its own trades on these quotes
-            apply(quotes)
+        if fed:  # a paper broker without a provider of its own trades on these quotes
+            broker.apply_quotes(quotes)
     else:
         quotes = {}
         for sym in symbols:
@@ -173,21 +198,29 @@ def _fetch_quotes(broker: Any, provider: Any, symbols: Sequence[str]) -> dict[st
                 quotes[sym] = broker.get_quote(sym)
             except BrokerError as exc:
                 logger.warning("No quote for %s: %s", sym, exc)
-    out = {str(k).upper(): v for k, v in quotes.items()}
-    if symbols and not out:
+    for key in quotes:  # providers key quotes by upper-case symbol; anything else is normalised
+        if key not in known:
+            quotes = {str(k).upper(): v for k, v in quotes.items()}
+            break
+    if symbols and not quotes:
         raise DataProviderError(f"No quote for any of {', '.join(symbols)}")
-    return out
+    return quotes
 
 
-def _journal_of(broker: Any) -> Any:
-    inner = broker.unwrap() if callable(getattr(broker, "unwrap", None)) else broker
-    return getattr(inner, "journal", None)
+def _journal_of(broker: Any) -> Journal | None:
+    """The venue's journal, if it keeps one we can name (a read-only broker has none)."""
+    venue = venue_broker(broker)
+    try:
+        journal = venue.journal if isinstance(venue, SupportsJournal) else None
+    except BrokerError:
+        return None
+    return journal if isinstance(journal, Journal) else None
 
 
 def run_loop(
     broker: Any,
     provider: Any,
-    strategy: Callable[..., Mapping[str, float]],
+    strategy: Strategy | LegacyStrategy,
     steps: int,
     *,
     symbols: Sequence[str],
@@ -212,9 +245,11 @@ def run_loop(
     Args:
         provider: data provider for history warm-up and, for brokers without
             ``update_quotes``, quotes (``None``: quotes from ``broker.get_quote``).
-        strategy: ``(quotes, positions, history) -> targets``; its ``mode``
-            attribute (``"qty"``/``"weights"``) is used unless ``mode`` is given,
-            its ``lookback`` sizes the history.
+        strategy: a ``Strategy`` (``on_start``/``on_bar``), or a plain callable
+            ``(quotes, positions, history) -> targets`` (wrapped in
+            ``FunctionStrategy``). Its ``mode`` (``"qty"``/``"weights"``) is used
+            unless ``mode`` is given; its ``lookback`` sizes the history and the
+            warm-up (``history_len`` overrides it).
         symbols: the symbols quoted and tracked each step.
         bar: the bar length of the history (a yfinance interval such as ``1h``):
             warm-up bars come from ``get_historical(interval=bar)`` of
@@ -230,30 +265,41 @@ def run_loop(
     """
     if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
         raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
-    syms = [_sym(s) for s in symbols]
+    strat = as_strategy(strategy)
+    syms = list(dict.fromkeys(_sym(s) for s in symbols))
     if not syms:
         raise ValueError("run_loop needs at least one symbol")
-    mode = mode or getattr(strategy, "mode", "qty")
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    mode = mode or strat.mode
+    check_options(mode, order_type)
     if bar not in INTERVALS:
         raise ValueError(f"bar must be one of {', '.join(INTERVALS)}, got {bar!r}")
     if interval_s < 0 or not math.isfinite(interval_s):
         raise ValueError(f"interval_s must be >= 0, got {interval_s!r}")
-    lookback = int(history_len or getattr(strategy, "lookback", 0) or 50)
+    min_value = _finite(min_trade_value, "min_trade_value")
+    if min_value < 0:
+        raise ValueError(f"min_trade_value must be >= 0, got {min_trade_value!r}")
+    lookback = int(history_len or strat.lookback or 1)
+    if lookback < 1:
+        raise ValueError(f"lookback must be >= 1, got {lookback!r}")
 
     result = RunResult(steps_requested=steps)
     result.started_at = broker.now()
     history: dict[str, deque[float]] = {s: deque(maxlen=lookback) for s in syms}
+    known = {s: s for s in syms}
+    ctx = StrategyContext(broker, syms, history, now=result.started_at)
     token = uuid.uuid4().hex[:8]
     ours: set[str] = set()
     consecutive = 0
     next_start: float | None = None
+    margin = DEFAULT_CASH_MARGIN_BPS * 1e-4
+    skipped = result.skipped
+    equity_curve = result.equity_curve
     try:
         if warmup:  # inside the try: Ctrl-C during a slow (network) warm-up still ends with a summary
             source = history_provider if history_provider is not None else provider
             for sym, closes in warm_history(source, syms, bar, lookback - 1, result.started_at).items():
                 history[sym].extend(closes)
+        strat.on_start(ctx)
         for step in range(1, steps + 1):
             if step > 1:
                 if advance is not None:
@@ -262,29 +308,40 @@ def run_loop(
                     wait = next_start - monotonic()
                     if wait > 0:
                         sleep(wait)
-            next_start = monotonic() + interval_s
+            if interval_s > 0:
+                next_start = monotonic() + interval_s
             error: str | None = None
+            equity: float | None = None
             placed = failed = 0
             quotes: dict[str, dict[str, Any]] = {}
             try:
-                _cancel_ours(broker, ours, result, keep=False)
-                quotes = _fetch_quotes(broker, provider, syms)
-                if result.initial_equity is None and not result.equity_curve:  # before the first trade
+                if ours:
+                    _cancel_ours(broker, ours, result, keep=False)
+                quotes = _fetch_quotes(broker, provider, syms, known)
+                if result.initial_equity is None and not equity_curve:  # before the first trade
                     result.initial_equity = portfolio_value(broker, quotes)
                 for sym, quote in quotes.items():
-                    if sym in history:
-                        history[sym].append(mid(quote))
-                positions = dict(broker.get_positions())
-                targets = strategy(quotes, positions, {s: list(h) for s, h in history.items()})
+                    prices = history.get(sym)
+                    if prices is not None:
+                        prices.append((quote["bid"] + quote["ask"]) / 2.0 if type(quote) is Quote else mid_price(quote))
+                ctx.begin_step(step, broker.now())
+                targets = strat.on_bar(ctx, quotes)
                 if targets:
-                    rb = rebalance(
-                        broker, targets, mode=mode, order_type=order_type, min_trade_value=min_trade_value,
-                        quotes=quotes, qty_step=qty_step, client_id_prefix=f"lt{token}s{step}",
+                    rb = rebalance_checked(
+                        broker, check_targets(targets, mode, known=known), mode=mode, order_type=order_type,
+                        min_value=min_value, quotes=quotes, qty_step=qty_step, margin=margin,
+                        client_id_prefix=f"lt{token}s{step}", held=ctx.positions_if_read,
+                        skip_log=skipped, step=step,
                     )
-                    result.orders.extend(rb.orders)
-                    result.skipped.extend({**s, "step": step} for s in rb.skipped)
-                    result.failed.extend({**f, "step": step} for f in rb.failed)
-                    ours.update(o["order_id"] for o in rb.orders if o.get("status") in OPEN_STATUSES)
+                    if rb.orders:
+                        result.orders.extend(rb.orders)
+                        ours.update(o["order_id"] for o in rb.orders if o.get("status") in OPEN_STATUSES)
+                    elif not rb.failed:  # nothing placed since it was taken: the account's value is unchanged
+                        equity = rb.portfolio_value
+                    if rb.skipped:
+                        skipped.extend(rb.skipped, step=step)
+                    if rb.failed:
+                        result.failed.extend({**f, "step": step} for f in rb.failed)
                     placed, failed = len(rb.orders), len(rb.failed)
                 consecutive = 0
             except (BrokerError, DataProviderError) as exc:
@@ -293,13 +350,14 @@ def run_loop(
                 logger.warning("Step %d failed: %s", step, error)
                 result.errors.append({"step": step, "error": type(exc).__name__, "message": str(exc)})
             try:
-                equity = portfolio_value(broker, quotes)
+                if equity is None:
+                    equity = portfolio_value(broker, quotes)
             except (BrokerError, DataProviderError) as exc:
                 logger.warning("Step %d: equity unavailable: %s", step, exc)
                 equity = result.final_equity if result.final_equity is not None else math.nan
             now = broker.now()
             if math.isfinite(equity):
-                result.equity_curve.append((now, equity))
+                equity_curve.append((now, equity))
             result.steps_done = step
             if on_step is not None:
                 on_step(StepInfo(step, steps, now, equity, placed, failed, error))
@@ -355,12 +413,10 @@ def _finish(broker: Any, result: RunResult, ours: set[str], cancel_open: bool) -
     by_currency = pnl_from_fills(result.fills, {})["fees_by_currency"]
     result.fees_by_currency = by_currency
     result.fees = math.fsum(by_currency.values())
-    summary = getattr(broker, "get_account_summary", None)
-    details = getattr(broker, "get_position_details", None)
     acct: dict[str, Any] | None = None
-    if callable(summary):
+    if supports(broker, SupportsAccountSummary):
         try:
-            acct = dict(summary())
+            acct = dict(broker.get_account_summary())
         except BrokerError as exc:
             logger.warning("Could not read the account summary: %s", exc)
     if acct is not None:
@@ -371,21 +427,20 @@ def _finish(broker: Any, result: RunResult, ours: set[str], cancel_open: bool) -
         marks = {}
         for sym in result.positions:
             try:
-                marks[sym] = mid(broker.get_quote(sym))
+                marks[sym] = mid_price(broker.get_quote(sym))
             except BrokerError:
                 pass
         pnl = pnl_from_fills(result.fills, marks)
         result.realized_pnl, result.unrealized_pnl = pnl["realized_pnl"], pnl["unrealized_pnl"]
-    if callable(details):
+    if supports(broker, SupportsPositionDetails):
         try:
-            result.position_details = {s: d for s, d in details().items() if d.get("qty")}
+            result.position_details = {s: d for s, d in broker.get_position_details().items() if d.get("qty")}
         except BrokerError as exc:
             logger.warning("Could not read position details: %s", exc)
     journal = _journal_of(broker)
     if journal is not None:
-        path = getattr(journal, "path", None) or getattr(journal, "log_dir", None)
-        result.journal_path = str(path) if path is not None else None
-        result.run_id = getattr(journal, "run_id", None)
+        result.journal_path = str(journal.path)
+        result.run_id = journal.run_id
 
 
 __all__ = ["PipelineConfig", "run_loop", "warm_history", "warmup_period"]

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from LIVE_TRADING.brokers.interface import SupportsPortfolioValue, supports
 from LIVE_TRADING.common.constants import (
     ORDER_TYPE_LIMIT,
     ORDER_TYPE_MARKET,
@@ -28,6 +29,9 @@ from LIVE_TRADING.common.constants import (
     TIME_IN_FORCE,
 )
 from LIVE_TRADING.common.exceptions import BrokerError
+from LIVE_TRADING.common.symbols import normalize_symbol
+from LIVE_TRADING.data.quotes import Quote, mid_price
+from LIVE_TRADING.pipeline.results import BoundedLog, below_min_skip
 
 logger = logging.getLogger(__name__)
 
@@ -39,14 +43,8 @@ DEFAULT_MIN_TRADE_VALUE = 10.0
 DEFAULT_CASH_MARGIN_BPS = 50.0
 
 
-def mid(quote: Mapping[str, Any]) -> float:
-    return (float(quote["bid"]) + float(quote["ask"])) / 2.0
-
-
 def _sym(symbol: Any) -> str:
-    if not isinstance(symbol, str) or not symbol.strip():
-        raise ValueError(f"Invalid symbol in targets: {symbol!r}")
-    return symbol.strip().upper()
+    return normalize_symbol(symbol, ValueError)
 
 
 def _finite(value: Any, what: str) -> float:
@@ -54,7 +52,7 @@ def _finite(value: Any, what: str) -> float:
         raise ValueError(f"{what} must be a number, got {value!r}")
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"{what} must be a number, got {value!r}") from None
     if not math.isfinite(number):
         raise ValueError(f"{what} must be finite, got {value!r}")
@@ -82,16 +80,15 @@ def portfolio_value(broker: Any, quotes: Mapping[str, Mapping[str, Any]] | None 
     ``get_cash()`` is the cash available for new orders, so on a live venue
     cash locked in open orders is not counted.
     """
-    fn = getattr(broker, "get_portfolio_value", None)
-    if callable(fn):
-        return float(fn())
+    if supports(broker, SupportsPortfolioValue):
+        return float(broker.get_portfolio_value())
     value = float(broker.get_cash())
     quotes = quotes or {}
     for sym, qty in broker.get_positions().items():
         if not qty:
             continue
         quote = quotes.get(str(sym).upper()) or broker.get_quote(sym)
-        value += float(qty) * mid(quote)
+        value += float(qty) * mid_price(quote)
     return value
 
 
@@ -168,71 +165,136 @@ def rebalance(
         ValueError: bad arguments or targets (non-numeric, NaN, weights over ``max_gross_weight``).
         BrokerError: reading positions, cash or portfolio value failed (nothing was placed).
     """
+    check_options(mode, order_type, time_in_force)
+    min_value = _finite(min_trade_value, "min_trade_value")
+    if min_value < 0:
+        raise ValueError(f"min_trade_value must be >= 0, got {min_trade_value!r}")
+    offset = _finite(limit_offset_bps, "limit_offset_bps") * 1e-4
+    margin = _finite(cash_margin_bps, "cash_margin_bps") * 1e-4
+    wanted = check_targets(targets, mode, max_gross_weight)
+    quotes = {str(k).upper(): v for k, v in (quotes or {}).items()}
+    return rebalance_checked(
+        broker, wanted, mode=mode, order_type=order_type, min_value=min_value, quotes=quotes,
+        time_in_force=time_in_force, offset=offset, qty_step=qty_step, fit_to_cash=fit_to_cash, margin=margin,
+        client_id_prefix=client_id_prefix,
+    )
+
+
+def check_options(mode: str, order_type: str, time_in_force: str | None = None) -> None:
+    """``ValueError`` unless ``mode``, ``order_type`` and ``time_in_force`` are ones ``rebalance`` knows."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     if order_type not in REBALANCE_ORDER_TYPES:
         raise ValueError(f"order_type must be one of {', '.join(REBALANCE_ORDER_TYPES)}, got {order_type!r}")
     if time_in_force is not None and time_in_force not in TIME_IN_FORCE:
         raise ValueError(f"time_in_force must be one of {', '.join(TIME_IN_FORCE)}, got {time_in_force!r}")
-    min_value = _finite(min_trade_value, "min_trade_value")
-    if min_value < 0:
-        raise ValueError(f"min_trade_value must be >= 0, got {min_trade_value!r}")
-    offset = _finite(limit_offset_bps, "limit_offset_bps") * 1e-4
-    margin = _finite(cash_margin_bps, "cash_margin_bps") * 1e-4
-    if not isinstance(targets, Mapping):
+
+
+def check_targets(
+    targets: Mapping[str, float],
+    mode: str,
+    max_gross_weight: float = 1.0,
+    known: Mapping[str, str] | None = None,
+) -> dict[str, float]:
+    """``{SYMBOL: float}`` from a strategy's ``targets``; ``ValueError`` for a bad symbol or number.
+
+    ``known`` maps symbols already in normal form to themselves (a shortcut
+    for the loop's own symbols); weights adding up (in absolute value) to
+    more than ``max_gross_weight`` are refused.
+    """
+    if type(targets) is not dict and not isinstance(targets, Mapping):
         raise ValueError(f"targets must be a mapping of symbol to target, got {type(targets).__name__}")
+    known = known or {}
     wanted: dict[str, float] = {}
     for raw_sym, raw_target in targets.items():
-        sym = _sym(raw_sym)
+        sym = known.get(raw_sym) if type(raw_sym) is str else None
+        if sym is None:
+            sym = _sym(raw_sym)
         if sym in wanted:
             raise ValueError(f"Symbol {sym} appears twice in targets")
-        wanted[sym] = _finite(raw_target, f"target for {sym}")
+        if type(raw_target) is float and -math.inf < raw_target < math.inf:
+            wanted[sym] = raw_target
+        else:
+            wanted[sym] = _finite(raw_target, f"target for {sym}")
     if mode == "weights":
-        gross = math.fsum(abs(w) for w in wanted.values())
+        gross = math.fsum(map(abs, wanted.values()))
         if gross > max_gross_weight + 1e-9:
             raise ValueError(
                 f"weights add up to {gross:g} (absolute), more than max_gross_weight {max_gross_weight:g}"
             )
+    return wanted
 
+
+def rebalance_checked(
+    broker: Any,
+    wanted: dict[str, float],
+    *,
+    mode: str,
+    order_type: str,
+    min_value: float,
+    quotes: Mapping[str, Mapping[str, Any]],
+    time_in_force: str | None = None,
+    offset: float = 0.0,
+    qty_step: float | Mapping[str, float] | None = None,
+    fit_to_cash: bool = True,
+    margin: float = DEFAULT_CASH_MARGIN_BPS * 1e-4,
+    client_id_prefix: str | None = None,
+    held: Mapping[str, float] | None = None,
+    skip_log: BoundedLog | None = None,
+    step: int = 0,
+) -> RebalanceResult:
+    """``rebalance`` after its checks: ``wanted`` from ``check_targets``, ``quotes`` keyed by upper-case symbols,
+    ``offset`` and ``margin`` as fractions (not bps); ``held``: ``{SYMBOL: qty}`` just read from the broker
+    (``None``: read them here). With ``skip_log`` (the loop's ``RunResult.skipped``) trades below
+    ``min_value`` are counted there, tagged with ``step``, instead of listed in ``result.skipped``."""
     result = RebalanceResult()
     if not wanted:
         return result
-    quotes = {str(k).upper(): v for k, v in (quotes or {}).items()}
-    held = {str(s).upper(): float(q) for s, q in broker.get_positions().items()}
+    if held is None:
+        held = {str(s).upper(): float(q) for s, q in broker.get_positions().items()}
 
     priced: dict[str, Mapping[str, Any]] = {}
+    missing = []
+    quote_of = quotes.get
     for sym in wanted:
-        quote = quotes.get(sym)
+        quote = quote_of(sym)
         if quote is None:
-            try:
-                quote = broker.get_quote(sym)
-            except BrokerError as exc:
-                logger.warning("rebalance: no quote for %s, not traded: %s", sym, exc)
-                result.failed.append(_failure(sym, None, None, exc))
-                continue
-        priced[sym] = quote
+            missing.append(sym)
+        else:
+            priced[sym] = quote
+    for sym in missing:
+        try:
+            priced[sym] = broker.get_quote(sym)
+        except BrokerError as exc:
+            logger.warning("rebalance: no quote for %s, not traded: %s", sym, exc)
+            result.failed.append(_failure(sym, None, None, exc))
 
-    if mode == "weights":
-        result.portfolio_value = value = portfolio_value(broker, {**quotes, **priced})
+    value = 0.0
+    by_weight = mode == "weights"
+    if by_weight:
+        result.portfolio_value = value = portfolio_value(broker, {**quotes, **priced} if missing else quotes)
+    steps = qty_step if qty_step is not None and isinstance(qty_step, Mapping) else None
 
     plan: list[dict[str, Any]] = []
+    held_of = held.get
     for sym, quote in priced.items():
-        price = mid(quote)
-        target = wanted[sym] * value / price if mode == "weights" else wanted[sym]
-        current = held.get(sym, 0.0)
-        delta = _toward_zero(target - current, _step_for(qty_step, sym))
-        if abs(delta) <= QTY_EPSILON:
+        price = (quote["bid"] + quote["ask"]) / 2.0 if type(quote) is Quote else mid_price(quote)
+        target = wanted[sym] * value / price if by_weight else wanted[sym]
+        delta = target - held_of(sym, 0.0)
+        if qty_step:
+            delta = _toward_zero(delta, steps.get(sym) if steps is not None else qty_step)  # type: ignore[arg-type]
+        if -QTY_EPSILON <= delta <= QTY_EPSILON:
             continue
         side = SIDE_BUY if delta > 0 else SIDE_SELL
         qty = abs(delta)
-        trade = {"symbol": sym, "side": side, "qty": qty, "value": qty * price, "quote": quote}
-        if trade["value"] < min_value:
-            result.skipped.append(
-                {"symbol": sym, "side": side, "qty": qty, "value": trade["value"],
-                 "reason": f"trade value {trade['value']:,.2f} below min_trade_value {min_value:,.2f}"}
-            )
+        trade_value = qty * price
+        if trade_value < min_value:
+            if skip_log is not None:
+                skip_log.add_below_min(sym, side, qty, trade_value, min_value, step)
+            else:
+                result.skipped.append(below_min_skip(sym, side, qty, trade_value, min_value))
             continue
-        plan.append(trade)
+        plan.append({"symbol": sym, "side": side, "qty": qty, "value": trade_value, "quote": quote})
 
     # Sells first: their proceeds pay for the buys.
     plan.sort(key=lambda t: (t["side"] != SIDE_SELL, t["symbol"]))
@@ -251,7 +313,7 @@ def rebalance(
             if qty * unit > cash:
                 fitted = _toward_zero(max(cash, 0.0) / unit, _step_for(qty_step, sym))
                 reason = f"not enough cash: {qty:g} would cost about {qty * unit:,.2f}, {cash:,.2f} available"
-                if fitted <= QTY_EPSILON or fitted * mid(quote) < min_value:
+                if fitted <= QTY_EPSILON or fitted * mid_price(quote) < min_value:
                     result.skipped.append({"symbol": sym, "side": side, "qty": qty, "value": trade["value"],
                                            "reason": reason})
                     continue

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -38,6 +39,82 @@ def drawdowns(values: Sequence[float]) -> list[float]:
 
 
 
+def below_min_skip(symbol: str, side: str, qty: float, value: float, min_value: float, **extra: Any) -> dict[str, Any]:
+    """The record of a trade not placed because it is worth less than ``min_trade_value``."""
+    return {"symbol": symbol, "side": side, "qty": qty, "value": value, "min_trade_value": min_value,
+            "reason": "trade value below min_trade_value", **extra}
+
+
+class BoundedLog:
+    """Counts items and keeps only the first ``head`` and the last ``tail`` of them (bounded memory).
+
+    ``len()`` is the total count; iterating yields the kept items, first ones
+    then last ones (``dropped`` of them in between are not kept).
+    """
+
+    __slots__ = ("count", "first", "head", "last")
+
+    def __init__(self, head: int = 5, tail: int = 5) -> None:
+        self.head = head
+        self.count = 0
+        self.first: list[dict[str, Any]] = []
+        self.last: deque[dict[str, Any]] = deque(maxlen=tail)
+
+    def add_below_min(self, symbol: str, side: str, qty: float, value: float, min_value: float, step: int) -> None:
+        """Count a trade skipped as worth less than ``min_value``; its dict is built only if it is kept."""
+        self.count += 1
+        if len(self.first) < self.head:
+            self.first.append(below_min_skip(symbol, side, qty, value, min_value, step=step))
+        else:
+            self.last.append((symbol, side, qty, value, min_value, step))  # type: ignore[arg-type]  # built when read
+
+    def append(self, item: dict[str, Any]) -> None:
+        self.count += 1
+        if len(self.first) < self.head:
+            self.first.append(item)
+        else:
+            self.last.append(item)
+
+    def extend(self, items: Iterable[dict[str, Any]], **extra: Any) -> None:
+        """Count ``items`` and keep those that fall in the head or the tail; ``extra`` fields are added to the kept ones."""
+        batch = items if isinstance(items, list) else list(items)
+        n = len(batch)
+        self.count += n
+        room = self.head - len(self.first)
+        start = 0
+        if room > 0:
+            start = min(room, n)
+            kept = batch[:start]
+            for item in kept:
+                item.update(extra)
+            self.first.extend(kept)
+        maxlen = self.last.maxlen or 0
+        tail = batch[max(start, n - maxlen):]
+        for item in tail:
+            item.update(extra)
+        self.last.extend(tail)
+
+    @property
+    def dropped(self) -> int:
+        """Items counted but not kept."""
+        return self.count - len(self.first) - len(self.last)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        yield from self.first
+        for item in self.last:
+            if isinstance(item, tuple):
+                symbol, side, qty, value, min_value, step = item
+                yield below_min_skip(symbol, side, qty, value, min_value, step=step)
+            else:
+                yield item
+
+    def __repr__(self) -> str:
+        return f"BoundedLog(count={self.count}, kept={len(self.first) + len(self.last)})"
+
+
 @dataclass
 class RunResult:
     """What ``run_loop`` did. Money amounts are in the account currency.
@@ -51,6 +128,8 @@ class RunResult:
     started (on a live account shared with other activity, those fills too).
     P&L and fees are the broker's (``get_account_summary``) when it reports
     them, else computed from ``fills`` as if the account had started flat.
+    ``skipped`` (trades not placed: below ``min_trade_value``, no cash) counts
+    them all (``len``) but keeps only the first and last few, each with its ``step``.
     """
 
     steps_requested: int
@@ -62,7 +141,7 @@ class RunResult:
     equity_curve: list[tuple[datetime, float]] = field(default_factory=list)
     orders: list[dict[str, Any]] = field(default_factory=list)
     fills: list[dict[str, Any]] = field(default_factory=list)
-    skipped: list[dict[str, Any]] = field(default_factory=list)
+    skipped: BoundedLog = field(default_factory=BoundedLog)
     failed: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)

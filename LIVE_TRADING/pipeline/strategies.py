@@ -1,18 +1,32 @@
-"""Example strategies for the reference loop (``LIVE_TRADING.pipeline.run_loop``).
+"""Strategies for the reference loop (``LIVE_TRADING.pipeline.run_loop``).
 
-A strategy is any callable ``strategy(quotes, positions, history) -> targets``:
+Write a strategy as a subclass of ``Strategy``::
 
-* ``quotes``: ``{symbol: Quote}`` for this step (symbols without a quote are missing);
-* ``positions``: ``{symbol: qty}`` held now (``broker.get_positions()``);
-* ``history``: ``{symbol: [price, ...]}`` for every symbol of the run, oldest
-  first, the last entry being this step's mid (warmed up from the data
-  provider's bars where possible). Treat it as read-only.
+    class BuyTheDip(Strategy):
+        name = "buy_the_dip"
+        mode = "weights"          # on_bar returns fractions of portfolio value ("qty": quantities)
+        lookback = 20             # bars of history it needs: warm-up fetches only these
 
-It returns target positions for the symbols it wants to change: quantities,
-or fractions of portfolio value when the strategy has ``mode = "weights"``.
-Symbols it leaves out are not traded this step. Optional attributes that the
-loop reads: ``mode`` (``"qty"`` or ``"weights"``, default ``"qty"``) and
-``lookback`` (how many prices of history it needs).
+        def on_bar(self, ctx, quotes):
+            targets = {}
+            for sym, prices in ctx.history.items():
+                if len(prices) == self.lookback and prices[-1] < min(prices) * 1.001:
+                    targets[sym] = 0.1
+            return targets
+
+``on_start(ctx)`` is called once before the first bar; ``on_bar(ctx, quotes)``
+once per step with this step's ``{symbol: Quote}`` (symbols without a quote
+are missing) and returns target positions for the symbols it wants to change.
+Symbols it leaves out are not traded this step. ``ctx`` (a
+``StrategyContext``) gives ``history`` (per symbol, a ``deque`` of mid prices,
+oldest first, at most ``lookback`` long, the last being this step's mid),
+``positions`` and ``cash`` (read from the broker when first asked in a step),
+``now``, ``step`` and the ``broker`` itself. Treat ``history`` as read-only.
+
+A plain callable ``strategy(quotes, positions, history) -> targets`` (the
+older form) still works: ``run_loop`` wraps it in ``FunctionStrategy``, which
+passes ``history`` as lists and reads ``mode`` / ``lookback`` attributes when
+the callable has them. ``Strategy`` instances can be called that way too.
 
 ``get_strategy("ma_crossover", fast=10)`` builds one by name (``STRATEGIES``
 lists them); ``strategy_params(name)`` names the parameters each accepts.
@@ -22,10 +36,139 @@ from __future__ import annotations
 
 import inspect
 import math
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from datetime import datetime
+from itertools import islice
+from typing import Any, Protocol, runtime_checkable
 
-Strategy = Callable[[Mapping[str, Any], Mapping[str, float], Mapping[str, Sequence[float]]], Mapping[str, float]]
+LegacyStrategy = Callable[[Mapping[str, Any], Mapping[str, float], Mapping[str, Sequence[float]]], Mapping[str, float]]
+#: lookback given to plain callables that do not declare one
+DEFAULT_LOOKBACK = 50
+
+
+class StrategyContext:
+    """What a strategy sees besides the quotes: history, account and time (see the module docstring)."""
+
+    __slots__ = ("_cash", "_positions", "broker", "history", "now", "step", "symbols")
+
+    def __init__(
+        self,
+        broker: Any,
+        symbols: Sequence[str],
+        history: dict[str, deque[float]],
+        now: datetime | None = None,
+        positions: Mapping[str, float] | None = None,
+        cash: float | None = None,
+    ) -> None:
+        self.broker = broker
+        self.symbols = tuple(symbols)
+        self.history = history
+        self.now = now
+        self.step = 0
+        self._positions = positions
+        self._cash = cash
+
+    def begin_step(self, step: int, now: datetime) -> None:
+        """Move to ``step``: positions and cash are read afresh when next asked."""
+        self.step = step
+        self.now = now
+        self._positions = None
+        self._cash = None
+
+    @property
+    def positions(self) -> Mapping[str, float]:
+        """``{symbol: qty}`` held now (the broker's ``get_positions()``, read once per step)."""
+        if self._positions is None:
+            self._positions = dict(self.broker.get_positions())
+        return self._positions
+
+    @property
+    def positions_if_read(self) -> Mapping[str, float] | None:
+        """The positions read this step, or None if nobody asked yet (the loop reuses them)."""
+        return self._positions
+
+    @property
+    def cash(self) -> float:
+        """Cash available for new orders (the broker's ``get_cash()``, read once per step)."""
+        if self._cash is None:
+            self._cash = float(self.broker.get_cash())
+        return self._cash
+
+
+class Strategy:
+    """Base class of strategies: override ``on_bar`` (and optionally ``on_start``).
+
+    Attributes:
+        name: the name ``get_strategy`` knows it by.
+        mode: ``"qty"`` (targets are quantities) or ``"weights"`` (fractions of portfolio value).
+        lookback: bars of history ``on_bar`` needs (``ctx.history`` keeps this many).
+    """
+
+    name: str = ""
+    mode: str = "qty"
+    lookback: int = 1
+
+    def on_start(self, ctx: StrategyContext) -> None:
+        """Called once before the first bar (history is warmed up by then)."""
+
+    def on_bar(self, ctx: StrategyContext, quotes: Mapping[str, Any]) -> Mapping[str, float]:
+        """Target positions for this step (symbols left out are not traded)."""
+        raise NotImplementedError
+
+    def __call__(
+        self,
+        quotes: Mapping[str, Any],
+        positions: Mapping[str, float],
+        history: Mapping[str, Sequence[float]],
+    ) -> Mapping[str, float]:
+        """The older calling convention: ``on_bar`` with a context made of these arguments."""
+        ctx = StrategyContext(None, list(history), dict(history), positions=positions)  # type: ignore[arg-type]
+        return self.on_bar(ctx, quotes)
+
+
+class FunctionStrategy(Strategy):
+    """A plain callable ``fn(quotes, positions, history) -> targets`` as a ``Strategy``.
+
+    ``history`` is passed as ``{symbol: list}`` (copies); ``mode`` and
+    ``lookback`` come from the callable's attributes when it has them
+    (default ``"qty"`` and ``DEFAULT_LOOKBACK``).
+    """
+
+    def __init__(self, fn: LegacyStrategy, mode: str | None = None, lookback: int | None = None) -> None:
+        self.fn = fn
+        self.mode = mode or getattr(fn, "mode", None) or "qty"
+        self.lookback = int(lookback or getattr(fn, "lookback", None) or DEFAULT_LOOKBACK)
+        self.name = str(getattr(fn, "name", None) or getattr(fn, "__name__", type(fn).__name__))
+
+    def on_bar(self, ctx: StrategyContext, quotes: Mapping[str, Any]) -> Mapping[str, float]:
+        return self.fn(quotes, ctx.positions, {s: list(h) for s, h in ctx.history.items()})
+
+    def __repr__(self) -> str:
+        return repr(self.fn)
+
+
+def as_strategy(strategy: Strategy | LegacyStrategy) -> Strategy:
+    """``strategy`` itself if it is a ``Strategy``, else a plain callable wrapped in ``FunctionStrategy``."""
+    if isinstance(strategy, Strategy):
+        return strategy
+    if not callable(strategy):
+        raise TypeError(f"strategy must be a Strategy or a callable, got {type(strategy).__name__}")
+    return FunctionStrategy(strategy)
+
+
+@runtime_checkable
+class DeclaresMode(Protocol):
+    """A strategy that says whether its targets are quantities or weights."""
+
+    mode: str  # "qty" | "weights"
+
+
+@runtime_checkable
+class DeclaresLookback(Protocol):
+    """A strategy that says how many prices of history it needs."""
+
+    lookback: int
 
 
 def _int(value: Any, name: str, low: int) -> int:
@@ -40,11 +183,7 @@ def _fraction(value: Any, name: str) -> float:
     return float(value)
 
 
-def _mean(values: Sequence[float]) -> float:
-    return math.fsum(values) / len(values)
-
-
-class MovingAverageCrossover:
+class MovingAverageCrossover(Strategy):
     """Long when the fast moving average of the price is above the slow one, flat otherwise.
 
     Each symbol of the run gets an equal slice ``(1 - cash_buffer) / n`` of
@@ -72,26 +211,28 @@ class MovingAverageCrossover:
 
     def signal(self, prices: Sequence[float]) -> bool | None:
         """True (long) / False (flat), or None without enough history."""
-        if len(prices) < self.slow:
+        n = len(prices)
+        if n < self.slow:
             return None
-        recent = list(prices)[-self.slow :]
-        return _mean(recent[-self.fast :]) > _mean(recent)
+        # the loop's history is a deque of exactly ``slow`` prices: no copy needed
+        recent = prices if n == self.slow else list(prices)[-self.slow :]
+        fast = math.fsum(islice(recent, self.slow - self.fast, None)) / self.fast
+        return fast > math.fsum(recent) / self.slow
 
-    def __call__(
-        self,
-        quotes: Mapping[str, Any],
-        positions: Mapping[str, float],
-        history: Mapping[str, Sequence[float]],
-    ) -> dict[str, float]:
+    def on_bar(self, ctx: StrategyContext, quotes: Mapping[str, Any]) -> dict[str, float]:
+        history = ctx.history
         universe = len(history) or len(quotes)
         if not universe:
             return {}
         weight = (1.0 - self.cash_buffer) / universe
         targets: dict[str, float] = {}
+        positions: Mapping[str, float] | None = None
         for sym in quotes:
             long = self.signal(history.get(sym, ()))
             if long is None:
                 continue
+            if positions is None:
+                positions = ctx.positions
             held = positions.get(sym, 0.0)
             if long and held <= 0:
                 targets[sym] = weight
@@ -103,7 +244,7 @@ class MovingAverageCrossover:
         return f"MovingAverageCrossover(fast={self.fast}, slow={self.slow}, cash_buffer={self.cash_buffer:g})"
 
 
-class EqualWeight:
+class EqualWeight(Strategy):
     """Hold every quoted symbol at the same fraction of portfolio value.
 
     Targets ``(1 - cash_buffer) / n`` for each of the run's ``n`` symbols,
@@ -124,15 +265,10 @@ class EqualWeight:
         self.every = _int(every, "every", 1)
         self._calls = 0
 
-    def __call__(
-        self,
-        quotes: Mapping[str, Any],
-        positions: Mapping[str, float],
-        history: Mapping[str, Sequence[float]],
-    ) -> dict[str, float]:
+    def on_bar(self, ctx: StrategyContext, quotes: Mapping[str, Any]) -> dict[str, float]:
         due = self._calls % self.every == 0
         self._calls += 1
-        universe = len(history) or len(quotes)
+        universe = len(ctx.history) or len(quotes)
         if not due or not universe:
             return {}
         weight = (1.0 - self.cash_buffer) / universe
@@ -174,4 +310,18 @@ def get_strategy(name: str, **params: Any) -> Strategy:
     return factory(**params)
 
 
-__all__ = ["STRATEGIES", "EqualWeight", "MovingAverageCrossover", "Strategy", "get_strategy", "strategy_params"]
+__all__ = [
+    "DEFAULT_LOOKBACK",
+    "STRATEGIES",
+    "DeclaresLookback",
+    "DeclaresMode",
+    "EqualWeight",
+    "FunctionStrategy",
+    "LegacyStrategy",
+    "MovingAverageCrossover",
+    "Strategy",
+    "StrategyContext",
+    "as_strategy",
+    "get_strategy",
+    "strategy_params",
+]

@@ -30,8 +30,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from CONFIG.config_loader import EnvVarMissingError, config_path, get_cfg
+from CONFIG.schema import BinanceSettings, JournalSettings
 from LIVE_TRADING.common.exceptions import AuthenticationError, ConfigError
-from LIVE_TRADING.common.settings import SettingsReader
+from LIVE_TRADING.common.settings import section
 
 TESTNET_URL = "https://testnet.binance.vision"
 LIVE_URL = "https://api.binance.com"
@@ -73,7 +74,7 @@ class BinanceConfig:
     exchange_info_ttl_s: float
     reconcile_attempts: int
     reconcile_delay_s: float
-    journal_fsync: bool = False
+    journal_fsync: bool
 
     def __repr__(self) -> str:  # explicit, so no future field can leak a secret
         return (
@@ -190,40 +191,36 @@ def _check_url(url: str, testnet: bool, allow_live: bool, problems: list[str]) -
 
 
 def load_connection_settings(overrides: dict[str, Any] | None = None, *, require_live_ok: bool) -> tuple[
-    ConnectionSettings, SettingsReader, bool
+    ConnectionSettings, BinanceSettings
 ]:
-    """Read the credential-free settings. ``require_live_ok`` enforces the ``allow_live`` guard."""
-    r = SettingsReader("binance", overrides or {})
-    testnet = r.boolean("testnet")
-    allow_live = r.boolean("allow_live")
-    base_url = r.string("base_url", optional=True, allowed="an http(s) URL (or null)")
-    quote_asset = r.string("quote_asset", pattern=r"[A-Za-z0-9]{2,20}", allowed="an asset code such as USDT")
-    recv_window = r.integer("recv_window_ms", ge=1, le=MAX_RECV_WINDOW_MS)
-    timeout = r.number("request_timeout_s", gt=0)
-    retries = r.integer("max_retries", ge=0, le=20)
-    backoff_base = r.number("backoff_base_s", ge=0)
-    backoff_max = r.number("backoff_max_s", ge=0)
-    max_retry_after = r.number("max_retry_after_s", ge=0)
-    headroom = r.number("weight_headroom", gt=0, le=1)
-    if require_live_ok and not testnet and not allow_live:
-        r.problems.append(
+    """The credential-free settings and the whole validated section (keyword arguments override).
+
+    ``require_live_ok`` enforces the ``allow_live`` guard. Raises ``ConfigError``
+    listing every problem.
+    """
+    cfg: BinanceSettings = section("binance", overrides)
+    problems: list[str] = []
+    if require_live_ok and not cfg.testnet and not cfg.allow_live:
+        problems.append(
             "live_trading.binance.testnet is false (live trading with real money) but allow_live is not true; "
             "set live_trading.binance.allow_live: true (or pass allow_live=True) to trade a live account"
         )
-    url = _check_url(base_url or (TESTNET_URL if testnet else LIVE_URL), testnet, allow_live, r.problems)
+    url = _check_url(cfg.base_url or (TESTNET_URL if cfg.testnet else LIVE_URL), cfg.testnet, cfg.allow_live, problems)
+    if problems:
+        raise ConfigError(problems=problems)
     settings = ConnectionSettings(
-        testnet=testnet,
+        testnet=cfg.testnet,
         base_url=url,
-        request_timeout_s=timeout or 10.0,
-        max_retries=retries if retries is not None else 3,
-        backoff_base_s=backoff_base if backoff_base is not None else 0.5,
-        backoff_max_s=backoff_max if backoff_max is not None else 8.0,
-        max_retry_after_s=max_retry_after if max_retry_after is not None else 60.0,
-        weight_headroom=headroom or 0.8,
-        recv_window_ms=recv_window or 5000,
-        quote_asset=(quote_asset or "USDT").upper(),
+        request_timeout_s=cfg.request_timeout_s,
+        max_retries=cfg.max_retries,
+        backoff_base_s=cfg.backoff_base_s,
+        backoff_max_s=cfg.backoff_max_s,
+        max_retry_after_s=cfg.max_retry_after_s,
+        weight_headroom=cfg.weight_headroom,
+        recv_window_ms=cfg.recv_window_ms,
+        quote_asset=cfg.quote_asset,
     )
-    return settings, r, allow_live
+    return settings, cfg
 
 
 def load_binance_config(**overrides: Any) -> BinanceConfig:
@@ -231,21 +228,14 @@ def load_binance_config(**overrides: Any) -> BinanceConfig:
 
     Order of checks: configuration problems (including the ``allow_live`` guard and
     literal secrets) raise one ``ConfigError``; then missing credentials raise
-    ``AuthenticationError``. Nothing here touches the network.
+    ``AuthenticationError``. Nothing here touches the network. ``journal_fsync=True``
+    forces ``journal.durability: fsync``.
     """
     api_key = overrides.pop("api_key", None)
     api_secret = overrides.pop("api_secret", None)
-    conn, r, allow_live = load_connection_settings(overrides, require_live_ok=True)
-    order_timeout = r.number("order_timeout_s", ge=0)
-    log_dir = r.string("log_dir")
-    poll = r.number("poll_interval_s", gt=0)
-    ttl = r.number("exchange_info_ttl_s", ge=0)
-    attempts = r.integer("reconcile_attempts", ge=1, le=20)
-    delay = r.number("reconcile_delay_s", ge=0)
-    journal = SettingsReader("journal", {"durability": "fsync" if overrides.get("journal_fsync") else None})
-    fsync = journal.choice("durability", ("fsync", "flush", "none")) == "fsync"
-    r.problems.extend(journal.problems)
-    r.finish()
+    fsync = overrides.pop("journal_fsync", None)
+    conn, cfg = load_connection_settings(overrides, require_live_ok=True)
+    journal: JournalSettings = section("journal")
     key, secret = resolve_credentials(api_key, api_secret)
     return BinanceConfig(
         api_key=key,
@@ -254,20 +244,20 @@ def load_binance_config(**overrides: Any) -> BinanceConfig:
         base_url=conn.base_url,
         quote_asset=conn.quote_asset,
         recv_window_ms=conn.recv_window_ms,
-        order_timeout_s=order_timeout if order_timeout is not None else 10.0,
-        allow_live=allow_live,
-        log_dir=log_dir or "logs/binance",
+        order_timeout_s=cfg.order_timeout_s,
+        allow_live=cfg.allow_live,
+        log_dir=cfg.log_dir,
         request_timeout_s=conn.request_timeout_s,
         max_retries=conn.max_retries,
         backoff_base_s=conn.backoff_base_s,
         backoff_max_s=conn.backoff_max_s,
         max_retry_after_s=conn.max_retry_after_s,
-        poll_interval_s=poll or 0.5,
+        poll_interval_s=cfg.poll_interval_s,
         weight_headroom=conn.weight_headroom,
-        exchange_info_ttl_s=ttl if ttl is not None else 3600.0,
-        reconcile_attempts=attempts or 2,
-        reconcile_delay_s=delay if delay is not None else 1.0,
-        journal_fsync=fsync,
+        exchange_info_ttl_s=cfg.exchange_info_ttl_s,
+        reconcile_attempts=cfg.reconcile_attempts,
+        reconcile_delay_s=cfg.reconcile_delay_s,
+        journal_fsync=bool(fsync) if fsync is not None else journal.durability == "fsync",
     )
 
 

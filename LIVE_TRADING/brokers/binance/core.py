@@ -6,7 +6,6 @@ See ``broker.py`` for the whole adapter; ``account.py`` and ``orders.py`` build 
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -38,6 +37,7 @@ from LIVE_TRADING.common.exceptions import (
     OrderRejectedError,
     QuoteUnavailableError,
 )
+from LIVE_TRADING.common.ids import new_client_order_id as make_client_order_id
 from LIVE_TRADING.common.journal import Journal
 from LIVE_TRADING.data.quotes import make_quote
 
@@ -61,7 +61,7 @@ MY_TRADES_PAGE = 1000
 
 def new_client_order_id() -> str:
     """A fresh id matching Binance's ``^[a-zA-Z0-9-_]{1,36}$`` (34 characters)."""
-    return "lt" + uuid.uuid4().hex
+    return make_client_order_id("lt", 32)
 
 
 class BinanceCore:

@@ -80,7 +80,7 @@ class BinanceDataProvider(DataProvider):
         max_klines: int = 50_000,
     ) -> None:
         super().__init__()
-        settings, reader, _ = load_connection_settings(
+        settings, _ = load_connection_settings(
             {
                 "base_url": base_url,
                 "testnet": testnet,
@@ -92,7 +92,6 @@ class BinanceDataProvider(DataProvider):
             },
             require_live_ok=False,
         )
-        reader.finish()
         self._clock: Clock = clock or utc_now
         self.max_klines = int(max_klines)
         self.http = BinanceHTTP(

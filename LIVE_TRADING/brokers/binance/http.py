@@ -49,6 +49,11 @@ Circuit breaker
 
 Every call has a timeout. Nothing secret is logged: log lines name the method,
 path, status and weight only, and exception messages never include URLs.
+
+Why this module is over 400 lines: it is one class, ``BinanceHTTP``, whose
+signing, server-time offset, request-weight accounting and retry loop share
+the state of one session; split up, the path of one request would be spread
+over several files.
 """
 
 from __future__ import annotations

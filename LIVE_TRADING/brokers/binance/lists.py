@@ -48,6 +48,7 @@ from LIVE_TRADING.common.exceptions import (
     OrderRejectedError,
     OrderStatusUnknownError,
 )
+from LIVE_TRADING.data.quotes import mid_price
 
 logger = logging.getLogger(__name__)
 
@@ -220,7 +221,7 @@ def _bracket_result(bracket_id: str, parent: dict[str, Any], exits: list[dict[st
 
 def _market_bracket(broker: Any, req: Any, sym: str, rules: Any, cid: str) -> dict[str, Any]:
     quote = broker.get_quote(sym)
-    mid = (quote["bid"] + quote["ask"]) / 2
+    mid = mid_price(quote)
     buy = req.side == "BUY"
     if (not req.take_profit > mid > req.stop_loss) if buy else (not req.take_profit < mid < req.stop_loss):
         raise OrderRejectedError(

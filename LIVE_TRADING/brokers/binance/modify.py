@@ -52,6 +52,7 @@ from LIVE_TRADING.common.exceptions import (
     OrderRejectedError,
     OrderStatusUnknownError,
 )
+from LIVE_TRADING.data.quotes import mid_price
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ def modify_order(broker: Any, order_id: str, *, qty: Any = None, limit_price: An
         return dict(current)  # nothing to change
     if req.stop_price is not None and btype in STOP_TYPES:
         quote = broker.get_quote(symbol)
-        mid = (quote["bid"] + quote["ask"]) / 2
+        mid = mid_price(quote)
         kind = binance_order_type("stop", current["side"], req.stop_price, mid)
         if not btype.startswith(kind):
             # Binance would cancel the order, then refuse the new one ("would trigger immediately")

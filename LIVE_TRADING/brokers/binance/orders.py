@@ -29,10 +29,10 @@ from LIVE_TRADING.brokers.binance.parsing import (
     to_binance_symbol,
     trailing_delta_bips,
 )
+from LIVE_TRADING.brokers.rejections import journal_rejection
 from LIVE_TRADING.brokers.validation import client_id_conflict, validate_order
 from LIVE_TRADING.common.constants import (
     EVENT_CANCEL,
-    EVENT_REJECT,
     OPEN_STATUSES,
     ORDER_TYPE_MARKET,
     ORDER_TYPE_STOP,
@@ -49,6 +49,7 @@ from LIVE_TRADING.common.exceptions import (
     OrderRejectedError,
     OrderStatusUnknownError,
 )
+from LIVE_TRADING.data.quotes import mid_price
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ class OrdersMixin(AccountMixin):
                            "order_type": repr(order_type), "limit_price": repr(limit_price),
                            "stop_price": repr(stop_price), "time_in_force": repr(time_in_force),
                            "client_order_id": repr(client_order_id)}
-            self._safe_journal(EVENT_REJECT, {"venue": VENUE, **raw_request, "reason": exc.reason, "code": None})
+            journal_rejection(self.journal, exc, {"venue": VENUE, **raw_request})
             raise
         sym = to_binance_symbol(req.symbol)
         try:
@@ -126,7 +127,7 @@ class OrdersMixin(AccountMixin):
             else:
                 if req.order_type in (ORDER_TYPE_STOP, ORDER_TYPE_STOP_LIMIT):
                     quote = self.get_quote(sym)
-                    reference = (quote["bid"] + quote["ask"]) / 2
+                    reference = mid_price(quote)
                 btype = binance_order_type(req.order_type, req.side, req.stop_price, reference)
                 bips, limit = 0, req.limit_price
             if rules.order_types and btype not in rules.order_types:
@@ -212,22 +213,17 @@ class OrdersMixin(AccountMixin):
             logger.exception("Could not journal a %s record (%s)", event, record.get("reason"))
 
     def _journal_reject(self, req: Any, sym: str, exc: OrderRejectedError, client_order_id: str | None = None) -> None:
-        self._safe_journal(
-            EVENT_REJECT,
-            {
-                "venue": VENUE,
-                "symbol": sym,
-                "side": req.side,
-                "qty": req.qty,
-                "order_type": req.order_type,
-                "limit_price": req.limit_price,
-                "stop_price": req.stop_price,
-                "time_in_force": req.time_in_force,
-                "client_order_id": client_order_id or req.client_order_id,
-                "reason": exc.reason,
-                "code": exc.code if isinstance(exc.code, int | str) else None,
-            },
-        )
+        journal_rejection(self.journal, exc, {
+            "venue": VENUE,
+            "symbol": sym,
+            "side": req.side,
+            "qty": req.qty,
+            "order_type": req.order_type,
+            "limit_price": req.limit_price,
+            "stop_price": req.stop_price,
+            "time_in_force": req.time_in_force,
+            "client_order_id": client_order_id or req.client_order_id,
+        })
 
     def _existing_order(self, symbol: str, cid: str) -> dict[str, Any] | None:
         """The order Binance already has under ``cid`` on ``symbol`` (idempotent submission)."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from LIVE_TRADING.brokers.interface import SupportsFillsFrame, SupportsOrdersFrame
+
 
 class BrokerWrapper:
     """Forward the Broker protocol (and any other attribute) to ``inner``."""
@@ -72,9 +74,8 @@ class BrokerWrapper:
 
     def fills_frame(self, since: datetime | None = None) -> Any:
         """The venue's fills as a typed DataFrame (``LIVE_TRADING.monitoring.exports.fills_frame``)."""
-        inner = getattr(self._inner, "fills_frame", None)
-        if callable(inner):
-            return inner(since)
+        if isinstance(self._inner, SupportsFillsFrame):
+            return self._inner.fills_frame(since)
         from LIVE_TRADING.monitoring.exports import fills_frame
 
         return fills_frame(self._inner.get_fills(since))
@@ -82,9 +83,8 @@ class BrokerWrapper:
     def orders_frame(self) -> Any:
         """The venue's orders as a typed DataFrame: every order where the venue keeps them
         (paper), else the open ones (``get_open_orders``)."""
-        inner = getattr(self._inner, "orders_frame", None)
-        if callable(inner):
-            return inner()
+        if isinstance(self._inner, SupportsOrdersFrame):
+            return self._inner.orders_frame()
         from LIVE_TRADING.monitoring.exports import orders_frame
 
         return orders_frame(self._inner.get_open_orders())

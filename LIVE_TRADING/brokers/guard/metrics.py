@@ -49,6 +49,7 @@ from time import perf_counter
 from typing import Any
 
 from LIVE_TRADING.brokers.guard.base import BrokerWrapper
+from LIVE_TRADING.brokers.interface import SupportsVenueHealth
 from LIVE_TRADING.common import alerting
 from LIVE_TRADING.common.constants import STATUS_FILLED, STATUS_REJECTED
 from LIVE_TRADING.common.exceptions import (
@@ -349,11 +350,11 @@ class InstrumentedBroker(BrokerWrapper):
         """Metrics plus a ``healthy`` verdict and the ``reasons`` for it (see the module docstring)."""
         snap = self.metrics.snapshot()
         venue_status: dict[str, Any] = {}
-        probe = getattr(self.unwrap(), "venue_health", None)
+        venue = self.unwrap()
         reasons: list[str] = []
-        if callable(probe):
+        if isinstance(venue, SupportsVenueHealth):
             try:
-                venue_status = dict(probe())
+                venue_status = dict(venue.venue_health())
             except Exception as exc:  # a health probe must never raise
                 reasons.append(f"venue health probe failed: {type(exc).__name__}: {exc}")
         if venue_status.get("connected") is False:

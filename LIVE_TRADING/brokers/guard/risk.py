@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from CONFIG.schema import RiskSettings
 from LIVE_TRADING.brokers.guard.base import BrokerWrapper
 from LIVE_TRADING.brokers.validation import (
     OrderRequest,
@@ -40,12 +41,8 @@ from LIVE_TRADING.brokers.validation import (
 from LIVE_TRADING.common import alerting
 from LIVE_TRADING.common.constants import SIDE_BUY
 from LIVE_TRADING.common.exceptions import RiskLimitError
-from LIVE_TRADING.common.settings import SettingsReader
-
-
-def symbol_key(symbol: str) -> str:
-    """Compare symbols across spellings: ``BTC/USDT``, ``btcusdt`` and ``BTC.USDT`` are one."""
-    return symbol.strip().upper().replace("/", "").replace(".", "").replace("-", "")
+from LIVE_TRADING.common.settings import section
+from LIVE_TRADING.common.symbols import symbol_key
 
 
 @dataclass(frozen=True)
@@ -59,18 +56,13 @@ class RiskLimits:
     @classmethod
     def from_config(cls, **overrides: Any) -> RiskLimits:
         """Limits from ``live_trading.risk`` (keyword arguments override)."""
-        r = SettingsReader("risk", overrides)
-        enabled = r.boolean("trading_enabled")
-        max_value = r.number("max_order_value", gt=0, optional=True)
-        max_qty = r.number("max_order_qty", gt=0, optional=True)
-        max_pos = r.number("max_position_value", gt=0, optional=True)
-        allowed = r.string_list("allowed_symbols")
-        r.finish()
+        cfg: RiskSettings = section("risk", overrides)
+        allowed = cfg.allowed_symbols
         return cls(
-            trading_enabled=enabled,
-            max_order_value=max_value,
-            max_order_qty=max_qty,
-            max_position_value=max_pos,
+            trading_enabled=cfg.trading_enabled,
+            max_order_value=cfg.max_order_value,
+            max_order_qty=cfg.max_order_qty,
+            max_position_value=cfg.max_position_value,
             allowed_symbols=frozenset(symbol_key(s) for s in allowed) if allowed is not None else None,
         )
 

@@ -104,7 +104,7 @@ from LIVE_TRADING.common.exceptions import (
     QuoteUnavailableError,
 )
 from LIVE_TRADING.common.journal import Journal, read_records
-from LIVE_TRADING.common.settings import SettingsReader
+from LIVE_TRADING.common.settings import section
 
 logger = logging.getLogger(__name__)
 
@@ -145,16 +145,14 @@ class IBKRBroker(OrdersMixin):
         reconcile_on_start: bool = True,
         **settings: Any,
     ) -> None:
-        unknown = sorted(set(settings) - set(IBKRSettings.__dataclass_fields__))
+        unknown = sorted(set(settings) - set(IBKRSettings.model_fields))
         if unknown:
             raise TypeError(
                 f"IBKRBroker got unknown setting(s) {', '.join(unknown)} "
-                f"(known: {', '.join(IBKRSettings.__dataclass_fields__)})"
+                f"(known: {', '.join(IBKRSettings.model_fields)})"
             )
         self.settings = IBKRSettings.load(ib_module=ib_module if isinstance(ib_module, str) else None, **settings)
-        jr = SettingsReader("journal")
-        fsync = jr.choice("durability", ("fsync", "flush", "none")) == "fsync"
-        jr.finish()
+        fsync = section("journal").durability == "fsync"
         self.clock: Clock = clock or utc_now
         self._lock = threading.RLock()
         self._meta_by_perm: dict[int, _OrderMeta] = {}

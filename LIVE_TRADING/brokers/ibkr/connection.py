@@ -51,6 +51,11 @@ Safety
     Besides the live-port rule of ``config.py``, the account is checked once
     connected: paper accounts start with ``D`` (``DU1234567``); any other
     account is refused with ``ConfigError`` unless ``allow_live`` is true.
+
+Why this module is over 400 lines: the I/O thread, the error collector and
+``IBConnection`` (connect, client-id retries, reconnect, the paper/live account
+guard) all work on the one event loop and connection state; they are kept
+together so the threading rules are visible in one place.
 """
 
 from __future__ import annotations
@@ -72,7 +77,7 @@ from LIVE_TRADING.brokers.ibkr.config import IBKRSettings
 from LIVE_TRADING.common import alerting
 from LIVE_TRADING.common.circuit import CircuitBreaker, breaker_from_config
 from LIVE_TRADING.common.exceptions import BrokerConnectionError, ConfigError
-from LIVE_TRADING.common.settings import SettingsReader
+from LIVE_TRADING.common.settings import section
 
 logger = logging.getLogger(__name__)
 
@@ -217,9 +222,7 @@ class IBConnection:
         #: the breaker every call through ``run`` passes first
         self.circuit = circuit if circuit is not None else breaker_from_config(name)
         self._failing_since: float | None = None
-        reader = SettingsReader("alerts")
-        self.reconnect_alert_after_s = reader.number("reconnect_alert_after_s", ge=0) or 0.0
-        reader.finish()
+        self.reconnect_alert_after_s = section("alerts").reconnect_alert_after_s
         try:
             if ib is not None and ib.isConnected():
                 raise ConfigError(

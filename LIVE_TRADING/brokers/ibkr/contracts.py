@@ -5,9 +5,15 @@ Plain strings map to contracts by rule (``contract_spec``, pure):
 =====================  ===============================================
 ``AAPL``               Stock, SMART routing, USD
 ``BRK.B`` / ``BRK B``  Stock ``BRK B`` (IB writes share classes with a space)
-``EUR/USD``, ``EUR.USD``  Forex on IDEALPRO (both sides ISO currencies)
+``EUR/USD``, ``EURUSD``  Forex on IDEALPRO (both sides ISO currencies)
 ``BTC/USD``            Crypto on PAXOS (BTC, ETH, LTC, BCH against USD)
 =====================  ===============================================
+
+Whether a string is a stock, a currency pair or crypto is decided by the rule
+shared with the paper broker's trading calendars,
+``LIVE_TRADING.common.symbols.asset_class`` (overridable per symbol with
+``live_trading.asset_classes``); IB then trades only part of each class
+(IDEALPRO pairs, PAXOS coins against USD), and refuses the rest by name.
 
 Anything else (futures, options, stocks outside the US) comes from the
 ``live_trading.ibkr.contracts`` table, from ``register_contract(symbol,
@@ -33,15 +39,26 @@ import asyncio
 import copy
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from LIVE_TRADING.common.symbols import (
+    CRYPTO,
+    FOREX,
+    asset_class,
+    configured_asset_classes,
+    crypto_pair,
+    forex_pair,
+    split_pair,
+)
 
 if TYPE_CHECKING:
     from LIVE_TRADING.brokers.ibkr.connection import IBConnection
 
 logger = logging.getLogger(__name__)
 
-#: ISO currencies traded as pairs on IDEALPRO
+#: ISO currencies traded as pairs on IDEALPRO (a subset of the shared rule's ISO table)
 FX_CURRENCIES = frozenset(
     {
         "USD", "EUR", "GBP", "JPY", "CHF", "CAD", "AUD", "NZD", "SEK", "NOK", "DKK", "HKD", "SGD",
@@ -67,54 +84,73 @@ class UnknownSymbolError(ValueError):
         self.venue_message = venue_message
 
 
-def _split_pair(symbol: str) -> tuple[str, str] | None:
-    for sep in ("/", "."):
-        if sep in symbol:
-            base, _, quote = symbol.partition(sep)
-            return base.strip(), quote.strip()
-    return None
+def _pair(symbol: str, asset_classes: Mapping[str, str] | None) -> tuple[str, str, str] | None:
+    """``(kind, base, quote)`` for a crypto or forex pair by the shared rule (``common.symbols``), else None."""
+    kind = asset_class(symbol, asset_classes)
+    if kind == CRYPTO:
+        pair = crypto_pair(symbol) or split_pair(symbol)
+    elif kind == FOREX:
+        pair = forex_pair(symbol) or split_pair(symbol)
+    else:
+        return None
+    return (kind, *pair) if pair is not None else (kind, symbol, "")
 
 
-def contract_spec(symbol: str, table: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
-    """Contract fields for one of our symbols (pure). Raises ``UnknownSymbolError``."""
+def contract_spec(
+    symbol: str,
+    table: dict[str, dict[str, Any]] | None = None,
+    asset_classes: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Contract fields for one of our symbols (pure). Raises ``UnknownSymbolError``.
+
+    Whether a symbol is a stock, a currency pair or crypto is decided by the
+    shared rule ``LIVE_TRADING.common.symbols.asset_class`` (with the
+    ``asset_classes`` overrides); IB then supports only some of each class.
+    """
     s = str(symbol).strip().upper()
     table = table or {}
     if s in table:
         return dict(table[s])
-    canon = canonical_symbol(s, table)
+    canon = canonical_symbol(s, table, asset_classes)
     if canon in table:
         return dict(table[canon])
-    pair = _split_pair(s)
+    pair = _pair(s, asset_classes)
     if pair is not None:
-        base, quote = pair
-        if base in CRYPTO_BASES and quote in CRYPTO_QUOTES:
-            return {"secType": "CRYPTO", "symbol": base, "exchange": "PAXOS", "currency": quote}
-        if base in FX_CURRENCIES and quote in FX_CURRENCIES and base != quote:
-            return {"secType": "CASH", "symbol": base, "exchange": "IDEALPRO", "currency": quote}
-        if "/" in s:
+        kind, base, quote = pair
+        if kind == CRYPTO:
+            if base in CRYPTO_BASES and quote in CRYPTO_QUOTES:
+                return {"secType": "CRYPTO", "symbol": base, "exchange": "PAXOS", "currency": quote}
             raise UnknownSymbolError(
-                s,
-                "not a forex pair of ISO currencies nor PAXOS crypto (BTC, ETH, LTC, BCH /USD); "
+                s, "crypto that IB does not trade: PAXOS has only BTC, ETH, LTC, BCH against USD; "
                 "add it to live_trading.ibkr.contracts",
             )
+        if base in FX_CURRENCIES and quote in FX_CURRENCIES:
+            return {"secType": "CASH", "symbol": base, "exchange": "IDEALPRO", "currency": quote}
+        raise UnknownSymbolError(
+            s, "a currency pair IDEALPRO does not quote; add it to live_trading.ibkr.contracts"
+        )
+    if "/" in s:
+        raise UnknownSymbolError(
+            s,
+            "not a forex pair of ISO currencies nor PAXOS crypto (BTC, ETH, LTC, BCH /USD); "
+            "add it to live_trading.ibkr.contracts",
+        )
     ib_symbol = s.replace(".", " ")
     if not _STOCK.match(s):
         raise UnknownSymbolError(s, "not a valid stock symbol; add it to live_trading.ibkr.contracts")
     return {"secType": "STK", "symbol": ib_symbol, "exchange": "SMART", "currency": "USD"}
 
 
-def canonical_symbol(symbol: str, table: dict[str, dict[str, Any]] | None = None) -> str:
+def canonical_symbol(
+    symbol: str, table: dict[str, dict[str, Any]] | None = None, asset_classes: Mapping[str, str] | None = None
+) -> str:
     """The one spelling we report for ``symbol``: ``EUR.USD`` -> ``EUR/USD``, ``BRK B`` -> ``BRK.B``."""
     s = str(symbol).strip().upper()
     if table and s in table:
         return s
-    pair = _split_pair(s)
-    if pair is not None:
-        base, quote = pair
-        if (base in CRYPTO_BASES and quote in CRYPTO_QUOTES) or (
-            base in FX_CURRENCIES and quote in FX_CURRENCIES and base != quote
-        ):
-            return f"{base}/{quote}"
+    pair = _pair(s, asset_classes)
+    if pair is not None and pair[2]:
+        return f"{pair[1]}/{pair[2]}"
     return " ".join(s.split()).replace(" ", ".")
 
 
@@ -172,9 +208,16 @@ class ContractResolver:
     Runs on the connection's I/O loop (``resolve_many`` is a coroutine).
     """
 
-    def __init__(self, conn: IBConnection, table: dict[str, dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        conn: IBConnection,
+        table: dict[str, dict[str, Any]] | None = None,
+        asset_classes: Mapping[str, str] | None = None,
+    ) -> None:
         self.conn = conn
         self.table = {str(k).upper(): dict(v) for k, v in (table or {}).items()}
+        #: per-symbol overrides of the shared asset-class rule (default: config ``live_trading.asset_classes``)
+        self.asset_classes = dict(asset_classes) if asset_classes is not None else configured_asset_classes()
         self._cache: dict[str, Any] = {}
         self._symbol_by_conid: dict[int, str] = {}
         self._registered: dict[str, Any] = {}
@@ -204,8 +247,8 @@ class ContractResolver:
         s = item.strip().upper()
         if s in self._registered or s in self.table:
             return s
-        contract_spec(s, self.table)  # validates
-        return canonical_symbol(s, self.table)
+        contract_spec(s, self.table, self.asset_classes)  # validates
+        return canonical_symbol(s, self.table, self.asset_classes)
 
     def register(self, symbol: str, contract: Any) -> str:
         """Trade ``symbol`` as ``contract`` from now on (it is qualified on first use)."""
@@ -222,7 +265,7 @@ class ContractResolver:
     def _build(self, symbol: str) -> Any:
         if symbol in self._registered:
             return copy.copy(self._registered[symbol])
-        spec = contract_spec(symbol, self.table)
+        spec = contract_spec(symbol, self.table, self.asset_classes)
         return self.conn.module.Contract(**spec)
 
     async def resolve_many(self, items: list[Any]) -> tuple[dict[str, Resolved], dict[str, UnknownSymbolError]]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,6 +26,7 @@ from LIVE_TRADING.common.constants import (
     STATUS_CANCELLED,
     STATUS_EXPIRED,
 )
+from LIVE_TRADING.common.ids import new_client_order_id as make_client_order_id
 from LIVE_TRADING.common.journal import Journal
 
 logger = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ _MAX_ERRORS = 5000
 
 def new_client_order_id() -> str:
     """A fresh ``client_order_id`` (``lt-`` + 24 hex digits; fits every venue's rule)."""
-    return "lt-" + uuid.uuid4().hex[:24]
+    return make_client_order_id("lt-", 24)
 
 
 @dataclass

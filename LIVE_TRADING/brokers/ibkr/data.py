@@ -264,7 +264,7 @@ class IBKRDataProvider(DataProvider):
         super().__init__()
         self.clock = clock or utc_now
         if connection is None:
-            unknown = sorted(set(settings) - set(IBKRSettings.__dataclass_fields__))
+            unknown = sorted(set(settings) - set(IBKRSettings.model_fields))
             if unknown:
                 raise TypeError(f"IBKRDataProvider got unknown setting(s): {', '.join(unknown)}")
             connection = IBConnection(

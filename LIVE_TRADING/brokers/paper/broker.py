@@ -12,8 +12,16 @@ What it simulates
   ``bid >= limit`` at ``max(limit, bid)``; a BUY stop triggers when
   ``ask >= stop`` and then behaves as a market order (a stop-limit becomes a
   limit); SELL stops trigger when ``bid <= stop``.
-* **Time in force** ``gtc`` (default); ``day`` expires at the first
-  ``paper.end_of_day_utc`` (HH:MM UTC, default 00:00) after it was placed;
+* **Trading hours** (``paper.trading_hours``: ``quotes`` | ``calendar`` |
+  ``always``; ``paper.outside_hours``: ``queue`` | ``reject``): see
+  ``LIVE_TRADING.brokers.paper.hours``. While a symbol's market is closed,
+  new orders are queued (or refused) and resting orders are not matched; a
+  queued market order rests in the book (``at_open``) and fills at the first
+  quote after the open.
+* **Time in force** ``gtc`` (default); ``day`` expires at the close of its
+  session (``hours.day_expiry``: early closes included) or, for markets
+  without sessions, at the first ``paper.end_of_day_utc`` (HH:MM UTC,
+  default 00:00) after it was placed;
   ``ioc`` fills what it can now and cancels the rest; ``fok`` fills in full now
   or is refused with ``OrderRejectedError`` (nothing happens). For stop orders
   the time in force applies from the moment they trigger (a stop ``fok`` that
@@ -88,7 +96,7 @@ from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from LIVE_TRADING.brokers.paper import costs
+from LIVE_TRADING.brokers.paper import costs, hours
 from LIVE_TRADING.brokers.paper.config import PaperConfig
 from LIVE_TRADING.brokers.paper.costs import MAKER, TAKER, apply_slippage
 from LIVE_TRADING.brokers.paper.engine import Engine
@@ -133,8 +141,10 @@ from LIVE_TRADING.common.exceptions import (
     QuoteUnavailableError,
 )
 from LIVE_TRADING.common.journal import Journal, new_run_id, scan
-from LIVE_TRADING.common.settings import SettingsReader
-from LIVE_TRADING.data.quotes import make_quote, mid_price
+from LIVE_TRADING.common.settings import section
+from LIVE_TRADING.common.symbols import configured_asset_classes
+from LIVE_TRADING.data.provider import QuoteSource, quote_errors
+from LIVE_TRADING.data.quotes import Quote, make_quote, mid_price
 
 logger = logging.getLogger(__name__)
 
@@ -192,6 +202,8 @@ class PaperBroker:
         snapshot_every: int | None = None,
         segment_max_bytes: int | None = None,
         keep_terminal_orders: int | None = None,
+        trading_hours: str | None = None,
+        outside_hours: str | None = None,
     ) -> None:
         self.config = cfg = PaperConfig.from_config(
             slippage_bps=slippage_bps, fee_bps=fee_bps, initial_cash=initial_cash, log_dir=log_dir,
@@ -202,6 +214,7 @@ class PaperBroker:
             durability=durability, lock_timeout_s=lock_timeout_s, min_qty=min_qty,
             max_quote_future_s=max_quote_future_s, snapshot_every=snapshot_every,
             segment_max_bytes=segment_max_bytes, keep_terminal_orders=keep_terminal_orders,
+            trading_hours=trading_hours, outside_hours=outside_hours,
         )
         self._clock: Clock = _checked_clock(clock)
         slippage = (slippage_model if slippage_model is not None and not isinstance(slippage_model, str)
@@ -217,6 +230,8 @@ class PaperBroker:
         self._slippage = slippage
         hh, mm = (int(x) for x in cfg.end_of_day_utc.split(":"))
         self._eod = time(hh, mm)
+        self._hours, self._outside = cfg.trading_hours, cfg.outside_hours  # see brokers/paper/hours.py
+        self._asset_classes = configured_asset_classes()
         self._provider = self._make_provider(data_provider if data_provider is not None else cfg.data_provider)
         self._lock = threading.RLock()
         self._quotes: dict[str, dict[str, Any]] = {}
@@ -300,9 +315,8 @@ class PaperBroker:
         if spec is None:
             return None
         if not isinstance(spec, str):
-            missing = [m for m in ("get_quote", "get_multiple_quotes") if not callable(getattr(spec, m, None))]
-            if missing:
-                raise ConfigError(f"data_provider {type(spec).__name__} lacks {', '.join(missing)}(): "
+            if not isinstance(spec, QuoteSource):
+                raise ConfigError(f"data_provider {type(spec).__name__} lacks get_quote() or get_multiple_quotes(): "
                                   "pass a DataProvider (LIVE_TRADING.data.provider) or a provider name")
             return spec
         from LIVE_TRADING.brokers.interface import resolve_target
@@ -499,7 +513,7 @@ class PaperBroker:
             raise DataProviderError(f"update_quotes takes a list of symbols, got {symbols!r}"
                                     + (f" (did you mean [{symbols!r}]?)" if isinstance(symbols, str) else ""))
         quotes = self._provider.get_multiple_quotes([clean_symbol(s) for s in symbols])
-        errors = getattr(self._provider, "last_errors", None)
+        errors = quote_errors(self._provider)
         if errors:
             logger.warning("No quotes for %s: %s", ", ".join(sorted(errors)), errors)
         self.apply_quotes(quotes)
@@ -509,7 +523,9 @@ class PaperBroker:
         """Take quotes fetched elsewhere (``{symbol: Quote}`` or a list of ``Quote``) and match resting orders.
 
         Each quote is checked like ``set_quote``'s (``InvalidQuoteError``);
-        none is applied if one is invalid.
+        none is applied if one is invalid. A ``Quote`` built by ``make_quote``
+        (what every data provider returns) was checked when it was built and
+        is taken as it is (only its time is checked against the clock).
         """
         if isinstance(quotes, str | bytes) or not isinstance(quotes, Mapping | Iterable):
             raise InvalidQuoteError(f"apply_quotes takes a mapping or a list of quotes, got {type(quotes).__name__}")
@@ -518,11 +534,15 @@ class PaperBroker:
             now = self._clock()
             checked = []
             for q in items:
+                if type(q) is Quote:  # built, and so checked, by make_quote
+                    self._check_future(q, now)
+                    checked.append(q)
+                    continue
                 if not isinstance(q, Mapping):
                     raise InvalidQuoteError(f"apply_quotes: a quote must be a mapping, got {q!r}")
                 try:
                     quote = make_quote(q["symbol"], q["bid"], q["ask"], q.get("bid_size", 0.0),
-                                       q.get("ask_size", 0.0), q.get("timestamp") or now)
+                                       q.get("ask_size", 0.0), q.get("timestamp") or now, q.get("market_open"))
                 except KeyError as exc:
                     raise InvalidQuoteError(f"apply_quotes: quote {dict(q)!r} has no {exc.args[0]!r}") from None
                 self._check_future(quote, now)
@@ -597,11 +617,7 @@ class PaperBroker:
         Positions, orders, fills and P&L are cleared (their history stays in the journal); quotes are kept.
         """
         if initial_cash is not None:
-            reader = SettingsReader("paper", {"initial_cash": initial_cash})
-            cash = reader.number("initial_cash", ge=0)
-            reader.finish()  # ConfigError naming the bad value
-            assert cash is not None
-            self._initial_cash = cash
+            self._initial_cash = section("paper", {"initial_cash": initial_cash}).initial_cash  # ConfigError if bad
         with self._lock:
             self._writable("reset")
             self._new_run(self._clock())
@@ -674,7 +690,7 @@ class PaperBroker:
 
     def _journal_reject(self, exc: BrokerError, req: OrderRequest, now: datetime) -> None:
         """Record a refused order (no state changes); a journal failure here is logged, the refusal still raised."""
-        reason = getattr(exc, "reason", None) or str(exc)
+        reason = exc.reason if isinstance(exc, OrderRejectedError) else str(exc)
         try:
             self._commit({"event": "reject", "ts": now, "symbol": req.symbol, "side": req.side, "qty": req.qty,
                          "order_type": req.order_type, "client_order_id": req.client_order_id,
@@ -703,12 +719,25 @@ class PaperBroker:
         journal = self._journal
         assert journal is not None
         order = PaperOrder(f"{self._state.tag}-{journal.seq + 1}", req, now)
+        quote = None if self._hours == "always" else self._quote_for(order.symbol, now, required=False)
         if order.tif == TIF_DAY:
-            order.expires_at = self._end_of_day(now)
+            order.expires_at = hours.day_expiry(order.symbol, now, self._hours, quote=quote, eod=self._eod,
+                                                asset_classes=self._asset_classes)
         fills: list[dict[str, Any]] = []
         rest: str | None = None
         status = STATUS_NEW
-        if order.order_type == ORDER_TYPE_MARKET:
+        queue = (quote is not None or self._hours == "calendar") and hours.decide(
+            self._hours, self._outside, order.symbol, now, quote, order_type=order.order_type,
+            time_in_force=order.tif, asset_classes=self._asset_classes).action == hours.QUEUE
+        if queue:  # the market is closed: the order rests until it opens (a market order at the first open quote)
+            if order.order_type == ORDER_TYPE_MARKET:
+                if quote is None:
+                    raise QuoteUnavailableError(order.symbol, "available to price a market order queued for the open")
+                ref, size = (quote["ask"], quote["ask_size"]) if order.is_buy else (quote["bid"], quote["bid_size"])
+                order.cap_price = costs.apply_slippage(ref, order.is_buy, self._engine.slippage.bps(order.qty, size))
+            self._engine.check_can_open(order, self._mark)
+            rest = self._state.rest_kind(order)
+        elif order.order_type == ORDER_TYPE_MARKET:
             quote = self._quote_for(order.symbol, now)
             if self._respect_size:
                 status = self._take_now(order, quote, now, fills, None)
@@ -844,7 +873,8 @@ class PaperBroker:
         self._quotes[sym] = quote
         self._avail[sym] = [quote["bid_size"], quote["ask_size"]]
         book = self._state.books.get(sym)
-        if book is not None and len(book) and self._journal is not None:
+        if book is not None and len(book) and self._journal is not None and hours.market_is_open(
+                self._hours, sym, now, quote, asset_classes=self._asset_classes):
             self._match(book, quote, now)
 
     def _available(self, symbol: str, quote: dict[str, Any], is_buy: bool) -> float:
@@ -856,6 +886,8 @@ class PaperBroker:
     def _match(self, book: Any, quote: dict[str, Any], now: datetime) -> None:
         """Trigger stops and fill resting limits that the quote reaches (O(log n + fills))."""
         bid, ask = quote["bid"], quote["ask"]
+        while (queued := book.at_open.top()) is not None:  # market orders placed while the market was closed
+            self._fill_at_open(queued, quote, now)
         while (hit := book.next_triggered_stop(bid, ask)) is not None:
             self._trigger(hit[0], quote, now)
         for is_buy in (True, False):
@@ -879,6 +911,19 @@ class PaperBroker:
                 self._write_fill(order, fill, status, None, now, triggered=False)
                 if order.is_open:
                     break  # liquidity used up; the rest waits for the next quote
+
+    def _fill_at_open(self, order: PaperOrder, quote: dict[str, Any], now: datetime) -> None:
+        """A market order queued while the market was closed meets the first quote after the open."""
+        fills: list[dict[str, Any]] = []
+        try:
+            status = self._take_now(order, quote, now, fills, None)
+        except OrderRejectedError as exc:  # e.g. the open gapped beyond the cash it reserved
+            self._end(order, STATUS_REJECTED, "reject", exc.reason)
+            return
+        if fills:
+            self._write_fill(order, fills[0], status, None, now, triggered=False)
+        else:
+            self._end(order, STATUS_CANCELLED, "cancel", "nothing fillable at the open")
 
     def _trigger(self, order: PaperOrder, quote: dict[str, Any], now: datetime) -> None:
         """A resting stop reached its trigger: one record says what happened."""
@@ -914,11 +959,6 @@ class PaperBroker:
         return pos.avg_cost if pos is not None else 0.0
 
     # -- time ----------------------------------------------------------------
-    def _end_of_day(self, when: datetime) -> datetime:
-        """The first end-of-day (``paper.end_of_day_utc``) strictly after ``when``."""
-        eod = when.replace(hour=self._eod.hour, minute=self._eod.minute, second=0, microsecond=0)
-        return eod if eod > when else eod + timedelta(days=1)
-
     def _expire_due(self, now: datetime) -> None:
         heap = self._state.expiries
         while heap and heap[0][0] <= now:

@@ -5,17 +5,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from CONFIG.schema import JournalSettings, PaperSettings
 from LIVE_TRADING.brokers.paper import costs
-from LIVE_TRADING.common.constants import QTY_EPSILON
-from LIVE_TRADING.common.settings import SettingsReader
+from LIVE_TRADING.common.exceptions import ConfigError
+from LIVE_TRADING.common.settings import section
 
-_HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
-_ACCOUNT = r"^[A-Za-z0-9_.-]{1,64}$"
+#: flat keyword name -> dotted key inside live_trading.paper
+_NESTED = {
+    "slippage_model": "slippage.model",
+    "slippage_base_bps": "slippage.base_bps",
+    "slippage_impact_bps": "slippage.impact_bps",
+    "fee_model": "fees.model",
+    "fee_per_share": "fees.per_share",
+    "fee_min_per_order": "fees.min_per_order",
+    "fee_max_pct_of_notional": "fees.max_pct_of_notional",
+    "fee_maker_bps": "fees.maker_bps",
+    "fee_taker_bps": "fees.taker_bps",
+}
+#: keyword names that belong to live_trading.journal
+_JOURNAL_KEYS = ("durability", "lock_timeout_s", "snapshot_every", "segment_max_bytes", "keep_terminal_orders")
 
 
 @dataclass(frozen=True)
 class PaperConfig:
-    """The paper broker's settings, validated once (``from_config``)."""
+    """The paper broker's settings, validated once (``from_config``) by ``CONFIG.schema.PaperSettings``."""
 
     initial_cash: float
     slippage_bps: float
@@ -42,6 +55,8 @@ class PaperConfig:
     account: str
     min_qty: float
     max_quote_future_s: float
+    trading_hours: str
+    outside_hours: str
     lock_timeout_s: float
     snapshot_every: int
     segment_max_bytes: int
@@ -51,61 +66,60 @@ class PaperConfig:
     def from_config(cls, **kw: Any) -> PaperConfig:
         """Settings from ``live_trading.paper`` and ``live_trading.journal``; keyword arguments override.
 
-        ``fsync=True`` is the older spelling of ``durability="fsync"``.
-
+        Keyword names are the flat field names of this class (``fee_model`` for
+        ``fees.model``, ``slippage_base_bps`` for ``slippage.base_bps``); ``None`` means
+        "use the config". A model or provider *object* passed in is used as is by the
+        broker and not validated here. ``fsync=True`` is the older spelling of
+        ``durability="fsync"`` (``fsync=False`` leaves the configured durability).
         Raises ``ConfigError`` listing every invalid value.
         """
-        r = SettingsReader("paper", kw)
-        slip_model = kw.get("slippage_model")
-        fee_model = kw.get("fee_model")
-        values = dict(
-            initial_cash=r.number("initial_cash", ge=0),
-            slippage_bps=r.number("slippage_bps", ge=0, le=9_999),
-            fee_bps=r.number("fee_bps", ge=0),
-            log_dir=r.string("log_dir", None if kw.get("log_dir") is None else str(kw["log_dir"])),
-            resume=r.boolean("resume"),
-            slippage_model=r.choice(
-                "slippage.model", costs.SLIPPAGE_MODELS, slip_model if isinstance(slip_model, str) else None
-            ),
-            slippage_base_bps=r.number("slippage.base_bps", ge=0),
-            slippage_impact_bps=r.number("slippage.impact_bps", ge=0),
-            fee_model=r.choice("fees.model", costs.FEE_MODELS, fee_model if isinstance(fee_model, str) else None),
-            fee_per_share=r.number("fees.per_share", ge=0),
-            fee_min_per_order=r.number("fees.min_per_order", ge=0),
-            fee_max_pct_of_notional=r.number("fees.max_pct_of_notional", ge=0),
-            fee_maker_bps=r.number("fees.maker_bps"),
-            fee_taker_bps=r.number("fees.taker_bps", ge=0),
-            respect_quote_size=r.boolean("respect_quote_size"),
-            allow_short=r.boolean("allow_short"),
-            margin_requirement=r.number("margin_requirement", ge=0),
-            end_of_day_utc=r.string(
-                "end_of_day_utc", pattern=_HHMM, allowed="a time HH:MM (UTC, 24-hour clock)"
-            ),
-            max_quote_age_s=r.number("max_quote_age_s", gt=0),
-            # a provider object passed in is used as is; a name is validated like any setting
-            data_provider=r.string("data_provider", optional=True)
-            if kw.get("data_provider") is None or isinstance(kw.get("data_provider"), str) else None,
-            currency=r.string("currency"),
-            account=r.string("account", pattern=_ACCOUNT, allowed="1-64 letters, digits, '_', '.' or '-'"),
-            # below QTY_EPSILON the engine treats a quantity as zero: an order would end "filled" with nothing
-            min_qty=r.number("min_qty", ge=QTY_EPSILON),
-            max_quote_future_s=r.number("max_quote_future_s", ge=0),
+        overrides: dict[str, Any] = {}
+        for name, value in kw.items():
+            if name == "fsync" or name in _JOURNAL_KEYS:
+                continue
+            if name in ("slippage_model", "fee_model", "data_provider") and not (value is None or isinstance(value, str)):
+                continue  # an object: the broker uses it directly
+            overrides[_NESTED.get(name, name)] = str(value) if name == "log_dir" and value is not None else value
+        if kw.get("fsync") is not None and not isinstance(kw["fsync"], bool):
+            raise ConfigError(f"fsync must be true or false, got {kw['fsync']!r} (keyword argument)")
+        journal_kw = {name: kw.get(name) for name in _JOURNAL_KEYS}
+        if kw.get("fsync") is True and kw.get("durability") is None:
+            journal_kw["durability"] = "fsync"
+        paper: PaperSettings = section("paper", overrides)
+        journal: JournalSettings = section("journal", journal_kw)
+        return cls(
+            initial_cash=paper.initial_cash,
+            slippage_bps=paper.slippage_bps,
+            fee_bps=paper.fee_bps,
+            log_dir=paper.log_dir,
+            resume=paper.resume,
+            durability=journal.durability,
+            lock_timeout_s=journal.lock_timeout_s,
+            snapshot_every=journal.snapshot_every,
+            segment_max_bytes=journal.segment_max_bytes,
+            keep_terminal_orders=journal.keep_terminal_orders,
+            slippage_model=paper.slippage.model,
+            slippage_base_bps=paper.slippage.base_bps,
+            slippage_impact_bps=paper.slippage.impact_bps,
+            fee_model=paper.fees.model,
+            fee_per_share=paper.fees.per_share,
+            fee_min_per_order=paper.fees.min_per_order,
+            fee_max_pct_of_notional=paper.fees.max_pct_of_notional,
+            fee_maker_bps=paper.fees.maker_bps,
+            fee_taker_bps=paper.fees.taker_bps,
+            respect_quote_size=paper.respect_quote_size,
+            allow_short=paper.allow_short,
+            margin_requirement=paper.margin_requirement,
+            end_of_day_utc=paper.end_of_day_utc,
+            max_quote_age_s=paper.max_quote_age_s,
+            data_provider=paper.data_provider,
+            currency=paper.currency,
+            account=paper.account,
+            min_qty=paper.min_qty,
+            max_quote_future_s=paper.max_quote_future_s,
+            trading_hours=paper.trading_hours,
+            outside_hours=paper.outside_hours,
         )
-        durability = "fsync" if kw.get("fsync") else kw.get("durability")
-        j = SettingsReader("journal", {**kw, "durability": durability})
-        values.update(
-            durability=j.choice("durability", ("fsync", "flush", "none")),
-            lock_timeout_s=j.number("lock_timeout_s", ge=0),
-            snapshot_every=j.integer("snapshot_every", ge=1),
-            segment_max_bytes=j.integer("segment_max_bytes", ge=4096),
-            keep_terminal_orders=j.integer("keep_terminal_orders", ge=0),
-        )
-        r.problems.extend(j.problems)
-        maker = values["fee_maker_bps"]
-        if isinstance(maker, float | int) and maker < -100:
-            r.problems.append(f"live_trading.paper.fees.maker_bps must be a number >= -100 (a rebate), got {maker!r}")
-        r.finish()
-        return cls(**values)  # type: ignore[arg-type]
 
     def make_slippage_model(self) -> costs.SlippageModel:
         if self.slippage_model == "spread_only":

@@ -113,7 +113,9 @@ class Engine:
                 raise InsufficientFundsError(
                     order.symbol, f"Insufficient position: need {remaining:g}, have {max(free, 0.0):g} available")
             price = order.limit_price if order.limit_price is not None else order.stop_price
-            assert price is not None  # a resting order has a limit or a stop
+            if price is None:  # a market order queued for the open
+                price = order.cap_price
+            assert price is not None  # a resting order has a limit, a stop or a cap
             self.check_margin(order.symbol, free - remaining, price, 0.0, mark)
 
     def check_margin(self, symbol: str, short_after: float, price: float, cost: float, mark: Mark) -> None:

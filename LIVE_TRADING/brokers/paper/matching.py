@@ -1,7 +1,9 @@
 """Resting-order books for the paper broker (pure data structures, no I/O).
 
 Each symbol has one ``SymbolBook`` with four price-ordered queues (binary
-heaps, price then time priority):
+heaps, price then time priority), and one first-come first-served queue of
+market orders placed while the market was closed (``at_open``: they fill at
+the first quote after the open, see ``LIVE_TRADING.brokers.paper.hours``):
 
 =============  ==========================  ================================
 queue          fires when                  first in line
@@ -10,6 +12,7 @@ buy_limits     ask <= limit                highest limit
 sell_limits    bid >= limit                lowest limit
 buy_stops      ask >= stop                 lowest stop
 sell_stops     bid <= stop                 highest stop
+at_open        the market is open          the oldest
 =============  ==========================  ================================
 
 So a quote update looks only at the top of four heaps and pops what fires:
@@ -28,6 +31,7 @@ from typing import Any
 #: what an order is resting as (``RestingOrder.resting``)
 AS_LIMIT = "limit"
 AS_STOP = "stop"
+AS_OPEN = "at_open"
 
 
 class PriceQueue:
@@ -87,16 +91,22 @@ class PriceQueue:
 class SymbolBook:
     """The resting orders of one symbol."""
 
-    __slots__ = ("buy_limits", "buy_stops", "sell_limits", "sell_stops")
+    __slots__ = ("at_open", "buy_limits", "buy_stops", "sell_limits", "sell_stops")
 
     def __init__(self) -> None:
         self.buy_limits = PriceQueue(lambda o: -o.limit_price, AS_LIMIT)
         self.sell_limits = PriceQueue(lambda o: o.limit_price, AS_LIMIT)
         self.buy_stops = PriceQueue(lambda o: o.stop_price, AS_STOP)
         self.sell_stops = PriceQueue(lambda o: -o.stop_price, AS_STOP)
+        self.at_open = PriceQueue(lambda o: 0.0, AS_OPEN)  # FIFO: equal keys keep arrival order
 
     def __len__(self) -> int:
-        return len(self.buy_limits) + len(self.sell_limits) + len(self.buy_stops) + len(self.sell_stops)
+        return (len(self.buy_limits) + len(self.sell_limits) + len(self.buy_stops) + len(self.sell_stops)
+                + len(self.at_open))
+
+    def rest_at_open(self, order: Any) -> None:
+        """A market order placed while the market was closed: it waits for the first open quote."""
+        self.at_open.push(order)
 
     def rest_limit(self, order: Any, is_buy: bool) -> None:
         (self.buy_limits if is_buy else self.sell_limits).push(order)

@@ -28,6 +28,7 @@ class PaperOrder:
     """One order's live state."""
 
     __slots__ = (
+        "cap_price",
         "client_order_id",
         "created",
         "expires_at",
@@ -79,6 +80,8 @@ class PaperOrder:
         self.resting: str | None = None
         self.seq = seq  # journal seq of the record that accepted it
         self.rest_seq = 0  # journal seq at which it (last) joined a book queue: its time priority
+        #: a market order queued until the open (see ``hours``): the price its reservation is counted at
+        self.cap_price: float | None = None
 
     @property
     def remaining(self) -> float:
@@ -128,6 +131,8 @@ class PaperOrder:
             out["expires_at"] = self.expires_at
         if self.triggered:
             out["triggered"] = True
+        if self.cap_price is not None:  # a market order queued for the open (see ``hours``)
+            out["cap_price"] = self.cap_price
         return out
 
     def state(self) -> dict[str, Any]:
@@ -148,6 +153,7 @@ class PaperOrder:
         order = cls(d["order_id"], req, when)
         order.expires_at = _dt(d.get("expires_at"))
         order.triggered = bool(d.get("triggered"))
+        order.cap_price = d.get("cap_price")
         if "status" in d:
             for name in STATE_FIELDS:
                 setattr(order, name, d[name])

@@ -20,10 +20,10 @@ from typing import Any
 
 from LIVE_TRADING.brokers.paper import costs
 from LIVE_TRADING.brokers.paper.ledger import Position
-from LIVE_TRADING.brokers.paper.matching import AS_LIMIT, AS_STOP, SymbolBook
+from LIVE_TRADING.brokers.paper.matching import AS_LIMIT, AS_OPEN, AS_STOP, SymbolBook
 from LIVE_TRADING.brokers.paper.orders import PaperOrder
 from LIVE_TRADING.brokers.validation import OrderRequest
-from LIVE_TRADING.common.constants import FINAL_STATUSES, ORDER_TYPE_LIMIT, QTY_EPSILON
+from LIVE_TRADING.common.constants import FINAL_STATUSES, ORDER_TYPE_LIMIT, ORDER_TYPE_MARKET, QTY_EPSILON
 
 
 class PaperState:
@@ -144,6 +144,8 @@ class PaperState:
             book = self.books[order.symbol] = SymbolBook()
         if rest == AS_LIMIT:
             book.rest_limit(order, order.is_buy)
+        elif rest == AS_OPEN:
+            book.rest_at_open(order)
         else:
             book.rest_stop(order, order.is_buy)
 
@@ -167,6 +169,8 @@ class PaperState:
         """The most a BUY can cost per unit: its limit, or its stop plus slippage."""
         if order.limit_price is not None:
             return order.limit_price
+        if order.cap_price is not None:  # a market order queued for the open
+            return order.cap_price
         assert order.stop_price is not None  # a buy without a limit is a stop
         return costs.apply_slippage(order.stop_price, True, self.slippage.bps(qty, qty))
 
@@ -244,7 +248,9 @@ class PaperState:
 
     # -- reading ---------------------------------------------------------------------------------
     def rest_kind(self, order: PaperOrder) -> str:
-        """Where an accepted, unfilled order rests: the limit queue or the stop queue."""
+        """Where an accepted, unfilled order rests: the at-open, limit or stop queue."""
+        if order.order_type == ORDER_TYPE_MARKET:
+            return AS_OPEN
         return AS_LIMIT if order.order_type == ORDER_TYPE_LIMIT or order.triggered else AS_STOP
 
 
