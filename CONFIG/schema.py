@@ -107,7 +107,9 @@ class PaperSettings(Section):
     max_quote_age_s: Number = Field(60.0, gt=0, description="Quotes older than this (seconds) are refused as stale.")
     max_quote_future_s: Number = Field(
         5.0, ge=0, description="Quotes stamped more than this many seconds ahead of the broker clock are refused.")
-    min_qty: Number = Field(1e-8, gt=0, description="Smallest order quantity accepted.")
+    # >= 1e-9 (QTY_EPSILON): below it the paper engine treats a quantity as zero and an order would end
+    # "filled" having filled nothing
+    min_qty: Number = Field(1e-8, ge=1e-9, description="Smallest order quantity accepted (at least 1e-9).")
     trading_hours: choice(*TRADING_HOURS) = Field(  # type: ignore[valid-type]
         "quotes", description="When the market is open: quotes (whenever fresh quotes come) | "
         "calendar (the exchange calendar of the symbol's asset class) | always")

@@ -231,7 +231,7 @@ def test_a_section_that_is_not_a_mapping(write_config):
         ("allow_short: 1", "live_trading.paper.allow_short", "true or false"),
         ("fee_bps: true", "live_trading.paper.fee_bps", "a number"),
         ("slippage_bps: 10000", "live_trading.paper.slippage_bps", "< 10000"),
-        ("min_qty: 0", "live_trading.paper.min_qty", "a number > 0"),
+        ("min_qty: 0", "live_trading.paper.min_qty", "a number >= 1e-09"),
         ("account: 'a/b'", "live_trading.paper.account", "^[A-Za-z0-9_.-]{1,64}$"),
         ("trading_hours: sometimes", "live_trading.paper.trading_hours", "one of quotes, calendar, always"),
         ("outside_hours: drop", "live_trading.paper.outside_hours", "one of queue, reject"),

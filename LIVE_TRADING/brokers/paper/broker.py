@@ -267,6 +267,8 @@ class PaperBroker:
                               margin_requirement=cfg.margin_requirement)
         self.read_only = bool(read_only)
         self._journal: Journal | None = None
+        #: read-only views: orders this view saw expire (the journal does not say so, and memory may evict them)
+        self._expired_here: dict[str, PaperOrder] = {}
         if self.read_only:
             self._seq = 0
             if self.account_dir.is_dir():
@@ -1102,7 +1104,7 @@ class PaperBroker:
     def _order_result(self, order_id: Any) -> dict[str, Any]:
         """An order's result from memory, or from the journal if it left memory; ``OrderNotFoundError``."""
         oid = _order_id(order_id)
-        order = self._state.orders.get(oid)
+        order = self._state.orders.get(oid) or self._expired_here.get(oid)
         if order is not None:
             return order.result()
         tag, _, seq = oid.rpartition("-")
@@ -1382,6 +1384,7 @@ class PaperBroker:
                 self._end(order, STATUS_EXPIRED, "expire", f"day order expired at {order.expires_at.isoformat()}")
             elif order.is_open:  # read-only: show the expiry without writing it
                 self._state.apply_end(order.order_id, STATUS_EXPIRED)
+                self._expired_here[order.order_id] = order
 
 
 #: the id suffixes of the legs of a bracket / OCO that are not its first order (``PaperBroker.submit_bracket``)

@@ -85,6 +85,10 @@ class PriceQueue:
     def orders(self) -> list[Any]:
         return [e[3] for e in self._heap if e[3].queue is self and e[3].queue_token == e[2]]
 
+    def in_priority(self) -> list[Any]:
+        """The live orders in the order they would fill: price, then time (``rest_seq``)."""
+        return [e[3] for e in sorted(e for e in self._heap if e[3].queue is self)]
+
 
 class SymbolBook:
     """The resting orders of one symbol."""
@@ -111,6 +115,11 @@ class SymbolBook:
 
     def rest_stop(self, order: Any, is_buy: bool) -> None:
         (self.buy_stops if is_buy else self.sell_stops).push(order)
+
+    def priority(self) -> dict[str, list[str]]:
+        """Order ids of each queue in fill order (for checks: a recovered book must queue the same)."""
+        return {name: [o.order_id for o in getattr(self, name).in_priority()]
+                for name in ("buy_limits", "sell_limits", "buy_stops", "sell_stops")}
 
     # -- what fires at a quote ---------------------------------------------
     def next_triggered_stop(self, bid: float, ask: float) -> tuple[Any, bool] | None:
