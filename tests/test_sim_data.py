@@ -61,7 +61,7 @@ def test_price_depends_only_on_time_not_on_call_history():
     order = list(reversed(OFFSETS))
     got = {}
     for offset in order:
-        scrambled.get_historical("AAPL", "1d", "1m")
+        scrambled.get_historical("AAPL", "1d", "1h")
         scrambled.get_multiple_quotes(["MSFT", "AAPL", "XOM"])
         got[offset] = mids(scrambled, clock_b, "AAPL", [offset])[0]
     assert got == expected
