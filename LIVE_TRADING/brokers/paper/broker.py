@@ -112,7 +112,7 @@ from typing import Any
 from LIVE_TRADING.brokers.paper import costs, hours
 from LIVE_TRADING.brokers.paper.config import PaperConfig
 from LIVE_TRADING.brokers.paper.engine import Engine
-from LIVE_TRADING.brokers.paper.flow import _LEG_SUFFIXES, OrderFlow, _checked_clock, _order_id
+from LIVE_TRADING.brokers.paper.flow import _LEG_SUFFIXES, OrderFlow, _order_id
 from LIVE_TRADING.brokers.paper.management import OrderManagement
 from LIVE_TRADING.brokers.paper.orders import VENUE, PaperOrder
 from LIVE_TRADING.brokers.paper.recovery import (
@@ -127,7 +127,7 @@ from LIVE_TRADING.brokers.validation import (
     clean_symbol,
     validate_order,
 )
-from LIVE_TRADING.common.clock import Clock, ensure_utc
+from LIVE_TRADING.common.clock import Clock, ensure_utc, utc_now
 from LIVE_TRADING.common.constants import (
     SIDE_BUY,
     SIDE_SELL,
@@ -718,5 +718,17 @@ class PaperBroker(OrderManagement, OrderFlow):
         raise OrderNotFoundError(oid)
 
 
+def _checked_clock(clock: Any) -> Clock:
+    """``clock`` if it is a callable returning an aware datetime; ``ConfigError`` otherwise."""
+    if clock is None:
+        return utc_now
+    if not callable(clock):
+        raise ConfigError(f"clock must be a callable returning an aware UTC datetime, got {clock!r}")
+    try:
+        now = clock()
+        ensure_utc(now, "clock()")
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"clock must return an aware UTC datetime: {exc}") from None
+    return clock
 
 __all__ = ["SIDE_BUY", "SIDE_SELL", "PaperBroker", "PaperConfig"]

@@ -24,7 +24,6 @@ from LIVE_TRADING.brokers.paper.state import trail_limit
 from LIVE_TRADING.brokers.validation import (
     OrderRequest,
 )
-from LIVE_TRADING.common.clock import Clock, ensure_utc, utc_now
 from LIVE_TRADING.common.constants import (
     FINAL_STATUSES,
     ORDER_TYPE_LIMIT,
@@ -42,7 +41,6 @@ from LIVE_TRADING.common.constants import (
     TIF_IOC,
 )
 from LIVE_TRADING.common.exceptions import (
-    ConfigError,
     DataProviderError,
     InsufficientFundsError,
     OrderNotFoundError,
@@ -340,20 +338,6 @@ def _order_id(order_id: Any) -> str:
     if not isinstance(order_id, str) or not order_id:
         raise OrderNotFoundError(str(order_id), f"Order not found: order ids are non-empty strings, got {order_id!r}")
     return order_id
-
-
-def _checked_clock(clock: Any) -> Clock:
-    """``clock`` if it is a callable returning an aware datetime; ``ConfigError`` otherwise."""
-    if clock is None:
-        return utc_now
-    if not callable(clock):
-        raise ConfigError(f"clock must be a callable returning an aware UTC datetime, got {clock!r}")
-    try:
-        now = clock()
-        ensure_utc(now, "clock()")
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"clock must return an aware UTC datetime: {exc}") from None
-    return clock
 
 
 __all__ = ["OrderFlow"]
