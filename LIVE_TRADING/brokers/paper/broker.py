@@ -371,8 +371,7 @@ class PaperBroker(OrderManagement, OrderFlow):
         req = validate_order(symbol, side, qty, order_type, limit_price, stop_price, time_in_force,
                              client_order_id, trail_amount, trail_percent, limit_offset)
         require_known(self._provider, req.symbol)  # an unknown symbol is bad input: "did you mean AAPL?"
-        if req.qty < self.config.min_qty:
-            raise OrderRejectedError(req.symbol, f"qty {req.qty:g} is below the minimum {self.config.min_qty:g}")
+        self._check_min_qty(req)
         with self._lock:
             self._writable("submit orders")
             now = self._clock()
@@ -389,6 +388,11 @@ class PaperBroker(OrderManagement, OrderFlow):
             except (OrderRejectedError, QuoteUnavailableError) as exc:
                 self._journal_reject(exc, req, now)
                 raise
+
+    def _check_min_qty(self, req: Any) -> None:
+        """Orders below ``paper.min_qty`` are bad input: refused before anything is written."""
+        if req.qty < self.config.min_qty:
+            raise OrderRejectedError(req.symbol, f"qty {req.qty:g} is below the minimum {self.config.min_qty:g}")
 
     def _same_order(self, req: OrderRequest, order_id: str, first: OrderRequest) -> dict[str, Any]:
         """A repeated client_order_id: the first order if the request is the same, else an error."""

@@ -225,19 +225,13 @@ class OrderManagement:
         req = validate_bracket(symbol, side, qty, entry_type=entry_type, limit_price=limit_price,
                                take_profit=take_profit, stop_loss=stop_loss, stop_loss_limit=stop_loss_limit,
                                time_in_force=time_in_force, client_order_id=client_order_id)
-        if req.qty < self.config.min_qty:
-            raise OrderRejectedError(req.symbol, f"qty {req.qty:g} is below the minimum {self.config.min_qty:g}")
+        self._check_min_qty(req)
         with self._lock:
             self._writable("submit orders")
-            now = self._clock()
-            self._expire_due(now)
-            known = self._same_list(req, "bracket")
+            now, known, list_id = self._open_list(req, "bracket")
             if known is not None:
                 return known
             cid = req.client_order_id
-            journal = self._journal
-            assert journal is not None
-            list_id = f"{self._state.tag}-{journal.seq + 1}"
             ids = {"entry": list_id, "tp": f"{list_id}-tp", "sl": f"{list_id}-sl"}
             entry = self._leg(ids["entry"], OrderRequest(req.symbol, req.side, req.qty, req.entry_type,
                                                          req.limit_price, None, req.time_in_force,
@@ -289,19 +283,13 @@ class OrderManagement:
         req = validate_oco(symbol, side, qty, limit_price=limit_price, stop_price=stop_price,
                            stop_limit_price=stop_limit_price, time_in_force=time_in_force,
                            client_order_id=client_order_id)
-        if req.qty < self.config.min_qty:
-            raise OrderRejectedError(req.symbol, f"qty {req.qty:g} is below the minimum {self.config.min_qty:g}")
+        self._check_min_qty(req)
         with self._lock:
             self._writable("submit orders")
-            now = self._clock()
-            self._expire_due(now)
-            known = self._same_list(req, "oco")
+            now, known, list_id = self._open_list(req, "oco")
             if known is not None:
                 return known
             cid = req.client_order_id
-            journal = self._journal
-            assert journal is not None
-            list_id = f"{self._state.tag}-{journal.seq + 1}"
             lim = self._leg(list_id, OrderRequest(req.symbol, req.side, req.qty, ORDER_TYPE_LIMIT, req.limit_price,
                                                   None, req.time_in_force,
                                                   derive_client_id(cid, "lim") if cid else None),
@@ -327,6 +315,14 @@ class OrderManagement:
             self._write_list("oco", list_id, [(lim, STATUS_NEW, AS_LIMIT), (stp, STATUS_NEW, AS_STOP)], [],
                              cid, list(req), now)
             return self._list_result(list_id, "oco")
+
+    def _open_list(self, req: Any, kind: str) -> tuple[datetime, dict[str, Any] | None, str]:
+        """Start a bracket / OCO: the time, the list already placed under its client id (or None), its id."""
+        now = self._clock()
+        self._expire_due(now)
+        journal = self._journal
+        assert journal is not None
+        return now, self._same_list(req, kind), f"{self._state.tag}-{journal.seq + 1}"
 
     def _leg(self, order_id: str, req: OrderRequest, now: datetime, list_id: str, role: str,
              parent: str | None) -> PaperOrder:
