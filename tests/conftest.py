@@ -2,7 +2,9 @@
 
 The autouse fixture points ``LIVE_TRADING_CONFIG`` at a copy of the packaged
 defaults whose journal directories live under the test's ``tmp_path``, so no
-test writes to the repository's ``logs/`` or depends on the user's config.
+test writes to the repository's ``logs/`` or depends on the user's config, and
+whose paper accounts trade at any hour (``paper.trading_hours: always``), so no
+test depends on the time of day it runs at.
 Use ``write_config(...)`` to run a test against other settings.
 """
 
@@ -39,7 +41,9 @@ def isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         base,
         {
             "live_trading": {
-                "paper": {"log_dir": str(logs / "paper_trades")},
+                # the tests' paper accounts trade at any hour, so that the suite passes whatever the time
+                # of day it runs at (a test of trading hours sets the mode it tests)
+                "paper": {"log_dir": str(logs / "paper_trades"), "trading_hours": "always"},
                 "binance": {"log_dir": str(logs / "binance")},
                 "ibkr": {"log_dir": str(logs / "ibkr")},
             }

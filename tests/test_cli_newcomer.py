@@ -84,11 +84,12 @@ def test_a_user_config_keeps_its_account_next_to_it_whatever_the_cwd(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir(), b.mkdir()
     env = {"LIVE_TRADING_CONFIG": str(config)}
-    bought = run_cli("order", "AAPL", "BUY", "7", cwd=a, env=env)
+    # a crypto symbol: it trades around the clock, so the order fills whatever the time the test runs at
+    bought = run_cli("order", "BTC/USDT", "BUY", "7", cwd=a, env=env)
     assert bought.returncode == 0, bought.stderr
     shown = run_cli("positions", "--json", cwd=b, env=env)
     assert shown.returncode == 0, shown.stderr
-    assert json.loads(shown.stdout)["positions"] == {"AAPL": 7.0}
+    assert json.loads(shown.stdout)["positions"] == {"BTC/USDT": 7.0}
     account = cfg_dir / "accounts" / "paper" / "default"
     assert records(account, "fill") and not (a / "accounts").exists() and not (b / "accounts").exists()
     assert shown.stderr.splitlines() == [f"account: default at {account} (paper)"]
@@ -101,10 +102,10 @@ def test_the_packaged_config_uses_live_trading_home_not_the_cwd(tmp_path, monkey
     monkeypatch.setenv("LIVE_TRADING_CONFIG", str(PACKAGED_CONFIG))
     monkeypatch.setenv("LIVE_TRADING_HOME", str(home))
     monkeypatch.chdir(a)
-    assert cli_in("order", "MSFT", "BUY", "3")[0] == 0
+    assert cli_in("order", "ETH/USDT", "BUY", "3")[0] == 0  # crypto: fills at any hour
     monkeypatch.chdir(b)
     code, out, err = cli_in("positions", "--json")
-    assert code == 0 and json.loads(out)["positions"] == {"MSFT": 3.0}
+    assert code == 0 and json.loads(out)["positions"] == {"ETH/USDT": 3.0}
     assert records(home / "logs" / "paper_trades" / "default", "fill")
     assert not (a / "logs").exists() and not (b / "logs").exists()
     assert err.splitlines() == [f"account: default at {home / 'logs' / 'paper_trades' / 'default'} (paper)"]
@@ -351,7 +352,7 @@ def test_init_writes_a_commented_config_and_its_account_and_never_overwrites(tmp
     assert records(where / "logs" / "paper_trades" / "default", "session")
     again = run_cli("init", cwd=where, env=env)
     assert again.returncode == 2 and "never overwrites" in again.stderr and config.read_text() == text
-    elsewhere = run_cli("--config", str(config), "order", "AAPL", "BUY", "1", cwd=tmp_path, env=env)
+    elsewhere = run_cli("--config", str(config), "order", "BTC/USDT", "BUY", "0.5", cwd=tmp_path, env=env)
     assert elsewhere.returncode == 0, elsewhere.stderr
     assert records(where / "logs" / "paper_trades" / "default", "fill")
 

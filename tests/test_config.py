@@ -278,7 +278,8 @@ def test_top_level_keys_confirm_and_asset_classes(write_config):
     assert validated_config().live_trading.asset_classes == {"BTCUSD": "crypto"}
 
 
-def test_new_keys_have_their_defaults():
+def test_new_keys_have_their_defaults(write_config):
+    write_config(raw=PACKAGED_CONFIG.read_text())  # the packaged defaults, not the tests' config
     cfg = validated_config().live_trading
     assert (cfg.journal.durability, cfg.journal.lock_timeout_s, cfg.journal.snapshot_every) == ("flush", 5.0, 10000)
     assert (cfg.journal.segment_max_bytes, cfg.journal.keep_terminal_orders) == (64 * 1024 * 1024, 10000)

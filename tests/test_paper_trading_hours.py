@@ -27,7 +27,8 @@ def make(tmp_path):
         clock = ManualClock(now)
         if sim:
             kw["data_provider"] = SimDataProvider(clock=clock)
-        args = dict(initial_cash=100_000, slippage_bps=SLIP, fee_bps=0, clock=clock, log_dir=tmp_path / "j")
+        args = dict(initial_cash=100_000, slippage_bps=SLIP, fee_bps=0, clock=clock, log_dir=tmp_path / "j",
+                    trading_hours="quotes")  # the default mode (the tests' config trades at any hour)
         args.update(kw)
         return PaperBroker(**args), clock
 
@@ -220,7 +221,7 @@ def test_bad_settings_are_a_config_error(make):
 
 def test_settings_come_from_the_config(write_config, make):
     write_config({"paper": {"trading_hours": "calendar", "outside_hours": "reject"}})
-    broker, _ = make()
+    broker, _ = make(trading_hours=None)  # None: from the config
     broker.set_quote("AAPL", 99.0, 101.0)
     with pytest.raises(OrderRejectedError, match="Market closed"):
         broker.submit_order("AAPL", "BUY", 1)
@@ -239,10 +240,11 @@ def test_sim_run_start_moves_back_to_a_session_open():
     assert sim_run_start(wednesday, hour, 3, ["AAPL"]) == wednesday - 2 * hour  # already in session
 
 
-def test_run_on_a_saturday_trades_and_fills_only_in_session(capsys, monkeypatch, tmp_path):
+def test_run_on_a_saturday_trades_and_fills_only_in_session(capsys, monkeypatch, tmp_path, write_config):
     import LIVE_TRADING.cli.session as session
     from LIVE_TRADING.cli import main
 
+    write_config({"paper": {"trading_hours": "quotes"}})  # the default mode (the tests' config trades at any hour)
     monkeypatch.setattr(session, "utc_now", lambda: SATURDAY)
     code = main(["run", "--strategy", "equal_weight", "--json"])
     out = capsys.readouterr().out
