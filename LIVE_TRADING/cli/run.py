@@ -219,7 +219,7 @@ def make_plan(session: RunSession, cfg: PipelineConfig, strategy: Any) -> dict[s
     mode = getattr(strategy, "mode", "qty")
     rb = rebalance(dry, targets, mode=mode, order_type=cfg.order_type, min_trade_value=cfg.min_trade_value,
                    quotes=quotes, qty_step=cfg.qty_step) if targets else None
-    return {"targets": targets, "mode": mode, "positions": positions,
+    return {"targets": targets, "mode": mode, "positions": positions, "open_orders": rb.pending if rb else {},
             "prices": {s: mid_price(q) for s, q in quotes.items()}, "orders": dry.planned,
             "skipped": rb.skipped if rb else [], "failed": rb.failed if rb else [],
             "notional": math.fsum(o["notional"] for o in dry.planned if o.get("notional") is not None),
@@ -233,11 +233,14 @@ def _show_plan(out: Output, plan: dict[str, Any], venue: str, cfg: PipelineConfi
         return
     weights = plan["mode"] == "weights"
     if plan["targets"]:
-        out.table(("symbol", "target", "held now", "price"),
+        pending = plan["open_orders"]
+        out.table(("symbol", "target", "held now", "open orders", "price"),
                   [(s, pct(t) if weights else qty(t), qty(plan["positions"].get(s, 0.0)),
-                    price(plan["prices"].get(s))) for s, t in sorted(plan["targets"].items())],
-                  title=f"Plan on {venue}: targets at the first step" + (" (of portfolio value)" if weights else ""),
-                  right=("target", "held now", "price"), no_wrap=("symbol",))
+                    ("+" if pending[s] > 0 else "") + qty(pending[s]) if s in pending else "", price(plan["prices"].get(s)))
+                   for s, t in sorted(plan["targets"].items())],
+                  title=f"Plan on {venue}: targets at the first step" + (" (of portfolio value)" if weights else "")
+                  + (" (open orders count as filled)" if pending else ""),
+                  right=("target", "held now", "open orders", "price"), no_wrap=("symbol",))
     else:
         out.line(f"Plan on {venue}: the strategy asks for no trade at the first step "
                  f"(it may need {plan['lookback']} bars of history first).")
