@@ -10,6 +10,7 @@
     live-trading order AAPL BUY 10 [--limit 99.5] [--stop 101] [--tif day] [--client-id my-1] [--dry-run]
     live-trading orders | positions | fills [--since 2026-01-05] | cash
     live-trading fills --format csv|json|parquet --output fills.csv   # also: orders --all --format ...
+    live-trading data fetch AAPL MSFT --period 1y --bar 1d [--format parquet --output bars.parquet]
     live-trading report --benchmark buy-and-hold --format html --output report.html
     live-trading cancel ORDER_ID | cancel --all [--symbol S] [--dry-run]
     live-trading flatten [--dry-run]      # close every position with market orders
@@ -50,6 +51,7 @@ from typing import Any, NoReturn
 from CONFIG.schema import BARS
 from LIVE_TRADING import __version__
 from LIVE_TRADING.cli.errors import EXIT_INTERRUPTED, EXIT_USAGE, UsageError, exit_code_for
+from LIVE_TRADING.cli.data import add_data_parser
 from LIVE_TRADING.cli.exports import add_export_options
 from LIVE_TRADING.cli.render import PROG, Output, error_line
 from LIVE_TRADING.cli.report import add_report_parser
@@ -259,6 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
                   "aside (the only repair that is safe) and say what was done.")
     journal.add_argument("action", choices=("verify", "repair"))
     add_report_parser(add)
+    add_data_parser(add, common, _Parser)
     from LIVE_TRADING.cli.serve import add_arguments as add_serve_arguments
 
     add_serve_arguments(add, run)
@@ -268,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
 # -- dispatch ---------------------------------------------------------------------------
 def _handlers() -> dict[str, Any]:
     from LIVE_TRADING.cli import accounts, commands
+    from LIVE_TRADING.cli.data import cmd_data
     from LIVE_TRADING.cli.report import cmd_report
     from LIVE_TRADING.cli.run import cmd_run
     from LIVE_TRADING.cli.serve import cmd_serve
@@ -288,6 +292,7 @@ def _handlers() -> dict[str, Any]:
         "journal": accounts.cmd_journal,
         "report": cmd_report,
         "serve": cmd_serve,
+        "data": cmd_data,
     }
 
 

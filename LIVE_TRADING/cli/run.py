@@ -26,18 +26,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-
 from LIVE_TRADING.brokers.interface import SupportsAccountSummary, supports
 from LIVE_TRADING.cli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, UsageError
 from LIVE_TRADING.cli.plot import PlotUnavailableError, require_matplotlib, save_equity_plot
+from LIVE_TRADING.cli.progress import progress_bar
 from LIVE_TRADING.cli.render import Output, amount, error_line, money, pct, price, qty, signed_money, when
 from LIVE_TRADING.cli.safety import (
     DryRunBroker,
@@ -288,19 +280,11 @@ def _check_plot_path(text: str) -> Path:
 
 @contextlib.contextmanager
 def _progress(out: Output, steps: int) -> Iterator[Any]:
-    """A progress bar on stderr (only on a terminal, never with ``--json``); yields the ``on_step`` callback."""
-    disable = out.json_mode or not out.err.is_terminal
-    progress = Progress(
-        TextColumn("[bold]run"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TextColumn("eta"), TimeRemainingColumn(),
-        TextColumn("{task.fields[status]}"), console=out.err, transient=True, disable=disable,
-    )
-    with progress:
-        task = progress.add_task("run", total=steps, status="")
+    """The run's progress bar (``cli/progress.py``: a terminal only, never with ``--json``); yields ``on_step``."""
+    with progress_bar(out, steps, "run") as update:
 
         def on_step(info: StepInfo) -> None:
-            status = f"equity {money(info.equity)}" + (f"  [red]{info.error}[/]" if info.error else "")
-            progress.update(task, completed=info.step, status=status)
+            update(info.step, f"equity {money(info.equity)}" + (f"  [red]{info.error}[/]" if info.error else ""))
 
         yield on_step
 
