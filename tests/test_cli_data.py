@@ -116,7 +116,8 @@ def test_a_symbol_that_fails_is_named_and_the_others_are_written(tmp_path, capsy
     assert set(pd.read_csv(out)["symbol"]) == {"AAPL"}
 
 
-@pytest.mark.parametrize("bad", [["--period", "7y"], ["--bar", "7m"]])
-def test_bad_period_or_bar_is_a_usage_error(bad, capsys):
-    assert main(["data", "fetch", "AAPL", *bad]) == 2
-    assert "invalid choice" in capsys.readouterr().err
+@pytest.mark.parametrize(("bad", "says"), [(["--period", "7y"], "allowed: 1d, 5d, 1mo"),
+                                           (["--bar", "7m"], "invalid choice: '7m'")])
+def test_bad_period_or_bar_is_a_usage_error(bad, says, capsys):
+    assert main(["data", "fetch", "AAPL", "--provider", "sim", *bad]) == 2
+    assert says in capsys.readouterr().err

@@ -50,8 +50,8 @@ from typing import Any, NoReturn
 
 from CONFIG.schema import BARS
 from LIVE_TRADING import __version__
-from LIVE_TRADING.cli.errors import EXIT_INTERRUPTED, EXIT_USAGE, UsageError, exit_code_for
 from LIVE_TRADING.cli.data import add_data_parser
+from LIVE_TRADING.cli.errors import EXIT_INTERRUPTED, EXIT_USAGE, UsageError, exit_code_for
 from LIVE_TRADING.cli.exports import add_export_options
 from LIVE_TRADING.cli.render import PROG, Output, error_line
 from LIVE_TRADING.cli.report import add_report_parser

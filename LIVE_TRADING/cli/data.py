@@ -23,19 +23,17 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
+from CONFIG.schema import BARS
 from LIVE_TRADING.cli.errors import EXIT_FAILURE, EXIT_OK, UsageError
-from LIVE_TRADING.cli.exports import write_export
-from LIVE_TRADING.cli.progress import progress_bar
 from LIVE_TRADING.cli.render import Output, error_line
-from LIVE_TRADING.common.exceptions import DataProviderError, UnknownSymbolError
-from LIVE_TRADING.data.provider import INTERVALS, OHLCV_COLUMNS, PERIODS, get_data_provider, require_known
+
+if TYPE_CHECKING:  # pandas and the providers load when the command runs, not with the command line
+    import pandas as pd
 
 DATA_FORMATS = ("csv", "json", "parquet")
-COLUMNS = ("timestamp", "symbol", *OHLCV_COLUMNS)
+COLUMNS = ("timestamp", "symbol", "open", "high", "low", "close", "volume")
 
 
 def add_data_parser(add: Callable[..., argparse.ArgumentParser], common: argparse.ArgumentParser,
@@ -49,8 +47,9 @@ def add_data_parser(add: Callable[..., argparse.ArgumentParser], common: argpars
                            "open, high, low, close, volume). A progress bar with an ETA on a terminal; piped, "
                            "only the data.")
     fetch.add_argument("symbols", nargs="+", metavar="SYMBOL", type=lambda s: s.strip().upper())
-    fetch.add_argument("--period", choices=tuple(PERIODS), default="1mo", help="how far back (default 1mo)")
-    fetch.add_argument("--bar", choices=tuple(INTERVALS), default="1d", help="bar length (default 1d)")
+    fetch.add_argument("--period", default="1mo", metavar="P",
+                       help="how far back: 1d, 5d, 1mo, 3mo, 6mo, 1y, 2y, 5y, 10y, ytd, max (default 1mo)")
+    fetch.add_argument("--bar", choices=BARS, default="1d", help="bar length (default 1d)")
     fetch.add_argument("--provider", metavar="NAME", help="data provider (default: live_trading.data.provider)")
     fetch.add_argument("--format", dest="fmt", choices=DATA_FORMATS, default=None,
                        help="csv (default), json or parquet (parquet needs --output)")
@@ -78,6 +77,8 @@ def _symbols(raw: list[str]) -> list[str]:
 
 
 def _open_provider(name: str | None) -> Any:
+    from LIVE_TRADING.data.provider import get_data_provider
+
     try:
         return get_data_provider(name)
     except ValueError as exc:
@@ -86,6 +87,8 @@ def _open_provider(name: str | None) -> Any:
 
 def bars_frame(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """One long frame (``COLUMNS``) from ``{symbol: OHLCV frame}``, symbols in the given order."""
+    import pandas as pd
+
     parts = []
     for sym, frame in frames.items():
         part = frame.reset_index()
@@ -98,8 +101,17 @@ def bars_frame(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 def cmd_data(args: argparse.Namespace, out: Output, venue: str) -> int:
     """``data fetch``: the bars of every symbol, written in one file (or to stdout)."""
+    from LIVE_TRADING.cli.exports import write_export
+    from LIVE_TRADING.cli.progress import progress_bar
+    from LIVE_TRADING.common.exceptions import DataProviderError, UnknownSymbolError
+    from LIVE_TRADING.data.provider import check_period, require_known
+
     fmt = _check_output(args, out)
     symbols = _symbols(args.symbols)
+    try:
+        check_period(args.period)
+    except DataProviderError as exc:
+        raise UsageError(f"--period: {exc}") from None
     provider = _open_provider(args.provider)
     try:
         for sym in symbols:
