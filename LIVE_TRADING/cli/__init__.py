@@ -29,7 +29,8 @@ Global options (before or after the command): ``--config PATH`` (sets
 (whole ids in tables), ``--yes`` (do not ask before acting on a live venue),
 ``--debug`` (tracebacks and debug logging).
 
-Also ``--account NAME`` (the paper account, default ``paper.account``) and
+Also ``--account NAME`` (the paper account, default ``paper.account``; on a
+live venue the journal directory ``NAME`` under its ``log_dir``) and
 ``--lock-timeout S`` (how long to wait for another process using it).
 
 Every command that touches an account says which one on stderr, once
@@ -139,7 +140,9 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     parser.add_argument("--venue", metavar="NAME", default=default,
                         help="paper, binance or ibkr (overrides live_trading.venue)")
     parser.add_argument("--account", metavar="NAME", default=default,
-                        help="paper account (a directory under paper.log_dir; default: paper.account, 'default')")
+                        help="account: on paper a directory under paper.log_dir (default: paper.account, 'default'); "
+                             "on binance/ibkr its journal, a directory under the venue's log_dir (default: the "
+                             "log_dir itself)")
     parser.add_argument("--lock-timeout", type=nonneg_float, metavar="S", default=default,
                         help="seconds to wait for another process using the account (default: journal.lock_timeout_s)")
     parser.add_argument("--json", action="store_true", default=flag_default, help="print results as JSON")
