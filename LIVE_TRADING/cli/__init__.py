@@ -10,6 +10,7 @@
     live-trading order AAPL BUY 10 [--limit 99.5] [--stop 101] [--tif day] [--client-id my-1] [--dry-run]
     live-trading orders | positions | fills [--since 2026-01-05] | cash
     live-trading fills --format csv|json|parquet --output fills.csv   # also: orders --all --format ...
+    live-trading data fetch AAPL MSFT --period 1y --bar 1d [--format parquet --output bars.parquet]
     live-trading report --benchmark buy-and-hold --format html --output report.html
     live-trading cancel ORDER_ID | cancel --all [--symbol S] [--dry-run]
     live-trading flatten [--dry-run]      # close every position with market orders
@@ -28,7 +29,8 @@ Global options (before or after the command): ``--config PATH`` (sets
 (whole ids in tables), ``--yes`` (do not ask before acting on a live venue),
 ``--debug`` (tracebacks and debug logging).
 
-Also ``--account NAME`` (the paper account, default ``paper.account``) and
+Also ``--account NAME`` (the paper account, default ``paper.account``; on a
+live venue the journal directory ``NAME`` under its ``log_dir``) and
 ``--lock-timeout S`` (how long to wait for another process using it).
 
 Every command that touches an account says which one on stderr, once
@@ -49,6 +51,7 @@ from typing import Any, NoReturn
 
 from CONFIG.schema import BARS
 from LIVE_TRADING import __version__
+from LIVE_TRADING.cli.data import add_data_parser
 from LIVE_TRADING.cli.errors import EXIT_INTERRUPTED, EXIT_USAGE, UsageError, exit_code_for
 from LIVE_TRADING.cli.exports import add_export_options
 from LIVE_TRADING.cli.render import PROG, Output, error_line
@@ -137,7 +140,9 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     parser.add_argument("--venue", metavar="NAME", default=default,
                         help="paper, binance or ibkr (overrides live_trading.venue)")
     parser.add_argument("--account", metavar="NAME", default=default,
-                        help="paper account (a directory under paper.log_dir; default: paper.account, 'default')")
+                        help="account: on paper a directory under paper.log_dir (default: paper.account, 'default'); "
+                             "on binance/ibkr its journal, a directory under the venue's log_dir (default: the "
+                             "log_dir itself)")
     parser.add_argument("--lock-timeout", type=nonneg_float, metavar="S", default=default,
                         help="seconds to wait for another process using the account (default: journal.lock_timeout_s)")
     parser.add_argument("--json", action="store_true", default=flag_default, help="print results as JSON")
@@ -259,6 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
                   "aside (the only repair that is safe) and say what was done.")
     journal.add_argument("action", choices=("verify", "repair"))
     add_report_parser(add)
+    add_data_parser(add, common, _Parser)
     from LIVE_TRADING.cli.serve import add_arguments as add_serve_arguments
 
     add_serve_arguments(add, run)
@@ -268,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
 # -- dispatch ---------------------------------------------------------------------------
 def _handlers() -> dict[str, Any]:
     from LIVE_TRADING.cli import accounts, commands
+    from LIVE_TRADING.cli.data import cmd_data
     from LIVE_TRADING.cli.report import cmd_report
     from LIVE_TRADING.cli.run import cmd_run
     from LIVE_TRADING.cli.serve import cmd_serve
@@ -288,6 +295,7 @@ def _handlers() -> dict[str, Any]:
         "journal": accounts.cmd_journal,
         "report": cmd_report,
         "serve": cmd_serve,
+        "data": cmd_data,
     }
 
 

@@ -47,7 +47,7 @@ from LIVE_TRADING.cli.safety import (
     is_live,
     print_planned_orders,
 )
-from LIVE_TRADING.cli.session import account_dir, broker_session
+from LIVE_TRADING.cli.session import broker_session, venue_account_dir
 from LIVE_TRADING.common.constants import (
     EVENT_CANCEL,
     EVENT_EXPIRE,
@@ -449,9 +449,8 @@ def journal_counts(venue: str) -> dict[str, int]:
     orders taken at once, in ``fill`` records for resting ones).
     """
     from LIVE_TRADING.common.journal import list_segments, read_records
-    from LIVE_TRADING.common.paths import journal_root
 
-    account = account_dir() if venue == "paper" else journal_root(venue)
+    account = venue_account_dir(venue)  # on a live venue: the --account's journal, not every account's
     counts = dict.fromkeys(["orders", "fills", "rejects", "cancels", "expiries"], 0)
     if not list_segments(account):
         return counts

@@ -8,7 +8,8 @@
 
 The account is a journal directory: on paper the account chosen by the
 global ``--account NAME`` (default ``paper.account``) under ``paper.log_dir``
-(a path to a journal directory works too); on a live venue its ``log_dir``. On paper the account is the
+(a path to a journal directory works too); on a live venue its ``log_dir``, or with ``--account NAME``
+the account's directory ``NAME`` under it (only that account's journal is read). On paper the account is the
 latest run in the directory (what a resumed paper broker continues); on a
 live venue every run in it (each process journals a run of the same venue
 account), and ``--initial-cash`` is needed: live journals do not record it.
@@ -58,17 +59,15 @@ def add_report_parser(add: Any) -> argparse.ArgumentParser:
 
 
 def account_dir(venue: str, name: str | None) -> Path:
-    """The journal directory to report on: the paper account (global ``--account``), else the venue's ``log_dir``.
+    """The journal directory to report on: the account of the global ``--account`` (``session.venue_account_dir``).
 
     ``name`` may also be a path to a journal directory.
     """
     if name is not None and (Path(name).expanduser().is_dir() or len(Path(name).parts) > 1):
         return Path(name).expanduser()
-    if venue == "paper":
-        from LIVE_TRADING.cli import session
+    from LIVE_TRADING.cli import session
 
-        return session.account_dir()
-    return Path(str(get_cfg(f"live_trading.{venue}.log_dir", default=f"logs/{venue}"))).expanduser()
+    return session.venue_account_dir(venue)
 
 
 def history_provider(venue: str, anchor: datetime | None) -> Any:

@@ -26,18 +26,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-
 from LIVE_TRADING.brokers.interface import SupportsAccountSummary, SupportsQuotes, supports, venue_broker
 from LIVE_TRADING.cli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, UsageError
 from LIVE_TRADING.cli.plot import PlotUnavailableError, require_matplotlib, save_equity_plot
+from LIVE_TRADING.cli.progress import progress_bar
 from LIVE_TRADING.cli.render import Output, amount, error_line, money, pct, price, qty, signed_money, when
 from LIVE_TRADING.cli.safety import (
     DryRunBroker,
@@ -221,7 +213,7 @@ def make_plan(session: RunSession, cfg: PipelineConfig, strategy: Strategy) -> d
     mode = strategy.mode
     rb = rebalance(dry, targets, mode=mode, order_type=cfg.order_type, min_trade_value=cfg.min_trade_value,
                    quotes=quotes, qty_step=cfg.qty_step) if targets else None
-    return {"targets": targets, "mode": mode, "positions": positions,
+    return {"targets": targets, "mode": mode, "positions": positions, "open_orders": rb.pending if rb else {},
             "prices": {s: mid_price(q) for s, q in quotes.items()}, "orders": dry.planned,
             "skipped": rb.skipped if rb else [], "failed": rb.failed if rb else [],
             "notional": math.fsum(o["notional"] for o in dry.planned if o.get("notional") is not None),
@@ -235,11 +227,14 @@ def _show_plan(out: Output, plan: dict[str, Any], venue: str, cfg: PipelineConfi
         return
     weights = plan["mode"] == "weights"
     if plan["targets"]:
-        out.table(("symbol", "target", "held now", "price"),
+        pending = plan["open_orders"]
+        out.table(("symbol", "target", "held now", "open orders", "price"),
                   [(s, pct(t) if weights else qty(t), qty(plan["positions"].get(s, 0.0)),
-                    price(plan["prices"].get(s))) for s, t in sorted(plan["targets"].items())],
-                  title=f"Plan on {venue}: targets at the first step" + (" (of portfolio value)" if weights else ""),
-                  right=("target", "held now", "price"), no_wrap=("symbol",))
+                    ("+" if pending[s] > 0 else "") + qty(pending[s]) if s in pending else "", price(plan["prices"].get(s)))
+                   for s, t in sorted(plan["targets"].items())],
+                  title=f"Plan on {venue}: targets at the first step" + (" (of portfolio value)" if weights else "")
+                  + (" (open orders count as filled)" if pending else ""),
+                  right=("target", "held now", "open orders", "price"), no_wrap=("symbol",))
     else:
         out.line(f"Plan on {venue}: the strategy asks for no trade at the first step "
                  f"(it may need {plan['lookback']} bars of history first).")
@@ -287,19 +282,11 @@ def _check_plot_path(text: str) -> Path:
 
 @contextlib.contextmanager
 def _progress(out: Output, steps: int) -> Iterator[Any]:
-    """A progress bar on stderr (only on a terminal, never with ``--json``); yields the ``on_step`` callback."""
-    disable = out.json_mode or not out.err.is_terminal
-    progress = Progress(
-        TextColumn("[bold]run"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TextColumn("eta"), TimeRemainingColumn(),
-        TextColumn("{task.fields[status]}"), console=out.err, transient=True, disable=disable,
-    )
-    with progress:
-        task = progress.add_task("run", total=steps, status="")
+    """The run's progress bar (``cli/progress.py``: a terminal only, never with ``--json``); yields ``on_step``."""
+    with progress_bar(out, steps, "run") as update:
 
         def on_step(info: StepInfo) -> None:
-            status = f"equity {money(info.equity)}" + (f"  [red]{info.error}[/]" if info.error else "")
-            progress.update(task, completed=info.step, status=status)
+            update(info.step, f"equity {money(info.equity)}" + (f"  [red]{info.error}[/]" if info.error else ""))
 
         yield on_step
 

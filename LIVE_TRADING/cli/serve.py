@@ -34,7 +34,6 @@ from LIVE_TRADING.common.circuit import HasCircuit
 if TYPE_CHECKING:
     from LIVE_TRADING.monitoring.server import MonitorServer
 
-DEFAULT_LOG_DIRS = {"paper": "logs/paper_trades", "binance": "logs/binance", "ibkr": "logs/ibkr"}
 
 
 def port_number(text: str) -> int:
@@ -62,17 +61,16 @@ def add_arguments(add: Callable[..., argparse.ArgumentParser], run: argparse.Arg
 
 def venue_log_dir(venue: str, broker: Any = None) -> Path:
     """The account's journal directory: the broker's own when given; else on paper the account of
-    ``--account`` / ``paper.account`` under ``paper.log_dir``, elsewhere ``live_trading.<venue>.log_dir``."""
+    ``--account`` / ``paper.account`` under ``paper.log_dir``, elsewhere ``live_trading.<venue>.log_dir``
+    (with ``--account NAME``, its directory ``NAME``: ``session.venue_account_dir``)."""
     inner = venue_broker(broker) if broker is not None else None
     if isinstance(inner, SupportsAccountHistory):  # a paper broker (also read-only: it has no journal open)
         return Path(inner.account_dir)
     if isinstance(inner, SupportsJournal) and inner.journal is not None:
         return Path(inner.journal.account_dir)
-    if venue == "paper":
-        from LIVE_TRADING.cli.session import account_dir
+    from LIVE_TRADING.cli.session import venue_account_dir
 
-        return account_dir()
-    return Path(str(get_cfg(f"live_trading.{venue}.log_dir", default=DEFAULT_LOG_DIRS.get(venue, "logs"))))
+    return venue_account_dir(venue)
 
 
 def _data_circuits(*providers: Any) -> list[Any]:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -51,6 +52,8 @@ from LIVE_TRADING.pipeline import PipelineConfig
 
 logger = logging.getLogger(__name__)
 
+#: what an account name may be (``paper.account``'s rule, for ``--account`` on every venue)
+ACCOUNT_NAME = r"[A-Za-z0-9_.-]{1,64}"
 SIMULATED_PROVIDERS = ("sim", "replay")
 
 
@@ -91,13 +94,11 @@ def announce_opened(venue: str) -> None:
 
 def announce_account(out: Any, venue: str) -> None:
     """Say which account the command works on, once, on stderr: ``account: NAME at PATH (venue)``."""
-    from LIVE_TRADING.common.paths import journal_root
-
     if venue == "paper":
         path = account_dir()
         out.note(f"account: {path.name} at {path} (paper)")
     else:
-        out.note(f"account: {venue} at {journal_root(venue)} ({venue})")
+        out.note(f"account: {options.account or venue} at {venue_account_dir(venue)} ({venue})")
 
 
 def _paper_run_kwargs(log_dir: str | Path | None) -> dict[str, Any]:
@@ -148,6 +149,32 @@ def account_dir() -> Path:
     return Path(cfg.log_dir) / cfg.account
 
 
+def venue_account_dir(venue: str) -> Path:
+    """The journal directory of the account the commands use on ``venue``.
+
+    Paper: ``account_dir()``. A live venue (Binance, IBKR): its ``log_dir``
+    (``live_trading.<venue>.log_dir``, resolved by ``common/paths.journal_root``),
+    or with ``--account NAME`` the directory ``NAME`` under it, so several
+    venue accounts (each with its own credentials) keep separate journals and
+    ``health`` / ``report`` count each one alone.
+    """
+    if venue == "paper":
+        return account_dir()
+    from LIVE_TRADING.common.paths import journal_root
+
+    root = journal_root(venue)
+    if options.account is None:
+        return root
+    if not re.fullmatch(ACCOUNT_NAME, options.account) or options.account in (".", ".."):
+        raise UsageError(f"--account must be 1-64 letters, digits, '_', '.' or '-', got {options.account!r}")
+    return root / options.account
+
+
+def live_broker_kwargs(venue: str) -> dict[str, Any]:
+    """``get_broker`` keywords of a live venue for ``--account``: its journal directory (nothing without it)."""
+    return {"log_dir": str(venue_account_dir(venue))} if options.account is not None else {}
+
+
 def sim_anchor(account: str | Path) -> datetime | None:
     """When the account's current run began (its ``open`` or last ``reset`` record), or None.
 
@@ -177,7 +204,7 @@ def open_broker(venue: str, *, read_only: bool = False) -> Any:
 
 def _open_broker(venue: str, *, read_only: bool) -> Any:
     if venue != "paper":
-        return get_broker(venue)
+        return get_broker(venue, **live_broker_kwargs(venue))
     name = paper_provider_name()
     provider: Any = name
     if name == "sim" and get_cfg("live_trading.data.sim.start_time", default=None) is None:
@@ -266,7 +293,7 @@ def open_run_session(
         history = None
         if isinstance(data_name, str) and data_name.strip().lower() not in SIMULATED_PROVIDERS:
             history = get_data_provider(data_name)
-        broker = get_broker(venue)
+        broker = get_broker(venue, **live_broker_kwargs(venue))
         interval = cfg.interval_s if cfg.interval_s is not None else bar_s
         return RunSession(venue, broker, None, history, data_name if history else None, False, steps, interval, None)
 
@@ -315,6 +342,7 @@ __all__ = [
     "announce_opened",
     "broker_session",
     "close_quietly",
+    "live_broker_kwargs",
     "open_broker",
     "open_run_session",
     "options",
@@ -322,4 +350,5 @@ __all__ = [
     "resolve_venue",
     "sim_anchor",
     "sim_run_start",
+    "venue_account_dir",
 ]

@@ -124,8 +124,8 @@ def load_account(account_dir: str | Path, run_id: str | None = None, *, all_runs
             if rec.get("initial_cash") is not None and (initial is None or not all_runs):
                 initial = float(rec["initial_cash"])
             currency = (rec.get("settings") or {}).get("currency") or rec.get("currency") or currency
-        elif event == "order":
-            new = order_fills(rec, currency or "")
+        elif event == "order" and isinstance(rec.get("order"), dict):  # paper: fills taken at once
+            new = order_fills(rec, currency or "")  # (a live venue's order record is flat; its fills are ``fill``s)
         elif event in ("bracket", "oco", "modify"):  # paper order management: fills taken at once
             new = extra_fills(rec, currency or "")
         elif event == EVENT_FILL:

@@ -4,7 +4,11 @@
 ``mode="weights"``: fractions of portfolio value (``{"AAPL": 0.25}``: hold a
 quarter of the portfolio's value in AAPL, priced at the mid). Only the symbols
 in ``targets`` are traded (``0`` closes a position; symbols left out are left
-alone). Sells go first so their cash is there for the buys; trades worth less
+alone). Open orders count as if filled: each trade is ``target - (position +
+what the account's open market/limit orders have still to fill)``, so an
+earlier buy still resting is not bought again (``pipeline/pending.py`` says
+which orders count and what happens to one on the other side: it stays, and
+is netted). Sells go first so their cash is there for the buys; trades worth less
 than ``min_trade_value`` are skipped; a buy bigger than the cash available is
 cut down to fit (``fit_to_cash``). A refused order (``OrderRejectedError``, no
 quote, ...) is recorded in ``failed`` and the other symbols still trade.
@@ -31,6 +35,7 @@ from LIVE_TRADING.common.constants import (
 from LIVE_TRADING.common.exceptions import BrokerError
 from LIVE_TRADING.common.symbols import normalize_symbol
 from LIVE_TRADING.data.quotes import Quote, mid_price
+from LIVE_TRADING.pipeline.pending import net_holdings, pending_by_symbol
 from LIVE_TRADING.pipeline.results import BoundedLog, below_min_skip
 
 logger = logging.getLogger(__name__)
@@ -105,6 +110,8 @@ class RebalanceResult:
             (``error`` is the exception class name); also symbols that had no quote.
         adjusted: buys cut to the cash available, each ``{symbol, side, wanted, qty, reason}``.
         portfolio_value: the value weights were taken of (``mode="weights"``).
+        pending: ``{symbol: signed qty}`` the account's open orders had still to
+            fill, netted with the positions (BUY positive, SELL negative).
     """
 
     orders: list[dict[str, Any]] = field(default_factory=list)
@@ -112,6 +119,7 @@ class RebalanceResult:
     failed: list[dict[str, Any]] = field(default_factory=list)
     adjusted: list[dict[str, Any]] = field(default_factory=list)
     portfolio_value: float | None = None
+    pending: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -163,7 +171,7 @@ def rebalance(
 
     Raises:
         ValueError: bad arguments or targets (non-numeric, NaN, weights over ``max_gross_weight``).
-        BrokerError: reading positions, cash or portfolio value failed (nothing was placed).
+        BrokerError: reading positions, open orders, cash or portfolio value failed (nothing was placed).
     """
     check_options(mode, order_type, time_in_force)
     min_value = _finite(min_trade_value, "min_trade_value")
@@ -245,13 +253,16 @@ def rebalance_checked(
 ) -> RebalanceResult:
     """``rebalance`` after its checks: ``wanted`` from ``check_targets``, ``quotes`` keyed by upper-case symbols,
     ``offset`` and ``margin`` as fractions (not bps); ``held``: ``{SYMBOL: qty}`` just read from the broker
-    (``None``: read them here). With ``skip_log`` (the loop's ``RunResult.skipped``) trades below
+    (``None``: read them here); the open orders are read here, once, and netted (``pipeline/pending.py``). With ``skip_log`` (the loop's ``RunResult.skipped``) trades below
     ``min_value`` are counted there, tagged with ``step``, instead of listed in ``result.skipped``."""
     result = RebalanceResult()
     if not wanted:
         return result
     if held is None:
         held = {str(s).upper(): float(q) for s, q in broker.get_positions().items()}
+    result.pending = pending_by_symbol(broker.get_open_orders())
+    if result.pending:
+        held = net_holdings(held, result.pending)
 
     priced: dict[str, Mapping[str, Any]] = {}
     missing = []
