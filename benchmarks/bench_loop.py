@@ -25,6 +25,7 @@ the journal's system calls are included). Figures only: nothing asserts a time.
 from __future__ import annotations
 
 import argparse
+import atexit
 import cProfile
 import os
 import pstats
@@ -38,7 +39,29 @@ from pathlib import Path
 #: the checkout whose package is measured (``--baseline`` runs this script against another one)
 ROOT = Path(os.environ.get("BENCH_LOOP_PACKAGE_ROOT") or Path(__file__).resolve().parents[1])
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("LIVE_TRADING_CONFIG", str(ROOT / "CONFIG" / "live_trading.yaml"))
+#: the most symbols a run uses (S000 ... S099)
+MAX_SYMBOLS = 100
+
+
+def bench_config() -> str:
+    """A copy of the repository's config in which S000..S099 trade around the clock (crypto) and the sim
+    provider knows any symbol: every step is a trading step (no market hours, no unknown-symbol refusals)."""
+    import yaml
+
+    data = yaml.safe_load((ROOT / "CONFIG" / "live_trading.yaml").read_text())
+    live = data.setdefault("live_trading", {})
+    live["asset_classes"] = {f"S{i:03d}": "crypto" for i in range(MAX_SYMBOLS)}
+    live.setdefault("data", {}).setdefault("sim", {})["universe"] = "any"
+    fd, path = tempfile.mkstemp(prefix="bench_loop_", suffix=".yaml")
+    with os.fdopen(fd, "w") as handle:
+        yaml.safe_dump(data, handle, sort_keys=False)
+    return path
+
+
+if "BENCH_LOOP_CONFIG" not in os.environ:  # made once, shared with --baseline subprocesses
+    os.environ["BENCH_LOOP_CONFIG"] = bench_config()
+    atexit.register(os.unlink, os.environ["BENCH_LOOP_CONFIG"])
+os.environ["LIVE_TRADING_CONFIG"] = os.environ["BENCH_LOOP_CONFIG"]
 
 from LIVE_TRADING.brokers.paper import PaperBroker  # noqa: E402
 from LIVE_TRADING.common.clock import ManualClock  # noqa: E402

@@ -55,6 +55,7 @@ from CONFIG.schema import PipelineSettings
 from LIVE_TRADING.brokers.interface import (
     SupportsAccountSummary,
     SupportsJournal,
+    SupportsPortfolioValue,
     SupportsPositionDetails,
     SupportsQuotes,
     supports,
@@ -174,10 +175,14 @@ def warm_history(
 
 
 def _fetch_quotes(
-    broker: Any, provider: Any, symbols: list[str], known: Mapping[str, str]
+    broker: Any, provider: Any, symbols: list[str], known: Mapping[str, str], fed: bool | None = None
 ) -> dict[str, dict[str, Any]]:
-    """This step's quotes keyed by the run's (upper-case) symbols; ``DataProviderError`` if there are none."""
-    fed = supports(broker, SupportsQuotes)
+    """This step's quotes keyed by the run's (upper-case) symbols; ``DataProviderError`` if there are none.
+
+    ``fed``: whether the broker takes quotes (``SupportsQuotes``; ``None``: find out).
+    """
+    if fed is None:
+        fed = supports(broker, SupportsQuotes)
     own = broker.data_provider if fed else None
     # A paper broker built without a data provider cannot update_quotes: it is fed the provider's quotes.
     # When its provider is the loop's own, fetching and applying here is what update_quotes would do,
@@ -294,6 +299,9 @@ def run_loop(
     margin = DEFAULT_CASH_MARGIN_BPS * 1e-4
     skipped = result.skipped
     equity_curve = result.equity_curve
+    # what the broker can do is asked once (a runtime protocol check costs tens of microseconds)
+    fed = supports(broker, SupportsQuotes)
+    direct_value = supports(broker, SupportsPortfolioValue)
     try:
         if warmup:  # inside the try: Ctrl-C during a slow (network) warm-up still ends with a summary
             source = history_provider if history_provider is not None else provider
@@ -317,9 +325,9 @@ def run_loop(
             try:
                 if ours:
                     _cancel_ours(broker, ours, result, keep=False)
-                quotes = _fetch_quotes(broker, provider, syms, known)
+                quotes = _fetch_quotes(broker, provider, syms, known, fed)
                 if result.initial_equity is None and not equity_curve:  # before the first trade
-                    result.initial_equity = portfolio_value(broker, quotes)
+                    result.initial_equity = portfolio_value(broker, quotes, direct=direct_value)
                 for sym, quote in quotes.items():
                     prices = history.get(sym)
                     if prices is not None:
@@ -331,7 +339,7 @@ def run_loop(
                         broker, check_targets(targets, mode, known=known), mode=mode, order_type=order_type,
                         min_value=min_value, quotes=quotes, qty_step=qty_step, margin=margin,
                         client_id_prefix=f"lt{token}s{step}", held=ctx.positions_if_read,
-                        skip_log=skipped, step=step,
+                        skip_log=skipped, step=step, direct_value=direct_value,
                     )
                     if rb.orders:
                         result.orders.extend(rb.orders)
@@ -351,7 +359,7 @@ def run_loop(
                 result.errors.append({"step": step, "error": type(exc).__name__, "message": str(exc)})
             try:
                 if equity is None:
-                    equity = portfolio_value(broker, quotes)
+                    equity = portfolio_value(broker, quotes, direct=direct_value)
             except (BrokerError, DataProviderError) as exc:
                 logger.warning("Step %d: equity unavailable: %s", step, exc)
                 equity = result.final_equity if result.final_equity is not None else math.nan

@@ -73,14 +73,18 @@ def _step_for(qty_step: float | Mapping[str, float] | None, symbol: str) -> floa
     return qty_step
 
 
-def portfolio_value(broker: Any, quotes: Mapping[str, Mapping[str, Any]] | None = None) -> float:
+def portfolio_value(
+    broker: Any, quotes: Mapping[str, Mapping[str, Any]] | None = None, *, direct: bool | None = None
+) -> float:
     """The account's value: ``broker.get_portfolio_value()`` if it has one, else cash + positions at mid.
 
     The fallback prices positions with ``quotes`` (or ``broker.get_quote``);
     ``get_cash()`` is the cash available for new orders, so on a live venue
-    cash locked in open orders is not counted.
+    cash locked in open orders is not counted. ``direct``: whether the broker
+    has ``get_portfolio_value`` (``None``: find out; a loop asks once per run,
+    the protocol check costs tens of microseconds).
     """
-    if supports(broker, SupportsPortfolioValue):
+    if direct if direct is not None else supports(broker, SupportsPortfolioValue):
         return float(broker.get_portfolio_value())
     value = float(broker.get_cash())
     quotes = quotes or {}
@@ -242,11 +246,13 @@ def rebalance_checked(
     held: Mapping[str, float] | None = None,
     skip_log: BoundedLog | None = None,
     step: int = 0,
+    direct_value: bool | None = None,
 ) -> RebalanceResult:
     """``rebalance`` after its checks: ``wanted`` from ``check_targets``, ``quotes`` keyed by upper-case symbols,
     ``offset`` and ``margin`` as fractions (not bps); ``held``: ``{SYMBOL: qty}`` just read from the broker
     (``None``: read them here). With ``skip_log`` (the loop's ``RunResult.skipped``) trades below
-    ``min_value`` are counted there, tagged with ``step``, instead of listed in ``result.skipped``."""
+    ``min_value`` are counted there, tagged with ``step``, instead of listed in ``result.skipped``.
+    ``direct_value``: ``portfolio_value``'s ``direct`` (whether the broker has ``get_portfolio_value``)."""
     result = RebalanceResult()
     if not wanted:
         return result
@@ -272,7 +278,8 @@ def rebalance_checked(
     value = 0.0
     by_weight = mode == "weights"
     if by_weight:
-        result.portfolio_value = value = portfolio_value(broker, {**quotes, **priced} if missing else quotes)
+        result.portfolio_value = value = portfolio_value(broker, {**quotes, **priced} if missing else quotes,
+                                                          direct=direct_value)
     steps = qty_step if qty_step is not None and isinstance(qty_step, Mapping) else None
 
     plan: list[dict[str, Any]] = []
