@@ -539,10 +539,12 @@ class PaperBroker(OrderManagement, OrderFlow):
         items = quotes.values() if isinstance(quotes, Mapping) else quotes
         with self._lock:
             now = self._clock()
+            latest = now + self._max_future  # a later timestamp is refused (_check_future says why)
             checked = []
             for q in items:
                 if type(q) is Quote:  # built, and so checked, by make_quote
-                    self._check_future(q, now)
+                    if q["timestamp"] > latest:
+                        self._check_future(q, now)
                     checked.append(q)
                     continue
                 if not isinstance(q, Mapping):
@@ -554,8 +556,7 @@ class PaperBroker(OrderManagement, OrderFlow):
                     raise InvalidQuoteError(f"apply_quotes: quote {dict(q)!r} has no {exc.args[0]!r}") from None
                 self._check_future(quote, now)
                 checked.append(quote)
-            for quote in checked:
-                self._on_quote(quote, now)
+            self._on_quotes(checked, now)
 
     def _check_future(self, quote: dict[str, Any], now: datetime) -> None:
         if quote["timestamp"] > now + self._max_future:
