@@ -467,7 +467,7 @@ class BinanceHTTP:
             err = translate(code, msg, http_status=status, symbol=symbol, order_id=order_id,
                             retry_after_s=retry_after)
             # Binance's own detail of a partly failed request (cancelReplace -2021 / -2022)
-            err.venue_data = data  # type: ignore[attr-defined]
+            err.venue_data = data
             if status in (429, 418) or code in RATE_LIMIT_CODES:
                 self._block(retry_after)
                 # wait out a Retry-After within the bound; without one, back off on 429 but never
