@@ -589,7 +589,13 @@ class SimDataProvider(DataProvider):
         mid = state.mid(n)
         half = mid * state.half_spread
         size = state.params.size
-        return make_quote(sym, mid - half, mid + half, size, size, when, market_open)
+        bid, ask = mid - half, mid + half
+        if 0.0 < bid and ask < math.inf and when.tzinfo is UTC:
+            # what make_quote would build: the mid is finite and > 0 (_price), the spread and size are
+            # finite and >= 0 (checked with the settings), so only the bid and the ask are left to check
+            return Quote(symbol=sym, bid=bid, ask=ask, bid_size=size, ask_size=size, timestamp=when,
+                         spread_bps=(ask - bid) / ((ask + bid) / 2.0) * 1e4, market_open=market_open)
+        return make_quote(sym, bid, ask, size, size, when, market_open)  # refuses it, saying why
 
     def get_quote(self, symbol: str) -> Quote:
         """The quote at the clock's current second."""

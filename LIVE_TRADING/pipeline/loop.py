@@ -69,7 +69,14 @@ from LIVE_TRADING.common.constants import (
 from LIVE_TRADING.common.exceptions import BrokerError, DataProviderError
 from LIVE_TRADING.common.journal import Journal
 from LIVE_TRADING.common.settings import section
-from LIVE_TRADING.data.provider import INTERVALS, INTRADAY_LIMITS, PERIODS, ProvidesRecentBars, quote_errors
+from LIVE_TRADING.data.provider import (
+    INTERVALS,
+    INTRADAY_LIMITS,
+    PERIODS,
+    ProvidesRecentBars,
+    ReportsQuoteErrors,
+    quote_errors,
+)
 from LIVE_TRADING.data.quotes import Quote, mid_price
 from LIVE_TRADING.pipeline.rebalance import (
     DEFAULT_CASH_MARGIN_BPS,
@@ -175,11 +182,13 @@ def warm_history(
 
 
 def _fetch_quotes(
-    broker: Any, provider: Any, symbols: list[str], known: Mapping[str, str], fed: bool | None = None
+    broker: Any, provider: Any, symbols: list[str], known: Mapping[str, str], fed: bool | None = None,
+    reports: bool | None = None,
 ) -> dict[str, dict[str, Any]]:
     """This step's quotes keyed by the run's (upper-case) symbols; ``DataProviderError`` if there are none.
 
-    ``fed``: whether the broker takes quotes (``SupportsQuotes``; ``None``: find out).
+    ``fed``: whether the broker takes quotes (``SupportsQuotes``); ``reports``: whether the provider
+    lists its failures (``ReportsQuoteErrors``); ``None``: find out.
     """
     if fed is None:
         fed = supports(broker, SupportsQuotes)
@@ -191,7 +200,7 @@ def _fetch_quotes(
         quotes = broker.update_quotes(symbols)
     elif provider is not None:
         quotes = provider.get_multiple_quotes(symbols)
-        errors = quote_errors(provider)
+        errors = quote_errors(provider, reports)
         if errors:
             logger.warning("No quotes for %s: %s", ", ".join(sorted(errors)), errors)
         if fed:  # a paper broker without a provider of its own trades on these quotes
@@ -203,10 +212,8 @@ def _fetch_quotes(
                 quotes[sym] = broker.get_quote(sym)
             except BrokerError as exc:
                 logger.warning("No quote for %s: %s", sym, exc)
-    for key in quotes:  # providers key quotes by upper-case symbol; anything else is normalised
-        if key not in known:
-            quotes = {str(k).upper(): v for k, v in quotes.items()}
-            break
+    if not quotes.keys() <= known.keys():  # providers key quotes by upper-case symbol; anything else is normalised
+        quotes = {str(k).upper(): v for k, v in quotes.items()}
     if symbols and not quotes:
         raise DataProviderError(f"No quote for any of {', '.join(symbols)}")
     return quotes
@@ -290,6 +297,7 @@ def run_loop(
     result = RunResult(steps_requested=steps)
     result.started_at = broker.now()
     history: dict[str, deque[float]] = {s: deque(maxlen=lookback) for s in syms}
+    history_of = history.get
     known = {s: s for s in syms}
     ctx = StrategyContext(broker, syms, history, now=result.started_at)
     token = uuid.uuid4().hex[:8]
@@ -302,6 +310,7 @@ def run_loop(
     # what the broker can do is asked once (a runtime protocol check costs tens of microseconds)
     fed = supports(broker, SupportsQuotes)
     direct_value = supports(broker, SupportsPortfolioValue)
+    reports = isinstance(provider, ReportsQuoteErrors)
     try:
         if warmup:  # inside the try: Ctrl-C during a slow (network) warm-up still ends with a summary
             source = history_provider if history_provider is not None else provider
@@ -325,11 +334,11 @@ def run_loop(
             try:
                 if ours:
                     _cancel_ours(broker, ours, result, keep=False)
-                quotes = _fetch_quotes(broker, provider, syms, known, fed)
+                quotes = _fetch_quotes(broker, provider, syms, known, fed, reports)
                 if result.initial_equity is None and not equity_curve:  # before the first trade
                     result.initial_equity = portfolio_value(broker, quotes, direct=direct_value)
                 for sym, quote in quotes.items():
-                    prices = history.get(sym)
+                    prices = history_of(sym)
                     if prices is not None:
                         prices.append((quote["bid"] + quote["ask"]) / 2.0 if type(quote) is Quote else mid_price(quote))
                 ctx.begin_step(step, broker.now())

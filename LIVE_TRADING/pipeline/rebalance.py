@@ -36,6 +36,8 @@ from LIVE_TRADING.pipeline.results import BoundedLog, below_min_skip
 logger = logging.getLogger(__name__)
 
 MODES = ("qty", "weights")
+_STR = frozenset({str})
+_FLOAT = frozenset({float})
 REBALANCE_ORDER_TYPES = (ORDER_TYPE_MARKET, ORDER_TYPE_LIMIT)
 #: default smallest trade worth placing, in the account currency
 DEFAULT_MIN_TRADE_VALUE = 10.0
@@ -123,6 +125,18 @@ class RebalanceResult:
         return not self.failed
 
 
+def _held(positions: Mapping[Any, Any]) -> dict[str, float]:
+    """``{SYMBOL: qty}`` from a broker's ``get_positions()``: symbols upper-cased, quantities as floats.
+
+    Positions already in that form (a paper broker's) are copied as they are, checked in bulk.
+    """
+    if type(positions) is dict and set(map(type, positions)) <= _STR and set(map(type, positions.values())) <= _FLOAT:
+        joined = "\x00".join(positions)
+        if joined == joined.upper():  # every symbol is its own upper case
+            return dict(positions)
+    return {str(s).upper(): float(q) for s, q in positions.items()}
+
+
 def _failure(symbol: str, side: str | None, qty: float | None, exc: BaseException) -> dict[str, Any]:
     return {"symbol": symbol, "side": side, "qty": qty, "error": type(exc).__name__, "message": str(exc)}
 
@@ -208,6 +222,20 @@ def check_targets(
     """
     if type(targets) is not dict and not isinstance(targets, Mapping):
         raise ValueError(f"targets must be a mapping of symbol to target, got {type(targets).__name__}")
+    if known and type(targets) is dict and targets.keys() <= known.keys():
+        # the common case, checked in bulk: known str symbols, float targets, finite (their absolute sum is)
+        values = targets.values()
+        if set(map(type, targets)) <= _STR and set(map(type, values)) <= _FLOAT:
+            try:
+                gross = math.fsum(map(abs, values))
+            except OverflowError:
+                gross = math.inf
+            if gross < math.inf:  # also False for NaN
+                if mode == "weights" and gross > max_gross_weight + 1e-9:
+                    raise ValueError(
+                        f"weights add up to {gross:g} (absolute), more than max_gross_weight {max_gross_weight:g}"
+                    )
+                return dict(targets)  # its keys are in ``known``, which maps each to itself
     known = known or {}
     wanted: dict[str, float] = {}
     for raw_sym, raw_target in targets.items():
@@ -257,17 +285,13 @@ def rebalance_checked(
     if not wanted:
         return result
     if held is None:
-        held = {str(s).upper(): float(q) for s, q in broker.get_positions().items()}
+        held = _held(broker.get_positions())
 
-    priced: dict[str, Mapping[str, Any]] = {}
-    missing = []
     quote_of = quotes.get
-    for sym in wanted:
-        quote = quote_of(sym)
-        if quote is None:
-            missing.append(sym)
-        else:
-            priced[sym] = quote
+    priced: dict[str, Mapping[str, Any]] = {sym: quote_of(sym) for sym in wanted}  # type: ignore[misc]
+    missing = [sym for sym, quote in priced.items() if quote is None] if None in priced.values() else []
+    if missing:
+        priced = {sym: quote for sym, quote in priced.items() if quote is not None}
     for sym in missing:
         try:
             priced[sym] = broker.get_quote(sym)
@@ -283,25 +307,29 @@ def rebalance_checked(
     steps = qty_step if qty_step is not None and isinstance(qty_step, Mapping) else None
 
     plan: list[dict[str, Any]] = []
+    below: list[tuple[str, str, float, float, float, int]] = []  # for skip_log, added in one call
     held_of = held.get
+    eps, buy, sell = QTY_EPSILON, SIDE_BUY, SIDE_SELL
     for sym, quote in priced.items():
         price = (quote["bid"] + quote["ask"]) / 2.0 if type(quote) is Quote else mid_price(quote)
         target = wanted[sym] * value / price if by_weight else wanted[sym]
         delta = target - held_of(sym, 0.0)
         if qty_step:
             delta = _toward_zero(delta, steps.get(sym) if steps is not None else qty_step)  # type: ignore[arg-type]
-        if -QTY_EPSILON <= delta <= QTY_EPSILON:
+        if -eps <= delta <= eps:
             continue
-        side = SIDE_BUY if delta > 0 else SIDE_SELL
+        side = buy if delta > 0 else sell
         qty = abs(delta)
         trade_value = qty * price
         if trade_value < min_value:
             if skip_log is not None:
-                skip_log.add_below_min(sym, side, qty, trade_value, min_value, step)
+                below.append((sym, side, qty, trade_value, min_value, step))
             else:
                 result.skipped.append(below_min_skip(sym, side, qty, trade_value, min_value))
             continue
         plan.append({"symbol": sym, "side": side, "qty": qty, "value": trade_value, "quote": quote})
+    if below and skip_log is not None:
+        skip_log.add_below_min_many(below)
 
     # Sells first: their proceeds pay for the buys.
     plan.sort(key=lambda t: (t["side"] != SIDE_SELL, t["symbol"]))

@@ -534,9 +534,12 @@ class PaperBroker(OrderManagement, OrderFlow):
         (what every data provider returns) was checked when it was built and
         is taken as it is (only its time is checked against the clock).
         """
-        if isinstance(quotes, str | bytes) or not isinstance(quotes, Mapping | Iterable):
+        if type(quotes) is dict:  # what providers return
+            items: Iterable[Any] = quotes.values()
+        elif isinstance(quotes, str | bytes) or not isinstance(quotes, Mapping | Iterable):
             raise InvalidQuoteError(f"apply_quotes takes a mapping or a list of quotes, got {type(quotes).__name__}")
-        items = quotes.values() if isinstance(quotes, Mapping) else quotes
+        else:
+            items = quotes.values() if isinstance(quotes, Mapping) else quotes
         with self._lock:
             now = self._clock()
             latest = now + self._max_future  # a later timestamp is refused (_check_future says why)
