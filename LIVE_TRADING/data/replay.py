@@ -173,10 +173,15 @@ def _read_table(path: Path) -> pa.Table:
         )
     except (pa.ArrowException, OSError, ValueError) as exc:  # parse errors, bad files
         raise DataProviderError(f"Replay file {path} cannot be read: {exc}") from exc
-    for i, field in enumerate(table.schema):  # only the symbol column stays dictionary-encoded
-        if pa.types.is_dictionary(field.type) and str(field.name).strip().lower() != "symbol":
+    for i, field in enumerate(table.schema):  # only the symbol and timestamp columns stay dictionary-encoded
+        if pa.types.is_dictionary(field.type) and str(field.name).strip().lower() not in ("symbol", "timestamp"):
             table = table.set_column(i, field.name, table.column(i).cast(field.type.value_type))
     return table
+
+
+def _filled(column: pa.ChunkedArray, missing: Any) -> np.ndarray:
+    """``column`` as a numpy array, ``missing`` where it is null (no copy spent on filling when nothing is)."""
+    return (column if column.null_count == 0 else column.fill_null(missing)).to_numpy()
 
 
 def _times_ns(column: pa.ChunkedArray) -> np.ndarray:
@@ -184,12 +189,22 @@ def _times_ns(column: pa.ChunkedArray) -> np.ndarray:
 
     Arrow timestamps (naive ones are UTC) and dates convert directly; numbers
     are Unix epoch times in s / ms / us / ns told apart by magnitude; text is
-    parsed as ISO-8601 by pandas' vectorised parser.
+    parsed as ISO-8601 by arrow's vectorised parser, or pandas' if arrow's refuses
+    a cell. A dictionary-encoded column (CSV text: many rows share a time) has
+    only its distinct values converted, then spread to the rows.
     """
     kind = column.type
+    if pa.types.is_dictionary(kind):
+        encoded = column.unify_dictionaries().combine_chunks()
+        distinct = _times_ns(pa.chunked_array([encoded.dictionary]))
+        if encoded.null_count == 0:
+            return distinct[encoded.indices.to_numpy(zero_copy_only=False)]
+        out = distinct[encoded.indices.fill_null(0).to_numpy(zero_copy_only=False)]
+        out[encoded.is_null().to_numpy(zero_copy_only=False)] = _NAT
+        return out
     if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
         arr = column.cast(pa.timestamp("ns", tz="UTC") if pa.types.is_timestamp(kind) and kind.tz else pa.timestamp("ns"))
-        return arr.cast(pa.int64()).fill_null(_NAT).to_numpy()
+        return _filled(arr.cast(pa.int64()), _NAT)
     if pa.types.is_integer(kind) or pa.types.is_floating(kind):
         values = column.cast(pa.float64()).fill_null(np.nan).to_numpy()
         finite = np.isfinite(values)
@@ -205,7 +220,7 @@ def _times_ns(column: pa.ChunkedArray) -> np.ndarray:
         return out
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         try:  # arrow's vectorised ISO-8601 parser; any unparseable cell sends the column to pandas below
-            return column.cast(pa.timestamp("ns", tz="UTC")).cast(pa.int64()).fill_null(_NAT).to_numpy()
+            return _filled(column.cast(pa.timestamp("ns", tz="UTC")).cast(pa.int64()), _NAT)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             pass
     parsed = pd.to_datetime(column.to_pandas(), utc=True, errors="coerce", format="ISO8601")
@@ -218,7 +233,7 @@ def _numbers(table: pa.Table, name: str) -> np.ndarray:
         return np.full(table.num_rows, np.nan)
     column = table.column(name)
     if pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or pa.types.is_decimal(column.type):
-        return column.cast(pa.float64()).fill_null(np.nan).to_numpy()
+        return _filled(column.cast(pa.float64()), np.nan)
     return pd.to_numeric(column.to_pandas(), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
 
 
@@ -345,7 +360,10 @@ class ReplayDataProvider(DataProvider):
             for column in sizes:
                 cols[column] = np.where(np.isnan(cols[column]), self.size, cols[column])
         else:
-            cols["volume"] = np.nan_to_num(cols["volume"], nan=0.0)
+            volume = cols["volume"]  # checked above: NaN (not given) or finite and >= 0
+            nan = np.isnan(volume)
+            if nan.any():
+                cols["volume"] = np.where(nan, 0.0, volume)
         # by symbol, then time, then file order: a stable sort by symbol is enough when each
         # symbol's rows are already in time order (the usual file); a full sort otherwise
         small = codes.astype(np.int16) if len(names) < 32_000 else codes  # 16-bit keys: numpy's radix sort
