@@ -246,12 +246,14 @@ def _symbols(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
         encoded = column.unify_dictionaries().combine_chunks()
     else:
         encoded = pc.dictionary_encode(column.cast(pa.string())).combine_chunks()
-    raw_codes = encoded.indices.to_numpy(zero_copy_only=False)
-    codes = np.where(encoded.is_null().to_numpy(zero_copy_only=False), -1, raw_codes).astype(np.int64)
     names = [str(v).strip().upper() if v is not None else "" for v in encoded.dictionary.to_pylist()]
     distinct = sorted({n for n in names if n})
     position = {n: i for i, n in enumerate(distinct)}
     remap = np.array([position.get(n, -1) for n in names] or [-1], dtype=np.int64)
+    if encoded.null_count == 0:
+        return remap[encoded.indices.to_numpy(zero_copy_only=False)], distinct
+    raw_codes = encoded.indices.to_numpy(zero_copy_only=False)
+    codes = np.where(encoded.is_null().to_numpy(zero_copy_only=False), -1, raw_codes).astype(np.int64)
     return np.where(codes >= 0, remap[np.maximum(codes, 0)], -1), distinct
 
 
@@ -340,6 +342,81 @@ class ReplayDataProvider(DataProvider):
         cols = {c: _numbers(table, c) for c in (*prices, *sizes)}  # optional sizes: NaN means "not given"
         del table
 
+        if not self._all_good(kind, times, codes, cols, prices, sizes):
+            self._raise_bad_rows(path, self._problems(kind, times, codes, cols, prices, sizes))
+
+        if kind == "quotes":
+            for column in sizes:
+                cols[column] = np.where(np.isnan(cols[column]), self.size, cols[column])
+        else:
+            volume = cols["volume"]  # checked above: NaN (not given) or finite and >= 0
+            nan = np.isnan(volume)
+            if nan.any():
+                cols["volume"] = np.where(nan, 0.0, volume)
+        # by symbol, then time, then file order: a stable sort by symbol is enough when each
+        # symbol's rows are already in time order (the usual file); a full sort otherwise
+        small = codes.astype(np.int16) if len(names) < 32_000 else codes  # 16-bit keys: numpy's radix sort
+        order = np.argsort(small, kind="stable")
+        sorted_times, sorted_codes = times[order], small[order]
+        gaps = np.diff(sorted_times)
+        new_symbol = sorted_codes[1:] != sorted_codes[:-1]
+        if ((gaps < 0) & ~new_symbol).any():  # some symbol's rows are out of time order
+            order = np.lexsort((np.arange(len(times)), times, codes))
+            sorted_times, sorted_codes = times[order], small[order]
+            gaps = np.diff(sorted_times)
+            new_symbol = sorted_codes[1:] != sorted_codes[:-1]
+        # two rows for one symbol and time: keep the later one in the file (the last of its run after sorting)
+        repeated = (gaps == 0) & ~new_symbol
+        if repeated.any():
+            keep = np.ones(len(sorted_times), dtype=bool)
+            keep[:-1] = ~repeated
+            order = order[keep]
+            sorted_codes, sorted_times = sorted_codes[keep], sorted_times[keep]
+            new_symbol = sorted_codes[1:] != sorted_codes[:-1]
+        codes, times = sorted_codes, sorted_times
+        bounds = np.flatnonzero(new_symbol) + 1
+        starts = np.concatenate([[0], bounds])
+        ends = np.concatenate([bounds, [len(codes)]])
+        series = {}
+        for first, last in zip(starts.tolist(), ends.tolist(), strict=True):
+            series[names[int(codes[first])]] = self._series_of(kind, times[first:last], order[first:last], cols)
+        return kind, series
+
+    @staticmethod
+    def _all_good(
+        kind: str, times: np.ndarray, codes: np.ndarray, cols: dict[str, np.ndarray], prices: tuple[str, ...],
+        sizes: tuple[str, ...],
+    ) -> bool:
+        """True when ``_problems`` would find nothing, checked with reductions (no mask per problem).
+
+        False may still mean no problem: ``_problems`` then has the last word.
+        """
+        with np.errstate(invalid="ignore"):
+            if times.min() == _NAT or codes.min() < 0:
+                return False
+            for column in prices:  # NaN makes min() NaN: not > 0
+                values = cols[column]
+                if not (values.min() > 0 and values.max() < np.inf):
+                    return False
+            if kind == "quotes":
+                if (cols["bid"] > cols["ask"]).any():
+                    return False
+            else:
+                o, h, lo, c = cols["open"], cols["high"], cols["low"], cols["close"]
+                if (h < np.maximum(np.maximum(o, lo), c)).any() or (lo > np.minimum(o, c)).any():
+                    return False
+            for column in sizes:  # NaN (not given) is fine: fmin / fmax skip it (NaN if all are)
+                values = cols[column]
+                if np.fmin.reduce(values) < 0 or np.fmax.reduce(values) == np.inf:
+                    return False
+        return True
+
+    @staticmethod
+    def _problems(
+        kind: str, times: np.ndarray, codes: np.ndarray, cols: dict[str, np.ndarray], prices: tuple[str, ...],
+        sizes: tuple[str, ...],
+    ) -> dict[str, np.ndarray]:
+        """Each kind of bad row and the mask of the rows that have it."""
         with np.errstate(invalid="ignore"):
             problems = {"unparseable timestamp": times == _NAT, "empty symbol": codes < 0}
             for column in prices:
@@ -354,38 +431,7 @@ class ReplayDataProvider(DataProvider):
             for column in sizes:
                 values = cols[column]
                 problems[f"{column} is negative or infinite"] = ~np.isnan(values) & ~((values >= 0) & (values < np.inf))
-        self._raise_bad_rows(path, problems)
-
-        if kind == "quotes":
-            for column in sizes:
-                cols[column] = np.where(np.isnan(cols[column]), self.size, cols[column])
-        else:
-            volume = cols["volume"]  # checked above: NaN (not given) or finite and >= 0
-            nan = np.isnan(volume)
-            if nan.any():
-                cols["volume"] = np.where(nan, 0.0, volume)
-        # by symbol, then time, then file order: a stable sort by symbol is enough when each
-        # symbol's rows are already in time order (the usual file); a full sort otherwise
-        small = codes.astype(np.int16) if len(names) < 32_000 else codes  # 16-bit keys: numpy's radix sort
-        order = np.argsort(small, kind="stable")
-        sorted_times, sorted_codes = times[order], codes[order]
-        if not np.all((np.diff(sorted_times) >= 0) | (np.diff(sorted_codes) != 0)):
-            order = np.lexsort((np.arange(len(times)), times, codes))
-            sorted_times, sorted_codes = times[order], codes[order]
-        # two rows for one symbol and time: keep the later one in the file (the last of its run after sorting)
-        keep = np.ones(len(sorted_times), dtype=bool)
-        keep[:-1] = (sorted_codes[1:] != sorted_codes[:-1]) | (sorted_times[1:] != sorted_times[:-1])
-        if not keep.all():
-            order = order[keep]
-            sorted_codes, sorted_times = sorted_codes[keep], sorted_times[keep]
-        codes, times = sorted_codes, sorted_times
-        bounds = np.flatnonzero(np.diff(codes)) + 1
-        starts = np.concatenate([[0], bounds])
-        ends = np.concatenate([bounds, [len(codes)]])
-        series = {}
-        for first, last in zip(starts.tolist(), ends.tolist(), strict=True):
-            series[names[int(codes[first])]] = self._series_of(kind, times[first:last], order[first:last], cols)
-        return kind, series
+        return problems
 
     @staticmethod
     def _raise_bad_rows(path: Path, problems: dict[str, np.ndarray]) -> None:
