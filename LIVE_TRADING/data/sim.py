@@ -432,16 +432,16 @@ class _Batch:
         except OverflowError:
             growth = None
         if growth is not None:
-            mid = self._start_arr * growth
-            half = mid * self._half_arr
-            bid, ask = mid - half, mid + half
-            if bool(np.all((mid > 0.0) & (mid < math.inf) & (bid > 0.0))):
-                spread = (ask - bid) / ((ask + bid) / 2.0) * 1e4
+            mids = self._start_arr * growth
+            halves = mids * self._half_arr
+            bids, asks = mids - halves, mids + halves
+            if bool(np.all((mids > 0.0) & (mids < math.inf) & (bids > 0.0))):
+                spreads = (asks - bids) / ((asks + bids) / 2.0) * 1e4
                 return {
                     sym: Quote(symbol=sym, bid=b, ask=a, bid_size=size, ask_size=size, timestamp=when,
                                spread_bps=sp, market_open=True)
-                    for sym, b, a, size, sp in zip(self.symbols, bid.tolist(), ask.tolist(), self._sizes,
-                                                   spread.tolist(), strict=True)
+                    for sym, b, a, size, sp in zip(self.symbols, bids.tolist(), asks.tolist(), self._sizes,
+                                                   spreads.tolist(), strict=True)
                 }
         # some symbol has no valid quote: one at a time, naming each failure
         out: dict[str, dict[str, Any]] = {}
@@ -590,7 +590,7 @@ class SimDataProvider(DataProvider):
         half = mid * state.half_spread
         size = state.params.size
         bid, ask = mid - half, mid + half
-        if 0.0 < bid and ask < math.inf and when.tzinfo is UTC:
+        if bid > 0.0 and ask < math.inf and when.tzinfo is UTC:
             # what make_quote would build: the mid is finite and > 0 (_price), the spread and size are
             # finite and >= 0 (checked with the settings), so only the bid and the ask are left to check
             return Quote(symbol=sym, bid=bid, ask=ask, bid_size=size, ask_size=size, timestamp=when,

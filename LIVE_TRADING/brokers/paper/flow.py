@@ -13,6 +13,7 @@ from __future__ import annotations
 import heapq
 import logging
 import math
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -226,7 +227,7 @@ class OrderFlow:
                 self._hours, sym, now, quote, asset_classes=self._asset_classes):
             self._match(book, quote, now)
 
-    def _on_quotes(self, quotes: list[dict[str, Any]], now: datetime) -> None:
+    def _on_quotes(self, quotes: Sequence[dict[str, Any]], now: datetime) -> None:
         """``_on_quote`` for each of ``quotes`` in turn, with the same effects; a batch's cheap path.
 
         A quote for a symbol with nothing that can react to it (no order book, no
