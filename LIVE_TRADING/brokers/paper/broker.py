@@ -574,7 +574,7 @@ class PaperBroker(OrderManagement, OrderFlow):
     def get_portfolio_value(self) -> float:
         """Cash plus positions marked at mid (at average cost where no quote is known)."""
         with self._lock:
-            return self._engine.equity(self._mark)
+            return self._equity()
 
     def get_position_details(self) -> dict[str, dict[str, float | None]]:
         """Per symbol: qty, avg_cost, market_price (mid), market_value, unrealized_pnl, realized_pnl, fees.

@@ -326,6 +326,20 @@ class OrderFlow:
             lambda: self._state.apply_fill(order.order_id, fill, status, rest, seq, triggered), links, seq))
         self._after_fills(order, [fill])
 
+    def _equity(self) -> float:
+        """``self._engine.equity(self._mark)``: the same sum in the same order, each mark looked up inline.
+
+        Cash plus every open position at its quote's mid (at its average cost without a quote).
+        """
+        st = self._engine.state
+        quotes = self._quotes
+        value = st.cash
+        for sym, pos in st.positions.items():
+            if pos.qty:
+                quote = quotes.get(sym)
+                value += pos.qty * ((quote["bid"] + quote["ask"]) / 2.0 if quote is not None else pos.avg_cost)
+        return value
+
     def _mark(self, symbol: str) -> float:
         quote = self._quotes.get(symbol)
         if quote is not None:
