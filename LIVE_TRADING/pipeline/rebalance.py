@@ -36,6 +36,8 @@ from LIVE_TRADING.pipeline.results import BoundedLog, below_min_skip
 logger = logging.getLogger(__name__)
 
 MODES = ("qty", "weights")
+#: from this many symbols on, checks made in bulk (C loops) beat a Python loop over the items
+_BULK = 8
 _STR = frozenset({str})
 _FLOAT = frozenset({float})
 REBALANCE_ORDER_TYPES = (ORDER_TYPE_MARKET, ORDER_TYPE_LIMIT)
@@ -130,7 +132,8 @@ def _held(positions: Mapping[Any, Any]) -> dict[str, float]:
 
     Positions already in that form (a paper broker's) are copied as they are, checked in bulk.
     """
-    if type(positions) is dict and set(map(type, positions)) <= _STR and set(map(type, positions.values())) <= _FLOAT:
+    if (len(positions) >= _BULK and type(positions) is dict and set(map(type, positions)) <= _STR
+            and set(map(type, positions.values())) <= _FLOAT):
         joined = "\x00".join(positions)
         if joined == joined.upper():  # every symbol is its own upper case
             return dict(positions)
@@ -222,7 +225,7 @@ def check_targets(
     """
     if type(targets) is not dict and not isinstance(targets, Mapping):
         raise ValueError(f"targets must be a mapping of symbol to target, got {type(targets).__name__}")
-    if known and type(targets) is dict and targets.keys() <= known.keys():
+    if len(targets) >= _BULK and known and type(targets) is dict and targets.keys() <= known.keys():
         # the common case, checked in bulk: known str symbols, float targets, finite (their absolute sum is)
         values = targets.values()
         if set(map(type, targets)) <= _STR and set(map(type, values)) <= _FLOAT:
@@ -329,7 +332,10 @@ def rebalance_checked(
             continue
         plan.append({"symbol": sym, "side": side, "qty": qty, "value": trade_value, "quote": quote})
     if below and skip_log is not None:
-        skip_log.add_below_min_many(below)
+        if len(below) == 1:
+            skip_log.add_below_min(*below[0])
+        else:
+            skip_log.add_below_min_many(below)
 
     # Sells first: their proceeds pay for the buys.
     plan.sort(key=lambda t: (t["side"] != SIDE_SELL, t["symbol"]))
