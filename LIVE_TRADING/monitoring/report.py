@@ -29,6 +29,10 @@ Benchmark: ``"buy-and-hold"`` invests the initial equity in equal parts in
 the traded symbols at their first price and holds; a symbol (``"SPY"``)
 invests all of it in that symbol. No fees. It is valued on the strategy's
 time grid from the same prices.
+
+Why one module of ~560 lines: reading the source, pricing positions, the benchmark and the
+statistics are small functions that only ``report()`` uses; they stay beside it so the whole
+computation reads top to bottom.
 """
 
 from __future__ import annotations

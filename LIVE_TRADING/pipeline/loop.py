@@ -37,6 +37,9 @@ Two functions do the work, against any ``Broker`` (paper, Binance, IBKR):
 
 The loop's settings have config defaults under ``live_trading.pipeline``
 (``PipelineConfig``); ``live-trading run`` drives it from the command line.
+
+Why one module of ~450 lines: ``run_loop`` with its warm-up, quote fetching and shutdown (cancel our
+orders, close the run), which run in one loop and share its state.
 """
 
 from __future__ import annotations

@@ -41,6 +41,9 @@ write ``on_bar``), then ``live-trading run --strategy mymodule:MyStrategy``
 
         def on_bar(self, ctx, quotes):
             return {sym: 0.9 / len(ctx.symbols) for sym in quotes}
+
+Why one module of ~400 lines: the ``Strategy`` base class and its context, the two built-in
+strategies and the loader of a user's own strategy (``module:Class``).
 """
 
 from __future__ import annotations

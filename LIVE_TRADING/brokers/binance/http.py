@@ -54,6 +54,10 @@ Why this module is over 400 lines: it is one class, ``BinanceHTTP``, whose
 signing, server-time offset, request-weight accounting and retry loop share
 the state of one session; split up, the path of one request would be spread
 over several files.
+
+Why one module of ~520 lines: signing, server-time sync, the weight budget, retries and error
+translation are steps of one request path, and each needs the others' state (server offset, weight
+used, circuit).
 """
 
 from __future__ import annotations
