@@ -227,7 +227,27 @@ def _times_ns(column: pa.ChunkedArray) -> np.ndarray:
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             pass
     parsed = pd.to_datetime(column.to_pandas(), utc=True, errors="coerce", format="ISO8601")
-    return parsed.array.asi8.copy() if hasattr(parsed.array, "asi8") else parsed.to_numpy("int64")
+    return _as_ns(parsed.array.asi8, parsed.dt.unit)
+
+
+#: nanoseconds per unit of a pandas datetime resolution
+_NS_PER = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+
+
+def _as_ns(ticks: np.ndarray, unit: str) -> np.ndarray:
+    """int64 ``ticks`` of ``unit`` (pandas' resolution: pandas 3 parses text to microseconds) as nanoseconds.
+
+    ``_NAT`` stays ``_NAT``; a time too far out for int64 nanoseconds (beyond 1677-2262) becomes ``_NAT``
+    (an unparseable timestamp to the caller).
+    """
+    scale = _NS_PER[unit]
+    if scale == 1:
+        return ticks.copy()
+    limit = np.iinfo(np.int64).max // scale
+    bad = (ticks == _NAT) | (ticks > limit) | (ticks < -limit)
+    out = np.where(bad, 0, ticks) * np.int64(scale)
+    out[bad] = _NAT
+    return out
 
 
 def _numbers(table: pa.Table, name: str) -> np.ndarray:
