@@ -80,7 +80,7 @@ from LIVE_TRADING.data.provider import (
     ReportsQuoteErrors,
     quote_errors,
 )
-from LIVE_TRADING.data.quotes import Quote, mid_price
+from LIVE_TRADING.data.quotes import Quote, mid_price, quote_field
 from LIVE_TRADING.pipeline.rebalance import (
     DEFAULT_CASH_MARGIN_BPS,
     DEFAULT_MIN_TRADE_VALUE,
@@ -301,6 +301,7 @@ def run_loop(
     result.started_at = broker.now()
     history: dict[str, deque[float]] = {s: deque(maxlen=lookback) for s in syms}
     history_of = history.get
+    get = quote_field  # quote fields, read fast (see LIVE_TRADING.data.quotes.quote_field)
     known = {s: s for s in syms}
     ctx = StrategyContext(broker, syms, history, now=result.started_at)
     token = uuid.uuid4().hex[:8]
@@ -343,7 +344,8 @@ def run_loop(
                 for sym, quote in quotes.items():
                     prices = history_of(sym)
                     if prices is not None:
-                        prices.append((quote["bid"] + quote["ask"]) / 2.0 if type(quote) is Quote else mid_price(quote))
+                        prices.append((get(quote, "bid") + get(quote, "ask")) / 2.0 if type(quote) is Quote
+                                      else mid_price(quote))
                 ctx.begin_step(step, broker.now())
                 targets = strat.on_bar(ctx, quotes)
                 if targets:

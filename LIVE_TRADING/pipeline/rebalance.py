@@ -30,7 +30,7 @@ from LIVE_TRADING.common.constants import (
 )
 from LIVE_TRADING.common.exceptions import BrokerError
 from LIVE_TRADING.common.symbols import normalize_symbol
-from LIVE_TRADING.data.quotes import Quote, mid_price
+from LIVE_TRADING.data.quotes import Quote, mid_price, quote_field
 from LIVE_TRADING.pipeline.results import BoundedLog, below_min_skip
 
 logger = logging.getLogger(__name__)
@@ -312,9 +312,9 @@ def rebalance_checked(
     plan: list[dict[str, Any]] = []
     below: list[tuple[str, str, float, float, float, int]] = []  # for skip_log, added in one call
     held_of = held.get
-    eps, buy, sell = QTY_EPSILON, SIDE_BUY, SIDE_SELL
+    eps, buy, sell, get = QTY_EPSILON, SIDE_BUY, SIDE_SELL, quote_field
     for sym, quote in priced.items():
-        price = (quote["bid"] + quote["ask"]) / 2.0 if type(quote) is Quote else mid_price(quote)
+        price = (get(quote, "bid") + get(quote, "ask")) / 2.0 if type(quote) is Quote else mid_price(quote)
         target = wanted[sym] * value / price if by_weight else wanted[sym]
         delta = target - held_of(sym, 0.0)
         if qty_step:

@@ -48,6 +48,7 @@ from LIVE_TRADING.common.exceptions import (
     OrderRejectedError,
     QuoteUnavailableError,
 )
+from LIVE_TRADING.data.quotes import quote_field
 
 logger = logging.getLogger(__name__)
 
@@ -238,15 +239,16 @@ class OrderFlow:
         """
         held_quotes, avail, st = self._quotes, self._avail, self._state
         books, trailing = st.books, st.trailing
+        get = quote_field  # quote fields, read fast (the batch is dicts: Quote or make_quote's)
         for quote in quotes:
-            sym = quote["symbol"]
+            sym = get(quote, "symbol")
             held = held_quotes.get(sym)
             if (st.expiries or sym in books or sym in trailing
-                    or (held is not None and quote["timestamp"] < held["timestamp"])):
+                    or (held is not None and get(quote, "timestamp") < held["timestamp"])):
                 self._on_quote(quote, now)
                 continue
             held_quotes[sym] = quote
-            avail[sym] = [quote["bid_size"], quote["ask_size"]]
+            avail[sym] = [get(quote, "bid_size"), get(quote, "ask_size")]
 
     def _available(self, symbol: str, quote: dict[str, Any], is_buy: bool) -> float:
         avail = self._avail.get(symbol)
