@@ -147,7 +147,7 @@ from LIVE_TRADING.common.journal import Journal, new_run_id, scan
 from LIVE_TRADING.common.settings import section
 from LIVE_TRADING.common.symbols import configured_asset_classes
 from LIVE_TRADING.data.provider import QuoteSource, quote_errors, require_known
-from LIVE_TRADING.data.quotes import Quote, make_quote, mid_price
+from LIVE_TRADING.data.quotes import Quote, make_quote, mid_price, quote_field
 
 logger = logging.getLogger(__name__)
 
@@ -546,7 +546,7 @@ class PaperBroker(OrderManagement, OrderFlow):
             checked = []
             for q in items:
                 if type(q) is Quote:  # built, and so checked, by make_quote
-                    if q["timestamp"] > latest:
+                    if quote_field(q, "timestamp") > latest:
                         self._check_future(q, now)
                     checked.append(q)
                     continue
