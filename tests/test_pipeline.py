@@ -622,3 +622,49 @@ def test_a_strategy_subclass_gets_its_lookback_on_start_and_the_context(clock):
     assert all(len(b[2]["AAA"]) == 3 for b in probe.bars)  # bounded to the lookback
     assert probe.bars[0][3] == {} and probe.bars[1][3] == {"AAA": 2.0}
     assert probe.bars[1][4] == pytest.approx(broker.get_cash())
+
+
+# -- bulk checks (many symbols) give what the per-symbol checks give ----------------------------------
+
+
+def _check_one_by_one(targets, mode, max_gross_weight=1.0):
+    """check_targets without ``known``: the per-symbol loop, the reference for the bulk path."""
+    from LIVE_TRADING.pipeline.rebalance import check_targets
+
+    return check_targets(targets, mode, max_gross_weight)
+
+
+@pytest.mark.parametrize("mode", ["qty", "weights"])
+@pytest.mark.parametrize(
+    "bad",
+    [math.nan, math.inf, -math.inf, 1e308, 0.5, 1, True, "0.01", None],
+    ids=["nan", "inf", "-inf", "huge", "over-weight", "int", "bool", "str", "none"],
+)
+def test_bulk_target_check_matches_the_per_symbol_check(mode, bad):
+    from LIVE_TRADING.pipeline.rebalance import check_targets
+
+    syms = [f"S{i:03d}" for i in range(20)]
+    known = {s: s for s in syms}
+    targets = {s: 0.01 for s in syms}
+    targets["S007"] = bad
+    try:
+        expected: object = _check_one_by_one(targets, mode)
+    except ValueError as exc:
+        expected = str(exc)
+    try:
+        got: object = check_targets(targets, mode, known=known)
+    except ValueError as exc:
+        got = str(exc)
+    assert got == expected
+    if not isinstance(got, str):
+        assert list(got) == syms and all(type(v) is float for v in got.values())
+
+
+def test_positions_read_in_bulk_match_the_per_symbol_conversion():
+    from LIVE_TRADING.pipeline.rebalance import _held
+
+    clean = {f"S{i:03d}": float(i) for i in range(20)}
+    assert _held(clean) == clean and _held(clean) is not clean
+    for odd in ({**clean, "aapl": 1.0}, {**clean, "S001": 2}, {**clean, "ß": 1.0}, {"aapl": 1.0}):
+        assert _held(odd) == {str(s).upper(): float(q) for s, q in odd.items()}
+        assert all(type(q) is float and s == s.upper() for s, q in _held(odd).items())

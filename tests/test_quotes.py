@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+from datetime import UTC, datetime
 
 import pytest
 
@@ -36,3 +38,66 @@ def test_apply_quotes_takes_checked_quotes_and_still_checks_plain_dicts(clock, t
     broker.apply_quotes([{"symbol": "msft", "bid": "10", "ask": 10.5, "timestamp": clock()}])
     assert broker.get_quote("MSFT")["ask"] == 10.5
     broker.close()
+
+
+def _state_of(broker: PaperBroker) -> dict:
+    """What a run can observe of the account: orders and fills (ids left out), positions, cash, held quotes."""
+    from LIVE_TRADING.common.journal import iter_records
+
+    records = list(iter_records(broker.account_dir))
+    tag = records[0]["tag"]  # the account's id prefix: different in each account
+
+    def strip(record: dict) -> dict:
+        text = json.dumps({k: v for k, v in record.items() if k not in ("wall", "settings", "run_id")}, default=str)
+        return json.loads(text.replace(tag, "TAG"))
+
+    return {
+        "open": sorted((o["symbol"], o["status"], o["filled_qty"]) for o in broker.get_open_orders()),
+        "fills": [(f["symbol"], f["side"], f["qty"], f["fill_price"], f["timestamp"]) for f in broker.get_fills()],
+        "positions": broker.get_positions(),
+        "cash": broker.get_cash(),
+        "equity": broker.get_portfolio_value(),
+        "quotes": {s: broker.get_quote(s)["bid"] for s in ("AAPL", "MSFT", "TSLA")},
+        "journal": [strip(r) for r in records],
+    }
+
+
+def test_a_batch_of_quotes_does_what_the_same_quotes_one_at_a_time_do(clock, tmp_path):
+    """apply_quotes' batch intake (quotes stored without matching when nothing can react) leaves the account
+    and its journal exactly as the same quotes set one by one: fills, a triggered stop, an older quote ignored."""
+    from datetime import timedelta
+
+    def run(one_at_a_time: bool, where: str) -> dict:
+        clock.set(datetime(2026, 1, 5, 15, 0, tzinfo=UTC))
+        broker = PaperBroker(clock=clock, log_dir=tmp_path / where, fee_bps=1, slippage_bps=0)
+        t0 = clock()
+
+        def feed(quotes: list[Quote]) -> None:
+            if one_at_a_time:
+                for q in quotes:
+                    broker.set_quote(q["symbol"], q["bid"], q["ask"], q["bid_size"], q["ask_size"],
+                                     timestamp=q["timestamp"])
+            else:
+                broker.apply_quotes(quotes)
+
+        feed([make_quote(s, p, p + 0.1, 50, 50, t0) for s, p in (("AAPL", 100.0), ("MSFT", 300.0), ("TSLA", 200.0))])
+        broker.submit_order("AAPL", "BUY", 10, "limit", 99.0)
+        broker.submit_order("TSLA", "BUY", 5, "stop", stop_price=201.0)
+        broker.submit_order("MSFT", "BUY", 3)
+        clock.advance(seconds=1)
+        t1 = clock()
+        feed([make_quote("MSFT", 301.0, 301.1, 50, 50, t1),
+              make_quote("AAPL", 98.5, 98.6, 4, 4, t1),      # fills 4 of the resting limit (displayed size)
+              make_quote("TSLA", 190.0, 190.1, 50, 50, t0 - timedelta(seconds=5))])  # older: ignored
+        clock.advance(seconds=1)
+        t2 = clock()
+        feed([make_quote("TSLA", 201.5, 201.6, 50, 50, t2), make_quote("AAPL", 98.0, 98.1, 50, 50, t2),
+              make_quote("MSFT", 290.0, 290.1, 50, 50, t0)])  # older than the held one, no order: ignored too
+        state = _state_of(broker)
+        broker.close()
+        return state
+
+    batch, single = run(False, "batch"), run(True, "single")
+    assert batch == single
+    assert batch["positions"] == {"AAPL": 10.0, "MSFT": 3.0, "TSLA": 5.0}
+    assert batch["quotes"] == {"AAPL": 98.0, "MSFT": 301.0, "TSLA": 201.5} and not batch["open"]

@@ -304,3 +304,40 @@ def test_config_file_drives_the_provider(tmp_path, write_config, clock):
     quote = provider.get_quote("AAPL")
     assert quote["spread_bps"] == pytest.approx(20.0)
     assert quote["bid_size"] == 5.0
+
+
+@pytest.mark.parametrize("with_bad", [False, True])
+def test_dictionary_encoded_timestamps_convert_like_plain_text(with_bad):
+    """CSV text timestamps arrive dictionary-encoded (one value per distinct time): converting the distinct
+    values and spreading them to the rows gives what converting every row gives (arrow's parser, or pandas'
+    when arrow refuses a cell), nulls included."""
+    import pyarrow as pa
+
+    from LIVE_TRADING.data.replay import _NAT, _times_ns
+
+    chunks = [["2026-01-05T14:30:00Z", None, "2026-01-05T09:31:00-05:00"],
+              ["2026-01-05T14:30:00Z", "2026-01-05 14:32:00", "2026-01-05T14:31:00+00:00"]]
+    if with_bad:
+        chunks[1].append("not a time")
+    plain = pa.chunked_array([pa.array(c, pa.string()) for c in chunks])
+    encoded = pa.chunked_array([pa.array(c, pa.string()).dictionary_encode() for c in chunks])
+    got, expected = _times_ns(encoded), _times_ns(plain)
+    assert got.dtype == expected.dtype and got.tolist() == expected.tolist()
+    assert got[1] == _NAT and got[0] == got[3] == int(T0.timestamp()) * 10**9
+    assert bool(got[-1] == _NAT) is with_bad
+
+
+def test_text_timestamps_arrow_cannot_read_are_not_shifted(tmp_path, clock):
+    """A column arrow's parser refuses (mixed separators) goes through pandas, which parses text to
+    microseconds: the rows still land at their own time, not 1000x closer to 1970."""
+    text = "timestamp,symbol,bid,ask\n2026-01-05T14:30:00Z,AAPL,1.0,1.1\n2026-01-05 14:31:00,AAPL,2.0,2.1\n"
+    provider = ReplayDataProvider(write(tmp_path, text), clock=at(clock, "2026-01-05T14:31:00+00:00"))
+    assert provider.first_timestamp == T0
+    quote = provider.get_quote("AAPL")
+    assert quote["bid"] == 2.0 and quote["timestamp"] == T0 + timedelta(minutes=1)
+
+
+def test_timestamps_beyond_the_nanosecond_range_are_unparseable(tmp_path):
+    text = "timestamp,symbol,bid,ask\n2026-01-05T14:30:00Z,AAPL,1.0,1.1\n2500-01-05 14:31:00,AAPL,2.0,2.1\n"
+    with pytest.raises(DataProviderError, match="unparseable timestamp in row 2"):
+        ReplayDataProvider(write(tmp_path, text))

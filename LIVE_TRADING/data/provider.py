@@ -263,9 +263,16 @@ class ProvidesRecentBars(Protocol):
     def get_recent_bars(self, symbol: str, interval: str = "1d", count: int = 1) -> pd.DataFrame: ...
 
 
-def quote_errors(provider: Any) -> dict[str, str]:
-    """``provider.last_errors`` if it keeps them, else ``{}``."""
-    return dict(provider.last_errors) if isinstance(provider, ReportsQuoteErrors) and provider.last_errors else {}
+def quote_errors(provider: Any, reports: bool | None = None) -> dict[str, str]:
+    """``provider.last_errors`` if it keeps them, else ``{}``.
+
+    ``reports``: ``isinstance(provider, ReportsQuoteErrors)`` if the caller already knows it (a
+    runtime protocol check costs microseconds; the loop asks it once per run, not once per step).
+    """
+    if reports is None:
+        reports = isinstance(provider, ReportsQuoteErrors)
+    return dict(provider.last_errors) if reports and provider.last_errors else {}
+
 def _edits(a: str, b: str) -> int:
     """Damerau-Levenshtein distance (a swap of neighbours counts once): how many typos apart."""
     prev2: list[int] = []

@@ -176,10 +176,15 @@ def _read_table(path: Path) -> pa.Table:
         )
     except (pa.ArrowException, OSError, ValueError) as exc:  # parse errors, bad files
         raise DataProviderError(f"Replay file {path} cannot be read: {exc}") from exc
-    for i, field in enumerate(table.schema):  # only the symbol column stays dictionary-encoded
-        if pa.types.is_dictionary(field.type) and str(field.name).strip().lower() != "symbol":
+    for i, field in enumerate(table.schema):  # only the symbol and timestamp columns stay dictionary-encoded
+        if pa.types.is_dictionary(field.type) and str(field.name).strip().lower() not in ("symbol", "timestamp"):
             table = table.set_column(i, field.name, table.column(i).cast(field.type.value_type))
     return table
+
+
+def _filled(column: pa.ChunkedArray, missing: Any) -> np.ndarray:
+    """``column`` as a numpy array, ``missing`` where it is null (no copy spent on filling when nothing is)."""
+    return (column if column.null_count == 0 else column.fill_null(missing)).to_numpy()
 
 
 def _times_ns(column: pa.ChunkedArray) -> np.ndarray:
@@ -187,12 +192,22 @@ def _times_ns(column: pa.ChunkedArray) -> np.ndarray:
 
     Arrow timestamps (naive ones are UTC) and dates convert directly; numbers
     are Unix epoch times in s / ms / us / ns told apart by magnitude; text is
-    parsed as ISO-8601 by pandas' vectorised parser.
+    parsed as ISO-8601 by arrow's vectorised parser, or pandas' if arrow's refuses
+    a cell. A dictionary-encoded column (CSV text: many rows share a time) has
+    only its distinct values converted, then spread to the rows.
     """
     kind = column.type
+    if pa.types.is_dictionary(kind):
+        encoded = column.unify_dictionaries().combine_chunks()
+        distinct = _times_ns(pa.chunked_array([encoded.dictionary]))
+        if encoded.null_count == 0:
+            return distinct[encoded.indices.to_numpy(zero_copy_only=False)]
+        out = distinct[encoded.indices.fill_null(0).to_numpy(zero_copy_only=False)]
+        out[encoded.is_null().to_numpy(zero_copy_only=False)] = _NAT
+        return out
     if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
         arr = column.cast(pa.timestamp("ns", tz="UTC") if pa.types.is_timestamp(kind) and kind.tz else pa.timestamp("ns"))
-        return arr.cast(pa.int64()).fill_null(_NAT).to_numpy()
+        return _filled(arr.cast(pa.int64()), _NAT)
     if pa.types.is_integer(kind) or pa.types.is_floating(kind):
         values = column.cast(pa.float64()).fill_null(np.nan).to_numpy()
         finite = np.isfinite(values)
@@ -208,11 +223,31 @@ def _times_ns(column: pa.ChunkedArray) -> np.ndarray:
         return out
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         try:  # arrow's vectorised ISO-8601 parser; any unparseable cell sends the column to pandas below
-            return column.cast(pa.timestamp("ns", tz="UTC")).cast(pa.int64()).fill_null(_NAT).to_numpy()
+            return _filled(column.cast(pa.timestamp("ns", tz="UTC")).cast(pa.int64()), _NAT)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             pass
     parsed = pd.to_datetime(column.to_pandas(), utc=True, errors="coerce", format="ISO8601")
-    return parsed.array.asi8.copy() if hasattr(parsed.array, "asi8") else parsed.to_numpy("int64")
+    return _as_ns(parsed.array.asi8, parsed.dt.unit)
+
+
+#: nanoseconds per unit of a pandas datetime resolution
+_NS_PER = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+
+
+def _as_ns(ticks: np.ndarray, unit: str) -> np.ndarray:
+    """int64 ``ticks`` of ``unit`` (pandas' resolution: pandas 3 parses text to microseconds) as nanoseconds.
+
+    ``_NAT`` stays ``_NAT``; a time too far out for int64 nanoseconds (beyond 1677-2262) becomes ``_NAT``
+    (an unparseable timestamp to the caller).
+    """
+    scale = _NS_PER[unit]
+    if scale == 1:
+        return ticks.copy()
+    limit = np.iinfo(np.int64).max // scale
+    bad = (ticks == _NAT) | (ticks > limit) | (ticks < -limit)
+    out = np.where(bad, 0, ticks) * np.int64(scale)
+    out[bad] = _NAT
+    return out
 
 
 def _numbers(table: pa.Table, name: str) -> np.ndarray:
@@ -221,7 +256,7 @@ def _numbers(table: pa.Table, name: str) -> np.ndarray:
         return np.full(table.num_rows, np.nan)
     column = table.column(name)
     if pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or pa.types.is_decimal(column.type):
-        return column.cast(pa.float64()).fill_null(np.nan).to_numpy()
+        return _filled(column.cast(pa.float64()), np.nan)
     return pd.to_numeric(column.to_pandas(), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
 
 
@@ -234,12 +269,14 @@ def _symbols(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
         encoded = column.unify_dictionaries().combine_chunks()
     else:
         encoded = pc.dictionary_encode(column.cast(pa.string())).combine_chunks()
-    raw_codes = encoded.indices.to_numpy(zero_copy_only=False)
-    codes = np.where(encoded.is_null().to_numpy(zero_copy_only=False), -1, raw_codes).astype(np.int64)
     names = [str(v).strip().upper() if v is not None else "" for v in encoded.dictionary.to_pylist()]
     distinct = sorted({n for n in names if n})
     position = {n: i for i, n in enumerate(distinct)}
     remap = np.array([position.get(n, -1) for n in names] or [-1], dtype=np.int64)
+    if encoded.null_count == 0:
+        return remap[encoded.indices.to_numpy(zero_copy_only=False)], distinct
+    raw_codes = encoded.indices.to_numpy(zero_copy_only=False)
+    codes = np.where(encoded.is_null().to_numpy(zero_copy_only=False), -1, raw_codes).astype(np.int64)
     return np.where(codes >= 0, remap[np.maximum(codes, 0)], -1), distinct
 
 
@@ -328,6 +365,81 @@ class ReplayDataProvider(DataProvider):
         cols = {c: _numbers(table, c) for c in (*prices, *sizes)}  # optional sizes: NaN means "not given"
         del table
 
+        if not self._all_good(kind, times, codes, cols, prices, sizes):
+            self._raise_bad_rows(path, self._problems(kind, times, codes, cols, prices, sizes))
+
+        if kind == "quotes":
+            for column in sizes:
+                cols[column] = np.where(np.isnan(cols[column]), self.size, cols[column])
+        else:
+            volume = cols["volume"]  # checked above: NaN (not given) or finite and >= 0
+            nan = np.isnan(volume)
+            if nan.any():
+                cols["volume"] = np.where(nan, 0.0, volume)
+        # by symbol, then time, then file order: a stable sort by symbol is enough when each
+        # symbol's rows are already in time order (the usual file); a full sort otherwise
+        small = codes.astype(np.int16) if len(names) < 32_000 else codes  # 16-bit keys: numpy's radix sort
+        order = np.argsort(small, kind="stable")
+        sorted_times, sorted_codes = times[order], small[order]
+        gaps = np.diff(sorted_times)
+        new_symbol = sorted_codes[1:] != sorted_codes[:-1]
+        if ((gaps < 0) & ~new_symbol).any():  # some symbol's rows are out of time order
+            order = np.lexsort((np.arange(len(times)), times, codes))
+            sorted_times, sorted_codes = times[order], small[order]
+            gaps = np.diff(sorted_times)
+            new_symbol = sorted_codes[1:] != sorted_codes[:-1]
+        # two rows for one symbol and time: keep the later one in the file (the last of its run after sorting)
+        repeated = (gaps == 0) & ~new_symbol
+        if repeated.any():
+            keep = np.ones(len(sorted_times), dtype=bool)
+            keep[:-1] = ~repeated
+            order = order[keep]
+            sorted_codes, sorted_times = sorted_codes[keep], sorted_times[keep]
+            new_symbol = sorted_codes[1:] != sorted_codes[:-1]
+        codes, times = sorted_codes, sorted_times
+        bounds = np.flatnonzero(new_symbol) + 1
+        starts = np.concatenate([[0], bounds])
+        ends = np.concatenate([bounds, [len(codes)]])
+        series = {}
+        for first, last in zip(starts.tolist(), ends.tolist(), strict=True):
+            series[names[int(codes[first])]] = self._series_of(kind, times[first:last], order[first:last], cols)
+        return kind, series
+
+    @staticmethod
+    def _all_good(
+        kind: str, times: np.ndarray, codes: np.ndarray, cols: dict[str, np.ndarray], prices: tuple[str, ...],
+        sizes: tuple[str, ...],
+    ) -> bool:
+        """True when ``_problems`` would find nothing, checked with reductions (no mask per problem).
+
+        False may still mean no problem: ``_problems`` then has the last word.
+        """
+        with np.errstate(invalid="ignore"):
+            if times.min() == _NAT or codes.min() < 0:
+                return False
+            for column in prices:  # NaN makes min() NaN: not > 0
+                values = cols[column]
+                if not (values.min() > 0 and values.max() < np.inf):
+                    return False
+            if kind == "quotes":
+                if (cols["bid"] > cols["ask"]).any():
+                    return False
+            else:
+                o, h, lo, c = cols["open"], cols["high"], cols["low"], cols["close"]
+                if (h < np.maximum(np.maximum(o, lo), c)).any() or (lo > np.minimum(o, c)).any():
+                    return False
+            for column in sizes:  # NaN (not given) is fine: fmin / fmax skip it (NaN if all are)
+                values = cols[column]
+                if np.fmin.reduce(values) < 0 or np.fmax.reduce(values) == np.inf:
+                    return False
+        return True
+
+    @staticmethod
+    def _problems(
+        kind: str, times: np.ndarray, codes: np.ndarray, cols: dict[str, np.ndarray], prices: tuple[str, ...],
+        sizes: tuple[str, ...],
+    ) -> dict[str, np.ndarray]:
+        """Each kind of bad row and the mask of the rows that have it."""
         with np.errstate(invalid="ignore"):
             problems = {"unparseable timestamp": times == _NAT, "empty symbol": codes < 0}
             for column in prices:
@@ -342,35 +454,7 @@ class ReplayDataProvider(DataProvider):
             for column in sizes:
                 values = cols[column]
                 problems[f"{column} is negative or infinite"] = ~np.isnan(values) & ~((values >= 0) & (values < np.inf))
-        self._raise_bad_rows(path, problems)
-
-        if kind == "quotes":
-            for column in sizes:
-                cols[column] = np.where(np.isnan(cols[column]), self.size, cols[column])
-        else:
-            cols["volume"] = np.nan_to_num(cols["volume"], nan=0.0)
-        # by symbol, then time, then file order: a stable sort by symbol is enough when each
-        # symbol's rows are already in time order (the usual file); a full sort otherwise
-        small = codes.astype(np.int16) if len(names) < 32_000 else codes  # 16-bit keys: numpy's radix sort
-        order = np.argsort(small, kind="stable")
-        sorted_times, sorted_codes = times[order], codes[order]
-        if not np.all((np.diff(sorted_times) >= 0) | (np.diff(sorted_codes) != 0)):
-            order = np.lexsort((np.arange(len(times)), times, codes))
-            sorted_times, sorted_codes = times[order], codes[order]
-        # two rows for one symbol and time: keep the later one in the file (the last of its run after sorting)
-        keep = np.ones(len(sorted_times), dtype=bool)
-        keep[:-1] = (sorted_codes[1:] != sorted_codes[:-1]) | (sorted_times[1:] != sorted_times[:-1])
-        if not keep.all():
-            order = order[keep]
-            sorted_codes, sorted_times = sorted_codes[keep], sorted_times[keep]
-        codes, times = sorted_codes, sorted_times
-        bounds = np.flatnonzero(np.diff(codes)) + 1
-        starts = np.concatenate([[0], bounds])
-        ends = np.concatenate([bounds, [len(codes)]])
-        series = {}
-        for first, last in zip(starts.tolist(), ends.tolist(), strict=True):
-            series[names[int(codes[first])]] = self._series_of(kind, times[first:last], order[first:last], cols)
-        return kind, series
+        return problems
 
     @staticmethod
     def _raise_bad_rows(path: Path, problems: dict[str, np.ndarray]) -> None:

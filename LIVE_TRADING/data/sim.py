@@ -362,6 +362,13 @@ class _Batch:
         self.drift = np.array([s.drift_per_s for s in states], dtype=np.float64)
         self.vol = np.array([s.vol_per_sqrt_s for s in states], dtype=np.float64)
         self.start_prices = [s.params.start_price for s in states]
+        #: per symbol, what a quote needs besides the path: (symbol, start price, half spread, size)
+        self._fixed = [(s.symbol, s.params.start_price, s.half_spread, s.params.size) for s in states]
+        self._start_arr = np.array([s.params.start_price for s in states], dtype=np.float64)
+        self._half_arr = np.array([s.half_spread for s in states], dtype=np.float64)
+        self._sizes = [s.params.size for s in states]
+        #: the asset classes of the batch's symbols (market hours are looked up once per class)
+        self.classes = sorted({s.asset_class for s in states})
         self._blocks: dict[int, np.ndarray] = {0: np.zeros(len(states))}
         self._lo = self._hi = 0
         self._k: int | None = None
@@ -402,8 +409,10 @@ class _Batch:
         steps = _descent(j, lo, hi)
         if steps:
             z = self._z([_counter(k, mid) for _, _, mid in steps])
+            # each level's bridge scale times its normals, all levels in one multiplication (same products)
+            z *= np.array([_HALF_SD[hi - lo] for lo, hi, _ in steps])[:, None]
             for level, (lo, hi, mid) in enumerate(steps):
-                wmid = (wlo + whi) * 0.5 + _HALF_SD[hi - lo] * z[level]
+                wmid = (wlo + whi) * 0.5 + z[level]
                 if j < mid:
                     hi, whi = mid, wmid
                 else:
@@ -412,31 +421,54 @@ class _Batch:
         return wlo
 
     def quotes(self, n: int, when: datetime, errors: dict[str, str]) -> dict[str, dict[str, Any]]:
-        """Every symbol's quote at second ``n`` (symbols whose price overflowed go to ``errors``).
+        """Every symbol's quote at second ``n``, ``market_open: True`` (symbols whose price overflowed go to ``errors``).
 
         Checked here, once, instead of by ``make_quote`` per symbol: the mid is
-        finite and positive (``_price``), the half spread is ``mid * spread_bps
+        finite and positive (as ``_price`` checks it), the half spread is ``mid * spread_bps
         / 2e4`` with ``spread_bps >= 0`` and the size ``>= 0`` (both checked
         with the settings), so the quote is never crossed; only a bid pushed
         to zero or below by a spread of 10,000 bps or more is left to refuse.
+        The caller replaces the quotes of symbols whose market is closed.
         """
         exponents = (self.drift * n + self.vol * self.at(n)).tolist()
+        try:  # all symbols at once: the same IEEE operations, element by element, as the loop below
+            growth = np.fromiter(map(math.exp, exponents), dtype=np.float64, count=len(exponents))
+        except OverflowError:
+            growth = None
+        if growth is not None:
+            mids = self._start_arr * growth
+            halves = mids * self._half_arr
+            bids, asks = mids - halves, mids + halves
+            if bool(np.all((mids > 0.0) & (mids < math.inf) & (bids > 0.0))):
+                spreads = (asks - bids) / ((asks + bids) / 2.0) * 1e4
+                return {
+                    sym: Quote(symbol=sym, bid=b, ask=a, bid_size=size, ask_size=size, timestamp=when,
+                               spread_bps=sp, market_open=True)
+                    for sym, b, a, size, sp in zip(self.symbols, bids.tolist(), asks.tolist(), self._sizes,
+                                                   spreads.tolist(), strict=True)
+                }
+        # some symbol has no valid quote: one at a time, naming each failure
         out: dict[str, dict[str, Any]] = {}
-        for state, e in zip(self.states, exponents, strict=True):
-            sym = state.symbol
-            try:
-                mid = _price(state.params.start_price, e, sym)
-            except DataProviderError as exc:
-                errors[sym] = str(exc)
-                continue
-            half = mid * state.half_spread
+        exp = math.exp
+        inf = math.inf
+        for (sym, start_price, half_spread, size), e in zip(self._fixed, exponents, strict=True):
+            try:  # _price's arithmetic, inlined: start_price * exp(e), finite and > 0
+                mid = start_price * exp(e)
+            except OverflowError:
+                mid = inf
+            if not 0.0 < mid < inf:
+                try:
+                    _price(start_price, e, sym)  # raises the error that names the symbol
+                except DataProviderError as exc:
+                    errors[sym] = str(exc)
+                    continue
+            half = mid * half_spread
             bid, ask = mid - half, mid + half
             if not bid > 0.0:
                 errors[sym] = f"Invalid quote for {sym}: bid {bid:g} must be > 0 (spread_bps too large)"
                 continue
-            size = state.params.size
             out[sym] = Quote(symbol=sym, bid=bid, ask=ask, bid_size=size, ask_size=size, timestamp=when,
-                             spread_bps=(ask - bid) / ((ask + bid) / 2.0) * 1e4)
+                             spread_bps=(ask - bid) / ((ask + bid) / 2.0) * 1e4, market_open=True)
         return out
 
 
@@ -561,7 +593,13 @@ class SimDataProvider(DataProvider):
         mid = state.mid(n)
         half = mid * state.half_spread
         size = state.params.size
-        return make_quote(sym, mid - half, mid + half, size, size, when, market_open)
+        bid, ask = mid - half, mid + half
+        if bid > 0.0 and ask < math.inf and when.tzinfo is UTC:
+            # what make_quote would build: the mid is finite and > 0 (_price), the spread and size are
+            # finite and >= 0 (checked with the settings), so only the bid and the ask are left to check
+            return Quote(symbol=sym, bid=bid, ask=ask, bid_size=size, ask_size=size, timestamp=when,
+                         spread_bps=(ask - bid) / ((ask + bid) / 2.0) * 1e4, market_open=market_open)
+        return make_quote(sym, bid, ask, size, size, when, market_open)  # refuses it, saying why
 
     def get_quote(self, symbol: str) -> Quote:
         """The quote at the clock's current second."""
@@ -616,19 +654,11 @@ class SimDataProvider(DataProvider):
         errors = dict(batch.errors)
         out = batch.quotes(n, when, errors)
         # trading hours: one calendar look-up per asset class; a closed market's quotes stand at its close
-        open_by_class: dict[str, bool] = {}
-        for state in batch.states:
-            quote = out.get(state.symbol)
-            if quote is None:
-                continue
-            cls = state.asset_class
-            is_open = open_by_class.get(cls)
-            if is_open is None:
-                is_open = open_by_class[cls] = cls == CRYPTO or calendar.is_open(cls, when)
-            if is_open:
-                quote["market_open"] = True
-            else:
-                out[state.symbol] = self._quote(state.symbol, n, when)
+        closed = [cls for cls in batch.classes if cls != CRYPTO and not calendar.is_open(cls, when)]
+        if closed:
+            for state in batch.states:
+                if state.asset_class in closed and state.symbol in out:
+                    out[state.symbol] = self._quote(state.symbol, n, when)
         self.last_errors = errors
         return out
 

@@ -58,6 +58,7 @@ from CONFIG.schema import PipelineSettings
 from LIVE_TRADING.brokers.interface import (
     SupportsAccountSummary,
     SupportsJournal,
+    SupportsPortfolioValue,
     SupportsPositionDetails,
     SupportsQuotes,
     supports,
@@ -71,8 +72,15 @@ from LIVE_TRADING.common.constants import (
 from LIVE_TRADING.common.exceptions import BrokerError, DataProviderError
 from LIVE_TRADING.common.journal import Journal
 from LIVE_TRADING.common.settings import section
-from LIVE_TRADING.data.provider import INTERVALS, INTRADAY_LIMITS, PERIODS, ProvidesRecentBars, quote_errors
-from LIVE_TRADING.data.quotes import Quote, mid_price
+from LIVE_TRADING.data.provider import (
+    INTERVALS,
+    INTRADAY_LIMITS,
+    PERIODS,
+    ProvidesRecentBars,
+    ReportsQuoteErrors,
+    quote_errors,
+)
+from LIVE_TRADING.data.quotes import Quote, mid_price, quote_field
 from LIVE_TRADING.pipeline.rebalance import (
     DEFAULT_CASH_MARGIN_BPS,
     DEFAULT_MIN_TRADE_VALUE,
@@ -177,10 +185,16 @@ def warm_history(
 
 
 def _fetch_quotes(
-    broker: Any, provider: Any, symbols: list[str], known: Mapping[str, str]
+    broker: Any, provider: Any, symbols: list[str], known: Mapping[str, str], fed: bool | None = None,
+    reports: bool | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """This step's quotes keyed by the run's (upper-case) symbols; ``DataProviderError`` if there are none."""
-    fed = supports(broker, SupportsQuotes)
+    """This step's quotes keyed by the run's (upper-case) symbols; ``DataProviderError`` if there are none.
+
+    ``fed``: whether the broker takes quotes (``SupportsQuotes``); ``reports``: whether the provider
+    lists its failures (``ReportsQuoteErrors``); ``None``: find out.
+    """
+    if fed is None:
+        fed = supports(broker, SupportsQuotes)
     own = broker.data_provider if fed else None
     # A paper broker built without a data provider cannot update_quotes: it is fed the provider's quotes.
     # When its provider is the loop's own, fetching and applying here is what update_quotes would do,
@@ -189,7 +203,7 @@ def _fetch_quotes(
         quotes = broker.update_quotes(symbols)
     elif provider is not None:
         quotes = provider.get_multiple_quotes(symbols)
-        errors = quote_errors(provider)
+        errors = quote_errors(provider, reports)
         if errors:
             logger.warning("No quotes for %s: %s", ", ".join(sorted(errors)), errors)
         if fed:  # a paper broker without a provider of its own trades on these quotes
@@ -201,10 +215,8 @@ def _fetch_quotes(
                 quotes[sym] = broker.get_quote(sym)
             except BrokerError as exc:
                 logger.warning("No quote for %s: %s", sym, exc)
-    for key in quotes:  # providers key quotes by upper-case symbol; anything else is normalised
-        if key not in known:
-            quotes = {str(k).upper(): v for k, v in quotes.items()}
-            break
+    if not quotes.keys() <= known.keys():  # providers key quotes by upper-case symbol; anything else is normalised
+        quotes = {str(k).upper(): v for k, v in quotes.items()}
     if symbols and not quotes:
         raise DataProviderError(f"No quote for any of {', '.join(symbols)}")
     return quotes
@@ -288,6 +300,8 @@ def run_loop(
     result = RunResult(steps_requested=steps)
     result.started_at = broker.now()
     history: dict[str, deque[float]] = {s: deque(maxlen=lookback) for s in syms}
+    history_of = history.get
+    get = quote_field  # quote fields, read fast (see LIVE_TRADING.data.quotes.quote_field)
     known = {s: s for s in syms}
     ctx = StrategyContext(broker, syms, history, now=result.started_at)
     token = uuid.uuid4().hex[:8]
@@ -297,6 +311,10 @@ def run_loop(
     margin = DEFAULT_CASH_MARGIN_BPS * 1e-4
     skipped = result.skipped
     equity_curve = result.equity_curve
+    # what the broker can do is asked once (a runtime protocol check costs tens of microseconds)
+    fed = supports(broker, SupportsQuotes)
+    direct_value = supports(broker, SupportsPortfolioValue)
+    reports = isinstance(provider, ReportsQuoteErrors)
     try:
         if warmup:  # inside the try: Ctrl-C during a slow (network) warm-up still ends with a summary
             source = history_provider if history_provider is not None else provider
@@ -320,13 +338,14 @@ def run_loop(
             try:
                 if ours:
                     _cancel_ours(broker, ours, result, keep=False)
-                quotes = _fetch_quotes(broker, provider, syms, known)
+                quotes = _fetch_quotes(broker, provider, syms, known, fed, reports)
                 if result.initial_equity is None and not equity_curve:  # before the first trade
-                    result.initial_equity = portfolio_value(broker, quotes)
+                    result.initial_equity = portfolio_value(broker, quotes, direct=direct_value)
                 for sym, quote in quotes.items():
-                    prices = history.get(sym)
+                    prices = history_of(sym)
                     if prices is not None:
-                        prices.append((quote["bid"] + quote["ask"]) / 2.0 if type(quote) is Quote else mid_price(quote))
+                        prices.append((get(quote, "bid") + get(quote, "ask")) / 2.0 if type(quote) is Quote
+                                      else mid_price(quote))
                 ctx.begin_step(step, broker.now())
                 targets = strat.on_bar(ctx, quotes)
                 if targets:
@@ -334,7 +353,7 @@ def run_loop(
                         broker, check_targets(targets, mode, known=known), mode=mode, order_type=order_type,
                         min_value=min_value, quotes=quotes, qty_step=qty_step, margin=margin,
                         client_id_prefix=f"lt{token}s{step}", held=ctx.positions_if_read,
-                        skip_log=skipped, step=step,
+                        skip_log=skipped, step=step, direct_value=direct_value,
                     )
                     if rb.orders:
                         result.orders.extend(rb.orders)
@@ -354,7 +373,7 @@ def run_loop(
                 result.errors.append({"step": step, "error": type(exc).__name__, "message": str(exc)})
             try:
                 if equity is None:
-                    equity = portfolio_value(broker, quotes)
+                    equity = portfolio_value(broker, quotes, direct=direct_value)
             except (BrokerError, DataProviderError) as exc:
                 logger.warning("Step %d: equity unavailable: %s", step, exc)
                 equity = result.final_equity if result.final_equity is not None else math.nan

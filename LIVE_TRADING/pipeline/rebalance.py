@@ -34,13 +34,17 @@ from LIVE_TRADING.common.constants import (
 )
 from LIVE_TRADING.common.exceptions import BrokerError
 from LIVE_TRADING.common.symbols import normalize_symbol
-from LIVE_TRADING.data.quotes import Quote, mid_price
+from LIVE_TRADING.data.quotes import Quote, mid_price, quote_field
 from LIVE_TRADING.pipeline.pending import net_holdings, pending_by_symbol
 from LIVE_TRADING.pipeline.results import BoundedLog, below_min_skip
 
 logger = logging.getLogger(__name__)
 
 MODES = ("qty", "weights")
+#: from this many symbols on, checks made in bulk (C loops) beat a Python loop over the items
+_BULK = 8
+_STR = frozenset({str})
+_FLOAT = frozenset({float})
 REBALANCE_ORDER_TYPES = (ORDER_TYPE_MARKET, ORDER_TYPE_LIMIT)
 #: default smallest trade worth placing, in the account currency
 DEFAULT_MIN_TRADE_VALUE = 10.0
@@ -78,14 +82,18 @@ def _step_for(qty_step: float | Mapping[str, float] | None, symbol: str) -> floa
     return qty_step
 
 
-def portfolio_value(broker: Any, quotes: Mapping[str, Mapping[str, Any]] | None = None) -> float:
+def portfolio_value(
+    broker: Any, quotes: Mapping[str, Mapping[str, Any]] | None = None, *, direct: bool | None = None
+) -> float:
     """The account's value: ``broker.get_portfolio_value()`` if it has one, else cash + positions at mid.
 
     The fallback prices positions with ``quotes`` (or ``broker.get_quote``);
     ``get_cash()`` is the cash available for new orders, so on a live venue
-    cash locked in open orders is not counted.
+    cash locked in open orders is not counted. ``direct``: whether the broker
+    has ``get_portfolio_value`` (``None``: find out; a loop asks once per run,
+    the protocol check costs tens of microseconds).
     """
-    if supports(broker, SupportsPortfolioValue):
+    if direct if direct is not None else supports(broker, SupportsPortfolioValue):
         return float(broker.get_portfolio_value())
     value = float(broker.get_cash())
     quotes = quotes or {}
@@ -125,6 +133,19 @@ class RebalanceResult:
     def ok(self) -> bool:
         """True when nothing failed (skips are not failures)."""
         return not self.failed
+
+
+def _held(positions: Mapping[Any, Any]) -> dict[str, float]:
+    """``{SYMBOL: qty}`` from a broker's ``get_positions()``: symbols upper-cased, quantities as floats.
+
+    Positions already in that form (a paper broker's) are copied as they are, checked in bulk.
+    """
+    if (len(positions) >= _BULK and type(positions) is dict and set(map(type, positions)) <= _STR
+            and set(map(type, positions.values())) <= _FLOAT):
+        joined = "\x00".join(positions)
+        if joined == joined.upper():  # every symbol is its own upper case
+            return dict(positions)
+    return {str(s).upper(): float(q) for s, q in positions.items()}
 
 
 def _failure(symbol: str, side: str | None, qty: float | None, exc: BaseException) -> dict[str, Any]:
@@ -212,6 +233,20 @@ def check_targets(
     """
     if type(targets) is not dict and not isinstance(targets, Mapping):
         raise ValueError(f"targets must be a mapping of symbol to target, got {type(targets).__name__}")
+    if len(targets) >= _BULK and known and type(targets) is dict and targets.keys() <= known.keys():
+        # the common case, checked in bulk: known str symbols, float targets, finite (their absolute sum is)
+        values = targets.values()
+        if set(map(type, targets)) <= _STR and set(map(type, values)) <= _FLOAT:
+            try:
+                gross = math.fsum(map(abs, values))
+            except OverflowError:
+                gross = math.inf
+            if gross < math.inf:  # also False for NaN
+                if mode == "weights" and gross > max_gross_weight + 1e-9:
+                    raise ValueError(
+                        f"weights add up to {gross:g} (absolute), more than max_gross_weight {max_gross_weight:g}"
+                    )
+                return dict(targets)  # its keys are in ``known``, which maps each to itself
     known = known or {}
     wanted: dict[str, float] = {}
     for raw_sym, raw_target in targets.items():
@@ -250,29 +285,28 @@ def rebalance_checked(
     held: Mapping[str, float] | None = None,
     skip_log: BoundedLog | None = None,
     step: int = 0,
+    direct_value: bool | None = None,
 ) -> RebalanceResult:
     """``rebalance`` after its checks: ``wanted`` from ``check_targets``, ``quotes`` keyed by upper-case symbols,
     ``offset`` and ``margin`` as fractions (not bps); ``held``: ``{SYMBOL: qty}`` just read from the broker
-    (``None``: read them here); the open orders are read here, once, and netted (``pipeline/pending.py``). With ``skip_log`` (the loop's ``RunResult.skipped``) trades below
-    ``min_value`` are counted there, tagged with ``step``, instead of listed in ``result.skipped``."""
+    (``None``: read them here); the open orders are read here, once, and netted (``pipeline/pending.py``).
+    With ``skip_log`` (the loop's ``RunResult.skipped``) trades below ``min_value`` are counted there,
+    tagged with ``step``, instead of listed in ``result.skipped``.
+    ``direct_value``: ``portfolio_value``'s ``direct`` (whether the broker has ``get_portfolio_value``)."""
     result = RebalanceResult()
     if not wanted:
         return result
     if held is None:
-        held = {str(s).upper(): float(q) for s, q in broker.get_positions().items()}
+        held = _held(broker.get_positions())
     result.pending = pending_by_symbol(broker.get_open_orders())
     if result.pending:
         held = net_holdings(held, result.pending)
 
-    priced: dict[str, Mapping[str, Any]] = {}
-    missing = []
     quote_of = quotes.get
-    for sym in wanted:
-        quote = quote_of(sym)
-        if quote is None:
-            missing.append(sym)
-        else:
-            priced[sym] = quote
+    priced: dict[str, Mapping[str, Any]] = {sym: quote_of(sym) for sym in wanted}  # type: ignore[misc]
+    missing = [sym for sym, quote in priced.items() if quote is None] if None in priced.values() else []
+    if missing:
+        priced = {sym: quote for sym, quote in priced.items() if quote is not None}
     for sym in missing:
         try:
             priced[sym] = broker.get_quote(sym)
@@ -283,29 +317,37 @@ def rebalance_checked(
     value = 0.0
     by_weight = mode == "weights"
     if by_weight:
-        result.portfolio_value = value = portfolio_value(broker, {**quotes, **priced} if missing else quotes)
+        result.portfolio_value = value = portfolio_value(broker, {**quotes, **priced} if missing else quotes,
+                                                          direct=direct_value)
     steps = qty_step if qty_step is not None and isinstance(qty_step, Mapping) else None
 
     plan: list[dict[str, Any]] = []
+    below: list[tuple[str, str, float, float, float, int]] = []  # for skip_log, added in one call
     held_of = held.get
+    eps, buy, sell, get = QTY_EPSILON, SIDE_BUY, SIDE_SELL, quote_field
     for sym, quote in priced.items():
-        price = (quote["bid"] + quote["ask"]) / 2.0 if type(quote) is Quote else mid_price(quote)
+        price = (get(quote, "bid") + get(quote, "ask")) / 2.0 if type(quote) is Quote else mid_price(quote)
         target = wanted[sym] * value / price if by_weight else wanted[sym]
         delta = target - held_of(sym, 0.0)
         if qty_step:
             delta = _toward_zero(delta, steps.get(sym) if steps is not None else qty_step)  # type: ignore[arg-type]
-        if -QTY_EPSILON <= delta <= QTY_EPSILON:
+        if -eps <= delta <= eps:
             continue
-        side = SIDE_BUY if delta > 0 else SIDE_SELL
+        side = buy if delta > 0 else sell
         qty = abs(delta)
         trade_value = qty * price
         if trade_value < min_value:
             if skip_log is not None:
-                skip_log.add_below_min(sym, side, qty, trade_value, min_value, step)
+                below.append((sym, side, qty, trade_value, min_value, step))
             else:
                 result.skipped.append(below_min_skip(sym, side, qty, trade_value, min_value))
             continue
         plan.append({"symbol": sym, "side": side, "qty": qty, "value": trade_value, "quote": quote})
+    if below and skip_log is not None:
+        if len(below) == 1:
+            skip_log.add_below_min(*below[0])
+        else:
+            skip_log.add_below_min_many(below)
 
     # Sells first: their proceeds pay for the buys.
     plan.sort(key=lambda t: (t["side"] != SIDE_SELL, t["symbol"]))

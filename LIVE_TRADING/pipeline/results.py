@@ -68,6 +68,16 @@ class BoundedLog:
         else:
             self.last.append((symbol, side, qty, value, min_value, step))  # type: ignore[arg-type]  # built when read
 
+    def add_below_min_many(self, items: list[tuple[str, str, float, float, float, int]]) -> None:
+        """``add_below_min(*item)`` for each of ``items`` in turn (``(symbol, side, qty, value, min_value, step)``)."""
+        n = len(items)
+        self.count += n
+        start = min(max(self.head - len(self.first), 0), n)
+        for symbol, side, qty, value, min_value, step in items[:start]:
+            self.first.append(below_min_skip(symbol, side, qty, value, min_value, step=step))
+        maxlen = self.last.maxlen
+        self.last.extend(items[start:] if maxlen is None else items[max(start, n - maxlen):])  # type: ignore[arg-type]
+
     def append(self, item: dict[str, Any]) -> None:
         self.count += 1
         if len(self.first) < self.head:

@@ -147,7 +147,7 @@ from LIVE_TRADING.common.journal import Journal, new_run_id, scan
 from LIVE_TRADING.common.settings import section
 from LIVE_TRADING.common.symbols import configured_asset_classes
 from LIVE_TRADING.data.provider import QuoteSource, quote_errors, require_known
-from LIVE_TRADING.data.quotes import Quote, make_quote, mid_price
+from LIVE_TRADING.data.quotes import Quote, make_quote, mid_price, quote_field
 
 logger = logging.getLogger(__name__)
 
@@ -534,15 +534,20 @@ class PaperBroker(OrderManagement, OrderFlow):
         (what every data provider returns) was checked when it was built and
         is taken as it is (only its time is checked against the clock).
         """
-        if isinstance(quotes, str | bytes) or not isinstance(quotes, Mapping | Iterable):
+        if type(quotes) is dict:  # what providers return
+            items: Iterable[Any] = quotes.values()
+        elif isinstance(quotes, str | bytes) or not isinstance(quotes, Mapping | Iterable):
             raise InvalidQuoteError(f"apply_quotes takes a mapping or a list of quotes, got {type(quotes).__name__}")
-        items = quotes.values() if isinstance(quotes, Mapping) else quotes
+        else:
+            items = quotes.values() if isinstance(quotes, Mapping) else quotes
         with self._lock:
             now = self._clock()
+            latest = now + self._max_future  # a later timestamp is refused (_check_future says why)
             checked = []
             for q in items:
                 if type(q) is Quote:  # built, and so checked, by make_quote
-                    self._check_future(q, now)
+                    if quote_field(q, "timestamp") > latest:
+                        self._check_future(q, now)
                     checked.append(q)
                     continue
                 if not isinstance(q, Mapping):
@@ -554,8 +559,7 @@ class PaperBroker(OrderManagement, OrderFlow):
                     raise InvalidQuoteError(f"apply_quotes: quote {dict(q)!r} has no {exc.args[0]!r}") from None
                 self._check_future(quote, now)
                 checked.append(quote)
-            for quote in checked:
-                self._on_quote(quote, now)
+            self._on_quotes(checked, now)
 
     def _check_future(self, quote: dict[str, Any], now: datetime) -> None:
         if quote["timestamp"] > now + self._max_future:
@@ -570,7 +574,7 @@ class PaperBroker(OrderManagement, OrderFlow):
     def get_portfolio_value(self) -> float:
         """Cash plus positions marked at mid (at average cost where no quote is known)."""
         with self._lock:
-            return self._engine.equity(self._mark)
+            return self._equity()
 
     def get_position_details(self) -> dict[str, dict[str, float | None]]:
         """Per symbol: qty, avg_cost, market_price (mid), market_value, unrealized_pnl, realized_pnl, fees.
