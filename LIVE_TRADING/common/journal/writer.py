@@ -144,7 +144,12 @@ class Journal:
         with self._lock:
             if self.exclusive:  # the one writer: nobody else appends
                 seq = self.seq + 1
-                self._write(seq, encode_line(seq, body), payload["event"] == "snapshot")
+                line = encode_line(seq, body)
+                if (self._broken or self.durability == "none" or payload["event"] == "snapshot"
+                        or self._size + len(line) > self.segment_max_bytes):
+                    self._write(seq, line, payload["event"] == "snapshot")
+                else:  # the common case of ``_write``: one line to the open segment, handed to the OS now
+                    self._put(line)
                 self.seq = seq
             else:
                 self._account_lock.acquire(self.lock_timeout_s)
