@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from LIVE_TRADING.brokers.paper import costs, hours
-from LIVE_TRADING.brokers.paper.costs import MAKER, TAKER, apply_slippage
+from LIVE_TRADING.brokers.paper.costs import LINEAR_FEES, MAKER, TAKER, apply_slippage
 from LIVE_TRADING.brokers.paper.matching import AS_LIMIT, AS_STOP, limit_marketable, stop_triggered
 from LIVE_TRADING.brokers.paper.orders import VENUE, PaperOrder
 from LIVE_TRADING.brokers.paper.state import trail_limit
@@ -164,7 +164,9 @@ class OrderFlow:
         if qty < self.config.min_qty:
             return None
         with self._lock:
-            self._writable("submit orders")
+            journal = self._journal
+            if journal is None or journal.closed:
+                self._writable("submit orders")  # raises
             now = self._clock()
             if self._state.expiries:
                 self._expire_due(now)
@@ -200,7 +202,9 @@ class OrderFlow:
             return None
         st = self._state
         notional = qty * price
-        fee = costs.fill_fee(st.fees, 0.0, 0.0, qty, notional, TAKER)
+        fees = st.fees
+        fee = fees.order_fee(qty, notional, TAKER) if type(fees) in LINEAR_FEES else costs.fill_fee(
+            fees, 0.0, 0.0, qty, notional, TAKER)  # (``costs.fill_fee`` of a first fill)
         if is_buy:
             if notional + fee > st.cash - st.reserved_cash + 1e-9:
                 return None
