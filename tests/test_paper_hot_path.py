@@ -99,7 +99,7 @@ def _run(root: Path, order_type: str, **kw: Any) -> dict[str, Any]:
         clock.advance(seconds=1)
     tag, run_id = b._state.tag, b.run_id
     view = {
-        "outcomes": outcomes, "cash": b.get_cash(), "positions": b.get_positions(), "fills": b.get_fills(),
+        "outcomes": outcomes, "keys": [list(o[1]) for o in outcomes if o[0] == "ok"], "cash": b.get_cash(), "positions": b.get_positions(), "fills": b.get_fills(),
         "orders": b.get_orders(), "open": b.get_open_orders(), "summary": b.get_account_summary(),
         "details": b.get_position_details(),
     }

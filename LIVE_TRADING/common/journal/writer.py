@@ -98,7 +98,8 @@ class Journal:
             raise JournalError(f"Journal directory {self.account_dir} cannot be created: {exc}") from exc
         self.exclusive = exclusive
         self.lock_timeout_s = lock_timeout_s
-        self._closed = False
+        #: ``close()`` was called (a plain attribute: the paper broker reads it on every order)
+        self.closed = False
         self._account_lock = AccountLock(self.account_dir)
         self._account_lock.acquire(lock_timeout_s)
         try:
@@ -302,17 +303,13 @@ class Journal:
             try:
                 self._flush_buffer()
             finally:
-                self._closed = True
+                self.closed = True
                 if self._fd is not None:
                     try:
                         os.close(self._fd)
                     finally:
                         self._fd = None
                 self._account_lock.release()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
 
     def __enter__(self) -> Journal:
         return self
