@@ -308,3 +308,33 @@ def test_an_order_of_unknown_status_raises_an_alert(installed, clock):
     unknown = [a for a in installed.recent if a.event == "order_status_unknown"]
     assert len(unknown) == 1
     assert unknown[0].venue == "binance" and unknown[0].details["client_order_id"] == "unknown-9"
+
+
+def test_a_failing_journal_write_raises_a_journal_error_alert(installed, tmp_path, monkeypatch):
+    """Issue 15: the disk refusing a record is an alert, and the order is refused with ``JournalError``."""
+    import os
+
+    from LIVE_TRADING.common.exceptions import JournalError
+    from LIVE_TRADING.common.journal import writer as journal_writer
+
+    b = get_broker("paper", initial_cash=10_000, log_dir=tmp_path)
+    try:
+        b.set_quote("AAPL", 10, 10.02)
+        fd = b.unwrap().journal._fd
+        real_write = os.write
+
+        def full_disk(target, data):
+            if target == fd:
+                raise OSError(28, "No space left on device")
+            return real_write(target, data)
+
+        monkeypatch.setattr(journal_writer.os, "write", full_disk)
+        with pytest.raises(JournalError):
+            b.submit_order("AAPL", "BUY", 5)
+        monkeypatch.setattr(journal_writer.os, "write", real_write)
+        assert b.get_positions() == {}  # the order never happened
+    finally:
+        b.close()
+    alerts = [a for a in installed.recent if a.event == "journal_error"]
+    assert len(alerts) == 1
+    assert alerts[0].venue == "paper" and "No space left on device" in alerts[0].details["message"]

@@ -7,14 +7,17 @@ from datetime import UTC, datetime
 from LIVE_TRADING.brokers import get_broker
 from LIVE_TRADING.brokers.guard.base import BrokerWrapper
 from LIVE_TRADING.brokers.interface import (
+    SupportsAccountHistory,
     SupportsAccountSummary,
     SupportsClose,
     SupportsHealth,
     SupportsJournal,
+    SupportsMetrics,
     SupportsPortfolioValue,
     SupportsPositionDetails,
     SupportsQuotes,
     SupportsVenueHealth,
+    find_layer,
     layers,
     supports,
     venue_broker,
@@ -23,8 +26,8 @@ from LIVE_TRADING.brokers.paper import PaperBroker
 from LIVE_TRADING.data.provider import quote_errors
 from LIVE_TRADING.pipeline.rebalance import portfolio_value
 
-ALL = (SupportsAccountSummary, SupportsClose, SupportsHealth, SupportsJournal, SupportsPortfolioValue,
-       SupportsPositionDetails, SupportsQuotes, SupportsVenueHealth)
+ALL = (SupportsAccountHistory, SupportsAccountSummary, SupportsClose, SupportsHealth, SupportsJournal,
+       SupportsMetrics, SupportsPortfolioValue, SupportsPositionDetails, SupportsQuotes, SupportsVenueHealth)
 
 
 class MinimalBroker:
@@ -78,3 +81,19 @@ def test_a_read_only_paper_broker_has_no_journal_capability(tmp_path):
         assert not supports(broker, SupportsJournal) and supports(broker, SupportsAccountSummary)
     finally:
         broker.close()
+
+
+def test_find_layer_returns_the_layer_that_has_the_capability(tmp_path):
+    broker = get_broker("paper", log_dir=tmp_path)
+    try:
+        metrics_layer = find_layer(broker, SupportsMetrics)
+        assert metrics_layer is broker  # the outermost layer that answers (the guards pass calls through)
+        broker.get_cash()
+        assert metrics_layer.metrics.snapshot()["calls"]["get_cash"]["count"] == 1
+        history = find_layer(broker, SupportsAccountHistory)
+        assert history is not None and history.account_dir == tmp_path / "default"
+        assert find_layer(venue_broker(broker), SupportsMetrics) is None  # the paper broker keeps no metrics
+    finally:
+        broker.close()
+    assert find_layer(BrokerWrapper(MinimalBroker()), SupportsMetrics) is None
+    assert find_layer(None, SupportsMetrics) is None

@@ -13,6 +13,7 @@ the broker you have: the guard layers pass calls through::
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from LIVE_TRADING.common.exceptions import LiveTradingError
@@ -54,6 +55,13 @@ class SupportsHealth(Protocol):
 
 
 @runtime_checkable
+class SupportsMetrics(Protocol):
+    """Keeps call and order counters (``BrokerMetrics``): the metrics guard ``get_broker`` adds."""
+
+    metrics: Any
+
+
+@runtime_checkable
 class SupportsQuotes(Protocol):
     """Prices orders from quotes it is fed (paper): by its own provider or by the caller.
 
@@ -75,6 +83,20 @@ class SupportsJournal(Protocol):
 
     @property
     def journal(self) -> Any: ...
+
+
+@runtime_checkable
+class SupportsAccountHistory(Protocol):
+    """Keeps the whole account, starting cash included, in a journal directory of its own (paper).
+
+    Reports and monitoring then read the account from ``account_dir`` (every
+    process's records), ``run_id`` naming the current run.
+    """
+
+    account_dir: Path
+
+    @property
+    def run_id(self) -> str: ...
 
 
 @runtime_checkable
@@ -131,18 +153,31 @@ def supports(broker: Any, capability: type) -> bool:
     return any(_has(layer, capability) for layer in layers(broker))
 
 
+def find_layer(broker: Any, capability: type) -> Any:
+    """The outermost layer of ``broker`` that has ``capability``, or ``None`` (also for ``broker=None``)."""
+    if broker is None:
+        return None
+    for layer in layers(broker):
+        if _has(layer, capability):
+            return layer
+    return None
+
+
 __all__ = [
+    "SupportsAccountHistory",
     "SupportsAccountSummary",
     "SupportsClose",
     "SupportsFillsFrame",
     "SupportsHealth",
     "SupportsJournal",
+    "SupportsMetrics",
     "SupportsOrdersFrame",
     "SupportsPortfolioValue",
     "SupportsPositionDetails",
     "SupportsQuotes",
     "SupportsVenueHealth",
     "Wrapper",
+    "find_layer",
     "layers",
     "supports",
     "venue_broker",

@@ -21,6 +21,9 @@ calls the methods below (the nine basic calls, plus ``modify_order``,
   raises ``OrderRejectedError`` and changes nothing.
 
 Adding a venue is one line: ``register_venue("name", "package.module:Factory")``.
+
+Why one module of ~430 lines: most of it is the documented contract (the ``Broker`` protocol's
+docstrings and the result ``TypedDict``s); the factory is about 60 lines.
 """
 
 from __future__ import annotations
@@ -32,17 +35,20 @@ from typing import Any, NotRequired, Protocol, TypedDict, runtime_checkable
 
 from CONFIG.config_loader import get_cfg
 from LIVE_TRADING.brokers.capabilities import (
+    SupportsAccountHistory,
     SupportsAccountSummary,
     SupportsClose,
     SupportsFillsFrame,
     SupportsHealth,
     SupportsJournal,
+    SupportsMetrics,
     SupportsOrdersFrame,
     SupportsPortfolioValue,
     SupportsPositionDetails,
     SupportsQuotes,
     SupportsVenueHealth,
     Wrapper,
+    find_layer,
     layers,
     supports,
     venue_broker,
@@ -405,17 +411,20 @@ __all__ = [
     "OcoResult",
     "OrderResult",
     "Quote",
+    "SupportsAccountHistory",
     "SupportsAccountSummary",
     "SupportsClose",
     "SupportsFillsFrame",
     "SupportsHealth",
     "SupportsJournal",
+    "SupportsMetrics",
     "SupportsOrdersFrame",
     "SupportsPortfolioValue",
     "SupportsPositionDetails",
     "SupportsQuotes",
     "SupportsVenueHealth",
     "Wrapper",
+    "find_layer",
     "get_broker",
     "known_venues",
     "layers",

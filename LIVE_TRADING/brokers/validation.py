@@ -8,6 +8,10 @@ order a pipeline got past paper is well formed on Binance and IBKR too.
 The same holds for the order-management calls (``validate_modify`` /
 ``check_modify``, ``validate_bracket``, ``validate_oco``)
 and for the duplicate-``client_order_id`` rule (``client_id_conflict``).
+
+Why one module of ~410 lines: pure checks of every order-shaped input (order, modify, bracket, OCO,
+client order id) shared by all venues, in one place so every venue refuses the same input the same
+way.
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@
 Each takes the parsed arguments, an ``Output`` and the venue, and returns the
 exit code. Broker errors are not caught here: ``main`` turns them into one
 line and the exit code of ``LIVE_TRADING.cli.errors``.
+
+Why one module of ~490 lines: one short function (20-40 lines) per everyday command, all built on
+the same session and output helpers; the longer commands (``run``, ``report``, ``serve``,
+``journal``, ``setup``) have modules of their own.
 """
 
 from __future__ import annotations

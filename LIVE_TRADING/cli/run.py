@@ -35,7 +35,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from LIVE_TRADING.brokers.interface import SupportsAccountSummary, supports
+from LIVE_TRADING.brokers.interface import SupportsAccountSummary, SupportsQuotes, supports, venue_broker
 from LIVE_TRADING.cli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, UsageError
 from LIVE_TRADING.cli.plot import PlotUnavailableError, require_matplotlib, save_equity_plot
 from LIVE_TRADING.cli.render import Output, amount, error_line, money, pct, price, qty, signed_money, when
@@ -52,7 +52,7 @@ from LIVE_TRADING.data.provider import require_known
 from LIVE_TRADING.data.quotes import mid_price
 from LIVE_TRADING.pipeline import PipelineConfig, RunResult, StepInfo, rebalance, run_loop, warm_history
 from LIVE_TRADING.pipeline.loop import _fetch_quotes
-from LIVE_TRADING.pipeline.strategies import load_strategy
+from LIVE_TRADING.pipeline.strategies import Strategy, load_strategy
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _load_strategy(spec: str, params: dict[str, Any]) -> Any:
+def _load_strategy(spec: str, params: dict[str, Any]) -> Strategy:
     try:
         return load_strategy(spec, **params)
     except (ValueError, TypeError, ImportError, SyntaxError) as exc:
@@ -189,7 +189,9 @@ def _exit_code(result: RunResult, allowed: int) -> int:
 
 def _check_symbols(session: RunSession, cfg: PipelineConfig) -> None:
     """Refuse a run whose symbols the quote source does not know (a typo), before anything is traded."""
-    provider = session.provider if session.provider is not None else getattr(session.broker, "data_provider", None)
+    provider = session.provider
+    if provider is None and isinstance(inner := venue_broker(session.broker), SupportsQuotes):
+        provider = inner.data_provider
     if provider is None:
         return
     for sym in cfg.symbols:
@@ -199,12 +201,12 @@ def _check_symbols(session: RunSession, cfg: PipelineConfig) -> None:
             raise UsageError(f"--symbols: {exc.reason}") from None
 
 
-def make_plan(session: RunSession, cfg: PipelineConfig, strategy: Any) -> dict[str, Any]:
+def make_plan(session: RunSession, cfg: PipelineConfig, strategy: Strategy) -> dict[str, Any]:
     """What the first step would do, computed on a copy of the strategy and a ``DryRunBroker``: nothing is sent."""
     broker = session.broker
     syms = list(cfg.symbols)
     quotes = _fetch_quotes(broker, session.provider, syms, {s: s for s in syms})
-    lookback = int(getattr(strategy, "lookback", 0) or 50)
+    lookback = strategy.lookback
     source = session.history_provider if session.history_provider is not None else session.provider
     history = warm_history(source, syms, cfg.bar, lookback - 1, broker.now())
     for sym, quote in quotes.items():
@@ -216,7 +218,7 @@ def make_plan(session: RunSession, cfg: PipelineConfig, strategy: Any) -> dict[s
         probe = None
     targets = dict(probe(quotes, positions, history)) if probe is not None else {}
     dry = DryRunBroker(broker)
-    mode = getattr(strategy, "mode", "qty")
+    mode = strategy.mode
     rb = rebalance(dry, targets, mode=mode, order_type=cfg.order_type, min_trade_value=cfg.min_trade_value,
                    quotes=quotes, qty_step=cfg.qty_step) if targets else None
     return {"targets": targets, "mode": mode, "positions": positions,

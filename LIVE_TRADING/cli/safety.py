@@ -18,6 +18,7 @@ import sys
 from typing import Any
 
 from CONFIG.config_loader import get_cfg
+from LIVE_TRADING.brokers.capabilities import SupportsQuotes, venue_broker
 from LIVE_TRADING.cli.errors import NotConfirmedError
 from LIVE_TRADING.common.constants import SIDE_BUY
 from LIVE_TRADING.common.exceptions import BrokerError
@@ -77,11 +78,11 @@ class DryRunBroker:
 
         req = validate_order(symbol, side, qty, order_type, limit_price, kw.get("stop_price"),
                              kw.get("time_in_force", "gtc"), kw.get("client_order_id"))
-        provider = getattr(self._broker, "data_provider", None)
-        if provider is not None:
+        inner = venue_broker(self._broker)
+        if isinstance(inner, SupportsQuotes) and inner.data_provider is not None:
             from LIVE_TRADING.data.provider import require_known
 
-            require_known(provider, req.symbol)
+            require_known(inner.data_provider, req.symbol)
         price = limit_price
         if price is None:
             try:
@@ -101,7 +102,7 @@ class DryRunBroker:
         return order
 
     def cancel_order(self, order_id: str) -> dict[str, Any]:
-        order = dict(self._broker.get_order(order_id)) if hasattr(self._broker, "get_order") else {"order_id": order_id}
+        order = dict(self._broker.get_order(order_id))
         self.cancels.append(order_id)
         order["status"] = "would cancel"
         return order

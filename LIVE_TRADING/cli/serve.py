@@ -25,9 +25,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from CONFIG.config_loader import get_cfg
+from LIVE_TRADING.brokers.capabilities import SupportsAccountHistory, SupportsJournal, venue_broker
 from LIVE_TRADING.cli.errors import UsageError
 from LIVE_TRADING.cli.render import Output
 from LIVE_TRADING.common import alerting
+from LIVE_TRADING.common.circuit import HasCircuit
 
 if TYPE_CHECKING:
     from LIVE_TRADING.monitoring.server import MonitorServer
@@ -61,12 +63,11 @@ def add_arguments(add: Callable[..., argparse.ArgumentParser], run: argparse.Arg
 def venue_log_dir(venue: str, broker: Any = None) -> Path:
     """The account's journal directory: the broker's own when given; else on paper the account of
     ``--account`` / ``paper.account`` under ``paper.log_dir``, elsewhere ``live_trading.<venue>.log_dir``."""
-    inner = broker.unwrap() if broker is not None and callable(getattr(broker, "unwrap", None)) else broker
-    if isinstance(getattr(inner, "account_dir", None), Path):  # a paper broker
+    inner = venue_broker(broker) if broker is not None else None
+    if isinstance(inner, SupportsAccountHistory):  # a paper broker (also read-only: it has no journal open)
         return Path(inner.account_dir)
-    journal = getattr(inner, "journal", None) or getattr(inner, "_journal", None)
-    if journal is not None and getattr(journal, "account_dir", None) is not None:
-        return Path(journal.account_dir)
+    if isinstance(inner, SupportsJournal) and inner.journal is not None:
+        return Path(inner.journal.account_dir)
     if venue == "paper":
         from LIVE_TRADING.cli.session import account_dir
 
@@ -75,7 +76,7 @@ def venue_log_dir(venue: str, broker: Any = None) -> Path:
 
 
 def _data_circuits(*providers: Any) -> list[Any]:
-    return [c for p in providers if p is not None and (c := getattr(p, "circuit", None)) is not None]
+    return [p.circuit for p in providers if isinstance(p, HasCircuit) and p.circuit is not None]
 
 
 @contextlib.contextmanager

@@ -55,7 +55,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from LIVE_TRADING.common import alerting
 from LIVE_TRADING.common.exceptions import (
@@ -355,6 +355,13 @@ class CircuitBreaker:
         return f"CircuitBreaker({self.name!r}, state={self.state!r})"
 
 
+@runtime_checkable
+class HasCircuit(Protocol):
+    """An object that guards its calls with a ``CircuitBreaker`` (a venue client, a data provider)."""
+
+    circuit: CircuitBreaker | None
+
+
 __all__ = [
     "CLOSED",
     "HALF_OPEN",
@@ -363,7 +370,9 @@ __all__ = [
     "STATE_VALUES",
     "CircuitBreaker",
     "CircuitSettings",
+    "HasCircuit",
     "alert_on_transition",
     "breaker_from_config",
     "is_connection_failure",
 ]
+

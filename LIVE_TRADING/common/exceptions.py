@@ -49,8 +49,12 @@ class BrokerError(LiveTradingError):
     """A broker call failed.
 
     ``code`` and ``venue_message`` carry the venue's own error code and text
-    when the error was translated from a venue error (``None`` otherwise).
+    when the error was translated from a venue error (``None`` otherwise);
+    ``venue_data`` the rest of the venue's error body when it says more (for
+    example Binance's cancel and new-order responses of a failed cancel-replace).
     """
+
+    venue_data: dict[str, Any] | None = None
 
     def __init__(self, message: str = "", *, code: Any = None, venue_message: str | None = None) -> None:
         super().__init__(message)

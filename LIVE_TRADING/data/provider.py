@@ -247,6 +247,22 @@ class ReportsQuoteErrors(Protocol):
     last_errors: dict[str, str]
 
 
+@runtime_checkable
+class KnowsSymbols(Protocol):
+    """A provider that can tell whether it quotes a symbol (every ``DataProvider``)."""
+
+    def knows(self, symbol: str) -> bool | None: ...
+
+    def known_symbols(self) -> frozenset[str] | None: ...
+
+
+@runtime_checkable
+class ProvidesRecentBars(Protocol):
+    """A provider that returns just the newest ``count`` bars (cheaper than a whole period)."""
+
+    def get_recent_bars(self, symbol: str, interval: str = "1d", count: int = 1) -> pd.DataFrame: ...
+
+
 def quote_errors(provider: Any) -> dict[str, str]:
     """``provider.last_errors`` if it keeps them, else ``{}``."""
     return dict(provider.last_errors) if isinstance(provider, ReportsQuoteErrors) and provider.last_errors else {}
@@ -274,15 +290,13 @@ def suggest_symbols(symbol: str, known: Iterable[str], n: int = 2) -> list[str]:
 def require_known(provider: Any, symbol: str) -> None:
     """Raise ``UnknownSymbolError`` (with suggestions) if ``provider`` says it does not know ``symbol``.
 
-    Providers without ``knows`` (or answering ``None``) are not checked.
+    Providers that cannot tell (no ``knows``, or answering ``None``) are not checked.
     """
-    knows = getattr(provider, "knows", None)
-    if not callable(knows) or knows(symbol) is not False:
+    if not isinstance(provider, KnowsSymbols) or provider.knows(symbol) is not False:
         return
-    lister = getattr(provider, "known_symbols", None)
-    known = lister() if callable(lister) else None
-    name = getattr(provider, "name", None) or type(provider).__name__
-    raise UnknownSymbolError(symbol, suggest_symbols(symbol, known or ()), source=f"data provider {name}")
+    known = provider.known_symbols()
+    raise UnknownSymbolError(symbol, suggest_symbols(symbol, known or ()),
+                             source=f"data provider {type(provider).__name__}")
 
 
 #: provider name -> "module:attribute" of a callable ``(**kwargs) -> DataProvider``

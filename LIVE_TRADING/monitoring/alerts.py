@@ -31,6 +31,9 @@ A failing sink never breaks trading
     drops the new alert, an alert still failing after its retries is given up;
     both are counted (``stats["dropped"]``, ``stats["failed"]``) and logged.
     ``emit`` never raises and never waits for a network.
+
+Why one module of ~420 lines: settings, the alert record, two ~30-line sinks and the manager with
+its queue, rate limit and de-duplication, which only make sense together.
 """
 
 from __future__ import annotations

@@ -29,6 +29,10 @@ Benchmark: ``"buy-and-hold"`` invests the initial equity in equal parts in
 the traded symbols at their first price and holds; a symbol (``"SPY"``)
 invests all of it in that symbol. No fees. It is valued on the strategy's
 time grid from the same prices.
+
+Why one module of ~560 lines: reading the source, pricing positions, the benchmark and the
+statistics are small functions that only ``report()`` uses; they stay beside it so the whole
+computation reads top to bottom.
 """
 
 from __future__ import annotations
@@ -43,7 +47,14 @@ from typing import Any
 
 import pandas as pd
 
-from LIVE_TRADING.brokers.interface import SupportsAccountSummary, supports, venue_broker
+from LIVE_TRADING.brokers.interface import (
+    Broker,
+    SupportsAccountHistory,
+    SupportsAccountSummary,
+    SupportsQuotes,
+    find_layer,
+    venue_broker,
+)
 from LIVE_TRADING.common.constants import EVENT_FILL, EVENT_SESSION
 from LIVE_TRADING.common.exceptions import ConfigError, DataProviderError
 from LIVE_TRADING.monitoring.performance import Performance, drawdown_series, monthly_returns, performance
@@ -285,10 +296,6 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return rows
 
 
-def _unwrap(broker: Any) -> Any:
-    return venue_broker(broker)
-
-
 @dataclass
 class _Source:
     """What ``report()`` needs from its source, whatever that was."""
@@ -321,22 +328,22 @@ def _read_source(source: Any, initial_cash: float | None, provider: Any, end: da
         hist = load_account(source, all_runs=all_runs)
         fills, start, currency, label = hist.fills, hist.started_at, hist.currency, str(hist.account_dir)
         initial = initial_cash if initial_cash is not None else hist.initial_cash
-    elif callable(getattr(source, "get_fills", None)):
-        inner = _unwrap(source)
-        journal = getattr(inner, "journal", None)
-        provider = provider if provider is not None else getattr(inner, "data_provider", None)
-        if journal is not None and getattr(journal, "log_dir", None) is not None and hasattr(inner, "run_id"):
-            hist = load_account(journal.log_dir, inner.run_id)  # the journal is the account's truth
+    elif isinstance(source, Broker):
+        inner = venue_broker(source)
+        if provider is None and isinstance(inner, SupportsQuotes):
+            provider = inner.data_provider
+        if isinstance(inner, SupportsAccountHistory):
+            hist = load_account(inner.account_dir, inner.run_id)  # the journal is the account's truth
             fills, start, currency, label = hist.fills, hist.started_at, hist.currency, str(hist.account_dir)
             initial = initial_cash if initial_cash is not None else hist.initial_cash
         else:
             fills = [dict(f, timestamp=_time(f["timestamp"])) for f in source.get_fills()]
             start = min((f["timestamp"] for f in fills), default=None)
             initial = initial_cash
-            if initial is None and supports(source, SupportsAccountSummary):
-                initial = source.get_account_summary().get("initial_cash")
+            if initial is None and (summary := find_layer(source, SupportsAccountSummary)) is not None:
+                initial = summary.get_account_summary().get("initial_cash")
             label = type(inner).__name__
-        if end is None and callable(getattr(source, "now", None)):
+        if end is None:
             end = _time(source.now())
     else:
         raise ConfigError(
@@ -398,7 +405,7 @@ def report(
     elif provider is not None and wanted:
         try:
             obs = prices_from_provider(provider, wanted, start, stop)
-            pricing = f"bar closes from {getattr(provider, 'name', None) or type(provider).__name__}"
+            pricing = f"bar closes from {type(provider).__name__}"
         except DataProviderError as exc:
             if bench in wanted and bench != BUY_AND_HOLD:
                 raise

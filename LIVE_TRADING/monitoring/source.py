@@ -26,6 +26,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from LIVE_TRADING.brokers.capabilities import (
+    SupportsHealth,
+    SupportsMetrics,
+    SupportsPositionDetails,
+    SupportsVenueHealth,
+    find_layer,
+    venue_broker,
+)
 from LIVE_TRADING.common.circuit import CircuitBreaker
 from LIVE_TRADING.common.clock import Clock, utc_now
 from LIVE_TRADING.monitoring.account import AccountFigures, account_figures
@@ -48,33 +56,30 @@ class MonitorSource:
     # -- the broker side (all optional) ----------------------------------------------
     def venue_broker(self) -> Any:
         """The innermost (venue adapter) broker, or None."""
-        b = self.broker
-        if b is None:
-            return None
-        unwrap = getattr(b, "unwrap", None)
-        return unwrap() if callable(unwrap) else b
+        return venue_broker(self.broker) if self.broker is not None else None
 
     def metrics(self) -> Any:
         """The ``BrokerMetrics`` of this process's broker (``None`` without an instrumented broker)."""
-        return getattr(self.broker, "metrics", None) if self.broker is not None else None
+        layer = find_layer(self.broker, SupportsMetrics)
+        return layer.metrics if layer is not None else None
 
     def venue_status(self) -> dict[str, Any]:
         """``venue_health()`` of the venue adapter (``{}`` when none; ``{"error": ...}`` if it failed)."""
-        probe = getattr(self.venue_broker(), "venue_health", None)
-        if not callable(probe):
+        inner = self.venue_broker()
+        if not isinstance(inner, SupportsVenueHealth):
             return {}
         try:
-            return dict(probe())
+            return dict(inner.venue_health())
         except Exception as exc:  # a probe must never break monitoring
             return {"error": f"{type(exc).__name__}: {exc}"}
 
     def broker_health(self) -> dict[str, Any] | None:
         """``InstrumentedBroker.health()`` (``None`` without one)."""
-        fn = getattr(self.broker, "health", None) if self.broker is not None else None
-        if not callable(fn):
+        layer = find_layer(self.broker, SupportsHealth)
+        if layer is None:
             return None
         try:
-            return dict(fn())
+            return dict(layer.health())
         except Exception as exc:
             return {"healthy": False, "reasons": [f"health() failed: {type(exc).__name__}: {exc}"]}
 
@@ -91,14 +96,14 @@ class MonitorSource:
 
     def marks(self) -> dict[str, float]:
         """Prices to mark positions at: the broker's quote mids where it has them."""
-        details_fn = getattr(self.venue_broker(), "get_position_details", None)
-        if not callable(details_fn):
+        inner = self.venue_broker()
+        if not isinstance(inner, SupportsPositionDetails):
             return {}
         try:
-            details = details_fn()
+            details = inner.get_position_details()
         except Exception:
             return {}
-        return {s: float(d["market_price"]) for s, d in details.items() if d.get("market_price") is not None}
+        return {s: float(mark) for s, d in details.items() if (mark := d.get("market_price")) is not None}
 
     # -- the journal side ------------------------------------------------------------------
     def figures(self) -> AccountFigures:

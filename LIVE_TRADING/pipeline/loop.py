@@ -37,6 +37,9 @@ Two functions do the work, against any ``Broker`` (paper, Binance, IBKR):
 
 The loop's settings have config defaults under ``live_trading.pipeline``
 (``PipelineConfig``); ``live-trading run`` drives it from the command line.
+
+Why one module of ~450 lines: ``run_loop`` with its warm-up, quote fetching and shutdown (cancel our
+orders, close the run), which run in one loop and share its state.
 """
 
 from __future__ import annotations
@@ -68,7 +71,7 @@ from LIVE_TRADING.common.constants import (
 from LIVE_TRADING.common.exceptions import BrokerError, DataProviderError
 from LIVE_TRADING.common.journal import Journal
 from LIVE_TRADING.common.settings import section
-from LIVE_TRADING.data.provider import INTERVALS, INTRADAY_LIMITS, PERIODS, quote_errors
+from LIVE_TRADING.data.provider import INTERVALS, INTRADAY_LIMITS, PERIODS, ProvidesRecentBars, quote_errors
 from LIVE_TRADING.data.quotes import Quote, mid_price
 from LIVE_TRADING.pipeline.rebalance import (
     DEFAULT_CASH_MARGIN_BPS,
@@ -154,10 +157,10 @@ def warm_history(
     if period is None:
         return out
     step = INTERVALS[interval]
-    recent = getattr(provider, "get_recent_bars", None)
+    recent = provider.get_recent_bars if isinstance(provider, ProvidesRecentBars) else None
     for sym in symbols:
         try:
-            if callable(recent):  # only the bars needed, plus the last one: it holds the current quote
+            if recent is not None:  # only the bars needed, plus the last one: it holds the current quote
                 frame = recent(sym, interval=interval, count=bars + 1)
                 complete = frame.iloc[:-1] if frame is not None else None
             else:

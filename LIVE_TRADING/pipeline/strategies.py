@@ -41,6 +41,9 @@ write ``on_bar``), then ``live-trading run --strategy mymodule:MyStrategy``
 
         def on_bar(self, ctx, quotes):
             return {sym: 0.9 / len(ctx.symbols) for sym in quotes}
+
+Why one module of ~400 lines: the ``Strategy`` base class and its context, the two built-in
+strategies and the loader of a user's own strategy (``module:Class``).
 """
 
 from __future__ import annotations
@@ -154,9 +157,10 @@ class FunctionStrategy(Strategy):
 
     def __init__(self, fn: LegacyStrategy, mode: str | None = None, lookback: int | None = None) -> None:
         self.fn = fn
-        self.mode = mode or getattr(fn, "mode", None) or "qty"
-        self.lookback = int(lookback or getattr(fn, "lookback", None) or DEFAULT_LOOKBACK)
-        self.name = str(getattr(fn, "name", None) or getattr(fn, "__name__", type(fn).__name__))
+        self.mode = mode or (fn.mode if isinstance(fn, DeclaresMode) else None) or "qty"
+        self.lookback = int(lookback or (fn.lookback if isinstance(fn, DeclaresLookback) else None)
+                            or DEFAULT_LOOKBACK)
+        self.name = str(getattr(fn, "name", None) or getattr(fn, "__name__", type(fn).__name__))  # for display
 
     def on_bar(self, ctx: StrategyContext, quotes: Mapping[str, Any]) -> Mapping[str, float]:
         return self.fn(quotes, ctx.positions, {s: list(h) for s, h in ctx.history.items()})
@@ -375,10 +379,10 @@ def load_strategy(spec: str, **params: Any) -> Strategy:
     strategy = target(**params)
     if not callable(strategy):
         raise ValueError(f"{spec}(...) did not give a strategy (a Strategy instance or a callable)")
-    mode = getattr(strategy, "mode", "qty")
+    mode = strategy.mode if isinstance(strategy, DeclaresMode) else "qty"
     if mode not in ("qty", "weights"):
         raise ValueError(f"{spec}.mode must be 'qty' or 'weights', got {mode!r}")
-    lookback = getattr(strategy, "lookback", 1)
+    lookback = strategy.lookback if isinstance(strategy, DeclaresLookback) else 1
     if isinstance(lookback, bool) or not isinstance(lookback, int) or lookback < 1:
         raise ValueError(f"{spec}.lookback must be an integer >= 1, got {lookback!r}")
     return as_strategy(strategy)

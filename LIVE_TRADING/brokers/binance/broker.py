@@ -95,7 +95,7 @@ from LIVE_TRADING.brokers.binance.core import (  # noqa: F401  (re-exported)
 from LIVE_TRADING.brokers.binance.http import BinanceHTTP
 from LIVE_TRADING.brokers.binance.orders import OrdersMixin
 from LIVE_TRADING.brokers.binance.parsing import SymbolRules
-from LIVE_TRADING.brokers.binance.reconcile import journal_view
+from LIVE_TRADING.brokers.binance.reconcile import JournalView, journal_view
 from LIVE_TRADING.common.clock import Clock, utc_now
 from LIVE_TRADING.common.constants import EVENT_SESSION, OPEN_STATUSES
 from LIVE_TRADING.common.journal import Journal
@@ -193,6 +193,7 @@ class BinanceBroker(OrdersMixin):
         self._journaled_fills: set[str] = set()  # fill ids already in the journal (from earlier runs)
         self._parents: dict[str, str] = {}  # bracket exit leg -> entry order key
         self._lists_seen: set[str] = set()  # order lists whose structure is known
+        self._journal_view = JournalView()  # filled from the journal once it is open (below)
         try:
             self.http.sync_time()
             self._load_rules()

@@ -132,9 +132,8 @@ class BinanceCore:
         """Journal records that belong together (an order and its fills) in one write when possible."""
         if not records:
             return
-        batch = getattr(self.journal, "write_batch", None)
-        if batch is not None and len(records) > 1:
-            batch(records)
+        if len(records) > 1:
+            self.journal.write_batch(records)
             return
         for event, record in records:
             self.journal.write(event, record)
@@ -175,8 +174,8 @@ class BinanceCore:
         self._write(records)
         with self._lock:
             self._journaled_fills.update(f["fill_id"] for f in fresh)
-            view = getattr(self, "_journal_view", None)
-            if view is not None and any(e != EVENT_FILL for e, _ in records):
+            view = self._journal_view
+            if any(e != EVENT_FILL for e, _ in records):
                 view.orders[key] = dict(result)  # what the journal now says about this order
                 if result.get("client_order_id"):
                     view.client_ids.add(str(result["client_order_id"]))

@@ -54,6 +54,10 @@ Why this module is over 400 lines: it is one class, ``BinanceHTTP``, whose
 signing, server-time offset, request-weight accounting and retry loop share
 the state of one session; split up, the path of one request would be spread
 over several files.
+
+Why one module of ~520 lines: signing, server-time sync, the weight budget, retries and error
+translation are steps of one request path, and each needs the others' state (server offset, weight
+used, circuit).
 """
 
 from __future__ import annotations
@@ -467,7 +471,7 @@ class BinanceHTTP:
             err = translate(code, msg, http_status=status, symbol=symbol, order_id=order_id,
                             retry_after_s=retry_after)
             # Binance's own detail of a partly failed request (cancelReplace -2021 / -2022)
-            err.venue_data = data  # type: ignore[attr-defined]
+            err.venue_data = data
             if status in (429, 418) or code in RATE_LIMIT_CODES:
                 self._block(retry_after)
                 # wait out a Retry-After within the bound; without one, back off on 429 but never

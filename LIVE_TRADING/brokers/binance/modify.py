@@ -166,7 +166,7 @@ def _cancel_replace(broker: Any, symbol: str, current: dict[str, Any], params: d
         broker._commit(result, fills, force=True, extra={"replaces": old_key})
         return dict(result)
     except BrokerError as exc:
-        data = getattr(exc, "venue_data", None) or {}
+        data = exc.venue_data or {}
         if exc.code == CANCEL_REPLACE_FAILED:
             cancel = data.get("cancelResponse") or {}
             latest = broker.get_order(old_key)

@@ -25,6 +25,10 @@ Why this module is over 400 lines: it is the whole Binance <-> ours vocabulary
 record parsers), all pure functions over the same tables; the filters
 (``SymbolRules``) could move to a ``filters.py`` of their own once the Binance
 adapter work in progress has landed (its broker imports them from here).
+
+Why one module of ~500 lines: pure functions only (no I/O): Binance's trading-rule filters and every
+answer shape it returns, in one place, so the adapter has one source of truth for the venue's
+formats.
 """
 
 from __future__ import annotations

@@ -65,6 +65,10 @@ Limits (IB's, documented rather than hidden)
       to 7 days when so configured) plus this session's.
     * Positions and account values are IB's pushed view: positions change
       with every fill, account values (cash) when TWS sends them.
+
+Why one module of ~440 lines: it is the ``IBKRBroker`` class, the ``Broker`` contract translated
+into ib_async calls; its order bookkeeping is in ``core.py`` and modify, order lists and
+reconciliation have modules of their own.
 """
 
 from __future__ import annotations

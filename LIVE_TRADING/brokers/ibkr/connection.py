@@ -56,6 +56,9 @@ Why this module is over 400 lines: the I/O thread, the error collector and
 ``IBConnection`` (connect, client-id retries, reconnect, the paper/live account
 guard) all work on the one event loop and connection state; they are kept
 together so the threading rules are visible in one place.
+
+Why one module of ~560 lines: the event-loop thread, the error collector and the connect / reconnect
+logic share one asyncio loop and its lifetime; split apart, each would reach into the others' state.
 """
 
 from __future__ import annotations

@@ -2,6 +2,9 @@
 
 A mixin of ``PaperBroker`` (``broker.py``): every change is one journal record
 applied through ``PaperState`` (``state.py``), like the rest of the broker.
+
+Why one module of ~440 lines: modify, trailing, bracket and OCO are each validate -> one journal
+record -> apply, and they share the links between orders (parent, OCO group) that this mixin keeps.
 """
 
 # The methods below run on a ``PaperBroker`` (this class is one of its bases): the attributes they use are

@@ -9,6 +9,10 @@ engine's job (``engine``), writing is the broker's.
 Memory stays bounded: open orders are always here; orders that ended and
 fills are kept for a window (``journal.keep_terminal_orders``) and older ones
 are read back from the journal when asked for (``recovery``).
+
+Why one module of ~420 lines: every change of the paper account's state is an ``apply_*`` method of
+this one class, on purpose: live trading and recovery both call these and nothing else changes
+state.
 """
 
 from __future__ import annotations
