@@ -1,7 +1,7 @@
 """The hot path of a plain market order gives exactly what the general path gives.
 
 ``submit_order`` of a market order (gtc, no client id, no prices) goes through
-``OrderFlow._plain_market`` / ``_market_now``, a direct path written for speed
+``hotpath.MarketHotPath``, a direct path written for speed
 (issue 13). These tests run the same orders through it and through the general
 path (forced by spelling the order type ``"MARKET"``, which validation accepts
 as ``market`` but the hot path leaves alone) and compare everything a caller or

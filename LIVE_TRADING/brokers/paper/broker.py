@@ -113,6 +113,7 @@ from LIVE_TRADING.brokers.paper import costs, hours
 from LIVE_TRADING.brokers.paper.config import PaperConfig
 from LIVE_TRADING.brokers.paper.engine import Engine
 from LIVE_TRADING.brokers.paper.flow import _LEG_SUFFIXES, OrderFlow, _order_id
+from LIVE_TRADING.brokers.paper.hotpath import MarketHotPath
 from LIVE_TRADING.brokers.paper.management import OrderManagement
 from LIVE_TRADING.brokers.paper.orders import VENUE, PaperOrder
 from LIVE_TRADING.brokers.paper.recovery import (
@@ -156,7 +157,7 @@ logger = logging.getLogger(__name__)
 _READ_ONLY = "This paper broker was opened read-only (read_only=True): it cannot {what}"
 
 
-class PaperBroker(OrderManagement, OrderFlow):
+class PaperBroker(MarketHotPath, OrderManagement, OrderFlow):
     """Simulated broker implementing the Broker protocol (see the module docstring).
 
     Keyword arguments override the config (``live_trading.paper.*`` and
@@ -376,7 +377,7 @@ class PaperBroker(OrderManagement, OrderFlow):
                 and (time_in_force is TIF_GTC or (type(time_in_force) is str and time_in_force == TIF_GTC))
                 and limit_price is None and stop_price is None and client_order_id is None
                 and trail_amount is None and trail_percent is None and limit_offset is None):
-            done = self._plain_market(symbol, side, qty)  # the hot path (see ``OrderFlow._plain_market``)
+            done = self._plain_market(symbol, side, qty)  # the hot path (``hotpath.MarketHotPath``)
             if done is not None:
                 return done
         req = validate_order(symbol, side, qty, order_type, limit_price, stop_price, time_in_force,
