@@ -140,13 +140,13 @@ class MarketHotPath:
         fid = oid + "-f1"
         slip = (price / ref - 1.0) * 1e4 if is_buy else (1.0 - price / ref) * 1e4
         fee_bps = fee / notional * 1e4 if notional else 0.0
-        seq = journal.append({
+        seq = journal.append_seq({
             "event": "order", "ts": now,
             "order": {"order_id": oid, "symbol": sym, "side": side, "order_type": ORDER_TYPE_MARKET, "qty": qty,
                       "time_in_force": TIF_GTC},
             "fills": [{"fill_id": fid, "qty": qty, "fill_price": price, "notional": notional, "fee": fee,
                        "slippage_bps": slip, "fee_bps": fee_bps, "liquidity": TAKER}],
-            "status": STATUS_FILLED})["seq"]
+            "status": STATUS_FILLED})
         order = PaperOrder.market(oid, sym, side, is_buy, qty, now)
         st.apply_order(order, [{
             "order_id": oid, "fill_id": fid, "timestamp": now, "symbol": sym, "side": side, "qty": qty,

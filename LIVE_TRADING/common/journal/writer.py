@@ -138,6 +138,11 @@ class Journal:
 
     def append(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Append a complete payload (its first key should be ``event``); set and return its ``seq``."""
+        payload["seq"] = self.append_seq(payload)
+        return payload
+
+    def append_seq(self, payload: dict[str, Any]) -> int:
+        """``append`` that returns the ``seq`` and leaves ``payload`` as it is (the paper broker's hot path)."""
         try:
             body = encode_payload(payload)
         except (TypeError, orjson.JSONEncodeError) as exc:
@@ -162,8 +167,7 @@ class Journal:
                     self._flush_buffer()
                 finally:
                     self._account_lock.release()
-        payload["seq"] = seq
-        return payload
+        return seq
 
     def write_batch(self, items: list[tuple[str, dict[str, Any]]], *, ts: datetime | None = None) -> None:
         """Several records that belong together as ONE ``batch`` record: all of them or none survive."""
