@@ -1,12 +1,14 @@
 """Paper broker: market-order cost against its I/O floor and the seed design, memory, GC pauses, quotes, resume.
 
-Run:  python benchmarks/bench_paper.py [--orders 20000] [--rounds 5] [--big 1000000] [--resume 10000,100000,1000000]
+Run:  python benchmarks/bench_paper.py [--orders 20000] [--rounds 5] [--big 1000000] [--resume 10000,100000,1000000] [--cpu]
 
 Prints, from one run (figures are medians over interleaved rounds, so a busy
 machine skews every contender alike; nothing here asserts a time):
 
 * market orders through ``PaperBroker.submit_order`` with the journal on
-  (durability ``flush``: every record handed to the OS before returning);
+  (durability ``flush``: every record handed to the OS before returning),
+  timed in wall-clock time, or with ``--cpu`` in CPU time of the process
+  (user + system: the writes' kernel time counts), steadier on a busy machine;
 * the floor: a bare loop that serialises the very records the broker wrote
   with the same serialiser (orjson, seq + CRC-32 line) and writes them, one
   ``write`` per order, file opened once — and the ratio broker / floor;
@@ -44,6 +46,8 @@ from LIVE_TRADING.brokers.paper import PaperBroker  # noqa: E402
 from LIVE_TRADING.common.journal import decode_line, encode_line, encode_payload, list_segments  # noqa: E402
 
 SYMBOLS = ["AAPL", "MSFT", "SPY", "QQQ"]
+#: what the market-order figures (ours, floor, seed) are timed with: wall clock, or ``--cpu`` the process's CPU time
+TIMER = time.perf_counter
 KW = dict(initial_cash=1e12, slippage_bps=5, fee_bps=1)
 
 
@@ -54,10 +58,10 @@ def _quotes(b) -> None:
 
 def run_orders(b, n: int) -> float:
     submit = b.submit_order
-    t0 = time.perf_counter()
+    t0 = TIMER()
     for i in range(n):
         submit(SYMBOLS[i % 4], "BUY" if (i // 4) % 2 == 0 else "SELL", 10)
-    return time.perf_counter() - t0
+    return TIMER() - t0
 
 
 def ours(n: int, layers: bool = False) -> tuple[float, list[dict]]:
@@ -81,10 +85,10 @@ def floor(records: list[dict]) -> float:
     with tempfile.TemporaryDirectory() as d:
         fd = os.open(Path(d) / "floor.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         gc.collect()
-        t0 = time.perf_counter()
+        t0 = TIMER()
         for seq, p in enumerate(payloads, 1):
             os.write(fd, encode_line(seq, encode_payload(p)))
-        dt = time.perf_counter() - t0
+        dt = TIMER() - t0
         os.close(fd)
     return dt / len(payloads)
 
@@ -197,14 +201,22 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--orders", type=int, default=20_000, help="orders per round")
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--big", type=int, default=1_000_000, help="orders of the memory run")
+    ap.add_argument("--big", type=int, default=1_000_000, help="orders of the memory run (0: skip it)")
     ap.add_argument("--resume", default="10000,100000,1000000", help="journal sizes to resume")
+    ap.add_argument("--cpu", action="store_true",
+                    help="time the market orders (ours, floor, seed) in CPU time of the process (user + system, "
+                         "so the writes' kernel time counts): steadier than wall clock on a busy machine")
     args = ap.parse_args()
-    print(f"python {sys.version.split()[0]} on {os.cpu_count()} cores")
+    global TIMER
+    if args.cpu:
+        TIMER = time.process_time
+    print(f"python {sys.version.split()[0]} on {os.cpu_count()} cores; market orders timed in "
+          f"{'CPU time' if args.cpu else 'wall-clock time'}")
     bench_throughput(args.orders, args.rounds)
     bench_quote_scaling()
     bench_resume([int(x) for x in args.resume.split(",") if x])
-    bench_memory(args.big)
+    if args.big > 10_000:  # ``--big 0``: skip the memory run
+        bench_memory(args.big)
     print(f"peak RSS of this benchmark   : {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:8.1f} MiB")
 
 

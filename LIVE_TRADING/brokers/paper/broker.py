@@ -113,6 +113,7 @@ from LIVE_TRADING.brokers.paper import costs, hours
 from LIVE_TRADING.brokers.paper.config import PaperConfig
 from LIVE_TRADING.brokers.paper.engine import Engine
 from LIVE_TRADING.brokers.paper.flow import _LEG_SUFFIXES, OrderFlow, _order_id
+from LIVE_TRADING.brokers.paper.hotpath import MarketHotPath
 from LIVE_TRADING.brokers.paper.management import OrderManagement
 from LIVE_TRADING.brokers.paper.orders import VENUE, PaperOrder
 from LIVE_TRADING.brokers.paper.recovery import (
@@ -129,9 +130,11 @@ from LIVE_TRADING.brokers.validation import (
 )
 from LIVE_TRADING.common.clock import Clock, ensure_utc, utc_now
 from LIVE_TRADING.common.constants import (
+    ORDER_TYPE_MARKET,
     SIDE_BUY,
     SIDE_SELL,
     STATUS_CANCELLED,
+    TIF_GTC,
 )
 from LIVE_TRADING.common.exceptions import (
     BrokerError,
@@ -154,7 +157,7 @@ logger = logging.getLogger(__name__)
 _READ_ONLY = "This paper broker was opened read-only (read_only=True): it cannot {what}"
 
 
-class PaperBroker(OrderManagement, OrderFlow):
+class PaperBroker(MarketHotPath, OrderManagement, OrderFlow):
     """Simulated broker implementing the Broker protocol (see the module docstring).
 
     Keyword arguments override the config (``live_trading.paper.*`` and
@@ -250,6 +253,8 @@ class PaperBroker(OrderManagement, OrderFlow):
         self._journal: Journal | None = None
         #: read-only views: orders this view saw expire (the journal does not say so, and memory may evict them)
         self._expired_here: dict[str, PaperOrder] = {}
+        #: raw symbol -> its clean form (``validation.clean_symbol``), for the hot path of ``submit_order``
+        self._clean_symbols: dict[str, str] = {}
         if self.read_only:
             self._seq = 0
             if self.account_dir.is_dir():
@@ -368,6 +373,13 @@ class PaperBroker(OrderManagement, OrderFlow):
         untouched; a refusal on the merits (funds, no quote, fok) is journaled
         as a ``reject`` record and raised.
         """
+        if ((order_type is ORDER_TYPE_MARKET or (type(order_type) is str and order_type == ORDER_TYPE_MARKET))
+                and (time_in_force is TIF_GTC or (type(time_in_force) is str and time_in_force == TIF_GTC))
+                and limit_price is None and stop_price is None and client_order_id is None
+                and trail_amount is None and trail_percent is None and limit_offset is None):
+            done = self._plain_market(symbol, side, qty)  # the hot path (``hotpath.MarketHotPath``)
+            if done is not None:
+                return done
         req = validate_order(symbol, side, qty, order_type, limit_price, stop_price, time_in_force,
                              client_order_id, trail_amount, trail_percent, limit_offset)
         require_known(self._provider, req.symbol)  # an unknown symbol is bad input: "did you mean AAPL?"

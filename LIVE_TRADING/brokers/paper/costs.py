@@ -150,13 +150,16 @@ def fill_fee(
     return after - before
 
 
-_LINEAR = frozenset({BpsFee, MakerTakerFee})
+#: fee models whose fee of a fill is just its own fee (``fill_fee`` skips the subtraction for them)
+LINEAR_FEES = frozenset({BpsFee, MakerTakerFee})
+_LINEAR = LINEAR_FEES
 
 SLIPPAGE_MODELS = ("fixed_bps", "spread_only", "sqrt_impact")
 FEE_MODELS = ("bps", "per_share", "maker_taker")
 
 __all__ = [
     "FEE_MODELS",
+    "LINEAR_FEES",
     "MAKER",
     "MAX_SLIPPAGE_BPS",
     "SLIPPAGE_MODELS",

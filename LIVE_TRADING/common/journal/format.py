@@ -26,6 +26,7 @@ import orjson
 _CRC_MARK = b',"crc":"'
 _PREFIX = b'{"seq":'
 _OPTS = 0
+_crc32 = zlib.crc32
 
 
 def _default(obj: Any) -> Any:
@@ -45,9 +46,8 @@ def encode_payload(payload: dict[str, Any]) -> bytes:
 
 def encode_line(seq: int, body: bytes) -> bytes:
     """A whole line for ``seq`` and an encoded payload (``encode_payload``), newline included."""
-    prefix = b'{"seq":%d,' % seq
-    inner = memoryview(body)[1:-1]
-    return b"".join((prefix, inner, b',"crc":"%08x"}\n' % zlib.crc32(inner, zlib.crc32(prefix))))
+    head = b'{"seq":%d,%b' % (seq, body[1:-1])
+    return b'%b,"crc":"%08x"}\n' % (head, _crc32(head))
 
 
 def check_line(raw: bytes) -> int | None:

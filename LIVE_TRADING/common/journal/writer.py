@@ -98,7 +98,8 @@ class Journal:
             raise JournalError(f"Journal directory {self.account_dir} cannot be created: {exc}") from exc
         self.exclusive = exclusive
         self.lock_timeout_s = lock_timeout_s
-        self._closed = False
+        #: ``close()`` was called (a plain attribute: the paper broker reads it on every order)
+        self.closed = False
         self._account_lock = AccountLock(self.account_dir)
         self._account_lock.acquire(lock_timeout_s)
         try:
@@ -137,6 +138,11 @@ class Journal:
 
     def append(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Append a complete payload (its first key should be ``event``); set and return its ``seq``."""
+        payload["seq"] = self.append_seq(payload)
+        return payload
+
+    def append_seq(self, payload: dict[str, Any]) -> int:
+        """``append`` that returns the ``seq`` and leaves ``payload`` as it is (the paper broker's hot path)."""
         try:
             body = encode_payload(payload)
         except (TypeError, orjson.JSONEncodeError) as exc:
@@ -144,7 +150,12 @@ class Journal:
         with self._lock:
             if self.exclusive:  # the one writer: nobody else appends
                 seq = self.seq + 1
-                self._write(seq, encode_line(seq, body), payload["event"] == "snapshot")
+                line = encode_line(seq, body)
+                if (self._broken or self.durability == "none" or payload["event"] == "snapshot"
+                        or self._size + len(line) > self.segment_max_bytes):
+                    self._write(seq, line, payload["event"] == "snapshot")
+                else:  # the common case of ``_write``: one line to the open segment, handed to the OS now
+                    self._put(line)
                 self.seq = seq
             else:
                 self._account_lock.acquire(self.lock_timeout_s)
@@ -156,8 +167,7 @@ class Journal:
                     self._flush_buffer()
                 finally:
                     self._account_lock.release()
-        payload["seq"] = seq
-        return payload
+        return seq
 
     def write_batch(self, items: list[tuple[str, dict[str, Any]]], *, ts: datetime | None = None) -> None:
         """Several records that belong together as ONE ``batch`` record: all of them or none survive."""
@@ -297,17 +307,13 @@ class Journal:
             try:
                 self._flush_buffer()
             finally:
-                self._closed = True
+                self.closed = True
                 if self._fd is not None:
                     try:
                         os.close(self._fd)
                     finally:
                         self._fd = None
                 self._account_lock.release()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
 
     def __enter__(self) -> Journal:
         return self

@@ -1,0 +1,154 @@
+"""The hot path of a plain market order gives exactly what the general path gives.
+
+``submit_order`` of a market order (gtc, no client id, no prices) goes through
+``hotpath.MarketHotPath``, a direct path written for speed
+(issue 13). These tests run the same orders through it and through the general
+path (forced by spelling the order type ``"MARKET"``, which validation accepts
+as ``market`` but the hot path leaves alone) and compare everything a caller or
+a later recovery can see: results, errors, journal records, cash, positions,
+fills, summaries, and the state rebuilt from the journal.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from LIVE_TRADING.brokers.paper import PaperBroker
+from LIVE_TRADING.brokers.paper.orders import PaperOrder
+from LIVE_TRADING.brokers.validation import OrderRequest
+from LIVE_TRADING.common.clock import ManualClock
+from LIVE_TRADING.common.journal import read_records
+from LIVE_TRADING.data.quotes import make_quote
+
+#: what each step does: ("order", symbol, side, qty) | ("quote", symbol, bid, ask) | ("wait", seconds)
+#: | ("closed", symbol) (a provider quote saying the market is closed)
+STEPS: list[tuple[Any, ...]] = [
+    ("order", "AAPL", "BUY", 10),
+    ("order", "aapl ", "BUY", 2.5),  # spelled loosely: the clean symbol
+    ("order", "AAPL", "SELL", 4),
+    ("order", "MSFT", "BUY", 1),
+    ("order", "AAPL", "SELL", 100),  # more than held: refused (or a short where allowed)
+    ("order", "AAPL", "BUY", 10**7),  # more than the cash: refused
+    ("order", "NOPE", "BUY", 1),  # no quote
+    ("order", "AAPL", "BUY", 0.0001),  # below min_qty
+    ("order", "AAPL", "BUY", float("nan")),
+    ("order", "AAPL", "BUY", True),
+    ("order", "AAPL", "HOLD", 1),
+    ("order", "", "BUY", 1),
+    ("order", 42, "BUY", 1),
+    ("order", "AAPL", "buy", 3),  # a side spelled in lower case
+    ("order", "AAPL", "BUY", 10**400),
+    ("wait", 120),  # the quotes go stale
+    ("order", "AAPL", "BUY", 1),
+    ("quote", "AAPL", 101.0, 101.2),
+    ("order", "AAPL", "BUY", 3),
+    ("closed", "MSFT"),
+    ("order", "MSFT", "BUY", 2),  # queued for the open
+    ("order", "MSFT", "SELL", 1),
+    ("order", "AAPL", "SELL", 1),
+]
+
+
+class _Provider:
+    """A data provider whose quotes say the market is closed (``market_open=False``)."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        self.clock = clock
+
+    def get_quote(self, symbol: str) -> Any:
+        return make_quote(symbol, 50.0, 50.1, 1000, 1000, self.clock(), market_open=False)
+
+    def get_multiple_quotes(self, symbols: Any) -> dict[str, Any]:
+        return {s: self.get_quote(s) for s in symbols}
+
+
+def _tagless(value: Any, tag: str, run_id: str) -> Any:
+    """``value`` with the account's random tag (the prefix of order ids) and run id replaced by ``T`` and ``R``."""
+    if isinstance(value, str):
+        return value.replace(run_id, "R").replace(tag, "T")
+    if isinstance(value, dict):
+        return {k: _tagless(v, tag, run_id) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_tagless(v, tag, run_id) for v in value]
+    return value
+
+
+def _run(root: Path, order_type: str, **kw: Any) -> dict[str, Any]:
+    clock = ManualClock()
+    kw.update(initial_cash=10_000, slippage_bps=5, fee_bps=2, min_qty=0.001, max_quote_age_s=60)
+    b = PaperBroker(log_dir=root, clock=clock, data_provider=_Provider(clock), **kw)
+    b.set_quote("AAPL", 100.0, 100.04, 500, 400)
+    b.set_quote("MSFT", 300.0, 300.3, 50, 60)
+    outcomes = []
+    for step in STEPS:
+        kind = step[0]
+        if kind == "order":
+            try:
+                outcomes.append(("ok", b.submit_order(step[1], step[2], step[3], order_type)))
+            except Exception as exc:  # every refusal: its type and message are part of the behaviour
+                outcomes.append(("error", type(exc).__name__, str(exc)))
+        elif kind == "quote":
+            b.set_quote(step[1], step[2], step[3])
+        elif kind == "wait":
+            clock.advance(seconds=step[1])
+        else:
+            b.update_quotes([step[1]])
+        clock.advance(seconds=1)
+    tag, run_id = b._state.tag, b.run_id
+    view = {
+        "outcomes": outcomes, "keys": [list(o[1]) for o in outcomes if o[0] == "ok"], "cash": b.get_cash(), "positions": b.get_positions(), "fills": b.get_fills(),
+        "orders": b.get_orders(), "open": b.get_open_orders(), "summary": b.get_account_summary(),
+        "details": b.get_position_details(),
+    }
+    b.close()
+    skip = {"run_id", "wall", "pid", "host", "tag", "crc", "settings"}
+    records = [{k: v for k, v in r.items() if k not in skip} for r in read_records(root / "default")]
+    again = PaperBroker(log_dir=root, clock=clock, resume=True, read_only=True, **kw)
+    rebuilt = {"cash": again.get_cash(), "positions": again.get_positions(), "fills": again.get_fills()}
+    return _tagless({"view": view, "records": records, "rebuilt": rebuilt, "live": {k: view[k] for k in rebuilt}}, tag, run_id)
+
+
+@pytest.mark.parametrize("settings", [
+    {},
+    {"trading_hours": "always"},
+    {"trading_hours": "calendar"},
+    {"respect_quote_size": True},
+    {"allow_short": True, "margin_requirement": 0.5},
+    {"slippage_model": "sqrt_impact", "fee_model": "per_share"},
+], ids=["default", "always", "calendar", "respect_size", "short", "other_costs"])
+def test_hot_path_gives_what_the_general_path_gives(tmp_path: Path, settings: dict[str, Any]) -> None:
+    fast = _run(tmp_path / "fast", "market", **settings)
+    general = _run(tmp_path / "general", "MARKET", **settings)
+    assert fast == general
+    assert fast["rebuilt"] == fast["live"]  # recovery of what the hot path wrote equals the live state
+    assert any(o[0] == "ok" for o in fast["view"]["outcomes"])
+    assert any(o[0] == "error" for o in fast["view"]["outcomes"])
+
+
+def test_the_hot_path_is_taken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The comparison above compares two paths: plain market orders do skip the general ``_submit``."""
+    b = PaperBroker(log_dir=tmp_path, initial_cash=10_000)
+    b.set_quote("AAPL", 100.0, 100.1)
+    calls = []
+    original = PaperBroker._submit
+    monkeypatch.setattr(PaperBroker, "_submit", lambda self, *a: calls.append(a) or original(self, *a))
+    b.submit_order("AAPL", "BUY", 1)
+    assert calls == []
+    b.submit_order("AAPL", "BUY", 1, "MARKET")
+    assert len(calls) == 1
+    b.close()
+
+
+def test_market_constructor_matches_init() -> None:
+    """``PaperOrder.market`` sets every slot as ``PaperOrder(id, OrderRequest(...), created)`` does."""
+    now = ManualClock()()
+    for side, is_buy in (("BUY", True), ("SELL", False)):
+        fast = PaperOrder.market("t-1", "AAPL", side, is_buy, 2.0, now)
+        slow = PaperOrder("t-1", OrderRequest("AAPL", side, 2.0), now)
+        for name in PaperOrder.__slots__:
+            assert getattr(fast, name) == getattr(slow, name), name
+        assert fast.result() == slow.result()
+        assert fast.spec() == slow.spec()
