@@ -191,6 +191,17 @@ def test_readers_take_no_lock_and_work_on_a_read_only_directory(tmp_path, clock)
         os.chmod(acct, 0o755)
 
 
+@pytest.mark.parametrize("durability", ["fsync", "flush", "none"])
+def test_segments_stay_within_their_size_whatever_the_durability(tmp_path, clock, durability):
+    acct = tmp_path / "a"
+    with Journal(acct, clock=clock, segment_max_bytes=4096, durability=durability) as j:
+        for i in range(300):
+            j.write("x", {"i": i, "pad": "p" * 40})
+    segs = list_segments(acct)
+    assert len(segs) > 3 and all(p.stat().st_size <= 4096 for _, p in segs)
+    assert [r["i"] for r in read_records(acct)] == list(range(300))
+
+
 def test_durability_none_buffers_until_flush_and_close(tmp_path, clock):
     acct = tmp_path / "a"
     j = Journal(acct, clock=clock, durability="none")

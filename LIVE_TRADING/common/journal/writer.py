@@ -219,8 +219,8 @@ class Journal:
     def _write(self, seq: int, line: bytes, is_snapshot: bool) -> None:
         if self._broken:
             raise JournalError(f"Journal {self.account_dir} is unusable after an earlier failure: {self._broken}")
-        if self._size and self._size + len(self._buf) + len(line) > self.segment_max_bytes:
-            self._roll(seq)
+        if (self._size or self._buf) and self._size + len(self._buf) + len(line) > self.segment_max_bytes:
+            self._roll(seq)  # (records still buffered count: a segment never grows past its size)
         if is_snapshot:
             self._seg_snapshot = (seq, self._size + len(self._buf))
         if self.durability == "none":
