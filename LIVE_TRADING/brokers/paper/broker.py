@@ -586,7 +586,7 @@ class PaperBroker(MarketHotPath, OrderManagement, OrderFlow):
     def get_portfolio_value(self) -> float:
         """Cash plus positions marked at mid (at average cost where no quote is known)."""
         with self._lock:
-            return self._equity()
+            return self._engine.equity(self._mark)
 
     def get_position_details(self) -> dict[str, dict[str, float | None]]:
         """Per symbol: qty, avg_cost, market_price (mid), market_value, unrealized_pnl, realized_pnl, fees.

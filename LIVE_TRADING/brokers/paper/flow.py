@@ -48,7 +48,7 @@ from LIVE_TRADING.common.exceptions import (
     OrderRejectedError,
     QuoteUnavailableError,
 )
-from LIVE_TRADING.data.quotes import quote_field
+from LIVE_TRADING.data.quotes import mid_price, quote_field
 
 logger = logging.getLogger(__name__)
 
@@ -328,24 +328,11 @@ class OrderFlow:
             lambda: self._state.apply_fill(order.order_id, fill, status, rest, seq, triggered), links, seq))
         self._after_fills(order, [fill])
 
-    def _equity(self) -> float:
-        """``self._engine.equity(self._mark)``: the same sum in the same order, each mark looked up inline.
-
-        Cash plus every open position at its quote's mid (at its average cost without a quote).
-        """
-        st = self._engine.state
-        quotes = self._quotes
-        value = st.cash
-        for sym, pos in st.positions.items():
-            if pos.qty:
-                quote = quotes.get(sym)
-                value += pos.qty * ((quote["bid"] + quote["ask"]) / 2.0 if quote is not None else pos.avg_cost)
-        return value
-
     def _mark(self, symbol: str) -> float:
+        """The price a position is valued at: its quote's mid, else its average cost."""
         quote = self._quotes.get(symbol)
         if quote is not None:
-            return (quote["bid"] + quote["ask"]) / 2.0
+            return mid_price(quote)
         pos = self._state.positions.get(symbol)
         return pos.avg_cost if pos is not None else 0.0
 
