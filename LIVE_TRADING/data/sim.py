@@ -217,7 +217,39 @@ def _price(start_price: float, exponent: float, symbol: str) -> float:
     return price
 
 
-class _Path:
+class _Descent:
+    """The kept descent of a path (``_Path`` for one symbol, ``_Batch`` for many): its stack of intervals.
+
+    A value inside block ``k`` is found by halving ``[0, B)`` down to its
+    second; the intervals halved on the way are kept, so the next second asked
+    (usually the next one) starts from the smallest kept interval holding it.
+    """
+
+    __slots__ = ("_k", "_stack")
+
+    def __init__(self) -> None:
+        self._k: int | None = None  # block of the kept descent
+        self._stack: list[tuple[int, int, Any, Any]] = []  # (lo, hi, w(lo), w(hi)), widest first
+
+    def _block(self, k: int) -> Any:
+        raise NotImplementedError
+
+    def _frame(self, n: int) -> tuple[int, int, tuple[int, int, Any, Any]]:
+        """``(k, j, (lo, hi, w(lo), w(hi)))``: second ``n``'s block and offset, and the smallest kept interval
+        holding it (the whole block when ``n`` is in another block than the last one asked)."""
+        k, j = divmod(n, _BLOCK)
+        stack = self._stack
+        if k != self._k:
+            stack.clear()
+            stack.append((0, _BLOCK, self._block(k), self._block(k + 1)))
+            self._k = k
+        else:
+            while len(stack) > 1 and not (stack[-1][0] <= j < stack[-1][1]):
+                stack.pop()
+        return k, j, stack[-1]
+
+
+class _Path(_Descent):
     """A standard Brownian motion ``w(n)`` (variance ``n``) on the one-second grid of one symbol.
 
     ``w(0) = 0``. Block ends ``w(k * B)`` are a running sum of independent
@@ -229,15 +261,14 @@ class _Path:
     ``_Batch`` computes the very same numbers for many symbols at once.
     """
 
-    __slots__ = ("_ahead", "_blocks", "_hi", "_k", "_key", "_last", "_lo", "_stack", "_table")
+    __slots__ = ("_ahead", "_blocks", "_hi", "_key", "_last", "_lo", "_table")
 
     def __init__(self, key: int) -> None:
+        super().__init__()
         self._key = key
         self._table = _quantiles()[0]
         self._blocks: dict[int, float] = {0: 0.0}
         self._lo = self._hi = 0  # blocks[lo..hi] are known
-        self._k: int | None = None  # block of the kept descent
-        self._stack: list[tuple[int, int, float, float]] = []
         self._last: int | None = None  # the last second asked
         self._ahead: dict[int, float] = {}  # values computed ahead along the last stride
 
@@ -311,16 +342,8 @@ class _Path:
 
     def _descend(self, n: int) -> float:
         """``w(n)`` by halving from the kept descent (a few hashes when ``n`` is near the last second asked)."""
-        k, j = divmod(n, _BLOCK)
+        k, j, (lo, hi, wlo, whi) = self._frame(n)
         stack = self._stack
-        if k != self._k:
-            stack.clear()
-            stack.append((0, _BLOCK, self._block(k), self._block(k + 1)))
-            self._k = k
-        else:
-            while len(stack) > 1 and not (stack[-1][0] <= j < stack[-1][1]):
-                stack.pop()
-        lo, hi, wlo, whi = stack[-1]
         if j == lo:
             return wlo
         key, table, base = self._key, self._table, (k << _B_SHIFT) + _B_OFFSET
@@ -344,7 +367,7 @@ class _Path:
         return wlo
 
 
-class _Batch:
+class _Batch(_Descent):
     """The paths of several symbols evaluated together: one numpy computation per step for all of them.
 
     All symbols are asked at the same second, so they share the descent
@@ -355,6 +378,7 @@ class _Batch:
     """
 
     def __init__(self, states: list[_Symbol]) -> None:
+        super().__init__()
         self.symbols = [s.symbol for s in states]
         self.states = states
         self._keys = np.array([s.path._key for s in states], dtype=np.uint64)
@@ -371,8 +395,6 @@ class _Batch:
         self.classes = sorted({s.asset_class for s in states})
         self._blocks: dict[int, np.ndarray] = {0: np.zeros(len(states))}
         self._lo = self._hi = 0
-        self._k: int | None = None
-        self._stack: list[tuple[int, int, np.ndarray, np.ndarray]] = []
         self.errors: dict[str, str] = {}  # symbols of the batch's list that are not valid symbols
 
     def _z(self, counters: list[int]) -> np.ndarray:
@@ -396,16 +418,8 @@ class _Batch:
 
     def at(self, n: int) -> np.ndarray:
         """``w(n)`` of every symbol."""
-        k, j = divmod(n, _BLOCK)
+        k, j, (lo, hi, wlo, whi) = self._frame(n)
         stack = self._stack
-        if k != self._k:
-            stack.clear()
-            stack.append((0, _BLOCK, self._block(k), self._block(k + 1)))
-            self._k = k
-        else:
-            while len(stack) > 1 and not (stack[-1][0] <= j < stack[-1][1]):
-                stack.pop()
-        lo, hi, wlo, whi = stack[-1]
         steps = _descent(j, lo, hi)
         if steps:
             z = self._z([_counter(k, mid) for _, _, mid in steps])
