@@ -454,10 +454,10 @@ class PaperBroker(MarketHotPath, OrderManagement, OrderFlow):
             since = ensure_utc(since, "since")
         with self._lock:
             st = self._state
-            mem = [f for _, f in st.fills]
+            mem = st.fills_in_memory()
             if st.fills_from_seq > st.epoch_seq + 1 and (since is None or not mem or mem[0]["timestamp"] >= since):
                 mem = read_fills(self.account_dir, st.epoch_seq + 1, st.fills_from_seq, st.currency) + mem
-            return [dict(f) for f in mem if since is None or f["timestamp"] >= since]
+            return mem if since is None else [f for f in mem if f["timestamp"] >= since]
 
     def fills_frame(self, since: datetime | None = None) -> Any:
         """``get_fills(since)`` as a typed DataFrame (``LIVE_TRADING.monitoring.exports.fills_frame``)."""
@@ -724,7 +724,10 @@ class PaperBroker(MarketHotPath, OrderManagement, OrderFlow):
     def _order_result(self, order_id: Any) -> dict[str, Any]:
         """An order's result from memory, or from the journal if it left memory; ``OrderNotFoundError``."""
         oid = _order_id(order_id)
-        order = self._state.orders.get(oid) or self._expired_here.get(oid)
+        known = self._state.order_result(oid)
+        if known is not None:
+            return known
+        order = self._expired_here.get(oid)
         if order is not None:
             return order.result()
         tag, _, seq = oid.rpartition("-")

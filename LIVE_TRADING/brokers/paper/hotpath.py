@@ -4,8 +4,8 @@ A mixin of ``PaperBroker`` (``broker.py``). ``submit_order`` of a market
 order (gtc, no client id, no prices) comes here first: most orders of a
 pipeline or a backtest are such orders, and the general path (``flow``) pays
 for generality they do not need. The decision is the same (same price, fee,
-checks and journal record; ``PaperState.apply_order`` applies it, as recovery
-does); anything not plain (no fresh quote, a closed market, fills limited by
+checks and journal record; ``PaperState.apply_market`` applies it, as recovery
+does for such a record); anything not plain (no fresh quote, a closed market, fills limited by
 the displayed size, short of cash or position, bad input) goes to the general
 path untouched. ``tests/test_paper_hot_path.py`` runs the same orders both ways
 and compares results, errors, records and state.
@@ -23,7 +23,6 @@ from typing import Any
 
 from LIVE_TRADING.brokers.paper import costs
 from LIVE_TRADING.brokers.paper.costs import LINEAR_FEES, TAKER, apply_slippage
-from LIVE_TRADING.brokers.paper.orders import VENUE, PaperOrder
 from LIVE_TRADING.brokers.validation import OrderRequest, clean_symbol
 from LIVE_TRADING.common.constants import (
     ORDER_TYPE_MARKET,
@@ -42,12 +41,6 @@ _BIG_INT = 1 << 53
 #: how many raw symbol spellings ``_plain_market`` remembers the clean form of
 _MAX_CLEAN_SYMBOLS = 4096
 _IS_BUY = {SIDE_BUY: True, SIDE_SELL: False}
-#: ``PaperOrder.result()`` of a market order (gtc, no client id) that filled at once: the fields all such share
-_MARKET_RESULT: dict[str, Any] = {
-    "order_id": None, "client_order_id": None, "symbol": None, "side": None, "order_type": ORDER_TYPE_MARKET,
-    "qty": None, "filled_qty": None, "status": STATUS_FILLED, "fill_price": None, "fee": None, "limit_price": None,
-    "stop_price": None, "time_in_force": TIF_GTC, "timestamp": None, "venue": VENUE,
-}
 
 
 class MarketHotPath:
@@ -140,32 +133,17 @@ class MarketHotPath:
         fid = oid + "-f1"
         slip = (price / ref - 1.0) * 1e4 if is_buy else (1.0 - price / ref) * 1e4
         fee_bps = fee / notional * 1e4 if notional else 0.0
+        fill = {"fill_id": fid, "qty": qty, "fill_price": price, "notional": notional, "fee": fee,
+                "slippage_bps": slip, "fee_bps": fee_bps, "liquidity": TAKER}
         seq = journal.append_seq({
             "event": "order", "ts": now,
             "order": {"order_id": oid, "symbol": sym, "side": side, "order_type": ORDER_TYPE_MARKET, "qty": qty,
                       "time_in_force": TIF_GTC},
-            "fills": [{"fill_id": fid, "qty": qty, "fill_price": price, "notional": notional, "fee": fee,
-                       "slippage_bps": slip, "fee_bps": fee_bps, "liquidity": TAKER}],
-            "status": STATUS_FILLED})
-        order = PaperOrder.market(oid, sym, side, is_buy, qty, now)
-        st.apply_order(order, [{
-            "order_id": oid, "fill_id": fid, "timestamp": now, "symbol": sym, "side": side, "qty": qty,
-            "fill_price": price, "notional": notional, "fee": fee, "fee_currency": st.currency, "venue": VENUE,
-            "slippage_bps": slip, "fee_bps": fee_bps, "liquidity": TAKER}], STATUS_FILLED, None, seq)
+            "fills": [fill], "status": STATUS_FILLED})
+        out = st.apply_market(oid, sym, side, is_buy, qty, now, fill, seq)
         if journal.seq - journal.last_snapshot_seq >= self._snapshot_every:
             self._snapshot_now(now)
-        # ``order.result()`` of this order, from what is at hand (copying a dict whose constant fields are
-        # set already is cheaper than building one of 15 keys)
-        out = _MARKET_RESULT.copy()
-        out["order_id"] = oid
-        out["symbol"] = sym
-        out["side"] = side
-        out["qty"] = qty
-        out["filled_qty"] = filled = order.filled_qty
-        out["fill_price"] = order.filled_notional / filled
-        out["fee"] = order.fee
-        out["timestamp"] = now
-        return out
+        return out.copy()  # (the state keeps its own)
 
 
 __all__ = ["MarketHotPath"]

@@ -16,7 +16,7 @@ from typing import Any
 
 from LIVE_TRADING.brokers.paper.orders import PaperOrder
 from LIVE_TRADING.brokers.paper.state import PaperState
-from LIVE_TRADING.common.constants import FINAL_STATUSES
+from LIVE_TRADING.common.constants import FINAL_STATUSES, ORDER_TYPE_MARKET, SIDE_BUY, STATUS_FILLED, TIF_GTC
 from LIVE_TRADING.common.exceptions import JournalCorruptError
 from LIVE_TRADING.common.journal.format import decode_line
 from LIVE_TRADING.common.journal.store import Scan, iter_lines, read_records
@@ -26,6 +26,9 @@ FILL_KEYS = ("order_id", "fill_id", "timestamp", "symbol", "side", "qty", "fill_
              "fee_currency", "venue", "slippage_bps", "fee_bps", "liquidity")
 #: the keys of a fill inside an ``order`` record (the rest comes from the order and the record)
 COMPACT_FILL_KEYS = ("fill_id", "qty", "fill_price", "notional", "fee", "slippage_bps", "fee_bps", "liquidity")
+COMPACT_FILL_KEY_SET = frozenset(COMPACT_FILL_KEYS)
+#: the keys of the ``order`` of an ``order`` record of a plain market order (``is_plain_market``)
+PLAIN_MARKET_KEYS = frozenset({"order_id", "symbol", "side", "order_type", "qty", "time_in_force"})
 #: records that end an open order
 END_EVENTS = frozenset({"cancel", "expire", "reject"})
 #: records that accept a group of linked orders (issue 14)
@@ -64,6 +67,17 @@ def order_fills(rec: dict[str, Any], currency: str) -> list[dict[str, Any]]:
     return [full_fill(f, spec, rec["ts"], currency) for f in rec.get("fills", ())]
 
 
+def is_plain_market(spec: dict[str, Any], fills: Any, status: str) -> bool:
+    """Whether an ``order`` record is a market order (gtc, nothing optional) filled at once by one fill.
+
+    ``PaperState.apply_market`` applies such a record (the broker's hot path
+    writes them); every other ``order`` record goes to ``apply_order``.
+    """
+    return (status == STATUS_FILLED and len(spec) == len(PLAIN_MARKET_KEYS) and spec.keys() == PLAIN_MARKET_KEYS
+            and spec["order_type"] == ORDER_TYPE_MARKET and spec["time_in_force"] == TIF_GTC
+            and isinstance(fills, list) and len(fills) == 1 and fills[0].keys() == COMPACT_FILL_KEY_SET)
+
+
 def _ts(value: Any) -> datetime:
     return datetime.fromisoformat(value) if isinstance(value, str) else value
 
@@ -73,8 +87,16 @@ def apply_record(state: PaperState, rec: dict[str, Any]) -> None:
     event, seq = rec["event"], rec["seq"]
     try:
         if event == "order":
-            order = PaperOrder.from_record(rec["order"], rec["ts"])
-            state.apply_order(order, order_fills(rec, state.currency), rec["status"], rec.get("rest"), seq)
+            spec = rec["order"]
+            fills = rec.get("fills")
+            if is_plain_market(spec, fills, rec["status"]):
+                assert fills is not None
+                side = spec["side"]
+                state.apply_market(spec["order_id"], spec["symbol"], side, side == SIDE_BUY, float(spec["qty"]),
+                                   _ts(rec["ts"]), fills[0], seq)
+            else:
+                order = PaperOrder.from_record(spec, rec["ts"])
+                state.apply_order(order, order_fills(rec, state.currency), rec["status"], rec.get("rest"), seq)
         elif event == "fill":
             state.apply_fill(rec["order_id"], fill_of(rec), rec["status"], rec.get("rest"), seq,
                              bool(rec.get("triggered")))
@@ -269,4 +291,4 @@ def iter_fills(account_dir: str | Path, run_id: str | None = None) -> Iterator[d
             yield from extra_fills(rec, currency)
 
 
-__all__ = ["COMPACT_FILL_KEYS", "FILL_KEYS", "apply_record", "fill_of", "find_order", "full_fill", "iter_fills", "order_fills", "read_fills", "read_orders", "recover"]
+__all__ = ["COMPACT_FILL_KEYS", "FILL_KEYS", "apply_record", "fill_of", "find_order", "full_fill", "is_plain_market", "iter_fills", "order_fills", "read_fills", "read_orders", "recover"]

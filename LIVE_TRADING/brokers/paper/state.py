@@ -10,6 +10,11 @@ Memory stays bounded: open orders are always here; orders that ended and
 fills are kept for a window (``journal.keep_terminal_orders``) and older ones
 are read back from the journal when asked for (``recovery``).
 
+A market order that filled in full at once (most orders of a pipeline or a
+backtest) is kept compact: ``apply_market`` stores its result dict in
+``orders`` (instead of a ``PaperOrder``) and its fill as the journal record's
+compact fill; ``order_result`` and ``fills_in_memory`` give the public shapes.
+
 Why one module of ~420 lines: every change of the paper account's state is an ``apply_*`` method of
 this one class, on purpose: live trading and recovery both call these and nothing else changes
 state.
@@ -25,12 +30,25 @@ from typing import Any
 from LIVE_TRADING.brokers.paper import costs
 from LIVE_TRADING.brokers.paper.ledger import Position
 from LIVE_TRADING.brokers.paper.matching import AS_LIMIT, AS_OPEN, AS_STOP, SymbolBook
-from LIVE_TRADING.brokers.paper.orders import PaperOrder
+from LIVE_TRADING.brokers.paper.orders import VENUE, PaperOrder
 from LIVE_TRADING.brokers.validation import OrderRequest
-from LIVE_TRADING.common.constants import FINAL_STATUSES, ORDER_TYPE_LIMIT, ORDER_TYPE_MARKET, QTY_EPSILON
+from LIVE_TRADING.common.constants import (
+    FINAL_STATUSES,
+    ORDER_TYPE_LIMIT,
+    ORDER_TYPE_MARKET,
+    QTY_EPSILON,
+    STATUS_FILLED,
+    TIF_GTC,
+)
 
 #: the exit of a pair that holds no reservation of its own (its sibling holds one for both)
 SECONDARY_ROLES = frozenset({"sl", "stop"})
+#: ``PaperOrder.result()`` of a market order (gtc, no client id) that filled at once: the fields all such share
+MARKET_RESULT: dict[str, Any] = {
+    "order_id": None, "client_order_id": None, "symbol": None, "side": None, "order_type": ORDER_TYPE_MARKET,
+    "qty": None, "filled_qty": None, "status": STATUS_FILLED, "fill_price": None, "fee": None, "limit_price": None,
+    "stop_price": None, "time_in_force": TIF_GTC, "timestamp": None, "venue": VENUE,
+}
 
 
 def trail_trigger(order: PaperOrder, bid: float, ask: float) -> float:
@@ -67,13 +85,16 @@ class PaperState:
         self.reserved_cash = 0.0
         self.reserved_sell: dict[str, float] = {}
         self.positions: dict[str, Position] = {}
-        self.orders: dict[str, PaperOrder] = {}
+        #: order id -> the order; an order that ``apply_market`` applied is its result dict (``order_result``)
+        self.orders: dict[str, PaperOrder | dict[str, Any]] = {}
         self.open: dict[str, PaperOrder] = {}
         #: client_order_id -> (order_id, the request it was placed with), kept for the account's life
         self.by_cid: dict[str, tuple[str, OrderRequest]] = {}
         #: a bracket's / OCO's client_order_id -> [list id, kind, *its validated request], kept for the account's life
         self.list_cids: dict[str, list[Any]] = {}
-        self.fills: deque[tuple[int, dict[str, Any]]] = deque()
+        #: (seq, fill, order): a public ``Fill`` dict and ``None``, or (``apply_market``) a compact fill
+        #: (``recovery.COMPACT_FILL_KEYS``) and its order's result dict; ``fills_in_memory`` gives the public ones
+        self.fills: deque[tuple[int, dict[str, Any], dict[str, Any] | None]] = deque()
         self.terminal: deque[str] = deque()
         self.books: dict[str, SymbolBook] = {}
         self.expiries: list[tuple[datetime, int, PaperOrder]] = []
@@ -106,6 +127,49 @@ class PaperState:
             heapq.heappush(self.expiries, (order.expires_at, order.seq, order))
         if order.is_trailing and order.is_open and not order.triggered:
             self.trailing.setdefault(order.symbol, {})[order.order_id] = order
+
+    def apply_market(self, order_id: str, symbol: str, side: str, is_buy: bool, qty: float, ts: datetime,
+                     fill: dict[str, Any], seq: int) -> dict[str, Any]:
+        """A market order (gtc, no client id) that filled in full at once with one fill (record ``order``).
+
+        What ``apply_order`` does for such an order, without building a
+        ``PaperOrder``: the order is kept as its result dict, the fill as the
+        record's compact ``fill`` (``recovery.COMPACT_FILL_KEYS``); both stay
+        for the terminal window like any ended order. Returns the result dict,
+        which belongs to the state (callers get a copy).
+        """
+        fill_qty, price, notional, fee = fill["qty"], fill["fill_price"], fill["notional"], fill["fee"]
+        if is_buy:
+            self.cash -= notional + fee
+        else:
+            self.cash += notional - fee
+        pos = self.positions.get(symbol)
+        if pos is None:
+            pos = self.positions[symbol] = Position()
+        pos.apply(is_buy, fill_qty, price, fee)
+        # ``PaperOrder.result()`` after the fill (its sums start at 0.0, as an order's do)
+        out = MARKET_RESULT.copy()
+        out["order_id"] = order_id
+        out["symbol"] = symbol
+        out["side"] = side
+        out["qty"] = qty
+        out["filled_qty"] = filled = 0.0 + fill_qty
+        out["fill_price"] = (0.0 + notional) / filled
+        out["fee"] = 0.0 + fee
+        out["timestamp"] = ts
+        self.orders[order_id] = out
+        keep = self.keep_terminal
+        fills = self.fills
+        fills.append((seq, fill, out))
+        if len(fills) > keep:
+            self.fills_from_seq = fills.popleft()[0] + 1
+            while fills and fills[0][0] < self.fills_from_seq:
+                fills.popleft()
+        terminal = self.terminal
+        terminal.append(order_id)
+        if len(terminal) > keep:
+            self.orders.pop(terminal.popleft(), None)
+        return out
 
     def apply_fill(self, order_id: str, fill: dict[str, Any], status: str, rest: str | None, seq: int,
                    triggered: bool = False) -> None:
@@ -250,7 +314,7 @@ class PaperState:
         order.fee += fee
         order.nfills += 1
         fills = self.fills
-        fills.append((seq, fill))
+        fills.append((seq, fill, None))
         if len(fills) > self.keep_terminal:
             self.fills_from_seq = fills.popleft()[0] + 1
             while fills and fills[0][0] < self.fills_from_seq:
@@ -414,6 +478,28 @@ class PaperState:
                 self.reserve(leg)
 
     # -- reading ---------------------------------------------------------------------------------
+    def order_result(self, order_id: str) -> dict[str, Any] | None:
+        """The result (``PaperOrder.result()``, a new dict) of an order in memory, or ``None``."""
+        order = self.orders.get(order_id)
+        if order is None:
+            return None
+        return order.copy() if type(order) is dict else order.result()  # type: ignore[union-attr]
+
+    def fills_in_memory(self) -> list[dict[str, Any]]:
+        """The fills in memory as public ``Fill`` dicts (new ones), oldest first."""
+        currency = self.currency
+        out = []
+        for _seq, f, order in self.fills:
+            if order is None:
+                out.append(dict(f))
+            else:
+                out.append({
+                    "order_id": order["order_id"], "fill_id": f["fill_id"], "timestamp": order["timestamp"],
+                    "symbol": order["symbol"], "side": order["side"], "qty": f["qty"], "fill_price": f["fill_price"],
+                    "notional": f["notional"], "fee": f["fee"], "fee_currency": currency, "venue": VENUE,
+                    "slippage_bps": f["slippage_bps"], "fee_bps": f["fee_bps"], "liquidity": f["liquidity"]})
+        return out
+
     def rest_kind(self, order: PaperOrder) -> str:
         """Where an accepted, unfilled order rests: the at-open, limit or stop queue."""
         if order.order_type == ORDER_TYPE_MARKET:
@@ -421,4 +507,4 @@ class PaperState:
         return AS_LIMIT if order.order_type == ORDER_TYPE_LIMIT or order.triggered else AS_STOP
 
 
-__all__ = ["SECONDARY_ROLES", "PaperState", "trail_limit", "trail_trigger"]
+__all__ = ["MARKET_RESULT", "SECONDARY_ROLES", "PaperState", "trail_limit", "trail_trigger"]
