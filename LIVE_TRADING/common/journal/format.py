@@ -25,7 +25,6 @@ import orjson
 
 _CRC_MARK = b',"crc":"'
 _PREFIX = b'{"seq":'
-_OPTS = 0
 _crc32 = zlib.crc32
 
 
@@ -41,13 +40,19 @@ def _default(obj: Any) -> Any:
 
 def encode_payload(payload: dict[str, Any]) -> bytes:
     """The payload as compact JSON (datetimes as ISO-8601). ``TypeError`` for what JSON cannot hold."""
-    return orjson.dumps(payload, default=_default, option=_OPTS)
+    return orjson.dumps(payload, _default)
+
+
+#: a line is ``LINE_HEAD % (seq, payload without its braces)``, then ``LINE_TAIL % (head, CRC-32 of head)``
+#: (``Journal.append_seq`` formats lines itself with these, to save a call per record)
+LINE_HEAD = b'{"seq":%d,%b'
+LINE_TAIL = b'%b,"crc":"%08x"}\n'
 
 
 def encode_line(seq: int, body: bytes) -> bytes:
     """A whole line for ``seq`` and an encoded payload (``encode_payload``), newline included."""
-    head = b'{"seq":%d,%b' % (seq, body[1:-1])
-    return b'%b,"crc":"%08x"}\n' % (head, _crc32(head))
+    head = LINE_HEAD % (seq, body[1:-1])
+    return LINE_TAIL % (head, _crc32(head))
 
 
 def check_line(raw: bytes) -> int | None:
@@ -83,4 +88,4 @@ def line_event(raw: bytes) -> bytes:
     return raw[j + 10: k]
 
 
-__all__ = ["check_line", "decode_line", "encode_line", "encode_payload", "line_event"]
+__all__ = ["LINE_HEAD", "LINE_TAIL", "check_line", "decode_line", "encode_line", "encode_payload", "line_event"]

@@ -36,13 +36,15 @@ import orjson
 
 from LIVE_TRADING.common.clock import Clock, utc_now
 from LIVE_TRADING.common.exceptions import JournalCorruptError, JournalError
-from LIVE_TRADING.common.journal.format import check_line, encode_line, encode_payload
+from LIVE_TRADING.common.journal.format import LINE_HEAD, LINE_TAIL, _default, check_line, encode_line
 from LIVE_TRADING.common.journal.lock import AccountLock
 from LIVE_TRADING.common.journal.store import Scan, crc_of, list_segments, scan, segment_name, summary_path
 
 DURABILITY = ("fsync", "flush", "none")
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
 _BUFFER_BYTES = 1 << 20
+_dumps = orjson.dumps
+_crc32 = zlib.crc32
 
 
 def new_run_id(clock: Clock = utc_now) -> str:
@@ -142,31 +144,54 @@ class Journal:
         return payload
 
     def append_seq(self, payload: dict[str, Any]) -> int:
-        """``append`` that returns the ``seq`` and leaves ``payload`` as it is (the paper broker's hot path)."""
+        """``append`` that returns the ``seq`` and leaves ``payload`` as it is (the paper broker's hot path).
+
+        The common case (the one writer, durability ``flush`` or ``fsync``, not a
+        snapshot, room left in the segment) is ``encode_line`` and ``_put``
+        written out here: this runs once per order.
+        """
         try:
-            body = encode_payload(payload)
+            body = _dumps(payload, _default)  # ``encode_payload``
         except (TypeError, orjson.JSONEncodeError) as exc:
             raise JournalError(f"Journal record {payload.get('event')!r} cannot be encoded: {exc}") from exc
         with self._lock:
-            if self.exclusive:  # the one writer: nobody else appends
-                seq = self.seq + 1
-                line = encode_line(seq, body)
-                if (self._broken or self.durability == "none" or payload["event"] == "snapshot"
-                        or self._size + len(line) > self.segment_max_bytes):
-                    self._write(seq, line, payload["event"] == "snapshot")
-                else:  # the common case of ``_write``: one line to the open segment, handed to the OS now
-                    self._put(line)
-                self.seq = seq
-            else:
-                self._account_lock.acquire(self.lock_timeout_s)
+            if not self.exclusive:
+                return self._append_shared(body, payload.get("event") == "snapshot")
+            seq = self.seq + 1
+            head = LINE_HEAD % (seq, body[1:-1])  # ``encode_line``
+            line = LINE_TAIL % (head, _crc32(head))
+            size = self._size + len(line)
+            fd = self._fd
+            if (fd is None or self._broken or self.durability == "none" or payload["event"] == "snapshot"
+                    or size > self.segment_max_bytes):
+                self._write(seq, line, payload["event"] == "snapshot")
+            else:  # ``_put``: one line to the open segment, handed to the OS now
                 try:
-                    self._catch_up()
-                    seq = self.seq + 1
-                    self._write(seq, encode_line(seq, body), payload.get("event") == "snapshot")
-                    self.seq = seq
-                    self._flush_buffer()
-                finally:
-                    self._account_lock.release()
+                    written = os.write(fd, line)
+                    while written < len(line):
+                        written += os.write(fd, line[written:])
+                    if self.durability == "fsync":
+                        os.fsync(fd)
+                except OSError as exc:
+                    self._cut_back()
+                    raise JournalError(f"Journal write to {self.path} failed: {exc}") from exc
+                self._size = size
+                if self._crc is not None:
+                    self._crc = _crc32(line, self._crc)
+            self.seq = seq
+        return seq
+
+    def _append_shared(self, body: bytes, is_snapshot: bool) -> int:
+        """``append_seq`` of a shared journal (``exclusive=False``): catch up, then write, under the account lock."""
+        self._account_lock.acquire(self.lock_timeout_s)
+        try:
+            self._catch_up()
+            seq = self.seq + 1
+            self._write(seq, encode_line(seq, body), is_snapshot)
+            self.seq = seq
+            self._flush_buffer()
+        finally:
+            self._account_lock.release()
         return seq
 
     def write_batch(self, items: list[tuple[str, dict[str, Any]]], *, ts: datetime | None = None) -> None:
