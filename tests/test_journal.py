@@ -264,3 +264,33 @@ def test_lines_after_the_summary_are_checked_one_by_one_with_true_line_numbers(t
     with pytest.raises(JournalCorruptError) as err:
         scan(acct)
     assert err.value.line == 9 and err.value.seq == 9
+
+
+def test_summaries_cover_the_exact_bytes_across_crc_blocks_and_reopening(tmp_path, clock):
+    """The open segment's CRC-32 is counted in 64 KiB blocks (``_crc_add``): each summary still matches its bytes."""
+    acct = tmp_path / "a"
+
+    def summary_matches() -> None:
+        path = list_segments(acct)[-1][1]
+        summary = json.loads(path.with_suffix(".sum").read_bytes())
+        assert summary["crc32"] == zlib.crc32(path.read_bytes()[: summary["bytes"]])
+
+    with Journal(acct, clock=clock) as j:
+        for n in range(1500):  # ~150 KiB: more than two blocks
+            j.write("x", {"n": n, "pad": "p" * 40})
+            if n in (3, 700, 1499):
+                j.write("snapshot", {"state": {"n": n}})
+                summary_matches()
+    with Journal(acct, clock=clock, segment_max_bytes=200_000) as j:  # reopened: continues the open segment
+        for n in range(1500):
+            j.write("x", {"n": n, "pad": "p" * 40})
+            if n == 100:
+                j.write("snapshot", {"state": {"n": n}})
+                summary_matches()
+    segs = list_segments(acct)
+    assert len(segs) >= 2 and all(p.with_suffix(".sum").exists() for _, p in segs[:-1])
+    for _, path in segs[:-1]:  # closed segments: the summary covers the whole file
+        summary = json.loads(path.with_suffix(".sum").read_bytes())
+        assert summary["bytes"] == path.stat().st_size
+        assert summary["crc32"] == zlib.crc32(path.read_bytes())
+    assert scan(acct).last_seq == j.seq

@@ -25,17 +25,16 @@ class Position:
 
     def apply(self, is_buy: bool, qty: float, price: float, fee: float) -> None:
         """Average cost and realized P&L after a fill (reductions and flips realize)."""
-        signed = qty if is_buy else -qty
         held = self.qty
         self.fees += fee
-        if held == 0.0 or (held > 0) == is_buy:
-            total = abs(held) + qty
-            self.avg_cost = (abs(held) * self.avg_cost + qty * price) / total
-            self.qty = held + signed
+        if held == 0.0 or (held > 0) == is_buy:  # opening or adding (the common case: kept lean)
+            size = held if held >= 0.0 else -held  # abs(held)
+            self.avg_cost = (size * self.avg_cost + qty * price) / (size + qty)
+            self.qty = held + qty if is_buy else held - qty
             return
         closing = min(qty, abs(held))
         self.realized_pnl += closing * (price - self.avg_cost) * (1.0 if held > 0 else -1.0)
-        self.qty = held + signed
+        self.qty = held + qty if is_buy else held - qty
         if abs(self.qty) <= QTY_EPSILON:
             self.qty = 0.0
             self.avg_cost = 0.0

@@ -43,6 +43,8 @@ from LIVE_TRADING.common.journal.store import Scan, crc_of, list_segments, scan,
 DURABILITY = ("fsync", "flush", "none")
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
 _BUFFER_BYTES = 1 << 20
+#: written bytes are added to the segment's CRC-32 in blocks of this size
+_CRC_CHUNK = 1 << 16
 _dumps = orjson.dumps
 _crc32 = zlib.crc32
 
@@ -123,8 +125,11 @@ class Journal:
             self.path = self.account_dir / segment_name(1)
             self._size = 0
             self._seg_snapshot = None
-        #: CRC-32 of the open segment's bytes so far (for its summary); None: compute it when needed
+        #: CRC-32 of the open segment's bytes so far but ``_crc_pending`` (for its summary); None: compute it
+        #: from the file when needed. Written bytes wait in ``_crc_pending`` (up to ``_CRC_CHUNK``) and are
+        #: added in one call: a CRC of 64 KiB costs much less than one per record (see ``_crc_add``).
         self._crc: int | None = crc_of(self.path, self._size) if self._size else 0
+        self._crc_pending = bytearray()
 
     @property
     def fsync(self) -> bool:
@@ -176,8 +181,12 @@ class Journal:
                     self._cut_back()
                     raise JournalError(f"Journal write to {self.path} failed: {exc}") from exc
                 self._size = size
-                if self._crc is not None:
-                    self._crc = _crc32(line, self._crc)
+                if self._crc is not None:  # ``_crc_add``
+                    pending = self._crc_pending
+                    pending += line
+                    if len(pending) >= _CRC_CHUNK:
+                        self._crc = _crc32(pending, self._crc)
+                        pending.clear()
             self.seq = seq
         return seq
 
@@ -210,6 +219,7 @@ class Journal:
             self._seg_first, self.path = segs[-1]
             self._size = 0
             self._crc = None
+            self._crc_pending.clear()
             self.seq = self._seg_first - 1
         try:
             size = os.stat(self.path).st_size
@@ -230,6 +240,7 @@ class Journal:
             pos = end + 1
         self._size += pos
         self._crc = None  # other processes wrote: recompute when a summary is needed
+        self._crc_pending.clear()
         if pos < len(data):  # another writer died mid-write: cut its torn record off
             os.truncate(self.path, self._size)
 
@@ -269,8 +280,25 @@ class Journal:
             self._cut_back()
             raise JournalError(f"Journal write to {self.path} failed: {exc}") from exc
         self._size += len(data)
+        self._crc_add(data)
+
+    def _crc_add(self, data: bytes) -> None:
+        """Count ``data`` (just written to the open segment) in its CRC-32, in blocks of ``_CRC_CHUNK``."""
         if self._crc is not None:
-            self._crc = zlib.crc32(data, self._crc)
+            pending = self._crc_pending
+            pending += data
+            if len(pending) >= _CRC_CHUNK:
+                self._crc = _crc32(pending, self._crc)
+                pending.clear()
+
+    def _crc_so_far(self) -> int:
+        """The CRC-32 of the open segment's ``_size`` bytes (pending bytes added now; from the file if unknown)."""
+        if self._crc is None:
+            self._crc = crc_of(self.path, self._size)
+        elif self._crc_pending:
+            self._crc = _crc32(self._crc_pending, self._crc)
+        self._crc_pending.clear()
+        return self._crc
 
     def _cut_back(self) -> None:
         """After a failed write: remove any partial record so the file ends on a whole line."""
@@ -299,9 +327,8 @@ class Journal:
         without it the next open checks line by line.
         """
         try:
-            if self._crc is None:
-                self._crc = crc_of(self.path, self._size)
-            summary = {"first_seq": self._seg_first, "last_seq": last_seq, "bytes": self._size, "crc32": self._crc,
+            summary = {"first_seq": self._seg_first, "last_seq": last_seq, "bytes": self._size,
+                       "crc32": self._crc_so_far(),
                        "snapshot": list(self._seg_snapshot) if self._seg_snapshot else None}
             tmp = summary_path(self.path).with_suffix(".sum.tmp")
             tmp.write_bytes(orjson.dumps(summary))
@@ -324,6 +351,7 @@ class Journal:
         self.path = self.account_dir / segment_name(next_seq)
         self._size = 0
         self._crc = 0
+        self._crc_pending.clear()
         self._seg_snapshot = None
 
     def close(self) -> None:
