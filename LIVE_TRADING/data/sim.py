@@ -26,7 +26,8 @@ seconds in between.
 
 **Vectorised.** ``get_multiple_quotes`` with many symbols computes all of
 them in one numpy pass per step (they are asked at the same second, so they
-share the descent). The integer hash, the table lookup and the bridge
+share the descent); along a fixed stride (a simulated run) the quotes of the
+next seconds are computed at once and served from memory. The integer hash, the table lookup and the bridge
 arithmetic are the same IEEE operations in the same order in the numpy and
 in the one-symbol Python path, and the final ``exp`` is Python's
 ``math.exp`` in both, so a price is bit-identical whichever path computed it.
@@ -119,8 +120,10 @@ _BAR_SAMPLES = 8
 #: get_multiple_quotes with at least this many symbols computes them as one numpy batch
 VECTOR_MIN_SYMBOLS = 8
 _BATCHES_KEPT = 4
-#: seconds computed ahead along a fixed stride (one symbol's path)
+#: seconds computed ahead along a fixed stride (one symbol's path; a batch's at most)
 _AHEAD = 256
+#: a batch computes ahead at most this many (second, symbol) prices at once (fewer seconds for more symbols)
+_AHEAD_CELLS = 1 << 16
 
 #: the market parameters that can be set by default and per symbol (bounds: CONFIG.schema.SimSymbol)
 _MARKET_KEYS = tuple(SimSymbol.model_fields)
@@ -396,6 +399,11 @@ class _Batch(_Descent):
         self._blocks: dict[int, np.ndarray] = {0: np.zeros(len(states))}
         self._lo = self._hi = 0
         self.errors: dict[str, str] = {}  # symbols of the batch's list that are not valid symbols
+        self._last: int | None = None  # the last second asked
+        #: quotes computed ahead along the last stride: second -> row of ``_rows`` (bids, asks, spreads)
+        self._ahead: dict[int, int] = {}
+        self._rows: tuple[list[list[float]], list[list[float]], list[list[float]]] = ([], [], [])
+        self._ahead_len = max(16, min(_AHEAD, _AHEAD_CELLS // max(len(states), 1)))
 
     def _z(self, counters: list[int]) -> np.ndarray:
         """Normals of shape ``(len(counters), symbols)``."""
@@ -443,7 +451,22 @@ class _Batch(_Descent):
         with the settings), so the quote is never crossed; only a bid pushed
         to zero or below by a spread of 10,000 bps or more is left to refuse.
         The caller replaces the quotes of symbols whose market is closed.
+
+        A clock moving by a fixed stride (a simulated run) is detected, as by
+        ``_Path.at``: the quotes of the next seconds along the stride are then
+        computed at once (``_look_ahead``, the same numbers) and served from memory.
         """
+        row = self._ahead.get(n)
+        last, self._last = self._last, n
+        if row is None and last is not None and 0 < n - last <= _BLOCK:
+            row = self._look_ahead(n, n - last)
+        if row is not None:
+            bids_row, asks_row, spreads_row = self._rows[0][row], self._rows[1][row], self._rows[2][row]
+            return {
+                sym: Quote(symbol=sym, bid=b, ask=a, bid_size=size, ask_size=size, timestamp=when,
+                           spread_bps=sp, market_open=True)
+                for sym, b, a, size, sp in zip(self.symbols, bids_row, asks_row, self._sizes, spreads_row, strict=True)
+            }
         exponents = (self.drift * n + self.vol * self.at(n)).tolist()
         try:  # all symbols at once: the same IEEE operations, element by element, as the loop below
             growth = np.fromiter(map(math.exp, exponents), dtype=np.float64, count=len(exponents))
@@ -484,6 +507,65 @@ class _Batch(_Descent):
             out[sym] = Quote(symbol=sym, bid=bid, ask=ask, bid_size=size, ask_size=size, timestamp=when,
                              spread_bps=(ask - bid) / ((ask + bid) / 2.0) * 1e4, market_open=True)
         return out
+
+    def _look_ahead(self, n: int, stride: int) -> int | None:
+        """Compute the quotes of ``n, n + stride, ...`` (``_ahead_len`` seconds) at once; ``n``'s row, or ``None``.
+
+        The same IEEE operations element by element as ``quotes`` at each
+        second (``_values_ahead`` for ``w``, then ``math.exp`` and the same
+        array arithmetic), so the numbers are bit-identical. A second whose
+        quotes are not all valid (an overflowed price, a bid at or below zero)
+        is left out: ``quotes`` computes it the usual way, naming each failure.
+        """
+        points = np.arange(self._ahead_len, dtype=np.int64) * stride + n
+        exponents = self.drift[None, :] * points.astype(np.float64)[:, None] + self.vol[None, :] * self._values_ahead(points)
+        try:
+            growth = np.fromiter(map(math.exp, exponents.ravel().tolist()), dtype=np.float64,
+                                 count=exponents.size).reshape(exponents.shape)
+        except OverflowError:
+            self._ahead = {}
+            return None
+        mids = self._start_arr * growth
+        halves = mids * self._half_arr
+        bids, asks = mids - halves, mids + halves
+        valid = np.all((mids > 0.0) & (mids < math.inf) & (bids > 0.0), axis=1).tolist()
+        spreads = (asks - bids) / ((asks + bids) / 2.0) * 1e4
+        self._rows = (bids.tolist(), asks.tolist(), spreads.tolist())
+        self._ahead = {p: i for i, (p, ok) in enumerate(zip(points.tolist(), valid, strict=True)) if ok}
+        return self._ahead.get(n)
+
+    def _values_ahead(self, points: np.ndarray) -> np.ndarray:
+        """``w`` of every symbol at many seconds, shape ``(len(points), symbols)``: ``at`` for each, at once.
+
+        Every point descends its block in step, one numpy pass per level (as
+        ``_Path._values_np``); an interval that several points halve at the
+        same level (the upper levels, shared by nearby seconds) is hashed once.
+        Each value is the midpoint formula applied to its parents, as in ``at``.
+        """
+        ks, js = np.divmod(points, _BLOCK)
+        wlo = np.array([self._block(k) for k in ks.tolist()])
+        whi = np.array([self._block(k + 1) for k in ks.tolist()])
+        lo = np.zeros(len(points), dtype=np.int64)
+        base = ((ks << _B_SHIFT) + _B_OFFSET).astype(np.uint64)
+        keys, table = self._keys[None, :], self._table
+        size = _BLOCK
+        while size > 1:
+            active = np.flatnonzero(js != lo)
+            if not len(active):
+                break
+            mid = lo[active] + (size >> 1)
+            counters, first, inverse = np.unique(base[active] + mid.astype(np.uint64), return_index=True,
+                                                 return_inverse=True)
+            owner = active[first]  # a point halving each distinct interval
+            z = _HALF_SD[size] * _normal_np(_hash_np(keys, counters[:, None]), table)
+            w_mid = ((wlo[owner] + whi[owner]) * 0.5 + z)[inverse]
+            left = js[active] < mid
+            whi[active[left]] = w_mid[left]
+            right = ~left
+            wlo[active[right]] = w_mid[right]
+            lo[active[right]] = mid[right]
+            size >>= 1
+        return wlo
 
 
 class _Symbol:
