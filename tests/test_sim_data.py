@@ -303,10 +303,11 @@ def test_batch_of_many_symbols_gives_the_same_bits_as_one_symbol_at_a_time():
     assert fresh.get_multiple_quotes(symbols) == quotes
 
 
-def test_batch_quotes_computed_ahead_along_a_stride_are_the_same_bits():
-    from LIVE_TRADING.data.sim import VECTOR_MIN_SYMBOLS
-
-    symbols = [f"S{i:02d}" for i in range(VECTOR_MIN_SYMBOLS * 2)]
+@pytest.mark.parametrize("count", [1, 4, 16])
+def test_batch_quotes_computed_ahead_along_a_stride_are_the_same_bits(count):
+    """``get_multiple_quotes`` asked along a fixed stride (a run) computes quotes ahead, for few symbols as for
+    many: the same bits as one symbol at a time, across a block end, after a jump and on a new stride."""
+    symbols = [f"S{i:02d}" for i in range(count)] if count > 1 else ["S03"]
     params = {"S03": {"start_price": 7.0, "volatility": 0.9}}
     origin = datetime.fromisoformat(START)
     batch_clock, one_clock = ManualClock(START), ManualClock(START)

@@ -122,8 +122,10 @@ VECTOR_MIN_SYMBOLS = 8
 _BATCHES_KEPT = 4
 #: seconds computed ahead along a fixed stride (one symbol's path; a batch's at most)
 _AHEAD = 256
-#: a batch computes ahead at most this many (second, symbol) prices at once (fewer seconds for more symbols)
+#: a batch computes ahead about this many (second, symbol) prices at once: more seconds for fewer symbols,
+#: between 16 and ``_AHEAD_MAX`` seconds (numpy's cost per call is then spread over many seconds)
 _AHEAD_CELLS = 1 << 16
+_AHEAD_MAX = 4096
 
 #: the market parameters that can be set by default and per symbol (bounds: CONFIG.schema.SimSymbol)
 _MARKET_KEYS = tuple(SimSymbol.model_fields)
@@ -394,8 +396,9 @@ class _Batch(_Descent):
         self._start_arr = np.array([s.params.start_price for s in states], dtype=np.float64)
         self._half_arr = np.array([s.half_spread for s in states], dtype=np.float64)
         self._sizes = [s.params.size for s in states]
-        #: the asset classes of the batch's symbols (market hours are looked up once per class)
-        self.classes = sorted({s.asset_class for s in states})
+        #: the asset classes of the batch's symbols whose markets keep hours (all but crypto): their
+        #: hours are looked up once per class
+        self.sessions = sorted({s.asset_class for s in states} - {CRYPTO})
         self._blocks: dict[int, np.ndarray] = {0: np.zeros(len(states))}
         self._lo = self._hi = 0
         self.errors: dict[str, str] = {}  # symbols of the batch's list that are not valid symbols
@@ -403,7 +406,7 @@ class _Batch(_Descent):
         #: quotes computed ahead along the last stride: second -> row of ``_rows`` (bids, asks, spreads)
         self._ahead: dict[int, int] = {}
         self._rows: tuple[list[list[float]], list[list[float]], list[list[float]]] = ([], [], [])
-        self._ahead_len = max(16, min(_AHEAD, _AHEAD_CELLS // max(len(states), 1)))
+        self._ahead_len = max(16, min(_AHEAD_MAX, _AHEAD_CELLS // max(len(states), 1)))
 
     def _z(self, counters: list[int]) -> np.ndarray:
         """Normals of shape ``(len(counters), symbols)``."""
@@ -548,17 +551,23 @@ class _Batch(_Descent):
         lo = np.zeros(len(points), dtype=np.int64)
         base = ((ks << _B_SHIFT) + _B_OFFSET).astype(np.uint64)
         keys, table = self._keys[None, :], self._table
+        dedupe = len(self._keys) >= VECTOR_MIN_SYMBOLS  # hashing an interval once pays only for many symbols
         size = _BLOCK
         while size > 1:
             active = np.flatnonzero(js != lo)
             if not len(active):
                 break
             mid = lo[active] + (size >> 1)
-            counters, first, inverse = np.unique(base[active] + mid.astype(np.uint64), return_index=True,
-                                                 return_inverse=True)
-            owner = active[first]  # a point halving each distinct interval
+            counters = base[active] + mid.astype(np.uint64)
+            if dedupe:
+                counters, first, inverse = np.unique(counters, return_index=True, return_inverse=True)
+                owner = active[first]  # a point halving each distinct interval
+            else:
+                owner = active
             z = _HALF_SD[size] * _normal_np(_hash_np(keys, counters[:, None]), table)
-            w_mid = ((wlo[owner] + whi[owner]) * 0.5 + z)[inverse]
+            w_mid = (wlo[owner] + whi[owner]) * 0.5 + z
+            if dedupe:
+                w_mid = w_mid[inverse]
             left = js[active] < mid
             whi[active[left]] = w_mid[left]
             right = ~left
@@ -644,6 +653,7 @@ class SimDataProvider(DataProvider):
         self._origin_s = _unix_seconds(self.start_time)
         self._symbols: dict[str, _Symbol] = {}
         self._batches: dict[tuple[str, ...], _Batch] = {}  # symbol lists asked together, most recent last
+        self._small_last: dict[tuple[str, ...], int] = {}  # short symbol lists: the second each was last asked at
         self._asset_classes = configured_asset_classes()
         self._lock = threading.Lock()
 
@@ -707,13 +717,23 @@ class SimDataProvider(DataProvider):
     def get_multiple_quotes(self, symbols: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Quotes for all ``symbols`` at one clock reading (one consistent snapshot).
 
-        With ``VECTOR_MIN_SYMBOLS`` or more symbols the prices of all of them
-        are computed as one numpy batch (the same numbers as one at a time).
+        With ``VECTOR_MIN_SYMBOLS`` or more symbols, or the same symbols asked
+        again along a fixed stride, the prices of all of them are computed as
+        one numpy batch (the same numbers as one at a time).
         """
         names = symbols if type(symbols) is list or type(symbols) is tuple else list(symbols)
         with self._lock:
             n, when = self._step()
             if len(names) >= VECTOR_MIN_SYMBOLS:
+                return self._batch_quotes(names, n, when)
+            # a few symbols: one at a time, unless asked along a fixed stride (a simulated run), where the
+            # batch computes them ahead (the same numbers)
+            key = tuple(names)
+            last = self._small_last.pop(key, None)
+            self._small_last[key] = n  # most recently asked last
+            if len(self._small_last) > _BATCHES_KEPT:
+                del self._small_last[next(iter(self._small_last))]
+            if last is not None and 0 < n - last <= _BLOCK:
                 return self._batch_quotes(names, n, when)
             out: dict[str, dict[str, Any]] = {}
             errors: dict[str, str] = {}
@@ -728,9 +748,13 @@ class SimDataProvider(DataProvider):
 
     def _batch_quotes(self, names: list[str] | tuple[str, ...], n: int, when: datetime) -> dict[str, dict[str, Any]]:
         key = tuple(names)
-        batch = self._batches.pop(key, None)
+        batches = self._batches
+        batch = batches.get(key)
         errors: dict[str, str] = {}
-        if batch is None:
+        if batch is not None and next(reversed(batches)) != key:
+            del batches[key]
+            batches[key] = batch  # most recently used last
+        elif batch is None:
             states: list[_Symbol] = []
             seen: set[str] = set()
             for name in names:
@@ -744,13 +768,13 @@ class SimDataProvider(DataProvider):
                     states.append(self._symbol(sym))
             batch = _Batch(states)
             batch.errors = errors
-        self._batches[key] = batch  # most recently used last
-        while len(self._batches) > _BATCHES_KEPT:
-            del self._batches[next(iter(self._batches))]
-        errors = dict(batch.errors)
+            batches[key] = batch  # most recently used last
+            while len(batches) > _BATCHES_KEPT:
+                del batches[next(iter(batches))]
+        errors = dict(batch.errors) if batch.errors else {}
         out = batch.quotes(n, when, errors)
         # trading hours: one calendar look-up per asset class; a closed market's quotes stand at its close
-        closed = [cls for cls in batch.classes if cls != CRYPTO and not calendar.is_open(cls, when)]
+        closed = [cls for cls in batch.sessions if not calendar.is_open(cls, when)] if batch.sessions else None
         if closed:
             for state in batch.states:
                 if state.asset_class in closed and state.symbol in out:

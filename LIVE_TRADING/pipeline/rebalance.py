@@ -298,7 +298,9 @@ def rebalance_checked(
         return result
     if held is None:
         held = _held(broker.get_positions())
-    result.pending = pending_by_symbol(broker.get_open_orders())
+    open_orders = broker.get_open_orders()
+    if open_orders:
+        result.pending = pending_by_symbol(open_orders)
     if result.pending:
         held = net_holdings(held, result.pending)
 
