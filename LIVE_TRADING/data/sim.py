@@ -403,9 +403,10 @@ class _Batch(_Descent):
         self._lo = self._hi = 0
         self.errors: dict[str, str] = {}  # symbols of the batch's list that are not valid symbols
         self._last: int | None = None  # the last second asked
-        #: quotes computed ahead along the last stride: second -> row of ``_rows`` (bids, asks, spreads)
+        #: quotes computed ahead along the last stride: second -> row of ``_rows`` (bids, asks, spreads, each
+        #: a flat list of rows of ``len(symbols)`` values)
         self._ahead: dict[int, int] = {}
-        self._rows: tuple[list[list[float]], list[list[float]], list[list[float]]] = ([], [], [])
+        self._rows: tuple[list[float], list[float], list[float]] = ([], [], [])
         self._ahead_len = max(16, min(_AHEAD_MAX, _AHEAD_CELLS // max(len(states), 1)))
 
     def _z(self, counters: list[int]) -> np.ndarray:
@@ -464,11 +465,13 @@ class _Batch(_Descent):
         if row is None and last is not None and 0 < n - last <= _BLOCK:
             row = self._look_ahead(n, n - last)
         if row is not None:
-            bids_row, asks_row, spreads_row = self._rows[0][row], self._rows[1][row], self._rows[2][row]
+            bid_rows, ask_rows, spread_rows = self._rows
+            i, j = row * len(self.symbols), (row + 1) * len(self.symbols)
             return {
                 sym: Quote(symbol=sym, bid=b, ask=a, bid_size=size, ask_size=size, timestamp=when,
                            spread_bps=sp, market_open=True)
-                for sym, b, a, size, sp in zip(self.symbols, bids_row, asks_row, self._sizes, spreads_row, strict=True)
+                for sym, b, a, size, sp in zip(self.symbols, bid_rows[i:j], ask_rows[i:j], self._sizes,
+                                               spread_rows[i:j], strict=True)
             }
         exponents = (self.drift * n + self.vol * self.at(n)).tolist()
         try:  # all symbols at once: the same IEEE operations, element by element, as the loop below
@@ -533,7 +536,8 @@ class _Batch(_Descent):
         bids, asks = mids - halves, mids + halves
         valid = np.all((mids > 0.0) & (mids < math.inf) & (bids > 0.0), axis=1).tolist()
         spreads = (asks - bids) / ((asks + bids) / 2.0) * 1e4
-        self._rows = (bids.tolist(), asks.tolist(), spreads.tolist())
+        # flat lists of floats, row after row (lists of lists would be many objects for the collector to scan)
+        self._rows = (bids.ravel().tolist(), asks.ravel().tolist(), spreads.ravel().tolist())
         self._ahead = {p: i for i, (p, ok) in enumerate(zip(points.tolist(), valid, strict=True)) if ok}
         return self._ahead.get(n)
 
