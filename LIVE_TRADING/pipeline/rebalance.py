@@ -352,7 +352,8 @@ def rebalance_checked(
             skip_log.add_below_min_many(below)
 
     # Sells first: their proceeds pay for the buys.
-    plan.sort(key=lambda t: (t["side"] != SIDE_SELL, t["symbol"]))
+    if len(plan) > 1:
+        plan.sort(key=lambda t: (t["side"] != SIDE_SELL, t["symbol"]))
     for n, trade in enumerate(plan, 1):
         sym, side, qty, quote = trade["symbol"], trade["side"], trade["qty"], trade["quote"]
         limit = None
