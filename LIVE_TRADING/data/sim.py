@@ -27,10 +27,11 @@ seconds in between.
 **Vectorised.** ``get_multiple_quotes`` with many symbols computes all of
 them in one numpy pass per step (they are asked at the same second, so they
 share the descent); along a fixed stride (a simulated run) the quotes of the
-next seconds are computed at once and served from memory. The integer hash, the table lookup and the bridge
-arithmetic are the same IEEE operations in the same order in the numpy and
-in the one-symbol Python path, and the final ``exp`` is Python's
-``math.exp`` in both, so a price is bit-identical whichever path computed it.
+next seconds are computed at once and served from memory. The integer
+hash, the table lookup and the bridge arithmetic are the same IEEE
+operations in the same order in the numpy and in the one-symbol Python
+path, and the final ``exp`` is Python's ``math.exp`` in both, so a price is
+bit-identical whichever path computed it.
 
 **Clock-driven.** Prices move when the injected ``clock`` moves (one step
 per whole second). The quote's ``timestamp`` is the grid second it was
@@ -524,7 +525,8 @@ class _Batch(_Descent):
         is left out: ``quotes`` computes it the usual way, naming each failure.
         """
         points = np.arange(self._ahead_len, dtype=np.int64) * stride + n
-        exponents = self.drift[None, :] * points.astype(np.float64)[:, None] + self.vol[None, :] * self._values_ahead(points)
+        w = self._values_ahead(points)
+        exponents = self.drift[None, :] * points.astype(np.float64)[:, None] + self.vol[None, :] * w
         try:
             growth = np.fromiter(map(math.exp, exponents.ravel().tolist()), dtype=np.float64,
                                  count=exponents.size).reshape(exponents.shape)
@@ -733,6 +735,8 @@ class SimDataProvider(DataProvider):
             # a few symbols: one at a time, unless asked along a fixed stride (a simulated run), where the
             # batch computes them ahead (the same numbers)
             key = tuple(names)
+            if key in self._batches:  # asked along a stride before
+                return self._batch_quotes(names, n, when)
             last = self._small_last.pop(key, None)
             self._small_last[key] = n  # most recently asked last
             if len(self._small_last) > _BATCHES_KEPT:

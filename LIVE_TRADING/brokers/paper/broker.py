@@ -432,7 +432,8 @@ class PaperBroker(MarketHotPath, OrderManagement, OrderFlow):
 
     def get_open_orders(self) -> list[dict[str, Any]]:
         with self._lock:
-            self._expire_due(self._clock())
+            if self._state.expiries:  # (a day order may have expired since)
+                self._expire_due(self._clock())
             return [o.result() for o in self._state.open.values()]
 
     def get_positions(self) -> dict[str, float]:
