@@ -404,10 +404,9 @@ class _Batch(_Descent):
         self._lo = self._hi = 0
         self.errors: dict[str, str] = {}  # symbols of the batch's list that are not valid symbols
         self._last: int | None = None  # the last second asked
-        #: quotes computed ahead along the last stride: second -> row of ``_rows`` (bids, asks, spreads, each
-        #: a flat list of rows of ``len(symbols)`` values)
+        #: quotes computed ahead along the last stride: second -> row of ``_rows`` (bids, asks, spreads)
         self._ahead: dict[int, int] = {}
-        self._rows: tuple[list[float], list[float], list[float]] = ([], [], [])
+        self._rows: list[tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]] = []
         self._ahead_len = max(16, min(_AHEAD_MAX, _AHEAD_CELLS // max(len(states), 1)))
 
     def _z(self, counters: list[int]) -> np.ndarray:
@@ -466,13 +465,11 @@ class _Batch(_Descent):
         if row is None and last is not None and 0 < n - last <= _BLOCK:
             row = self._look_ahead(n, n - last)
         if row is not None:
-            bid_rows, ask_rows, spread_rows = self._rows
-            i, j = row * len(self.symbols), (row + 1) * len(self.symbols)
+            row_bids, row_asks, row_spreads = self._rows[row]
             return {
                 sym: Quote(symbol=sym, bid=b, ask=a, bid_size=size, ask_size=size, timestamp=when,
                            spread_bps=sp, market_open=True)
-                for sym, b, a, size, sp in zip(self.symbols, bid_rows[i:j], ask_rows[i:j], self._sizes,
-                                               spread_rows[i:j], strict=True)
+                for sym, b, a, size, sp in zip(self.symbols, row_bids, row_asks, self._sizes, row_spreads, strict=True)
             }
         exponents = (self.drift * n + self.vol * self.at(n)).tolist()
         try:  # all symbols at once: the same IEEE operations, element by element, as the loop below
@@ -538,8 +535,9 @@ class _Batch(_Descent):
         bids, asks = mids - halves, mids + halves
         valid = np.all((mids > 0.0) & (mids < math.inf) & (bids > 0.0), axis=1).tolist()
         spreads = (asks - bids) / ((asks + bids) / 2.0) * 1e4
-        # flat lists of floats, row after row (lists of lists would be many objects for the collector to scan)
-        self._rows = (bids.ravel().tolist(), asks.ravel().tolist(), spreads.ravel().tolist())
+        # tuples of floats (the collector stops scanning those; lists it would scan at every full collection)
+        self._rows = list(zip(map(tuple, bids.tolist()), map(tuple, asks.tolist()), map(tuple, spreads.tolist()),
+                              strict=True))
         self._ahead = {p: i for i, (p, ok) in enumerate(zip(points.tolist(), valid, strict=True)) if ok}
         return self._ahead.get(n)
 
@@ -552,8 +550,9 @@ class _Batch(_Descent):
         Each value is the midpoint formula applied to its parents, as in ``at``.
         """
         ks, js = np.divmod(points, _BLOCK)
-        wlo = np.array([self._block(k) for k in ks.tolist()])
-        whi = np.array([self._block(k + 1) for k in ks.tolist()])
+        blocks, which = np.unique(ks, return_inverse=True)  # the few blocks the points fall in
+        wlo = np.array([self._block(k) for k in blocks.tolist()])[which]
+        whi = np.array([self._block(k + 1) for k in blocks.tolist()])[which]
         lo = np.zeros(len(points), dtype=np.int64)
         base = ((ks << _B_SHIFT) + _B_OFFSET).astype(np.uint64)
         keys, table = self._keys[None, :], self._table
