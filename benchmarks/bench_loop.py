@@ -85,7 +85,7 @@ def one_run(n_symbols: int, steps: int, log_dir: str, profile: cProfile.Profile 
     symbols = [f"S{i:03d}" for i in range(n_symbols)]
 
     def advance() -> None:
-        clock.advance(minutes=1)
+        clock.advance(seconds=60)  # as the CLI's simulated session moves its clock (``cli/session.py``)
 
     try:
         started = time.process_time()

@@ -101,3 +101,49 @@ def test_a_batch_of_quotes_does_what_the_same_quotes_one_at_a_time_do(clock, tmp
     assert batch == single
     assert batch["positions"] == {"AAPL": 10.0, "MSFT": 3.0, "TSLA": 5.0}
     assert batch["quotes"] == {"AAPL": 98.0, "MSFT": 301.0, "TSLA": 201.5} and not batch["open"]
+
+
+@pytest.mark.parametrize("respect_size", [False, True])
+def test_a_dict_of_quotes_with_nothing_resting_does_what_the_same_quotes_one_at_a_time_do(clock, tmp_path,
+                                                                                       respect_size):
+    """The intake of a provider's ``{symbol: Quote}`` when no order rests (the quotes are only stored): the same
+    account as one quote at a time, an older quote ignored, and with ``respect_quote_size`` the displayed size
+    of the newest quote prices the next market order."""
+    from datetime import timedelta
+
+    def run(one_at_a_time: bool, where: str) -> dict:
+        clock.set(datetime(2026, 1, 5, 15, 0, tzinfo=UTC))
+        broker = PaperBroker(clock=clock, log_dir=tmp_path / where, fee_bps=1, slippage_bps=0,
+                             respect_quote_size=respect_size)
+        t0 = clock()
+
+        def feed(quotes: dict[str, Quote]) -> None:
+            if one_at_a_time:
+                for q in quotes.values():
+                    broker.set_quote(q["symbol"], q["bid"], q["ask"], q["bid_size"], q["ask_size"],
+                                     timestamp=q["timestamp"])
+            else:
+                broker.apply_quotes(quotes)
+
+        feed({s: make_quote(s, p, p + 0.1, 50, 50, t0) for s, p in (("AAPL", 100.0), ("MSFT", 300.0),
+                                                                      ("TSLA", 200.0))})
+        broker.submit_order("AAPL", "BUY", 30)
+        clock.advance(seconds=1)
+        t1 = clock()
+        feed({"AAPL": make_quote("AAPL", 101.0, 101.1, 20, 20, t1),
+              "MSFT": make_quote("MSFT", 250.0, 250.1, 50, 50, t0 - timedelta(seconds=5))})  # older: ignored
+        broker.submit_order("AAPL", "BUY", 30)  # 20 displayed: with respect_quote_size, a worse price
+        broker.submit_order("MSFT", "BUY", 2)
+        state = _state_of(broker)
+        broker.close()
+        return state
+
+    batch, single = run(False, "batch"), run(True, "single")
+    assert batch == single
+    assert batch["quotes"] == {"AAPL": 101.0, "MSFT": 300.0, "TSLA": 200.0}
+    assert batch["positions"]["AAPL"] == 60.0
+    second_aapl = [f for f in batch["fills"] if f[0] == "AAPL"][1]
+    if respect_size:  # bigger than the 20 displayed: filled in full at a worse price than the ask
+        assert second_aapl[3] > 101.1
+    else:
+        assert second_aapl[3] == 101.1

@@ -171,6 +171,29 @@ def test_history_of_bars_native_and_resampled(tmp_path, clock):
     assert (row["open"], row["high"], row["low"], row["close"], row["volume"]) == (100.0, 103.0, 99.0, 100.0, 3600.0)
 
 
+@pytest.mark.parametrize("bar_time", ["end", "start"])
+@pytest.mark.parametrize("now", ["14:30:00", "14:31:00", "14:33:30", "15:00:00"])
+def test_recent_bars_on_the_file_grid_are_the_bars_history_gives(tmp_path, clock, bar_time, now):
+    """The warm-up's ``get_recent_bars``: bars already on the interval's grid come straight from the file,
+    the same frame (values, labels, dtypes) as ``get_historical``'s last bars; off the grid they are resampled."""
+    provider = ReplayDataProvider(write(tmp_path, BARS_CSV), clock=clock, bar_time=bar_time)
+    at(clock, f"2026-01-05T{now}+00:00")
+    try:
+        history = provider.get_historical("AAPL", "1d", "1m")
+    except DataProviderError:  # before the first bar is known: both refuse
+        with pytest.raises(DataProviderError, match="AAPL"):
+            provider.get_recent_bars("AAPL", "1m", 3)
+        return
+    for count in (1, 3, 10):
+        # (``freq`` aside: pandas sets it on resampled indexes only, as it did before)
+        pd.testing.assert_frame_equal(provider.get_recent_bars("AAPL", "1m", count), history.iloc[-count:],
+                                      check_freq=False)
+    # five-minute bars are not the file's: resampled, the last one holding the current quote
+    five = provider.get_recent_bars("AAPL", "5m", 2)
+    assert five["close"].iloc[-1] == history["close"].iloc[-1]
+    assert five.index[-1] == pd.Timestamp("2026-01-05 14:30", tz="UTC")
+
+
 def test_history_of_quotes_is_bars_of_the_mid(tmp_path, clock):
     provider = ReplayDataProvider(write(tmp_path, QUOTES_CSV), clock=at(clock, "2026-01-05T14:40:00+00:00"))
     bars = provider.get_historical("AAPL", "1d", "1m")

@@ -303,6 +303,51 @@ def test_batch_of_many_symbols_gives_the_same_bits_as_one_symbol_at_a_time():
     assert fresh.get_multiple_quotes(symbols) == quotes
 
 
+@pytest.mark.parametrize("count", [1, 4, 16])
+def test_batch_quotes_computed_ahead_along_a_stride_are_the_same_bits(count):
+    """``get_multiple_quotes`` asked along a fixed stride (a run) computes quotes ahead, for few symbols as for
+    many: the same bits as one symbol at a time, across a block end, after a jump and on a new stride."""
+    symbols = [f"S{i:02d}" for i in range(count)] if count > 1 else ["S03"]
+    params = {"S03": {"start_price": 7.0, "volatility": 0.9}}
+    origin = datetime.fromisoformat(START)
+    batch_clock, one_clock = ManualClock(START), ManualClock(START)
+    batched = SimDataProvider(seed=3, clock=batch_clock, symbols=params)
+    single = SimDataProvider(seed=3, clock=one_clock, symbols=params)
+    # a run: one minute per step, across a block end (2**16 s), then a jump back and a new stride
+    seconds = [65_000 + 60 * step for step in range(300)] + [10, 3610, 7210, 10_810]
+    for second in seconds:
+        batch_clock.set(origin + timedelta(seconds=second))
+        one_clock.set(origin + timedelta(seconds=second))
+        quotes = batched.get_multiple_quotes(symbols)
+        assert list(quotes) == symbols and not batched.last_errors
+        for sym in symbols:
+            assert quotes[sym] == single.get_quote(sym), (second, sym)
+    # the same seconds asked of fresh providers, by plain descent, agree
+    for second in (65_000 + 60 * 255, 65_000 + 60 * 256, 10_810):
+        clock = ManualClock(START)
+        fresh = SimDataProvider(seed=3, clock=clock, symbols=params)
+        clock.set(origin + timedelta(seconds=second))
+        one = fresh.get_quote("S03")
+        batch_clock.set(origin + timedelta(seconds=second))
+        assert batched.get_multiple_quotes(symbols)["S03"] == one
+
+
+def test_batch_computed_ahead_still_names_a_symbol_whose_price_overflows(clock):
+    provider = SimDataProvider(clock=clock, symbols={"HOT": {"drift": 1e6}})
+    symbols = ["HOT", *[f"S{i}" for i in range(10)]]
+    seen_error = False
+    for _ in range(40):  # a stride: quotes are computed ahead until HOT overflows, then one by one
+        clock.advance(hours=6)
+        quotes = provider.get_multiple_quotes(symbols)
+        assert {f"S{i}" for i in range(10)} <= set(quotes)
+        if "HOT" not in quotes:
+            seen_error = True
+            assert "overflowed" in provider.last_errors["HOT"]
+        else:
+            assert not provider.last_errors
+    assert seen_error
+
+
 def test_batch_reports_bad_symbols_and_overflow_per_symbol(clock):
     provider = SimDataProvider(clock=clock, symbols={"HOT": {"drift": 1e9}})
     clock.advance(days=1)

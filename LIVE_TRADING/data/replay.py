@@ -118,6 +118,20 @@ class _Series:
             self._frame = frame
         return self._frame
 
+    def on_grid(self, lo: int, hi: int, step_ns: int) -> bool:
+        """Whether rows ``lo:hi`` are labelled on the ``step_ns`` grid since the epoch, one step apart.
+
+        Such rows are their own bars at that interval: resampling them would give them back unchanged.
+        """
+        labels = self.labels[lo:hi]
+        return bool(len(labels)) and not (labels % step_ns).any() and not (np.diff(labels) != step_ns).any()
+
+    def bars_frame(self, lo: int, hi: int) -> pd.DataFrame:
+        """Rows ``lo:hi`` as bars in the common OHLCV shape (``normalize_ohlcv``'s; the rows were checked when read)."""
+        cols = self.columns
+        index = pd.DatetimeIndex(self.labels[lo:hi].view("datetime64[ns]"), name="timestamp").tz_localize("UTC")
+        return pd.DataFrame({c: cols[c][lo:hi] for c in OHLCV_COLUMNS}, index=index)
+
     def _as_lists(self) -> tuple[list[int], list[float], list[float], list[float], list[float]]:
         """``known``, bids, asks and sizes as Python lists (built on the first quote, for fast lookups).
 
@@ -598,6 +612,9 @@ class ReplayDataProvider(DataProvider):
                 symbol=sym,
             )
         step = INTERVALS[interval]
+        lo = max(0, end - count)
+        if self.kind == "bars" and series.on_grid(lo, end, step // timedelta(microseconds=1) * 1_000):
+            return series.bars_frame(lo, end)  # the file's own bars, as they are: nothing to resample
         frame = series.as_frame()
         if self.kind == "bars" and end >= 2 and int(np.median(np.diff(series.labels[:end]))) == step // timedelta(
             microseconds=1

@@ -26,10 +26,12 @@ seconds in between.
 
 **Vectorised.** ``get_multiple_quotes`` with many symbols computes all of
 them in one numpy pass per step (they are asked at the same second, so they
-share the descent). The integer hash, the table lookup and the bridge
-arithmetic are the same IEEE operations in the same order in the numpy and
-in the one-symbol Python path, and the final ``exp`` is Python's
-``math.exp`` in both, so a price is bit-identical whichever path computed it.
+share the descent); along a fixed stride (a simulated run) the quotes of the
+next seconds are computed at once and served from memory. The integer
+hash, the table lookup and the bridge arithmetic are the same IEEE
+operations in the same order in the numpy and in the one-symbol Python
+path, and the final ``exp`` is Python's ``math.exp`` in both, so a price is
+bit-identical whichever path computed it.
 
 **Clock-driven.** Prices move when the injected ``clock`` moves (one step
 per whole second). The quote's ``timestamp`` is the grid second it was
@@ -119,8 +121,12 @@ _BAR_SAMPLES = 8
 #: get_multiple_quotes with at least this many symbols computes them as one numpy batch
 VECTOR_MIN_SYMBOLS = 8
 _BATCHES_KEPT = 4
-#: seconds computed ahead along a fixed stride (one symbol's path)
+#: seconds computed ahead along a fixed stride (one symbol's path; a batch's at most)
 _AHEAD = 256
+#: a batch computes ahead about this many (second, symbol) prices at once: more seconds for fewer symbols,
+#: between 16 and ``_AHEAD_MAX`` seconds (numpy's cost per call is then spread over many seconds)
+_AHEAD_CELLS = 1 << 16
+_AHEAD_MAX = 4096
 
 #: the market parameters that can be set by default and per symbol (bounds: CONFIG.schema.SimSymbol)
 _MARKET_KEYS = tuple(SimSymbol.model_fields)
@@ -391,11 +397,17 @@ class _Batch(_Descent):
         self._start_arr = np.array([s.params.start_price for s in states], dtype=np.float64)
         self._half_arr = np.array([s.half_spread for s in states], dtype=np.float64)
         self._sizes = [s.params.size for s in states]
-        #: the asset classes of the batch's symbols (market hours are looked up once per class)
-        self.classes = sorted({s.asset_class for s in states})
+        #: the asset classes of the batch's symbols whose markets keep hours (all but crypto): their
+        #: hours are looked up once per class
+        self.sessions = sorted({s.asset_class for s in states} - {CRYPTO})
         self._blocks: dict[int, np.ndarray] = {0: np.zeros(len(states))}
         self._lo = self._hi = 0
         self.errors: dict[str, str] = {}  # symbols of the batch's list that are not valid symbols
+        self._last: int | None = None  # the last second asked
+        #: quotes computed ahead along the last stride: second -> row of ``_rows`` (bids, asks, spreads)
+        self._ahead: dict[int, int] = {}
+        self._rows: list[tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]] = []
+        self._ahead_len = max(16, min(_AHEAD_MAX, _AHEAD_CELLS // max(len(states), 1)))
 
     def _z(self, counters: list[int]) -> np.ndarray:
         """Normals of shape ``(len(counters), symbols)``."""
@@ -443,7 +455,22 @@ class _Batch(_Descent):
         with the settings), so the quote is never crossed; only a bid pushed
         to zero or below by a spread of 10,000 bps or more is left to refuse.
         The caller replaces the quotes of symbols whose market is closed.
+
+        A clock moving by a fixed stride (a simulated run) is detected, as by
+        ``_Path.at``: the quotes of the next seconds along the stride are then
+        computed at once (``_look_ahead``, the same numbers) and served from memory.
         """
+        row = self._ahead.get(n)
+        last, self._last = self._last, n
+        if row is None and last is not None and 0 < n - last <= _BLOCK:
+            row = self._look_ahead(n, n - last)
+        if row is not None:
+            row_bids, row_asks, row_spreads = self._rows[row]
+            return {
+                sym: Quote(symbol=sym, bid=b, ask=a, bid_size=size, ask_size=size, timestamp=when,
+                           spread_bps=sp, market_open=True)
+                for sym, b, a, size, sp in zip(self.symbols, row_bids, row_asks, self._sizes, row_spreads, strict=True)
+            }
         exponents = (self.drift * n + self.vol * self.at(n)).tolist()
         try:  # all symbols at once: the same IEEE operations, element by element, as the loop below
             growth = np.fromiter(map(math.exp, exponents), dtype=np.float64, count=len(exponents))
@@ -484,6 +511,75 @@ class _Batch(_Descent):
             out[sym] = Quote(symbol=sym, bid=bid, ask=ask, bid_size=size, ask_size=size, timestamp=when,
                              spread_bps=(ask - bid) / ((ask + bid) / 2.0) * 1e4, market_open=True)
         return out
+
+    def _look_ahead(self, n: int, stride: int) -> int | None:
+        """Compute the quotes of ``n, n + stride, ...`` (``_ahead_len`` seconds) at once; ``n``'s row, or ``None``.
+
+        The same IEEE operations element by element as ``quotes`` at each
+        second (``_values_ahead`` for ``w``, then ``math.exp`` and the same
+        array arithmetic), so the numbers are bit-identical. A second whose
+        quotes are not all valid (an overflowed price, a bid at or below zero)
+        is left out: ``quotes`` computes it the usual way, naming each failure.
+        """
+        points = np.arange(self._ahead_len, dtype=np.int64) * stride + n
+        w = self._values_ahead(points)
+        exponents = self.drift[None, :] * points.astype(np.float64)[:, None] + self.vol[None, :] * w
+        try:
+            growth = np.fromiter(map(math.exp, exponents.ravel().tolist()), dtype=np.float64,
+                                 count=exponents.size).reshape(exponents.shape)
+        except OverflowError:
+            self._ahead = {}
+            return None
+        mids = self._start_arr * growth
+        halves = mids * self._half_arr
+        bids, asks = mids - halves, mids + halves
+        valid = np.all((mids > 0.0) & (mids < math.inf) & (bids > 0.0), axis=1).tolist()
+        spreads = (asks - bids) / ((asks + bids) / 2.0) * 1e4
+        # tuples of floats (the collector stops scanning those; lists it would scan at every full collection)
+        self._rows = list(zip(map(tuple, bids.tolist()), map(tuple, asks.tolist()), map(tuple, spreads.tolist()),
+                              strict=True))
+        self._ahead = {p: i for i, (p, ok) in enumerate(zip(points.tolist(), valid, strict=True)) if ok}
+        return self._ahead.get(n)
+
+    def _values_ahead(self, points: np.ndarray) -> np.ndarray:
+        """``w`` of every symbol at many seconds, shape ``(len(points), symbols)``: ``at`` for each, at once.
+
+        Every point descends its block in step, one numpy pass per level (as
+        ``_Path._values_np``); an interval that several points halve at the
+        same level (the upper levels, shared by nearby seconds) is hashed once.
+        Each value is the midpoint formula applied to its parents, as in ``at``.
+        """
+        ks, js = np.divmod(points, _BLOCK)
+        blocks, which = np.unique(ks, return_inverse=True)  # the few blocks the points fall in
+        wlo = np.array([self._block(k) for k in blocks.tolist()])[which]
+        whi = np.array([self._block(k + 1) for k in blocks.tolist()])[which]
+        lo = np.zeros(len(points), dtype=np.int64)
+        base = ((ks << _B_SHIFT) + _B_OFFSET).astype(np.uint64)
+        keys, table = self._keys[None, :], self._table
+        dedupe = len(self._keys) >= VECTOR_MIN_SYMBOLS  # hashing an interval once pays only for many symbols
+        size = _BLOCK
+        while size > 1:
+            active = np.flatnonzero(js != lo)
+            if not len(active):
+                break
+            mid = lo[active] + (size >> 1)
+            counters = base[active] + mid.astype(np.uint64)
+            if dedupe:
+                counters, first, inverse = np.unique(counters, return_index=True, return_inverse=True)
+                owner = active[first]  # a point halving each distinct interval
+            else:
+                owner = active
+            z = _HALF_SD[size] * _normal_np(_hash_np(keys, counters[:, None]), table)
+            w_mid = (wlo[owner] + whi[owner]) * 0.5 + z
+            if dedupe:
+                w_mid = w_mid[inverse]
+            left = js[active] < mid
+            whi[active[left]] = w_mid[left]
+            right = ~left
+            wlo[active[right]] = w_mid[right]
+            lo[active[right]] = mid[right]
+            size >>= 1
+        return wlo
 
 
 class _Symbol:
@@ -562,6 +658,7 @@ class SimDataProvider(DataProvider):
         self._origin_s = _unix_seconds(self.start_time)
         self._symbols: dict[str, _Symbol] = {}
         self._batches: dict[tuple[str, ...], _Batch] = {}  # symbol lists asked together, most recent last
+        self._small_last: dict[tuple[str, ...], int] = {}  # short symbol lists: the second each was last asked at
         self._asset_classes = configured_asset_classes()
         self._lock = threading.Lock()
 
@@ -625,13 +722,25 @@ class SimDataProvider(DataProvider):
     def get_multiple_quotes(self, symbols: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Quotes for all ``symbols`` at one clock reading (one consistent snapshot).
 
-        With ``VECTOR_MIN_SYMBOLS`` or more symbols the prices of all of them
-        are computed as one numpy batch (the same numbers as one at a time).
+        With ``VECTOR_MIN_SYMBOLS`` or more symbols, or the same symbols asked
+        again along a fixed stride, the prices of all of them are computed as
+        one numpy batch (the same numbers as one at a time).
         """
         names = symbols if type(symbols) is list or type(symbols) is tuple else list(symbols)
         with self._lock:
             n, when = self._step()
             if len(names) >= VECTOR_MIN_SYMBOLS:
+                return self._batch_quotes(names, n, when)
+            # a few symbols: one at a time, unless asked along a fixed stride (a simulated run), where the
+            # batch computes them ahead (the same numbers)
+            key = tuple(names)
+            if key in self._batches:  # asked along a stride before
+                return self._batch_quotes(names, n, when)
+            last = self._small_last.pop(key, None)
+            self._small_last[key] = n  # most recently asked last
+            if len(self._small_last) > _BATCHES_KEPT:
+                del self._small_last[next(iter(self._small_last))]
+            if last is not None and 0 < n - last <= _BLOCK:
                 return self._batch_quotes(names, n, when)
             out: dict[str, dict[str, Any]] = {}
             errors: dict[str, str] = {}
@@ -646,9 +755,13 @@ class SimDataProvider(DataProvider):
 
     def _batch_quotes(self, names: list[str] | tuple[str, ...], n: int, when: datetime) -> dict[str, dict[str, Any]]:
         key = tuple(names)
-        batch = self._batches.pop(key, None)
+        batches = self._batches
+        batch = batches.get(key)
         errors: dict[str, str] = {}
-        if batch is None:
+        if batch is not None and next(reversed(batches)) != key:
+            del batches[key]
+            batches[key] = batch  # most recently used last
+        elif batch is None:
             states: list[_Symbol] = []
             seen: set[str] = set()
             for name in names:
@@ -662,13 +775,13 @@ class SimDataProvider(DataProvider):
                     states.append(self._symbol(sym))
             batch = _Batch(states)
             batch.errors = errors
-        self._batches[key] = batch  # most recently used last
-        while len(self._batches) > _BATCHES_KEPT:
-            del self._batches[next(iter(self._batches))]
-        errors = dict(batch.errors)
+            batches[key] = batch  # most recently used last
+            while len(batches) > _BATCHES_KEPT:
+                del batches[next(iter(batches))]
+        errors = dict(batch.errors) if batch.errors else {}
         out = batch.quotes(n, when, errors)
         # trading hours: one calendar look-up per asset class; a closed market's quotes stand at its close
-        closed = [cls for cls in batch.classes if cls != CRYPTO and not calendar.is_open(cls, when)]
+        closed = [cls for cls in batch.sessions if not calendar.is_open(cls, when)] if batch.sessions else None
         if closed:
             for state in batch.states:
                 if state.asset_class in closed and state.symbol in out:

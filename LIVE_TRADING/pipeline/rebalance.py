@@ -298,7 +298,9 @@ def rebalance_checked(
         return result
     if held is None:
         held = _held(broker.get_positions())
-    result.pending = pending_by_symbol(broker.get_open_orders())
+    open_orders = broker.get_open_orders()
+    if open_orders:
+        result.pending = pending_by_symbol(open_orders)
     if result.pending:
         held = net_holdings(held, result.pending)
 
@@ -350,7 +352,8 @@ def rebalance_checked(
             skip_log.add_below_min_many(below)
 
     # Sells first: their proceeds pay for the buys.
-    plan.sort(key=lambda t: (t["side"] != SIDE_SELL, t["symbol"]))
+    if len(plan) > 1:
+        plan.sort(key=lambda t: (t["side"] != SIDE_SELL, t["symbol"]))
     for n, trade in enumerate(plan, 1):
         sym, side, qty, quote = trade["symbol"], trade["side"], trade["qty"], trade["quote"]
         limit = None

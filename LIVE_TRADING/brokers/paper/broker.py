@@ -432,7 +432,8 @@ class PaperBroker(MarketHotPath, OrderManagement, OrderFlow):
 
     def get_open_orders(self) -> list[dict[str, Any]]:
         with self._lock:
-            self._expire_due(self._clock())
+            if self._state.expiries:  # (a day order may have expired since)
+                self._expire_due(self._clock())
             return [o.result() for o in self._state.open.values()]
 
     def get_positions(self) -> dict[str, float]:
@@ -555,6 +556,13 @@ class PaperBroker(MarketHotPath, OrderManagement, OrderFlow):
         with self._lock:
             now = self._clock()
             latest = now + self._max_future  # a later timestamp is refused (_check_future says why)
+            if type(quotes) is dict:  # what providers return: usually all ``Quote``, none from the future
+                for q in items:
+                    if type(q) is not Quote or quote_field(q, "timestamp") > latest:
+                        break
+                else:
+                    self._on_quotes(items, now)
+                    return
             checked = []
             for q in items:
                 if type(q) is Quote:  # built, and so checked, by make_quote

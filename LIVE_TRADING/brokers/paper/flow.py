@@ -13,7 +13,7 @@ from __future__ import annotations
 import heapq
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -228,7 +228,7 @@ class OrderFlow:
                 self._hours, sym, now, quote, asset_classes=self._asset_classes):
             self._match(book, quote, now)
 
-    def _on_quotes(self, quotes: Sequence[dict[str, Any]], now: datetime) -> None:
+    def _on_quotes(self, quotes: Iterable[dict[str, Any]], now: datetime) -> None:
         """``_on_quote`` for each of ``quotes`` in turn, with the same effects; a batch's cheap path.
 
         A quote for a symbol with nothing that can react to it (no order book, no
@@ -240,6 +240,16 @@ class OrderFlow:
         held_quotes, avail, st = self._quotes, self._avail, self._state
         books, trailing = st.books, st.trailing
         get = quote_field  # quote fields, read fast (the batch is dicts: Quote or make_quote's)
+        if not (st.expiries or books or trailing or self._respect_size):
+            # nothing in the account can react to a quote, and displayed sizes are not tracked: store them
+            for quote in quotes:
+                sym = get(quote, "symbol")
+                held = held_quotes.get(sym)
+                if held is not None and get(quote, "timestamp") < held["timestamp"]:
+                    self._on_quote(quote, now)  # out of order: ignored there, saying so
+                else:
+                    held_quotes[sym] = quote
+            return
         for quote in quotes:
             sym = get(quote, "symbol")
             held = held_quotes.get(sym)
