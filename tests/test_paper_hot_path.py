@@ -18,6 +18,7 @@ import pytest
 
 from LIVE_TRADING.brokers.paper import PaperBroker
 from LIVE_TRADING.brokers.paper.orders import PaperOrder
+from LIVE_TRADING.brokers.paper.verify import verify_account
 from LIVE_TRADING.brokers.validation import OrderRequest
 from LIVE_TRADING.common.clock import ManualClock
 from LIVE_TRADING.common.journal import read_records
@@ -102,6 +103,7 @@ def _run(root: Path, order_type: str, **kw: Any) -> dict[str, Any]:
         "outcomes": outcomes, "keys": [list(o[1]) for o in outcomes if o[0] == "ok"], "cash": b.get_cash(), "positions": b.get_positions(), "fills": b.get_fills(),
         "orders": b.get_orders(), "open": b.get_open_orders(), "summary": b.get_account_summary(),
         "details": b.get_position_details(),
+        "by_id": [b.get_order(o[1]["order_id"]) for o in outcomes if o[0] == "ok"],
     }
     b.close()
     skip = {"run_id", "wall", "pid", "host", "tag", "crc", "settings"}
@@ -152,3 +154,47 @@ def test_market_constructor_matches_init() -> None:
             assert getattr(fast, name) == getattr(slow, name), name
         assert fast.result() == slow.result()
         assert fast.spec() == slow.spec()
+
+
+def _window_run(root: Path, order_type: str, resume: bool = False) -> dict[str, Any]:
+    """Market orders past a terminal window of 3 (plus a resting limit), then what a caller can read back."""
+    clock = ManualClock()
+    b = PaperBroker(log_dir=root, clock=clock, initial_cash=100_000, slippage_bps=5, fee_bps=2,
+                    keep_terminal_orders=3, snapshot_every=4, resume=resume)
+    b.set_quote("AAPL", 100.0, 100.04)
+    b.set_quote("MSFT", 300.0, 300.3)
+    if not resume:
+        b.submit_order("AAPL", "BUY", 1, "limit", 90.0)  # rests: stays in memory whatever the window
+        for i in range(8):
+            b.submit_order("AAPL" if i % 2 else "MSFT", "BUY" if i < 5 else "SELL", 1 + i % 3 if i < 5 else 1, order_type)
+            clock.advance(seconds=1)
+    st = b._state
+    ids = [f"{st.tag}-{seq}" for seq in range(st.epoch_seq + 1, b.journal.seq + 1)]
+    view = {
+        "orders": [b.get_order(oid) for oid in ids if _is_order(b, oid)],
+        "fills": b.get_fills(), "cash": b.get_cash(), "positions": b.get_positions(),
+        "in_memory": (len(st.terminal), len(st.fills)), "open": b.get_open_orders(),
+    }
+    tag, run_id = st.tag, b.run_id
+    b.close()
+    return _tagless(view, tag, run_id)
+
+
+def _is_order(b: PaperBroker, oid: str) -> bool:
+    try:
+        b.get_order(oid)
+    except Exception:
+        return False
+    return True
+
+
+def test_compact_orders_leave_memory_and_come_back_like_any_order(tmp_path: Path) -> None:
+    """Hot-path orders are kept compact (``PaperState.apply_market``): the window, reads and recovery match."""
+    fast = _window_run(tmp_path / "fast", "market")
+    general = _window_run(tmp_path / "general", "MARKET")
+    assert fast == general
+    assert len(fast["orders"]) == 9 and len(fast["fills"]) == 8 and len(fast["open"]) == 1
+    assert fast["in_memory"] == [3, 3]  # older ended orders and fills are read back from the journal
+    resumed = _window_run(tmp_path / "fast", "market", resume=True)  # rebuilt from snapshot + records
+    assert {k: v for k, v in resumed.items() if k != "in_memory"} == {k: v for k, v in fast.items() if k != "in_memory"}
+    assert verify_account(tmp_path / "fast" / "default")["ok"]  # replays with a window of 0
