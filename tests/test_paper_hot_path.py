@@ -17,9 +17,7 @@ from typing import Any
 import pytest
 
 from LIVE_TRADING.brokers.paper import PaperBroker
-from LIVE_TRADING.brokers.paper.orders import PaperOrder
 from LIVE_TRADING.brokers.paper.verify import verify_account
-from LIVE_TRADING.brokers.validation import OrderRequest
 from LIVE_TRADING.common.clock import ManualClock
 from LIVE_TRADING.common.journal import read_records
 from LIVE_TRADING.data.quotes import make_quote
@@ -142,18 +140,6 @@ def test_the_hot_path_is_taken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     b.submit_order("AAPL", "BUY", 1, "MARKET")
     assert len(calls) == 1
     b.close()
-
-
-def test_market_constructor_matches_init() -> None:
-    """``PaperOrder.market`` sets every slot as ``PaperOrder(id, OrderRequest(...), created)`` does."""
-    now = ManualClock()()
-    for side, is_buy in (("BUY", True), ("SELL", False)):
-        fast = PaperOrder.market("t-1", "AAPL", side, is_buy, 2.0, now)
-        slow = PaperOrder("t-1", OrderRequest("AAPL", side, 2.0), now)
-        for name in PaperOrder.__slots__:
-            assert getattr(fast, name) == getattr(slow, name), name
-        assert fast.result() == slow.result()
-        assert fast.spec() == slow.spec()
 
 
 def _window_run(root: Path, order_type: str, resume: bool = False) -> dict[str, Any]:

@@ -13,12 +13,10 @@ from typing import Any
 
 from LIVE_TRADING.brokers.validation import OrderRequest
 from LIVE_TRADING.common.constants import (
-    ORDER_TYPE_MARKET,
     ORDER_TYPE_TRAILING_STOP,
     SIDE_BUY,
     STATUS_NEW,
     STATUS_PARTIALLY_FILLED,
-    TIF_GTC,
 )
 
 VENUE = "paper"
@@ -108,48 +106,6 @@ class PaperOrder:
         self.parent_order_id: str | None = None
         self.order_list_id: str | None = None
         self.list_role: str | None = None
-
-    @classmethod
-    def market(cls, order_id: str, symbol: str, side: str, is_buy: bool, qty: float, created: datetime) -> PaperOrder:
-        """``PaperOrder(order_id, OrderRequest(symbol, side, qty), created)`` for a clean request, faster.
-
-        The hot path's constructor (a market order, gtc, no client id): every
-        slot set as ``__init__`` sets it (a test compares the two slot by slot).
-        """
-        self = cls.__new__(cls)
-        self.order_id = order_id
-        self.client_order_id = None
-        self.symbol = symbol
-        self.side = side
-        self.is_buy = is_buy
-        self.order_type = ORDER_TYPE_MARKET
-        self.qty = qty
-        self.limit_price = None
-        self.stop_price = None
-        self.tif = TIF_GTC
-        self.created = created
-        self.expires_at = None
-        self.status = STATUS_NEW
-        self.filled_qty = 0.0
-        self.filled_notional = 0.0
-        self.fee = 0.0
-        self.nfills = 0
-        self.triggered = False
-        self.reserved_cash = 0.0
-        self.reserved_qty = 0.0
-        self.queue = None
-        self.queue_token = 0
-        self.resting = None
-        self.seq = 0
-        self.rest_seq = 0
-        self.cap_price = None
-        self.trail_amount = None
-        self.trail_percent = None
-        self.limit_offset = None
-        self.parent_order_id = None
-        self.order_list_id = None
-        self.list_role = None
-        return self
 
     @property
     def is_trailing(self) -> bool:
