@@ -97,6 +97,7 @@ several threads.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import os
@@ -749,10 +750,14 @@ class PaperBroker(MarketHotPath, OrderManagement, OrderFlow):
         raise OrderNotFoundError(oid)
 
 
+#: ``utc_now`` without its Python frame (the clock is read once per order): ``datetime.now(UTC)`` itself
+_UTC_NOW: Clock = functools.partial(datetime.now, UTC)
+
+
 def _checked_clock(clock: Any) -> Clock:
     """``clock`` if it is a callable returning an aware datetime; ``ConfigError`` otherwise."""
-    if clock is None:
-        return utc_now
+    if clock is None or clock is utc_now:
+        return _UTC_NOW
     if not callable(clock):
         raise ConfigError(f"clock must be a callable returning an aware UTC datetime, got {clock!r}")
     try:
