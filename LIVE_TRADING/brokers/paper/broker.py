@@ -752,11 +752,18 @@ class PaperBroker(MarketHotPath, OrderManagement, OrderFlow):
 
 #: ``utc_now`` without its Python frame (the clock is read once per order): ``datetime.now(UTC)`` itself
 _UTC_NOW: Clock = functools.partial(datetime.now, UTC)
+_SYSTEM_CLOCK = utc_now
 
 
 def _checked_clock(clock: Any) -> Clock:
-    """``clock`` if it is a callable returning an aware datetime; ``ConfigError`` otherwise."""
-    if clock is None or clock is utc_now:
+    """``clock`` if it is a callable returning an aware datetime; ``ConfigError`` otherwise.
+
+    No clock is the system clock, ``utc_now`` (read from this module when called, so a
+    test may stand a fixed time in for it); the real one is replaced by ``_UTC_NOW``.
+    """
+    if clock is None:
+        clock = utc_now
+    if clock is _SYSTEM_CLOCK:
         return _UTC_NOW
     if not callable(clock):
         raise ConfigError(f"clock must be a callable returning an aware UTC datetime, got {clock!r}")
