@@ -152,8 +152,8 @@ class Journal:
         """``append`` that returns the ``seq`` and leaves ``payload`` as it is (the paper broker's hot path).
 
         The common case (the one writer, durability ``flush`` or ``fsync``, not a
-        snapshot, room left in the segment) is ``encode_line`` and ``_put``
-        written out here: this runs once per order.
+        snapshot, room left in the segment) goes straight to ``_put``, with
+        ``encode_line`` written out here: this runs once per order.
         """
         try:
             body = _dumps(payload, _default)  # ``encode_payload``
@@ -165,28 +165,11 @@ class Journal:
             seq = self.seq + 1
             head = LINE_HEAD % (seq, body[1:-1])  # ``encode_line``
             line = LINE_TAIL % (head, _crc32(head))
-            size = self._size + len(line)
-            fd = self._fd
-            if (fd is None or self._broken or self.durability == "none" or payload["event"] == "snapshot"
-                    or size > self.segment_max_bytes):
+            if (self._broken or self.durability == "none" or payload["event"] == "snapshot"
+                    or self._size + len(line) > self.segment_max_bytes):
                 self._write(seq, line, payload["event"] == "snapshot")
-            else:  # ``_put``: one line to the open segment, handed to the OS now
-                try:
-                    written = os.write(fd, line)
-                    while written < len(line):
-                        written += os.write(fd, line[written:])
-                    if self.durability == "fsync":
-                        os.fsync(fd)
-                except OSError as exc:
-                    self._cut_back()
-                    raise JournalError(f"Journal write to {self.path} failed: {exc}") from exc
-                self._size = size
-                if self._crc is not None:  # ``_crc_add``
-                    pending = self._crc_pending
-                    pending += line
-                    if len(pending) >= _CRC_CHUNK:
-                        self._crc = _crc32(pending, self._crc)
-                        pending.clear()
+            else:  # the common case of ``_write``: one line to the open segment, handed to the OS now
+                self._put(line)
             self.seq = seq
         return seq
 
