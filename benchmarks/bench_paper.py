@@ -154,29 +154,41 @@ def bench_memory(big: int) -> None:
           f"median {statistics.median(pauses) * 1e3 if pauses else 0:.2f} ms")
 
 
-def bench_quote_scaling(rounds: int = 20_000) -> None:
-    results = {}
+def bench_quote_scaling(rounds: int = 20_000, repeats: int = 7) -> None:
+    """``set_quote`` on a broker with no resting order and on one with 10,000: both built first, then timed
+    alternately ``repeats`` times (medians), so a busy moment of the machine skews both alike."""
+    brokers, dirs = {}, []
+    syms = [f"S{i:03d}" for i in range(100)]
     for resting in (0, 10_000):
-        with tempfile.TemporaryDirectory() as d:
-            b = PaperBroker(initial_cash=1e12, log_dir=d)
-            syms = [f"S{i:03d}" for i in range(100)]
-            for s in syms:
-                b.set_quote(s, 100.0, 100.1, 1e6, 1e6)
-            for i in range(resting):
-                s = syms[i % 100]
-                if i % 2:
-                    b.submit_order(s, "BUY", 1, "limit", 50.0 - (i % 7))  # far below the market
-                else:
-                    b.submit_order(s, "BUY", 1, "stop", stop_price=200.0 + (i % 7))  # far above
+        d = tempfile.TemporaryDirectory()
+        dirs.append(d)
+        b = PaperBroker(initial_cash=1e12, log_dir=d.name)
+        for s in syms:
+            b.set_quote(s, 100.0, 100.1, 1e6, 1e6)
+        for i in range(resting):
+            s = syms[i % 100]
+            if i % 2:
+                b.submit_order(s, "BUY", 1, "limit", 50.0 - (i % 7))  # far below the market
+            else:
+                b.submit_order(s, "BUY", 1, "stop", stop_price=200.0 + (i % 7))  # far above
+        brokers[resting] = b
+    times: dict[int, list[float]] = {0: [], 10_000: []}
+    for _ in range(repeats):
+        for resting, b in brokers.items():
             set_quote = b.set_quote
+            gc.collect()
             t0 = time.perf_counter()
             for k in range(rounds):
                 px = 100.0 + (k % 10) * 0.01
                 set_quote("S000", px, px + 0.1, 1e6, 1e6)
-            results[resting] = (time.perf_counter() - t0) / rounds
-            b.close()
+            times[resting].append((time.perf_counter() - t0) / rounds)
+    for b in brokers.values():
+        b.close()
+    for d in dirs:
+        d.cleanup()
+    results = {k: statistics.median(v) for k, v in times.items()}
     print(f"set_quote, 0 / 10,000 resting: {results[0] * 1e6:8.2f} / {results[10_000] * 1e6:.2f} us"
-          f"   ratio {results[10_000] / results[0]:.2f}x (100 symbols, none crossing)")
+          f"   ratio {results[10_000] / results[0]:.2f}x (100 symbols, none crossing; medians of {repeats})")
 
 
 def bench_resume(sizes: list[int]) -> None:
