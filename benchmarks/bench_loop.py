@@ -12,10 +12,12 @@ every step; trades below ``min_trade_value`` are skipped, the others are market
 orders), warm-up on. The symbols ``S000`` ... ``S099`` are declared crypto and
 the sim universe ``any`` in a copy of the repository's config made for the run,
 so every step trades: no market hours, no unknown-symbol refusals. Each figure
-is the median of ``--repeat`` runs, each on a fresh broker (the first run of a
-process also builds the sim's table of normal quantiles, a few tenths of a
-second, which the median leaves out); the targets of issue 13 (>= 60,000
-steps/s at 1 symbol, >= 5,000 at 100) are printed next to it.
+is the median of ``--repeat`` runs, each on a fresh broker, after a short
+first run (it builds the sim's table of normal quantiles, a few tenths of a
+second) and after freezing the start-up heap as the CLI's ``run`` does before
+its loop (``LIVE_TRADING.common.heap.freeze_startup_heap``; ``--no-freeze``
+measures without it); the targets of issue 13 (>= 60,000 steps/s at 1
+symbol, >= 5,000 at 100) are printed next to it.
 
 ``--baseline DIR`` also runs the very same measurement on another checkout
 (e.g. ``/path/to/main`` before a change), in a subprocess, alternating with
@@ -31,6 +33,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import cProfile
+import gc
 import os
 import pstats
 import statistics
@@ -101,16 +104,31 @@ def one_run(n_symbols: int, steps: int, log_dir: str, profile: cProfile.Profile 
     return elapsed, len(result.orders)
 
 
-def run_elsewhere(checkout: str, n_symbols: int, steps: int) -> float:
-    """CPU seconds of ``one_run`` executed against the package in ``checkout`` (a subprocess)."""
+def settle(freeze: bool) -> None:
+    """What the CLI's ``run`` does once its setup is done, before the loop: ``freeze_startup_heap``
+    (``LIVE_TRADING/common/heap.py``: a last full collection, then ``gc.freeze()``), written out here so
+    that a ``--baseline`` checkout without it is measured under the same conditions."""
+    if freeze:
+        gc.collect()
+        gc.freeze()
+
+
+def run_elsewhere(checkout: str, n_symbols: int, steps: int, freeze: bool) -> float:
+    """CPU seconds of ``one_run`` executed against the package in ``checkout`` (a subprocess).
+
+    The subprocess first makes a short run (as the first run of this process builds the sim's table of
+    normal quantiles outside the timed runs), then settles its heap as this process did."""
     code = (
         "import sys, tempfile; sys.path.insert(0, sys.argv[2]);"
         "import bench_loop as b; assert b.run_loop.__code__.co_filename.startswith(sys.argv[1]);"
-        "d = tempfile.mkdtemp(); print(b.one_run(int(sys.argv[3]), int(sys.argv[4]), d)[0])"
+        "n, steps, freeze = int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == '1';"
+        "b.one_run(n, 20, tempfile.mkdtemp()); b.settle(freeze);"
+        "print(b.one_run(n, steps, tempfile.mkdtemp())[0])"
     )
     env = {**os.environ, "PYTHONPATH": checkout, "BENCH_LOOP_PACKAGE_ROOT": checkout}
     out = subprocess.run(
-        [sys.executable, "-c", code, checkout, str(Path(__file__).resolve().parent), str(n_symbols), str(steps)],
+        [sys.executable, "-c", code, checkout, str(Path(__file__).resolve().parent), str(n_symbols), str(steps),
+         "1" if freeze else "0"],
         capture_output=True, text=True, env=env, check=True,
     )
     return float(out.stdout.strip().splitlines()[-1])
@@ -123,10 +141,17 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="runs per figure (the median is printed)")
     parser.add_argument("--baseline", help="another checkout to measure side by side (e.g. main before a change)")
     parser.add_argument("--profile", action="store_true", help="also print a cProfile of one run of each size")
+    parser.add_argument("--no-freeze", action="store_true",
+                        help="leave the start-up heap in the collector's scans (the CLI's run freezes it)")
     args = parser.parse_args()
+    freeze = not args.no_freeze
 
     print(f"run_loop, sim provider + PaperBroker (journal on), 1m bars, equal_weight every step, "
-          f"median of {args.repeat} (CPU time)")
+          f"median of {args.repeat} (CPU time); start-up heap "
+          f"{'frozen after setup, as the CLI run does' if freeze else 'not frozen (--no-freeze)'}")
+    with tempfile.TemporaryDirectory() as tmp:
+        one_run(1, 20, tmp)  # the first run of a process builds the sim's table of normal quantiles
+    settle(freeze)
     for n_symbols, steps in ((1, args.steps), (100, args.steps_100)):
         rates, base_rates, orders = [], [], 0
         for _ in range(args.repeat):
@@ -134,7 +159,7 @@ def main() -> None:
                 elapsed, orders = one_run(n_symbols, steps, tmp)
             rates.append(steps / elapsed)
             if args.baseline:
-                base_rates.append(steps / run_elsewhere(args.baseline, n_symbols, steps))
+                base_rates.append(steps / run_elsewhere(args.baseline, n_symbols, steps, freeze))
         median = statistics.median(rates)
         target = TARGETS[n_symbols]
         print(

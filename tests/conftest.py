@@ -11,6 +11,7 @@ Use ``write_config(...)`` to run a test against other settings.
 from __future__ import annotations
 
 import copy
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,7 @@ def isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     reload_config()
     yield path
     reload_config()
+    gc.unfreeze()  # a CLI run in this process froze its heap (``freeze_startup_heap``): the next test starts clean
 
 
 @pytest.fixture

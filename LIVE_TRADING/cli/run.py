@@ -40,6 +40,7 @@ from LIVE_TRADING.cli.safety import (
 )
 from LIVE_TRADING.cli.session import RunSession, announce_opened, open_run_session
 from LIVE_TRADING.common.exceptions import UnknownSymbolError
+from LIVE_TRADING.common.heap import freeze_startup_heap
 from LIVE_TRADING.data.provider import require_known
 from LIVE_TRADING.data.quotes import mid_price
 from LIVE_TRADING.pipeline import PipelineConfig, RunResult, StepInfo, rebalance, run_loop, warm_history
@@ -134,6 +135,7 @@ def cmd_run(args: argparse.Namespace, out: Output, venue: str) -> int:
         if not session.simulated and not out.json_mode:
             out.note(f"Real-time run on {venue}: {session.steps} steps, one every {session.interval_s:g} s "
                      "(--interval-s to change). Ctrl-C stops cleanly.")
+        freeze_startup_heap()  # setup is done: the collector leaves the start-up objects alone from here on
         with _monitoring(args, session), _progress(out, session.steps) as on_step, _sigterm_as_interrupt():
             result = run_loop(
                 session.broker, session.provider, strategy, session.steps,
