@@ -62,6 +62,15 @@ def _state_of(broker: PaperBroker) -> dict:
     }
 
 
+def _feed(broker: PaperBroker, quotes: list[Quote] | dict[str, Quote], one_at_a_time: bool) -> None:
+    """Give ``broker`` these quotes in one ``apply_quotes`` call, or one ``set_quote`` each, in order."""
+    if not one_at_a_time:
+        broker.apply_quotes(quotes)
+        return
+    for q in quotes.values() if isinstance(quotes, dict) else quotes:
+        broker.set_quote(q["symbol"], q["bid"], q["ask"], q["bid_size"], q["ask_size"], timestamp=q["timestamp"])
+
+
 def test_a_batch_of_quotes_does_what_the_same_quotes_one_at_a_time_do(clock, tmp_path):
     """apply_quotes' batch intake (quotes stored without matching when nothing can react) leaves the account
     and its journal exactly as the same quotes set one by one: fills, a triggered stop, an older quote ignored."""
@@ -73,12 +82,7 @@ def test_a_batch_of_quotes_does_what_the_same_quotes_one_at_a_time_do(clock, tmp
         t0 = clock()
 
         def feed(quotes: list[Quote]) -> None:
-            if one_at_a_time:
-                for q in quotes:
-                    broker.set_quote(q["symbol"], q["bid"], q["ask"], q["bid_size"], q["ask_size"],
-                                     timestamp=q["timestamp"])
-            else:
-                broker.apply_quotes(quotes)
+            _feed(broker, quotes, one_at_a_time)
 
         feed([make_quote(s, p, p + 0.1, 50, 50, t0) for s, p in (("AAPL", 100.0), ("MSFT", 300.0), ("TSLA", 200.0))])
         broker.submit_order("AAPL", "BUY", 10, "limit", 99.0)
@@ -118,12 +122,7 @@ def test_a_dict_of_quotes_with_nothing_resting_does_what_the_same_quotes_one_at_
         t0 = clock()
 
         def feed(quotes: dict[str, Quote]) -> None:
-            if one_at_a_time:
-                for q in quotes.values():
-                    broker.set_quote(q["symbol"], q["bid"], q["ask"], q["bid_size"], q["ask_size"],
-                                     timestamp=q["timestamp"])
-            else:
-                broker.apply_quotes(quotes)
+            _feed(broker, quotes, one_at_a_time)
 
         feed({s: make_quote(s, p, p + 0.1, 50, 50, t0) for s, p in (("AAPL", 100.0), ("MSFT", 300.0),
                                                                       ("TSLA", 200.0))})

@@ -280,6 +280,21 @@ def test_unknown_keyword_refused(clock):
 # -- the numpy batch path ----------------------------------------------------------
 
 
+def _same_as_one_at_a_time(batched, single, clocks, symbols, seconds) -> dict:
+    """At each of ``seconds`` after START (all ``clocks`` set to it), ``batched.get_multiple_quotes`` gives
+    exactly ``single.get_quote`` of each symbol; returns the last batch of quotes."""
+    origin = datetime.fromisoformat(START)
+    quotes: dict = {}
+    for second in seconds:
+        for clock in clocks:
+            clock.set(origin + timedelta(seconds=second))
+        quotes = batched.get_multiple_quotes(symbols)
+        assert list(quotes) == symbols and not batched.last_errors
+        for sym in symbols:
+            assert quotes[sym] == single.get_quote(sym), (second, sym)
+    return quotes
+
+
 def test_batch_of_many_symbols_gives_the_same_bits_as_one_symbol_at_a_time():
     from LIVE_TRADING.data.sim import VECTOR_MIN_SYMBOLS
 
@@ -289,13 +304,9 @@ def test_batch_of_many_symbols_gives_the_same_bits_as_one_symbol_at_a_time():
     single = SimDataProvider(seed=5, clock=one_clock, symbols={"S03": {"start_price": 7.0, "volatility": 0.9}})
     origin = datetime.fromisoformat(START)
     # forward in small and big jumps, across block ends, and back before the start
-    for offset in [0, 1, 60, 61, 3600, 65535, 65536, 65537, 200_000, 90, -1, -86400 * 40, 86400 * 3 + 17]:
-        batch_clock.set(origin + timedelta(seconds=offset))
-        one_clock.set(origin + timedelta(seconds=offset))
-        quotes = batched.get_multiple_quotes(symbols)
-        assert list(quotes) == symbols and not batched.last_errors
-        for sym in symbols:
-            assert quotes[sym] == single.get_quote(sym), (offset, sym)
+    quotes = _same_as_one_at_a_time(batched, single, (batch_clock, one_clock), symbols,
+                                    [0, 1, 60, 61, 3600, 65535, 65536, 65537, 200_000, 90, -1, -86400 * 40,
+                                     86400 * 3 + 17])
     # and a fresh provider asked only once, far away, agrees with both
     fresh_clock = ManualClock(START)
     fresh = SimDataProvider(seed=5, clock=fresh_clock, symbols={"S03": {"start_price": 7.0, "volatility": 0.9}})
@@ -314,14 +325,8 @@ def test_batch_quotes_computed_ahead_along_a_stride_are_the_same_bits(count):
     batched = SimDataProvider(seed=3, clock=batch_clock, symbols=params)
     single = SimDataProvider(seed=3, clock=one_clock, symbols=params)
     # a run: one minute per step, across a block end (2**16 s), then a jump back and a new stride
-    seconds = [65_000 + 60 * step for step in range(300)] + [10, 3610, 7210, 10_810]
-    for second in seconds:
-        batch_clock.set(origin + timedelta(seconds=second))
-        one_clock.set(origin + timedelta(seconds=second))
-        quotes = batched.get_multiple_quotes(symbols)
-        assert list(quotes) == symbols and not batched.last_errors
-        for sym in symbols:
-            assert quotes[sym] == single.get_quote(sym), (second, sym)
+    _same_as_one_at_a_time(batched, single, (batch_clock, one_clock), symbols,
+                           [65_000 + 60 * step for step in range(300)] + [10, 3610, 7210, 10_810])
     # the same seconds asked of fresh providers, by plain descent, agree
     for second in (65_000 + 60 * 255, 65_000 + 60 * 256, 10_810):
         clock = ManualClock(START)
