@@ -28,7 +28,7 @@ timestamp as the time its close was known. Files labelled by the bar's
 then counts as known when the symbol's next bar starts (the last bar: one
 typical bar length after its start), so replay never looks ahead.
 
-Why one module of ~540 lines: loading and checking the two file shapes (quotes and bars) and
+Why one module of ~640 lines: loading and checking the two file shapes (quotes and bars) and
 stepping through them by the clock share the column checks and the time index.
 """
 

@@ -58,7 +58,7 @@ Config (``live_trading.data.sim``; keyword arguments override): ``seed``,
 ``size``, ``start_time``, and ``symbols`` with per-symbol overrides of the
 five market parameters, e.g. ``{"AAPL": {"start_price": 190.0}}``.
 
-Why one module of ~700 lines: the one-symbol path (``_Path``) and the batch path (``_Batch``, numpy
+Why one module of ~850 lines: the one-symbol path (``_Path``) and the batch path (``_Batch``, numpy
 over many symbols) must give identical prices from the same hash-based randomness; they sit beside
 the shared helpers so a reader can check that they agree.
 """

@@ -15,7 +15,7 @@ backtest) is kept compact: ``apply_market`` stores its result dict in
 ``orders`` (instead of a ``PaperOrder``) and its fill as the journal record's
 compact fill; ``order_result`` and ``fills_in_memory`` give the public shapes.
 
-Why one module of ~420 lines: every change of the paper account's state is an ``apply_*`` method of
+Why one module of ~510 lines: every change of the paper account's state is an ``apply_*`` method of
 this one class, on purpose: live trading and recovery both call these and nothing else changes
 state.
 """

@@ -44,7 +44,6 @@ def encode_payload(payload: dict[str, Any]) -> bytes:
 
 
 #: a line is ``LINE_HEAD % (seq, payload without its braces)``, then ``LINE_TAIL % (head, CRC-32 of head)``
-#: (``Journal.append_seq`` formats lines itself with these, to save a call per record)
 LINE_HEAD = b'{"seq":%d,%b'
 LINE_TAIL = b'%b,"crc":"%08x"}\n'
 

@@ -36,7 +36,7 @@ import orjson
 
 from LIVE_TRADING.common.clock import Clock, utc_now
 from LIVE_TRADING.common.exceptions import JournalCorruptError, JournalError
-from LIVE_TRADING.common.journal.format import LINE_HEAD, LINE_TAIL, _default, check_line, encode_line
+from LIVE_TRADING.common.journal.format import check_line, encode_line, encode_payload
 from LIVE_TRADING.common.journal.lock import AccountLock
 from LIVE_TRADING.common.journal.store import Scan, crc_of, list_segments, scan, segment_name, summary_path
 
@@ -45,7 +45,6 @@ DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
 _BUFFER_BYTES = 1 << 20
 #: written bytes are added to the segment's CRC-32 in blocks of this size
 _CRC_CHUNK = 1 << 16
-_dumps = orjson.dumps
 _crc32 = zlib.crc32
 
 
@@ -152,19 +151,17 @@ class Journal:
         """``append`` that returns the ``seq`` and leaves ``payload`` as it is (the paper broker's hot path).
 
         The common case (the one writer, durability ``flush`` or ``fsync``, not a
-        snapshot, room left in the segment) goes straight to ``_put``, with
-        ``encode_line`` written out here: this runs once per order.
+        snapshot, room left in the segment) goes straight to ``_put``.
         """
         try:
-            body = _dumps(payload, _default)  # ``encode_payload``
+            body = encode_payload(payload)
         except (TypeError, orjson.JSONEncodeError) as exc:
             raise JournalError(f"Journal record {payload.get('event')!r} cannot be encoded: {exc}") from exc
         with self._lock:
             if not self.exclusive:
                 return self._append_shared(body, payload.get("event") == "snapshot")
             seq = self.seq + 1
-            head = LINE_HEAD % (seq, body[1:-1])  # ``encode_line``
-            line = LINE_TAIL % (head, _crc32(head))
+            line = encode_line(seq, body)
             if (self._broken or self.durability == "none" or payload["event"] == "snapshot"
                     or self._size + len(line) > self.segment_max_bytes):
                 self._write(seq, line, payload["event"] == "snapshot")
