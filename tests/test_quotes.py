@@ -40,8 +40,9 @@ def test_apply_quotes_takes_checked_quotes_and_still_checks_plain_dicts(clock, t
     broker.close()
 
 
-def _state_of(broker: PaperBroker) -> dict:
-    """What a run can observe of the account: orders and fills (ids left out), positions, cash, held quotes."""
+def _closed_state(broker: PaperBroker) -> dict:
+    """What a run can observe of the account (orders and fills with ids left out, positions, cash, held quotes,
+    the journal), read before the broker is closed."""
     from LIVE_TRADING.common.journal import iter_records
 
     records = list(iter_records(broker.account_dir))
@@ -51,7 +52,7 @@ def _state_of(broker: PaperBroker) -> dict:
         text = json.dumps({k: v for k, v in record.items() if k not in ("wall", "settings", "run_id")}, default=str)
         return json.loads(text.replace(tag, "TAG"))
 
-    return {
+    state = {
         "open": sorted((o["symbol"], o["status"], o["filled_qty"]) for o in broker.get_open_orders()),
         "fills": [(f["symbol"], f["side"], f["qty"], f["fill_price"], f["timestamp"]) for f in broker.get_fills()],
         "positions": broker.get_positions(),
@@ -60,6 +61,8 @@ def _state_of(broker: PaperBroker) -> dict:
         "quotes": {s: broker.get_quote(s)["bid"] for s in ("AAPL", "MSFT", "TSLA")},
         "journal": [strip(r) for r in records],
     }
+    broker.close()
+    return state
 
 
 def _feed(broker: PaperBroker, quotes: list[Quote] | dict[str, Quote], one_at_a_time: bool) -> None:
@@ -97,9 +100,7 @@ def test_a_batch_of_quotes_does_what_the_same_quotes_one_at_a_time_do(clock, tmp
         t2 = clock()
         feed([make_quote("TSLA", 201.5, 201.6, 50, 50, t2), make_quote("AAPL", 98.0, 98.1, 50, 50, t2),
               make_quote("MSFT", 290.0, 290.1, 50, 50, t0)])  # older than the held one, no order: ignored too
-        state = _state_of(broker)
-        broker.close()
-        return state
+        return _closed_state(broker)
 
     batch, single = run(False, "batch"), run(True, "single")
     assert batch == single
@@ -133,9 +134,7 @@ def test_a_dict_of_quotes_with_nothing_resting_does_what_the_same_quotes_one_at_
               "MSFT": make_quote("MSFT", 250.0, 250.1, 50, 50, t0 - timedelta(seconds=5))})  # older: ignored
         broker.submit_order("AAPL", "BUY", 30)  # 20 displayed: with respect_quote_size, a worse price
         broker.submit_order("MSFT", "BUY", 2)
-        state = _state_of(broker)
-        broker.close()
-        return state
+        return _closed_state(broker)
 
     batch, single = run(False, "batch"), run(True, "single")
     assert batch == single

@@ -31,6 +31,16 @@ def _dt(value: Any) -> datetime | None:
     return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
+def public_fill(compact: dict[str, Any], order: Any, timestamp: datetime, currency: str) -> dict[str, Any]:
+    """The public ``Fill`` of a compact fill (``recovery.COMPACT_FILL_KEYS``, as an ``order`` record holds it).
+
+    ``order`` is a mapping with the order's ``order_id``, ``symbol`` and ``side``
+    (an ``order`` record's spec, or the result dict of a compact order);
+    ``timestamp`` is when the fill took place.
+    """
+    return {"order_id": order["order_id"], "timestamp": timestamp, "symbol": order["symbol"], "side": order["side"],
+            **compact, "fee_currency": currency, "venue": VENUE}
+
 class PaperOrder:
     """One order's live state."""
 
@@ -212,4 +222,4 @@ class PaperOrder:
         return order
 
 
-__all__ = ["LINK_FIELDS", "STATE_FIELDS", "VENUE", "PaperOrder"]
+__all__ = ["LINK_FIELDS", "STATE_FIELDS", "VENUE", "PaperOrder", "public_fill"]

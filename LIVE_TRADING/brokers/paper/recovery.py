@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from LIVE_TRADING.brokers.paper.orders import PaperOrder
+from LIVE_TRADING.brokers.paper.orders import PaperOrder, public_fill
 from LIVE_TRADING.brokers.paper.state import PaperState
 from LIVE_TRADING.common.constants import FINAL_STATUSES, ORDER_TYPE_MARKET, SIDE_BUY, STATUS_FILLED, TIF_GTC
 from LIVE_TRADING.common.exceptions import JournalCorruptError
@@ -57,8 +57,7 @@ def fill_of(rec: dict[str, Any]) -> dict[str, Any]:
 
 def full_fill(compact: dict[str, Any], spec: dict[str, Any], ts: Any, currency: str) -> dict[str, Any]:
     """The public ``Fill`` of a fill inside an ``order`` record (it took place at the record's ``ts``)."""
-    return {"order_id": spec["order_id"], "timestamp": _ts(ts), "symbol": spec["symbol"], "side": spec["side"],
-            **compact, "fee_currency": currency, "venue": "paper"}
+    return public_fill(compact, spec, _ts(ts), currency)
 
 
 def order_fills(rec: dict[str, Any], currency: str) -> list[dict[str, Any]]:

@@ -30,7 +30,7 @@ from typing import Any
 from LIVE_TRADING.brokers.paper import costs
 from LIVE_TRADING.brokers.paper.ledger import Position
 from LIVE_TRADING.brokers.paper.matching import AS_LIMIT, AS_OPEN, AS_STOP, SymbolBook
-from LIVE_TRADING.brokers.paper.orders import VENUE, PaperOrder
+from LIVE_TRADING.brokers.paper.orders import VENUE, PaperOrder, public_fill
 from LIVE_TRADING.brokers.validation import OrderRequest
 from LIVE_TRADING.common.constants import (
     FINAL_STATUSES,
@@ -488,17 +488,8 @@ class PaperState:
     def fills_in_memory(self) -> list[dict[str, Any]]:
         """The fills in memory as public ``Fill`` dicts (new ones), oldest first."""
         currency = self.currency
-        out = []
-        for _seq, f, order in self.fills:
-            if order is None:
-                out.append(dict(f))
-            else:
-                out.append({
-                    "order_id": order["order_id"], "fill_id": f["fill_id"], "timestamp": order["timestamp"],
-                    "symbol": order["symbol"], "side": order["side"], "qty": f["qty"], "fill_price": f["fill_price"],
-                    "notional": f["notional"], "fee": f["fee"], "fee_currency": currency, "venue": VENUE,
-                    "slippage_bps": f["slippage_bps"], "fee_bps": f["fee_bps"], "liquidity": f["liquidity"]})
-        return out
+        return [dict(f) if order is None else public_fill(f, order, order["timestamp"], currency)
+                for _seq, f, order in self.fills]
 
     def rest_kind(self, order: PaperOrder) -> str:
         """Where an accepted, unfilled order rests: the at-open, limit or stop queue."""
