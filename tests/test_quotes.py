@@ -10,7 +10,7 @@ import pytest
 
 from LIVE_TRADING.brokers.paper import PaperBroker
 from LIVE_TRADING.common.exceptions import InvalidQuoteError
-from LIVE_TRADING.data.quotes import Quote, is_checked, make_quote
+from LIVE_TRADING.data.quotes import Quote, QuoteBatch, is_checked, make_quote
 
 
 def test_make_quote_returns_a_checked_quote_that_is_a_plain_dict_to_everyone_else(clock):
@@ -65,8 +65,19 @@ def _closed_state(broker: PaperBroker) -> dict:
     return state
 
 
-def _feed(broker: PaperBroker, quotes: list[Quote] | dict[str, Quote], one_at_a_time: bool) -> None:
-    """Give ``broker`` these quotes in one ``apply_quotes`` call, or one ``set_quote`` each, in order."""
+def as_batch(quotes: dict[str, Quote]) -> QuoteBatch:
+    """The same quotes as a provider's ``QuoteBatch``: plain dicts, with their earliest and latest timestamps."""
+    stamps = [q["timestamp"] for q in quotes.values()]
+    return QuoteBatch({s: dict(q) for s, q in quotes.items()}, min(stamps), max(stamps))
+
+
+def _feed(broker: PaperBroker, quotes: list[Quote] | dict[str, Quote], one_at_a_time: bool | str) -> None:
+    """Give ``broker`` these quotes in one ``apply_quotes`` call (``"batch"``: as a ``QuoteBatch``), or one
+    ``set_quote`` each, in order."""
+    if one_at_a_time == "batch":
+        assert isinstance(quotes, dict)
+        broker.apply_quotes(as_batch(quotes))
+        return
     if not one_at_a_time:
         broker.apply_quotes(quotes)
         return
@@ -108,15 +119,17 @@ def test_a_batch_of_quotes_does_what_the_same_quotes_one_at_a_time_do(clock, tmp
     assert batch["quotes"] == {"AAPL": 98.0, "MSFT": 301.0, "TSLA": 201.5} and not batch["open"]
 
 
+@pytest.mark.parametrize("as_given", ["dict", "batch"])
 @pytest.mark.parametrize("respect_size", [False, True])
 def test_a_dict_of_quotes_with_nothing_resting_does_what_the_same_quotes_one_at_a_time_do(clock, tmp_path,
-                                                                                       respect_size):
-    """The intake of a provider's ``{symbol: Quote}`` when no order rests (the quotes are only stored): the same
-    account as one quote at a time, an older quote ignored, and with ``respect_quote_size`` the displayed size
-    of the newest quote prices the next market order."""
+                                                                                       respect_size, as_given):
+    """The intake of a provider's ``{symbol: Quote}`` or ``QuoteBatch`` when no order rests (the quotes are only
+    stored; a batch none older than the quotes held in one update): the same account as one quote at a time, an
+    older quote ignored, and with ``respect_quote_size`` the displayed size of the newest quote prices the next
+    market order."""
     from datetime import timedelta
 
-    def run(one_at_a_time: bool, where: str) -> dict:
+    def run(one_at_a_time: bool | str, where: str) -> dict:
         clock.set(datetime(2026, 1, 5, 15, 0, tzinfo=UTC))
         broker = PaperBroker(clock=clock, log_dir=tmp_path / where, fee_bps=1, slippage_bps=0,
                              respect_quote_size=respect_size)
@@ -134,14 +147,56 @@ def test_a_dict_of_quotes_with_nothing_resting_does_what_the_same_quotes_one_at_
               "MSFT": make_quote("MSFT", 250.0, 250.1, 50, 50, t0 - timedelta(seconds=5))})  # older: ignored
         broker.submit_order("AAPL", "BUY", 30)  # 20 displayed: with respect_quote_size, a worse price
         broker.submit_order("MSFT", "BUY", 2)
+        clock.advance(seconds=1)
+        feed({"TSLA": make_quote("TSLA", 210.0, 210.1, 50, 50, clock())})  # all newer than the held ones
         return _closed_state(broker)
 
-    batch, single = run(False, "batch"), run(True, "single")
+    batch, single = run(False if as_given == "dict" else "batch", "batch"), run(True, "single")
     assert batch == single
-    assert batch["quotes"] == {"AAPL": 101.0, "MSFT": 300.0, "TSLA": 200.0}
+    assert batch["quotes"] == {"AAPL": 101.0, "MSFT": 300.0, "TSLA": 210.0}
     assert batch["positions"]["AAPL"] == 60.0
     second_aapl = [f for f in batch["fills"] if f[0] == "AAPL"][1]
     if respect_size:  # bigger than the 20 displayed: filled in full at a worse price than the ask
         assert second_aapl[3] > 101.1
     else:
         assert second_aapl[3] == 101.1
+
+
+def test_a_quote_batch_is_taken_whole_only_when_none_of_it_is_older_or_from_the_future(clock, tmp_path):
+    """A ``QuoteBatch`` is checked once as a whole: one from the future is refused and nothing of it is kept; one
+    whose quotes are older than a held quote keeps the newer held quote and takes the others."""
+    from datetime import timedelta
+
+    broker = PaperBroker(clock=clock, log_dir=tmp_path, fee_bps=0, slippage_bps=0)
+    now = clock()
+    broker.set_quote("AAPL", 100.0, 100.1, 5, 5, timestamp=now)
+    earlier = now - timedelta(seconds=10)
+    broker.apply_quotes(as_batch({"AAPL": make_quote("AAPL", 90.0, 90.1, 5, 5, earlier),
+                                  "MSFT": make_quote("MSFT", 300.0, 300.1, 5, 5, earlier)}))
+    assert broker.get_quote("AAPL")["bid"] == 100.0  # the held one is newer: kept
+    assert broker.get_quote("MSFT")["bid"] == 300.0
+    future = now + timedelta(hours=1)
+    with pytest.raises(InvalidQuoteError, match="after the broker's clock"):
+        broker.apply_quotes(as_batch({"TSLA": make_quote("TSLA", 200.0, 200.1, 5, 5, now),
+                                      "MSFT": make_quote("MSFT", 310.0, 310.1, 5, 5, future)}))
+    assert broker.get_quote("MSFT")["bid"] == 300.0
+    with pytest.raises(Exception, match="TSLA"):
+        broker.get_quote("TSLA")  # nothing of the refused batch was taken
+    broker.close()
+
+
+def test_the_sim_provider_gives_a_batch_of_checked_plain_quotes(clock):
+    """A batch from the sim provider: plain dicts with ``make_quote``'s keys and the values ``make_quote``
+    would give them, stamped at the clock's second, which are the batch's oldest and newest."""
+    from LIVE_TRADING.data.sim import SimDataProvider
+
+    provider = SimDataProvider(seed=3, clock=clock)
+    symbols = [f"S{i:02d}" for i in range(12)]
+    batch = provider.get_multiple_quotes(symbols)
+    assert type(batch) is QuoteBatch and list(batch) == symbols
+    assert batch.oldest == batch.newest == clock().replace(microsecond=0)
+    for sym, quote in batch.items():
+        assert type(quote) is dict
+        rebuilt = make_quote(sym, quote["bid"], quote["ask"], quote["bid_size"], quote["ask_size"],
+                             quote["timestamp"], quote["market_open"])
+        assert quote == rebuilt

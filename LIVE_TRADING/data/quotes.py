@@ -7,6 +7,12 @@ so a consumer (``PaperBroker.apply_quotes``) can take it as it is instead of
 checking it again. Any other mapping (a plain ``dict`` built by hand, a copy
 made with ``dict(quote)``) is still checked. Treat a ``Quote`` as read-only:
 changing one after it was built defeats the mark.
+
+A provider that builds many quotes at once (the ``sim`` provider's batch
+path) returns a ``QuoteBatch`` instead: ``{symbol: quote}`` whose quotes are
+plain dicts, all checked as ``make_quote`` checks them when the batch was
+built, with their earliest and latest timestamps. A consumer checks the mark
+once for the whole batch, and reads its quotes at plain-``dict`` speed.
 """
 
 from __future__ import annotations
@@ -26,6 +32,24 @@ class Quote(dict[str, Any]):
     """A quote dict built (and so validated) by ``make_quote``; behaves exactly like a ``dict``."""
 
     __slots__ = ()
+
+
+class QuoteBatch(dict[str, dict[str, Any]]):
+    """``{symbol: quote}`` from one provider call, every quote checked as ``make_quote`` checks it.
+
+    The quotes are plain dicts with ``make_quote``'s keys (``market_open``
+    included) and float values; ``oldest`` and ``newest`` are the earliest and
+    the latest of their timestamps (aware UTC). Behaves exactly like a
+    ``dict``; ``dict(batch)`` is an ordinary dict again (checked as any other).
+    Treat it and its quotes as read-only, like a ``Quote``.
+    """
+
+    __slots__ = ("newest", "oldest")
+
+    def __init__(self, quotes: dict[str, dict[str, Any]], oldest: datetime, newest: datetime) -> None:
+        super().__init__(quotes)
+        self.oldest = oldest
+        self.newest = newest
 
 
 #: ``quote_field(quote, "bid")`` is ``quote["bid"]`` for any ``dict`` (a ``Quote`` included), read about twice as
@@ -139,4 +163,4 @@ def synthetic_quote(
     return make_quote(symbol, p - half, p + half, size, size, timestamp, market_open)
 
 
-__all__ = ["Quote", "finite_or_none", "is_checked", "make_quote", "mid_price", "quote_field", "synthetic_quote"]
+__all__ = ["Quote", "QuoteBatch", "finite_or_none", "is_checked", "make_quote", "mid_price", "quote_field", "synthetic_quote"]

@@ -95,7 +95,7 @@ from LIVE_TRADING.data.provider import (
     normalize_ohlcv,
     normalize_symbol,
 )
-from LIVE_TRADING.data.quotes import Quote, make_quote
+from LIVE_TRADING.data.quotes import Quote, QuoteBatch, make_quote
 
 logger = logging.getLogger(__name__)
 
@@ -404,9 +404,9 @@ class _Batch(_Descent):
         self._lo = self._hi = 0
         self.errors: dict[str, str] = {}  # symbols of the batch's list that are not valid symbols
         self._last: int | None = None  # the last second asked
-        #: quotes computed ahead along the last stride: second -> row of ``_rows`` (bids, asks, spreads)
+        #: quotes computed ahead along the last stride: second -> row of the arrays ``_rows`` (bids, asks, spreads)
         self._ahead: dict[int, int] = {}
-        self._rows: list[tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]] = []
+        self._rows: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._ahead_len = max(16, min(_AHEAD_MAX, _AHEAD_CELLS // max(len(states), 1)))
 
     def _z(self, counters: list[int]) -> np.ndarray:
@@ -446,7 +446,7 @@ class _Batch(_Descent):
                 stack.append((lo, hi, wlo, whi))
         return wlo
 
-    def quotes(self, n: int, when: datetime, errors: dict[str, str]) -> dict[str, dict[str, Any]]:
+    def quotes(self, n: int, when: datetime, errors: dict[str, str]) -> QuoteBatch:
         """Every symbol's quote at second ``n``, ``market_open: True`` (symbols whose price overflowed go to ``errors``).
 
         Checked here, once, instead of by ``make_quote`` per symbol: the mid is
@@ -465,12 +465,8 @@ class _Batch(_Descent):
         if row is None and last is not None and 0 < n - last <= _BLOCK:
             row = self._look_ahead(n, n - last)
         if row is not None:
-            row_bids, row_asks, row_spreads = self._rows[row]
-            return {
-                sym: Quote(symbol=sym, bid=b, ask=a, bid_size=size, ask_size=size, timestamp=when,
-                           spread_bps=sp, market_open=True)
-                for sym, b, a, size, sp in zip(self.symbols, row_bids, row_asks, self._sizes, row_spreads, strict=True)
-            }
+            bids, asks, spreads = self._rows  # type: ignore[misc]  # (set with ``_ahead``)
+            return self._batch(when, bids[row].tolist(), asks[row].tolist(), spreads[row].tolist())
         exponents = (self.drift * n + self.vol * self.at(n)).tolist()
         try:  # all symbols at once: the same IEEE operations, element by element, as the loop below
             growth = np.fromiter(map(math.exp, exponents), dtype=np.float64, count=len(exponents))
@@ -482,14 +478,9 @@ class _Batch(_Descent):
             bids, asks = mids - halves, mids + halves
             if bool(np.all((mids > 0.0) & (mids < math.inf) & (bids > 0.0))):
                 spreads = (asks - bids) / ((asks + bids) / 2.0) * 1e4
-                return {
-                    sym: Quote(symbol=sym, bid=b, ask=a, bid_size=size, ask_size=size, timestamp=when,
-                               spread_bps=sp, market_open=True)
-                    for sym, b, a, size, sp in zip(self.symbols, bids.tolist(), asks.tolist(), self._sizes,
-                                                   spreads.tolist(), strict=True)
-                }
+                return self._batch(when, bids.tolist(), asks.tolist(), spreads.tolist())
         # some symbol has no valid quote: one at a time, naming each failure
-        out: dict[str, dict[str, Any]] = {}
+        out = QuoteBatch({}, when, when)
         exp = math.exp
         inf = math.inf
         for (sym, start_price, half_spread, size), e in zip(self._fixed, exponents, strict=True):
@@ -508,9 +499,21 @@ class _Batch(_Descent):
             if not bid > 0.0:
                 errors[sym] = f"Invalid quote for {sym}: bid {bid:g} must be > 0 (spread_bps too large)"
                 continue
-            out[sym] = Quote(symbol=sym, bid=bid, ask=ask, bid_size=size, ask_size=size, timestamp=when,
-                             spread_bps=(ask - bid) / ((ask + bid) / 2.0) * 1e4, market_open=True)
+            out[sym] = {"symbol": sym, "bid": bid, "ask": ask, "bid_size": size, "ask_size": size, "timestamp": when,
+                        "spread_bps": (ask - bid) / ((ask + bid) / 2.0) * 1e4, "market_open": True}
         return out
+
+    def _batch(self, when: datetime, bids: list[float], asks: list[float], spreads: list[float]) -> QuoteBatch:
+        """The ``QuoteBatch`` of checked bids, asks and spreads (one per symbol, in order) at ``when``.
+
+        Plain dicts with ``make_quote``'s keys, built as literals (a ``Quote`` per
+        symbol would cost a keyword call each): the batch carries the mark.
+        """
+        return QuoteBatch(
+            {sym: {"symbol": sym, "bid": b, "ask": a, "bid_size": size, "ask_size": size, "timestamp": when,
+                   "spread_bps": sp, "market_open": True}
+             for sym, b, a, size, sp in zip(self.symbols, bids, asks, self._sizes, spreads, strict=True)},
+            when, when)
 
     def _look_ahead(self, n: int, stride: int) -> int | None:
         """Compute the quotes of ``n, n + stride, ...`` (``_ahead_len`` seconds) at once; ``n``'s row, or ``None``.
@@ -535,9 +538,7 @@ class _Batch(_Descent):
         bids, asks = mids - halves, mids + halves
         valid = np.all((mids > 0.0) & (mids < math.inf) & (bids > 0.0), axis=1).tolist()
         spreads = (asks - bids) / ((asks + bids) / 2.0) * 1e4
-        # tuples of floats (the collector stops scanning those; lists it would scan at every full collection)
-        self._rows = list(zip(map(tuple, bids.tolist()), map(tuple, asks.tolist()), map(tuple, spreads.tolist()),
-                              strict=True))
+        self._rows = (bids, asks, spreads)  # a row becomes floats when its second is asked (``quotes``)
         self._ahead = {p: i for i, (p, ok) in enumerate(zip(points.tolist(), valid, strict=True)) if ok}
         return self._ahead.get(n)
 
@@ -753,7 +754,7 @@ class SimDataProvider(DataProvider):
             self.last_errors = errors
             return out
 
-    def _batch_quotes(self, names: list[str] | tuple[str, ...], n: int, when: datetime) -> dict[str, dict[str, Any]]:
+    def _batch_quotes(self, names: list[str] | tuple[str, ...], n: int, when: datetime) -> QuoteBatch:
         key = tuple(names)
         batches = self._batches
         batch = batches.get(key)

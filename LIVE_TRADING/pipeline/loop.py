@@ -80,7 +80,7 @@ from LIVE_TRADING.data.provider import (
     ReportsQuoteErrors,
     quote_errors,
 )
-from LIVE_TRADING.data.quotes import Quote, mid_price, quote_field
+from LIVE_TRADING.data.quotes import Quote, QuoteBatch, mid_price, quote_field
 from LIVE_TRADING.pipeline.rebalance import (
     DEFAULT_CASH_MARGIN_BPS,
     DEFAULT_MIN_TRADE_VALUE,
@@ -222,6 +222,16 @@ def _fetch_quotes(
     return quotes
 
 
+def _mids(quotes: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
+    """``{symbol: mid}`` of a step's quotes: ``mid_price`` of each, its arithmetic read directly from checked
+    quotes (a ``QuoteBatch``'s plain dicts, a ``Quote``: floats already)."""
+    if type(quotes) is QuoteBatch:
+        return {sym: (q["bid"] + q["ask"]) / 2.0 for sym, q in quotes.items()}
+    get = quote_field  # (a ``Quote`` is read faster through ``dict``'s own lookup)
+    return {sym: (get(q, "bid") + get(q, "ask")) / 2.0 if type(q) is Quote else mid_price(q)
+            for sym, q in quotes.items()}
+
+
 def _journal_of(broker: Any) -> Journal | None:
     """The venue's journal, if it keeps one we can name (a read-only broker has none)."""
     venue = venue_broker(broker)
@@ -301,7 +311,6 @@ def run_loop(
     result.started_at = broker.now()
     history: dict[str, deque[float]] = {s: deque(maxlen=lookback) for s in syms}
     history_of = history.get
-    get = quote_field  # quote fields, read fast (see LIVE_TRADING.data.quotes.quote_field)
     known = {s: s for s in syms}
     ctx = StrategyContext(broker, syms, history, now=result.started_at)
     token = uuid.uuid4().hex[:8]
@@ -341,11 +350,11 @@ def run_loop(
                 quotes = _fetch_quotes(broker, provider, syms, known, fed, reports)
                 if result.initial_equity is None and not equity_curve:  # before the first trade
                     result.initial_equity = portfolio_value(broker, quotes, direct=direct_value)
-                for sym, quote in quotes.items():
+                mids = _mids(quotes)
+                for sym, mid in mids.items():
                     prices = history_of(sym)
                     if prices is not None:
-                        prices.append((get(quote, "bid") + get(quote, "ask")) / 2.0 if type(quote) is Quote
-                                      else mid_price(quote))
+                        prices.append(mid)
                 ctx.begin_step(step, broker.now())
                 targets = strat.on_bar(ctx, quotes)
                 if targets:
@@ -353,7 +362,7 @@ def run_loop(
                         broker, check_targets(targets, mode, known=known), mode=mode, order_type=order_type,
                         min_value=min_value, quotes=quotes, qty_step=qty_step, margin=margin,
                         client_id_prefix=f"lt{token}s{step}", held=ctx.positions_if_read,
-                        skip_log=skipped, step=step, direct_value=direct_value,
+                        skip_log=skipped, step=step, direct_value=direct_value, mids=mids,
                     )
                     if rb.orders:
                         result.orders.extend(rb.orders)

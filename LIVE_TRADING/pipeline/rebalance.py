@@ -286,13 +286,15 @@ def rebalance_checked(
     skip_log: BoundedLog | None = None,
     step: int = 0,
     direct_value: bool | None = None,
+    mids: Mapping[str, float] | None = None,
 ) -> RebalanceResult:
     """``rebalance`` after its checks: ``wanted`` from ``check_targets``, ``quotes`` keyed by upper-case symbols,
     ``offset`` and ``margin`` as fractions (not bps); ``held``: ``{SYMBOL: qty}`` just read from the broker
     (``None``: read them here); the open orders are read here, once, and netted (``pipeline/pending.py``).
     With ``skip_log`` (the loop's ``RunResult.skipped``) trades below ``min_value`` are counted there,
     tagged with ``step``, instead of listed in ``result.skipped``.
-    ``direct_value``: ``portfolio_value``'s ``direct`` (whether the broker has ``get_portfolio_value``)."""
+    ``direct_value``: ``portfolio_value``'s ``direct`` (whether the broker has ``get_portfolio_value``);
+    ``mids``: ``{SYMBOL: mid_price(quote)}`` of ``quotes`` already worked out (the loop's), used as they are."""
     result = RebalanceResult()
     if not wanted:
         return result
@@ -327,8 +329,11 @@ def rebalance_checked(
     below: list[tuple[str, str, float, float, float, int]] = []  # for skip_log, added in one call
     held_of = held.get
     eps, buy, sell, get = QTY_EPSILON, SIDE_BUY, SIDE_SELL, quote_field
+    mid_of = (mids if mids is not None else {}).get
     for sym, quote in priced.items():
-        price = (get(quote, "bid") + get(quote, "ask")) / 2.0 if type(quote) is Quote else mid_price(quote)
+        price = mid_of(sym)
+        if price is None:
+            price = (get(quote, "bid") + get(quote, "ask")) / 2.0 if type(quote) is Quote else mid_price(quote)
         target = wanted[sym] * value / price if by_weight else wanted[sym]
         delta = target - held_of(sym, 0.0)
         if qty_step:

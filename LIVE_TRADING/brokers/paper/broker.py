@@ -151,7 +151,7 @@ from LIVE_TRADING.common.journal import Journal, new_run_id, scan
 from LIVE_TRADING.common.settings import section
 from LIVE_TRADING.common.symbols import configured_asset_classes
 from LIVE_TRADING.data.provider import QuoteSource, quote_errors, require_known
-from LIVE_TRADING.data.quotes import Quote, make_quote, mid_price, quote_field
+from LIVE_TRADING.data.quotes import Quote, QuoteBatch, make_quote, mid_price, quote_field
 
 logger = logging.getLogger(__name__)
 
@@ -242,6 +242,8 @@ class PaperBroker(MarketHotPath, OrderManagement, OrderFlow):
         self._provider = self._make_provider(data_provider if data_provider is not None else cfg.data_provider)
         self._lock = threading.RLock()
         self._quotes: dict[str, dict[str, Any]] = {}
+        #: the latest timestamp of any quote taken (``OrderFlow._on_batch``: a batch none older stores at once)
+        self._newest_quote: datetime | None = None
         self._avail: dict[str, list[float]] = {}
         self._log_dir = Path(cfg.log_dir)
         self.account_dir = self._log_dir / cfg.account
@@ -548,6 +550,13 @@ class PaperBroker(MarketHotPath, OrderManagement, OrderFlow):
         (what every data provider returns) was checked when it was built and
         is taken as it is (only its time is checked against the clock).
         """
+        if type(quotes) is QuoteBatch:  # checked when it was built: only its time is looked at, once
+            with self._lock:
+                now = self._clock()
+                if quotes.newest <= now + self._max_future:
+                    self._on_batch(quotes, now)
+                    return
+            # (one is from the future: the general path below names it)
         if type(quotes) is dict:  # what providers return
             items: Iterable[Any] = quotes.values()
         elif isinstance(quotes, str | bytes) or not isinstance(quotes, Mapping | Iterable):
@@ -595,7 +604,7 @@ class PaperBroker(MarketHotPath, OrderManagement, OrderFlow):
     def get_portfolio_value(self) -> float:
         """Cash plus positions marked at mid (at average cost where no quote is known)."""
         with self._lock:
-            return self._engine.equity(self._mark)
+            return self._engine.equity(self._quotes)
 
     def get_position_details(self) -> dict[str, dict[str, float | None]]:
         """Per symbol: qty, avg_cost, market_price (mid), market_value, unrealized_pnl, realized_pnl, fees.
@@ -628,7 +637,7 @@ class PaperBroker(MarketHotPath, OrderManagement, OrderFlow):
                 "cash": st.cash,
                 "reserved_cash": st.reserved_cash,
                 "available_cash": st.cash - st.reserved_cash,
-                "equity": self._engine.equity(self._mark),
+                "equity": self._engine.equity(self._quotes),
                 "realized_pnl": sum(d["realized_pnl"] or 0.0 for d in details.values()),
                 "unrealized_pnl": sum(d["unrealized_pnl"] or 0.0 for d in details.values()),
                 "fees": sum(d["fees"] or 0.0 for d in details.values()),

@@ -14,7 +14,7 @@ then applies it (``state``). Fill rules:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from LIVE_TRADING.brokers.paper import costs
@@ -143,12 +143,26 @@ class Engine:
                 f"Insufficient margin: equity ${equity:,.2f} < {self.margin_requirement:g} x gross short value "
                 f"${gross:,.2f}")
 
-    def equity(self, mark: Mark) -> float:
+    def equity(self, mark: Mark | Mapping[str, Mapping[str, Any]]) -> float:
+        """Cash plus each position valued at ``mark``: a function of the symbol, or the held quotes.
+
+        Given the quotes (``{symbol: quote}``, checked floats), a position is
+        valued as ``OrderFlow._mark`` values it, inline: its quote's mid
+        (``mid_price``'s arithmetic), its average cost where there is no quote.
+        """
         st = self.state
         value = st.cash
+        if callable(mark):
+            for sym, pos in st.positions.items():
+                if pos.qty:
+                    value += pos.qty * mark(sym)
+            return value
+        quote_of = mark.get
         for sym, pos in st.positions.items():
-            if pos.qty:
-                value += pos.qty * mark(sym)
+            qty = pos.qty
+            if qty:
+                quote = quote_of(sym)
+                value += qty * ((quote["bid"] + quote["ask"]) / 2.0 if quote is not None else pos.avg_cost)
         return value
 
 

@@ -48,13 +48,15 @@ from LIVE_TRADING.common.exceptions import (
     OrderRejectedError,
     QuoteUnavailableError,
 )
-from LIVE_TRADING.data.quotes import mid_price, quote_field
+from LIVE_TRADING.data.quotes import QuoteBatch, mid_price, quote_field
 
 logger = logging.getLogger(__name__)
 
 
 class OrderFlow:
     """The write path: submission, fills, triggers, ends, matching on quotes, expiries."""
+
+    _newest_quote: datetime | None  # (set by ``PaperBroker.__init__``)
 
     # ======================================================================
     # Order flow: decide, journal, apply
@@ -219,6 +221,8 @@ class OrderFlow:
         if self._state.expiries:
             self._expire_due(now)
         self._quotes[sym] = quote
+        if self._newest_quote is None or quote["timestamp"] > self._newest_quote:
+            self._newest_quote = quote["timestamp"]
         self._avail[sym] = [quote["bid_size"], quote["ask_size"]]
         trails = self._state.trailing.get(sym)
         if trails and self._journal is not None:
@@ -240,25 +244,50 @@ class OrderFlow:
         held_quotes, avail, st = self._quotes, self._avail, self._state
         books, trailing = st.books, st.trailing
         get = quote_field  # quote fields, read fast (the batch is dicts: Quote or make_quote's)
+        newest = self._newest_quote
         if not (st.expiries or books or trailing or self._respect_size):
             # nothing in the account can react to a quote, and displayed sizes are not tracked: store them
             for quote in quotes:
                 sym = get(quote, "symbol")
                 held = held_quotes.get(sym)
-                if held is not None and get(quote, "timestamp") < held["timestamp"]:
+                ts = get(quote, "timestamp")
+                if held is not None and ts < held["timestamp"]:
                     self._on_quote(quote, now)  # out of order: ignored there, saying so
                 else:
                     held_quotes[sym] = quote
+                    if newest is None or ts > newest:
+                        newest = self._newest_quote = ts
             return
         for quote in quotes:
             sym = get(quote, "symbol")
             held = held_quotes.get(sym)
+            ts = get(quote, "timestamp")
             if (st.expiries or sym in books or sym in trailing
-                    or (held is not None and get(quote, "timestamp") < held["timestamp"])):
+                    or (held is not None and ts < held["timestamp"])):
                 self._on_quote(quote, now)
+                newest = self._newest_quote
                 continue
             held_quotes[sym] = quote
+            if newest is None or ts > newest:
+                newest = self._newest_quote = ts
             avail[sym] = [get(quote, "bid_size"), get(quote, "ask_size")]
+
+    def _on_batch(self, batch: QuoteBatch, now: datetime) -> None:
+        """``_on_quotes`` of a ``QuoteBatch`` (checked, not from the future), with the same effects.
+
+        When nothing in the account can react to a quote, displayed sizes are
+        not tracked and none of the batch is older than any quote held (its
+        oldest is not before the newest ever taken), the batch is stored in
+        one ``dict.update``; otherwise quote by quote (``_on_quotes``).
+        """
+        st = self._state
+        newest = self._newest_quote
+        if (not (st.expiries or st.books or st.trailing or self._respect_size)
+                and (newest is None or batch.oldest >= newest)):
+            self._quotes.update(batch)
+            self._newest_quote = batch.newest
+            return
+        self._on_quotes(batch.values(), now)
 
     def _available(self, symbol: str, quote: dict[str, Any], is_buy: bool) -> float:
         avail = self._avail.get(symbol)
