@@ -306,14 +306,17 @@ def rebalance_checked(
     if result.pending:
         held = net_holdings(held, result.pending)
 
-    quote_of = quotes.get
-    priced: dict[str, Mapping[str, Any]] = {sym: quote_of(sym) for sym in wanted}  # type: ignore[misc]
-    missing = [sym for sym, quote in priced.items() if quote is None] if None in priced.values() else []
-    if missing:
-        priced = {sym: quote for sym, quote in priced.items() if quote is not None}
+    priced: Mapping[str, Mapping[str, Any]]
+    missing: list[str] = []
+    if wanted.keys() <= quotes.keys():  # every symbol has its quote (the loop's case): read from ``quotes``
+        priced = quotes
+    else:
+        quote_of = quotes.get
+        priced = {sym: quote for sym in wanted if (quote := quote_of(sym)) is not None}
+        missing = [sym for sym in wanted if sym not in priced]
     for sym in missing:
         try:
-            priced[sym] = broker.get_quote(sym)
+            priced[sym] = broker.get_quote(sym)  # type: ignore[index]  # (a dict of its own here)
         except BrokerError as exc:
             logger.warning("rebalance: no quote for %s, not traded: %s", sym, exc)
             result.failed.append(_failure(sym, None, None, exc))
@@ -330,11 +333,14 @@ def rebalance_checked(
     held_of = held.get
     eps, buy, sell, get = QTY_EPSILON, SIDE_BUY, SIDE_SELL, quote_field
     mid_of = (mids if mids is not None else {}).get
-    for sym, quote in priced.items():
+    for sym, want in wanted.items():
+        quote = priced.get(sym)
+        if quote is None:  # no quote to be had (a failure, above)
+            continue
         price = mid_of(sym)
         if price is None:
             price = (get(quote, "bid") + get(quote, "ask")) / 2.0 if type(quote) is Quote else mid_price(quote)
-        target = wanted[sym] * value / price if by_weight else wanted[sym]
+        target = want * value / price if by_weight else want
         delta = target - held_of(sym, 0.0)
         if qty_step:
             delta = _toward_zero(delta, steps.get(sym) if steps is not None else qty_step)  # type: ignore[arg-type]

@@ -441,7 +441,7 @@ class PaperBroker(MarketHotPath, OrderManagement, OrderFlow):
 
     def get_positions(self) -> dict[str, float]:
         with self._lock:
-            return {s: p.qty for s, p in self._state.positions.items() if p.qty != 0.0}
+            return {s: qty for s, p in self._state.positions.items() if (qty := p.qty) != 0.0}
 
     def get_cash(self) -> float:
         """Cash available for new orders: cash minus what open BUY orders reserve."""
