@@ -35,13 +35,24 @@ class ManualClock:
             start = datetime.fromisoformat(start)
         self._now = ensure_utc(start, "start")
         self._lock = threading.Lock()
+        self._step: tuple[float, timedelta] = (0.0, timedelta(0))  # the last ``advance(seconds)`` and its timedelta
 
     def __call__(self) -> datetime:
         return self._now  # one reference read: atomic, so no lock (``advance``/``set`` replace it whole)
 
     def advance(self, seconds: float = 0.0, **kw: float) -> datetime:
+        """Move the clock on by ``timedelta(seconds=seconds, **kw)``; the new time."""
+        if kw:
+            delta = timedelta(seconds=seconds, **kw)
+        else:  # a simulated run moves by the same step each time: its timedelta is kept
+            step = self._step
+            if step[0] == seconds and type(seconds) is type(step[0]):
+                delta = step[1]
+            else:
+                delta = timedelta(seconds=seconds)
+                self._step = (seconds, delta)
         with self._lock:
-            self._now += timedelta(seconds=seconds, **kw)
+            self._now += delta
             return self._now
 
     def set(self, when: datetime) -> None:
