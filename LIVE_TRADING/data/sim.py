@@ -406,7 +406,7 @@ class _Batch(_Descent):
         self._last: int | None = None  # the last second asked
         #: quotes computed ahead along the last stride: second -> row of ``_rows`` (bids, asks, spreads)
         self._ahead: dict[int, int] = {}
-        self._rows: tuple[list[list[float]], list[list[float]], list[list[float]]] = ([], [], [])
+        self._rows: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._ahead_len = max(16, min(_AHEAD_MAX, _AHEAD_CELLS // max(len(states), 1)))
 
     def _z(self, counters: list[int]) -> np.ndarray:
@@ -465,8 +465,8 @@ class _Batch(_Descent):
         if row is None and last is not None and 0 < n - last <= _BLOCK:
             row = self._look_ahead(n, n - last)
         if row is not None:
-            all_bids, all_asks, all_spreads = self._rows
-            return self._batch(when, all_bids[row], all_asks[row], all_spreads[row])
+            all_bids, all_asks, all_spreads = self._rows  # type: ignore[misc]  # (set with ``_ahead``)
+            return self._batch(when, all_bids[row].tolist(), all_asks[row].tolist(), all_spreads[row].tolist())
         exponents = (self.drift * n + self.vol * self.at(n)).tolist()
         try:  # all symbols at once: the same IEEE operations, element by element, as the loop below
             growth = np.fromiter(map(math.exp, exponents), dtype=np.float64, count=len(exponents))
@@ -538,7 +538,9 @@ class _Batch(_Descent):
         bids, asks = mids - halves, mids + halves
         valid = np.all((mids > 0.0) & (mids < math.inf) & (bids > 0.0), axis=1).tolist()
         spreads = (asks - bids) / ((asks + bids) / 2.0) * 1e4
-        self._rows = (bids.tolist(), asks.tolist(), spreads.tolist())  # (lists of rows, made in bulk)
+        # kept as arrays, a row made floats when its second is asked: lists of rows made here, in bulk, would be
+        # cheaper per step, but the collector would walk all their floats at each of its next passes (~1 ms)
+        self._rows = (bids, asks, spreads)
         self._ahead = {p: i for i, (p, ok) in enumerate(zip(points.tolist(), valid, strict=True)) if ok}
         return self._ahead.get(n)
 
