@@ -88,3 +88,40 @@ def test_ibkr_refuses_crypto_it_does_not_trade_with_a_clear_reason():
 
 def test_ibkr_honours_the_asset_class_overrides():
     assert contract_spec("EURUSD", asset_classes={"EURUSD": "equity"})["secType"] == "STK"
+
+
+class _Knows:
+    def __init__(self, answer):
+        self.answer = answer
+
+    def knows(self, symbol):
+        return self.answer
+
+    def known_symbols(self):
+        return frozenset({"AAPL", "MSFT"})
+
+
+class _KnowsOnly:
+    def knows(self, symbol):
+        return False
+
+
+class _Blocked(_Knows):
+    known_symbols = None  # a method blocked by setting it to None: not a KnowsSymbols
+
+
+@pytest.mark.parametrize("provider", [_Knows(False), _Knows(True), _Knows(None), _KnowsOnly(), _Blocked(False),
+                                      object(), None])
+def test_require_known_refuses_a_symbol_only_when_a_provider_that_can_tell_says_no(provider):
+    """``require_known`` asks only providers that are ``KnowsSymbols`` (its check spelled out for speed must
+    agree with the protocol's), and refuses only on a ``False``, suggesting what the provider knows."""
+    from LIVE_TRADING.common.exceptions import UnknownSymbolError as CommonUnknownSymbolError
+    from LIVE_TRADING.data.provider import KnowsSymbols, require_known
+
+    refuses = isinstance(provider, KnowsSymbols) and provider.knows("AAPLE") is False
+    assert refuses == (type(provider) is _Knows and provider.answer is False)
+    if refuses:
+        with pytest.raises(CommonUnknownSymbolError, match="AAPL"):
+            require_known(provider, "AAPLE")
+    else:
+        require_known(provider, "AAPLE")
