@@ -138,13 +138,14 @@ class RebalanceResult:
 def _held(positions: Mapping[Any, Any]) -> dict[str, float]:
     """``{SYMBOL: qty}`` from a broker's ``get_positions()``: symbols upper-cased, quantities as floats.
 
-    Positions already in that form (a paper broker's) are copied as they are, checked in bulk.
+    Positions already in that form (a paper broker's) are checked in bulk and returned as they are (not
+    copied: ``rebalance_checked``, the one caller, only reads them).
     """
     if (len(positions) >= _BULK and type(positions) is dict and set(map(type, positions)) <= _STR
             and set(map(type, positions.values())) <= _FLOAT):
         joined = "\x00".join(positions)
         if joined == joined.upper():  # every symbol is its own upper case
-            return dict(positions)
+            return positions
     return {str(s).upper(): float(q) for s, q in positions.items()}
 
 

@@ -293,7 +293,7 @@ class EqualWeight(Strategy):
         if not due or not universe:
             return {}
         weight = (1.0 - self.cash_buffer) / universe
-        return {sym: weight for sym in quotes}
+        return dict.fromkeys(quotes, weight)
 
     def __repr__(self) -> str:
         return f"EqualWeight(cash_buffer={self.cash_buffer:g}, every={self.every})"
