@@ -113,8 +113,8 @@ class _Blocked(_Knows):
 @pytest.mark.parametrize("provider", [_Knows(False), _Knows(True), _Knows(None), _KnowsOnly(), _Blocked(False),
                                       object(), None])
 def test_require_known_refuses_a_symbol_only_when_a_provider_that_can_tell_says_no(provider):
-    """``require_known`` asks only providers that are ``KnowsSymbols`` (its check spelled out for speed must
-    agree with the protocol's), and refuses only on a ``False``, suggesting what the provider knows."""
+    """``require_known`` asks only providers that are ``KnowsSymbols`` (a method set to ``None`` is not one), and
+    refuses only on a ``False``, suggesting what the provider knows."""
     from LIVE_TRADING.common.exceptions import UnknownSymbolError as CommonUnknownSymbolError
     from LIVE_TRADING.data.provider import KnowsSymbols, require_known
 

@@ -299,10 +299,14 @@ def require_known(provider: Any, symbol: str) -> None:
 
     Providers that cannot tell (no ``knows``, or answering ``None``) are not checked.
     """
-    # ``isinstance(provider, KnowsSymbols)``, spelled out: a runtime protocol check costs microseconds, and this
-    # runs for every order placed
-    knows = getattr(provider, "knows", None)
-    if knows is None or getattr(provider, "known_symbols", None) is None or knows(symbol) is not False:
+    if isinstance(provider, KnowsSymbols):
+        check_known(provider, symbol)
+
+
+def check_known(provider: KnowsSymbols, symbol: str) -> None:
+    """``require_known`` for a provider already known to be ``KnowsSymbols`` (a caller that asks for every
+    order checks that once: a runtime protocol check costs microseconds)."""
+    if provider.knows(symbol) is not False:
         return
     known = provider.known_symbols()
     raise UnknownSymbolError(symbol, suggest_symbols(symbol, known or ()),
@@ -353,6 +357,7 @@ __all__ = [
     "QuoteSource",
     "ReportsQuoteErrors",
     "check_interval",
+    "check_known",
     "check_period",
     "get_data_provider",
     "history_window",

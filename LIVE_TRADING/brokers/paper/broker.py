@@ -150,7 +150,7 @@ from LIVE_TRADING.common.exceptions import (
 from LIVE_TRADING.common.journal import Journal, new_run_id, scan
 from LIVE_TRADING.common.settings import section
 from LIVE_TRADING.common.symbols import configured_asset_classes
-from LIVE_TRADING.data.provider import QuoteSource, quote_errors, require_known
+from LIVE_TRADING.data.provider import KnowsSymbols, QuoteSource, check_known, quote_errors
 from LIVE_TRADING.data.quotes import Quote, QuoteBatch, make_quote, mid_price, quote_field
 
 logger = logging.getLogger(__name__)
@@ -240,6 +240,8 @@ class PaperBroker(MarketHotPath, OrderManagement, OrderFlow):
         self._hours, self._outside = cfg.trading_hours, cfg.outside_hours  # see brokers/paper/hours.py
         self._asset_classes = configured_asset_classes()
         self._provider = self._make_provider(data_provider if data_provider is not None else cfg.data_provider)
+        #: the provider, if it can tell an unknown symbol (``KnowsSymbols``; asked once, not for every order)
+        self._knows = self._provider if isinstance(self._provider, KnowsSymbols) else None
         self._lock = threading.RLock()
         self._quotes: dict[str, dict[str, Any]] = {}
         #: the latest timestamp of any quote taken (``OrderFlow._on_batch``: a batch none older stores at once)
@@ -385,7 +387,8 @@ class PaperBroker(MarketHotPath, OrderManagement, OrderFlow):
                 return done
         req = validate_order(symbol, side, qty, order_type, limit_price, stop_price, time_in_force,
                              client_order_id, trail_amount, trail_percent, limit_offset)
-        require_known(self._provider, req.symbol)  # an unknown symbol is bad input: "did you mean AAPL?"
+        if self._knows is not None:  # an unknown symbol is bad input: "did you mean AAPL?"
+            check_known(self._knows, req.symbol)
         self._check_min_qty(req)
         with self._lock:
             self._writable("submit orders")

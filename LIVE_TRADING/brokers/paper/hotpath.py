@@ -33,7 +33,7 @@ from LIVE_TRADING.common.constants import (
     TIF_GTC,
 )
 from LIVE_TRADING.common.exceptions import OrderRejectedError, QuoteUnavailableError
-from LIVE_TRADING.data.provider import require_known
+from LIVE_TRADING.data.provider import check_known
 
 _INF = math.inf
 #: ints below this convert to a float exactly enough and never overflow (bigger ones take the general checks)
@@ -74,8 +74,8 @@ class MarketHotPath:
             qty = float(qty)
         else:
             return None
-        if self._provider is not None:
-            require_known(self._provider, sym)
+        if self._knows is not None:
+            check_known(self._knows, sym)
         if qty < self.config.min_qty:
             return None
         with self._lock:
