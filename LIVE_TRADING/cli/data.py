@@ -121,7 +121,7 @@ def cmd_data(args: argparse.Namespace, out: Output, venue: str) -> int:
                 raise UsageError(f"{exc.reason}") from None
         frames: dict[str, pd.DataFrame] = {}
         failed: dict[str, str] = {}
-        with progress_bar(out, len(symbols), "fetch") as update:
+        with progress_bar(out, len(symbols), "fetch", redraw_each=True) as update:
             for n, sym in enumerate(symbols):
                 update(n, sym)
                 try:

@@ -32,8 +32,11 @@ Update = Callable[..., None]
 
 
 @contextlib.contextmanager
-def progress_bar(out: Output, total: int, label: str) -> Iterator[Update]:
-    """A bar with an ETA on stderr (a terminal only, never with ``--json``); yields ``update(completed, status)``."""
+def progress_bar(out: Output, total: int, label: str, *, redraw_each: bool = False) -> Iterator[Update]:
+    """A bar with an ETA on stderr (a terminal only, never with ``--json``); yields ``update(completed, status)``.
+
+    The bar is redrawn ten times a second; ``redraw_each`` also redraws it at every update (for work of a few
+    slow items, such as a download per symbol, where a quick item could otherwise pass unseen)."""
     disable = out.json_mode or not out.err.is_terminal
     progress = Progress(
         TextColumn(f"[bold]{escape(label)}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -45,7 +48,7 @@ def progress_bar(out: Output, total: int, label: str) -> Iterator[Update]:
         task = progress.add_task(label, total=total, status="")
 
         def update(completed: int, status: str = "") -> None:
-            progress.update(task, completed=completed, status=status)
+            progress.update(task, completed=completed, status=status, refresh=redraw_each)
 
         yield update
 
