@@ -27,11 +27,13 @@ seconds in between.
 **Vectorised.** ``get_multiple_quotes`` with many symbols computes all of
 them in one numpy pass per step (they are asked at the same second, so they
 share the descent); along a fixed stride (a simulated run) the quotes of the
-next seconds are computed at once and served from memory. The integer
-hash, the table lookup and the bridge arithmetic are the same IEEE
-operations in the same order in the numpy and in the one-symbol Python
-path, and the final ``exp`` is Python's ``math.exp`` in both, so a price is
-bit-identical whichever path computed it.
+next seconds are computed at once and served from memory. A batch comes
+as a ``QuoteBatch`` (``data/quotes.py``): plain quote dicts, checked once
+for the whole batch, which a paper broker takes after one look at its
+time. The integer hash, the table lookup and the bridge arithmetic are
+the same IEEE operations in the same order in the numpy and in the
+one-symbol Python path, and the final ``exp`` is Python's ``math.exp`` in
+both, so a price is bit-identical whichever path computed it.
 
 **Clock-driven.** Prices move when the injected ``clock`` moves (one step
 per whole second). The quote's ``timestamp`` is the grid second it was
@@ -727,7 +729,8 @@ class SimDataProvider(DataProvider):
 
         With ``VECTOR_MIN_SYMBOLS`` or more symbols, or the same symbols asked
         again along a fixed stride, the prices of all of them are computed as
-        one numpy batch (the same numbers as one at a time).
+        one numpy batch (the same numbers as one at a time), returned as a
+        ``QuoteBatch``.
         """
         names = symbols if type(symbols) is list or type(symbols) is tuple else list(symbols)
         with self._lock:

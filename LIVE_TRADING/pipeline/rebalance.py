@@ -335,11 +335,11 @@ def rebalance_checked(
     eps, buy, sell, get = QTY_EPSILON, SIDE_BUY, SIDE_SELL, quote_field
     mid_of = (mids if mids is not None else {}).get
     for sym, want in wanted.items():
-        quote = priced.get(sym)
-        if quote is None:  # no quote to be had (a failure, above)
-            continue
-        price = mid_of(sym)
+        price = mid_of(sym)  # (a symbol of ``mids`` has its quote in ``priced``)
         if price is None:
+            quote = priced.get(sym)
+            if quote is None:  # no quote to be had (a failure, above)
+                continue
             price = (get(quote, "bid") + get(quote, "ask")) / 2.0 if type(quote) is Quote else mid_price(quote)
         target = want * value / price if by_weight else want
         delta = target - held_of(sym, 0.0)
@@ -356,7 +356,7 @@ def rebalance_checked(
             else:
                 result.skipped.append(below_min_skip(sym, side, qty, trade_value, min_value))
             continue
-        plan.append({"symbol": sym, "side": side, "qty": qty, "value": trade_value, "quote": quote})
+        plan.append({"symbol": sym, "side": side, "qty": qty, "value": trade_value, "quote": priced[sym]})
     if below and skip_log is not None:
         if len(below) == 1:
             skip_log.add_below_min(*below[0])

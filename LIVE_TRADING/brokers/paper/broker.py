@@ -551,7 +551,8 @@ class PaperBroker(MarketHotPath, OrderManagement, OrderFlow):
         Each quote is checked like ``set_quote``'s (``InvalidQuoteError``);
         none is applied if one is invalid. A ``Quote`` built by ``make_quote``
         (what every data provider returns) was checked when it was built and
-        is taken as it is (only its time is checked against the clock).
+        is taken as it is (only its time is checked against the clock); so is
+        a whole ``QuoteBatch`` (one look at its newest time).
         """
         if type(quotes) is QuoteBatch:  # checked when it was built: only its time is looked at, once
             with self._lock:
