@@ -591,6 +591,43 @@ def test_run_result_counts_every_skip_but_keeps_only_the_first_and_last_few(cloc
     assert {k["symbol"] for k in kept[-3:]} == {"AAA", "BBB", "CCC"}
 
 
+def test_on_many_symbols_the_loop_keeps_each_quotes_mid_and_sizes_orders_at_it(clock, tmp_path):
+    """Enough symbols for the sim to quote them as one ``QuoteBatch``: each step's history gets every quote's
+    ``mid_price``, the paper account takes the batch as it is, and a weights rebalance sizes each order as
+    weight x portfolio value / that mid (the mids worked out once, by the loop)."""
+    from LIVE_TRADING.data.quotes import QuoteBatch, mid_price
+    from LIVE_TRADING.pipeline import Strategy
+
+    symbols = [f"S{i:02d}" for i in range(20)]
+
+    class Probe(Strategy):
+        mode = "weights"
+        lookback = 5
+
+        def __init__(self):
+            self.seen = []
+
+        def on_bar(self, ctx, quotes):
+            self.seen.append((quotes, {s: ctx.history[s][-1] for s in symbols}))
+            return {s: 0.04 for s in symbols} if ctx.step == 2 else {}
+
+    broker, provider = sim_setup(clock, log_dir=tmp_path)
+    probe = Probe()
+    result = run_loop(broker, provider, probe, 3, symbols=symbols, bar="1m", warmup=False,
+                      advance=lambda: clock.advance(minutes=1))
+    assert result.steps_done == 3 and not result.errors
+    assert all(type(quotes) is QuoteBatch for quotes, _ in probe.seen[1:])  # (asked along a stride)
+    for quotes, last in probe.seen:
+        assert last == {s: mid_price(quotes[s]) for s in symbols}
+    newest = probe.seen[-1][0]
+    assert {s: broker.get_quote(s) for s in symbols} == {s: newest[s] for s in symbols}  # the batch, as it was
+    step2 = probe.seen[1][0]
+    value = result.equity_curve[0][1]  # nothing traded before step 2: the value it was weighted with
+    assert len(result.orders) == len(symbols)
+    for order in result.orders:
+        assert order["qty"] == pytest.approx(0.04 * value / mid_price(step2[order["symbol"]]), rel=1e-12)
+
+
 def test_a_strategy_subclass_gets_its_lookback_on_start_and_the_context(clock):
     from LIVE_TRADING.pipeline import Strategy
 
