@@ -138,15 +138,8 @@ class PaperState:
         for the terminal window like any ended order. Returns the result dict,
         which belongs to the state (callers get a copy).
         """
-        fill_qty, price, notional, fee = fill["qty"], fill["fill_price"], fill["notional"], fill["fee"]
-        if is_buy:
-            self.cash -= notional + fee
-        else:
-            self.cash += notional - fee
-        pos = self.positions.get(symbol)
-        if pos is None:
-            pos = self.positions[symbol] = Position()
-        pos.apply(is_buy, fill_qty, price, fee)
+        fill_qty, notional, fee = fill["qty"], fill["notional"], fill["fee"]
+        self._book(symbol, is_buy, fill_qty, fill["fill_price"], notional, fee)
         # ``PaperOrder.result()`` after the fill (its sums start at 0.0, as an order's do)
         out = MARKET_RESULT.copy()
         out["order_id"] = order_id
@@ -158,17 +151,8 @@ class PaperState:
         out["fee"] = 0.0 + fee
         out["timestamp"] = ts
         self.orders[order_id] = out
-        keep = self.keep_terminal
-        fills = self.fills
-        fills.append((seq, fill, out))
-        if len(fills) > keep:
-            self.fills_from_seq = fills.popleft()[0] + 1
-            while fills and fills[0][0] < self.fills_from_seq:
-                fills.popleft()
-        terminal = self.terminal
-        terminal.append(order_id)
-        if len(terminal) > keep:
-            self.orders.pop(terminal.popleft(), None)
+        self._remember_fill((seq, fill, out))
+        self._ended(order_id)
         return out
 
     def apply_fill(self, order_id: str, fill: dict[str, Any], status: str, rest: str | None, seq: int,
@@ -301,20 +285,28 @@ class PaperState:
 
     def _fill(self, order: PaperOrder, fill: dict[str, Any], seq: int) -> None:
         qty, notional, fee = fill["qty"], fill["notional"], fill["fee"]
-        if order.is_buy:
-            self.cash -= notional + fee
-        else:
-            self.cash += notional - fee
-        pos = self.positions.get(order.symbol)
-        if pos is None:
-            pos = self.positions[order.symbol] = Position()
-        pos.apply(order.is_buy, qty, fill["fill_price"], fee)
+        self._book(order.symbol, order.is_buy, qty, fill["fill_price"], notional, fee)
         order.filled_qty += qty
         order.filled_notional += notional
         order.fee += fee
         order.nfills += 1
+        self._remember_fill((seq, fill, None))
+
+    def _book(self, symbol: str, is_buy: bool, qty: float, price: float, notional: float, fee: float) -> None:
+        """A fill's money: cash pays (or receives) the notional and the fee, the position moves."""
+        if is_buy:
+            self.cash -= notional + fee
+        else:
+            self.cash += notional - fee
+        pos = self.positions.get(symbol)
+        if pos is None:
+            pos = self.positions[symbol] = Position()
+        pos.apply(is_buy, qty, price, fee)
+
+    def _remember_fill(self, entry: tuple[int, dict[str, Any], dict[str, Any] | None]) -> None:
+        """Keep a fill (``fills``' ``(seq, fill, order)``) for the window; older ones leave memory."""
         fills = self.fills
-        fills.append((seq, fill, None))
+        fills.append(entry)
         if len(fills) > self.keep_terminal:
             self.fills_from_seq = fills.popleft()[0] + 1
             while fills and fills[0][0] < self.fills_from_seq:
