@@ -3,8 +3,10 @@
 This is the user's planning document's ``PaperBroker.submit_order`` (seed 004)
 reduced to what a market order does there — checks, price with slippage, fee,
 cash and position update, a fill dict, and a journal line written by opening
-the day file, ``json.dumps`` and closing it — so ``bench_paper.py`` can measure
-our broker against it side by side. Not used by the package.
+the day file, ``json.dumps`` and closing it (``_append_log``, as in the seed) —
+so ``bench_paper.py`` can measure our broker against it side by side. Not used
+by the package. The order id comes from ``_new_order_id`` (the seed's
+``str(uuid.uuid4())[:8]``, in a method so a benchmark variant can replace it).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ class SeedPaperBroker:
             raise ValueError("insufficient cash")
         if side == "SELL" and qty > self._positions.get(symbol, 0.0):
             raise ValueError("insufficient shares")
-        order_id = str(uuid.uuid4())[:8]
+        order_id = self._new_order_id()
         timestamp = datetime.now(UTC)
         if side == "BUY":
             self._positions[symbol] = self._positions.get(symbol, 0.0) + qty
@@ -60,7 +62,13 @@ class SeedPaperBroker:
                 "fee_bps": self._fee_bps}
         self._fills.append(fill)
         self._orders[order_id] = fill
+        self._append_log(fill)
+        return {"order_id": order_id, "status": "filled", "fill_price": fill_price, "qty": qty, "timestamp": timestamp}
+
+    def _new_order_id(self) -> str:
+        return str(uuid.uuid4())[:8]
+
+    def _append_log(self, record: dict[str, Any]) -> None:
         log_file = self._log_dir / f"{datetime.now(UTC).strftime('%Y-%m-%d')}.jsonl"
         with log_file.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(fill, default=str) + "\n")
-        return {"order_id": order_id, "status": "filled", "fill_price": fill_price, "qty": qty, "timestamp": timestamp}
+            f.write(json.dumps(record, default=str) + "\n")
