@@ -398,12 +398,12 @@ class _Batch(_Descent):
         self._fixed = [(s.symbol, s.params.start_price, s.half_spread, s.params.size) for s in states]
         self._start_arr = np.array([s.params.start_price for s in states], dtype=np.float64)
         self._half_arr = np.array([s.half_spread for s in states], dtype=np.float64)
-        self._sizes = [s.params.size for s in states]
         #: per symbol, its quote with the fields that never change filled in: ``_batch`` copies it and sets the
         #: rest (a copy of a dict is a block copy, about half the work of building the same dict from a literal)
-        self._templates = [{"symbol": s.symbol, "bid": 0.0, "ask": 0.0, "bid_size": s.params.size,
-                            "ask_size": s.params.size, "timestamp": None, "spread_bps": 0.0, "market_open": True}
-                           for s in states]
+        self._templates: list[dict[str, Any]] = [
+            {"symbol": s.symbol, "bid": 0.0, "ask": 0.0, "bid_size": s.params.size, "ask_size": s.params.size,
+             "timestamp": None, "spread_bps": 0.0, "market_open": True}
+            for s in states]
         #: the asset classes of the batch's symbols whose markets keep hours (all but crypto): their
         #: hours are looked up once per class
         self.sessions = sorted({s.asset_class for s in states} - {CRYPTO})
@@ -411,9 +411,9 @@ class _Batch(_Descent):
         self._lo = self._hi = 0
         self.errors: dict[str, str] = {}  # symbols of the batch's list that are not valid symbols
         self._last: int | None = None  # the last second asked
-        #: quotes computed ahead along the last stride: second -> row of ``_rows`` (bids, asks, spreads)
+        #: quotes computed ahead along the last stride: second -> row of ``_rows`` (its bids, asks and spreads)
         self._ahead: dict[int, int] = {}
-        self._rows: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._rows: np.ndarray | None = None  # shape (seconds, 3, symbols)
         self._ahead_len = max(16, min(_AHEAD_MAX, _AHEAD_CELLS // max(len(states), 1)))
 
     def _z(self, counters: list[int]) -> np.ndarray:
@@ -472,8 +472,8 @@ class _Batch(_Descent):
         if row is None and last is not None and 0 < n - last <= _BLOCK:
             row = self._look_ahead(n, n - last)
         if row is not None:
-            all_bids, all_asks, all_spreads = self._rows  # type: ignore[misc]  # (set with ``_ahead``)
-            return self._batch(when, all_bids[row].tolist(), all_asks[row].tolist(), all_spreads[row].tolist())
+            bids, asks, spreads = self._rows[row].tolist()  # type: ignore[index]  # (set with ``_ahead``)
+            return self._batch(when, bids, asks, spreads)
         exponents = (self.drift * n + self.vol * self.at(n)).tolist()
         try:  # all symbols at once: the same IEEE operations, element by element, as the loop below
             growth = np.fromiter(map(math.exp, exponents), dtype=np.float64, count=len(exponents))
@@ -551,7 +551,7 @@ class _Batch(_Descent):
         spreads = (asks - bids) / ((asks + bids) / 2.0) * 1e4
         # kept as arrays, a row made floats when its second is asked: lists of rows made here, in bulk, would be
         # cheaper per step, but the collector would walk all their floats at each of its next passes (~1 ms)
-        self._rows = (bids, asks, spreads)
+        self._rows = np.stack((bids, asks, spreads), axis=1)
         self._ahead = {p: i for i, (p, ok) in enumerate(zip(points.tolist(), valid, strict=True)) if ok}
         return self._ahead.get(n)
 
