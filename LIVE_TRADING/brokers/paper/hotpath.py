@@ -143,7 +143,7 @@ class MarketHotPath:
         out = st.apply_market(oid, sym, side, is_buy, qty, now, fill, seq)
         if journal.seq - journal.last_snapshot_seq >= self._snapshot_every:
             self._snapshot_now(now)
-        return out.copy()  # (the state keeps its own)
+        return out
 
 
 __all__ = ["MarketHotPath"]

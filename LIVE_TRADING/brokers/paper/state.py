@@ -11,8 +11,8 @@ fills are kept for a window (``journal.keep_terminal_orders``) and older ones
 are read back from the journal when asked for (``recovery``).
 
 A market order that filled in full at once (most orders of a pipeline or a
-backtest) is kept compact: ``apply_market`` stores its result dict in
-``orders`` (instead of a ``PaperOrder``) and its fill as the journal record's
+backtest) is kept compact: ``apply_market`` stores a ``CompactMarket`` tuple in
+``orders`` (instead of a ``PaperOrder``), whose fill is the journal record's
 compact fill; ``order_result`` and ``fills_in_memory`` give the public shapes.
 
 Why one module of ~510 lines: every change of the paper account's state is an ``apply_*`` method of
@@ -49,6 +49,27 @@ MARKET_RESULT: dict[str, Any] = {
     "qty": None, "filled_qty": None, "status": STATUS_FILLED, "fill_price": None, "fee": None, "limit_price": None,
     "stop_price": None, "time_in_force": TIF_GTC, "timestamp": None, "venue": VENUE,
 }
+#: a market order ``apply_market`` applied, as kept in memory: (order_id, symbol, side, qty, timestamp, compact fill)
+CompactMarket = tuple[str, str, str, float, datetime, dict[str, Any]]
+
+
+def market_result(
+    order_id: str, symbol: str, side: str, qty: float, ts: datetime, fill: dict[str, Any]
+) -> dict[str, Any]:
+    """``PaperOrder.result()`` (a new dict) of a market order (gtc, no client id) filled in full at once by ``fill``.
+
+    Its sums start at 0.0, as an order's do; ``*CompactMarket`` are its arguments.
+    """
+    out = MARKET_RESULT.copy()
+    out["order_id"] = order_id
+    out["symbol"] = symbol
+    out["side"] = side
+    out["qty"] = qty
+    out["filled_qty"] = filled = 0.0 + fill["qty"]
+    out["fill_price"] = (0.0 + fill["notional"]) / filled
+    out["fee"] = 0.0 + fill["fee"]
+    out["timestamp"] = ts
+    return out
 
 
 def trail_trigger(order: PaperOrder, bid: float, ask: float) -> float:
@@ -85,16 +106,16 @@ class PaperState:
         self.reserved_cash = 0.0
         self.reserved_sell: dict[str, float] = {}
         self.positions: dict[str, Position] = {}
-        #: order id -> the order; an order that ``apply_market`` applied is its result dict (``order_result``)
-        self.orders: dict[str, PaperOrder | dict[str, Any]] = {}
+        #: order id -> the order; an order that ``apply_market`` applied is a ``CompactMarket`` (``order_result``)
+        self.orders: dict[str, PaperOrder | CompactMarket] = {}
         self.open: dict[str, PaperOrder] = {}
         #: client_order_id -> (order_id, the request it was placed with), kept for the account's life
         self.by_cid: dict[str, tuple[str, OrderRequest]] = {}
         #: a bracket's / OCO's client_order_id -> [list id, kind, *its validated request], kept for the account's life
         self.list_cids: dict[str, list[Any]] = {}
         #: (seq, fill, order): a public ``Fill`` dict and ``None``, or (``apply_market``) a compact fill
-        #: (``recovery.COMPACT_FILL_KEYS``) and its order's result dict; ``fills_in_memory`` gives the public ones
-        self.fills: deque[tuple[int, dict[str, Any], dict[str, Any] | None]] = deque()
+        #: (``recovery.COMPACT_FILL_KEYS``) and its order's ``CompactMarket``; ``fills_in_memory`` gives the public ones
+        self.fills: deque[tuple[int, dict[str, Any], CompactMarket | None]] = deque()
         self.terminal: deque[str] = deque()
         self.books: dict[str, SymbolBook] = {}
         self.expiries: list[tuple[datetime, int, PaperOrder]] = []
@@ -133,27 +154,17 @@ class PaperState:
         """A market order (gtc, no client id) that filled in full at once with one fill (record ``order``).
 
         What ``apply_order`` does for such an order, without building a
-        ``PaperOrder``: the order is kept as its result dict, the fill as the
-        record's compact ``fill`` (``recovery.COMPACT_FILL_KEYS``); both stay
-        for the terminal window like any ended order. Returns the result dict,
-        which belongs to the state (callers get a copy).
+        ``PaperOrder``: the order is kept as a ``CompactMarket`` tuple, its fill
+        as the record's compact ``fill`` (``recovery.COMPACT_FILL_KEYS``); both
+        stay for the terminal window like any ended order. Returns the order's
+        result (``market_result``: a new dict, the caller's).
         """
-        fill_qty, notional, fee = fill["qty"], fill["notional"], fill["fee"]
-        self._book(symbol, is_buy, fill_qty, fill["fill_price"], notional, fee)
-        # ``PaperOrder.result()`` after the fill (its sums start at 0.0, as an order's do)
-        out = MARKET_RESULT.copy()
-        out["order_id"] = order_id
-        out["symbol"] = symbol
-        out["side"] = side
-        out["qty"] = qty
-        out["filled_qty"] = filled = 0.0 + fill_qty
-        out["fill_price"] = (0.0 + notional) / filled
-        out["fee"] = 0.0 + fee
-        out["timestamp"] = ts
-        self.orders[order_id] = out
-        self._remember_fill((seq, fill, out))
+        self._book(symbol, is_buy, fill["qty"], fill["fill_price"], fill["notional"], fill["fee"])
+        kept = (order_id, symbol, side, qty, ts, fill)
+        self.orders[order_id] = kept
+        self._remember_fill((seq, fill, kept))
         self._ended(order_id)
-        return out
+        return market_result(order_id, symbol, side, qty, ts, fill)
 
     def apply_fill(self, order_id: str, fill: dict[str, Any], status: str, rest: str | None, seq: int,
                    triggered: bool = False) -> None:
@@ -303,7 +314,7 @@ class PaperState:
             pos = self.positions[symbol] = Position()
         pos.apply(is_buy, qty, price, fee)
 
-    def _remember_fill(self, entry: tuple[int, dict[str, Any], dict[str, Any] | None]) -> None:
+    def _remember_fill(self, entry: tuple[int, dict[str, Any], CompactMarket | None]) -> None:
         """Keep a fill (``fills``' ``(seq, fill, order)``) for the window; older ones leave memory."""
         fills = self.fills
         fills.append(entry)
@@ -475,12 +486,13 @@ class PaperState:
         order = self.orders.get(order_id)
         if order is None:
             return None
-        return order.copy() if type(order) is dict else order.result()  # type: ignore[union-attr]
+        return market_result(*order) if type(order) is tuple else order.result()  # type: ignore[union-attr]
 
     def fills_in_memory(self) -> list[dict[str, Any]]:
         """The fills in memory as public ``Fill`` dicts (new ones), oldest first."""
         currency = self.currency
-        return [dict(f) if order is None else public_fill(f, order, order["timestamp"], currency)
+        return [dict(f) if order is None
+                else public_fill(f, {"order_id": order[0], "symbol": order[1], "side": order[2]}, order[4], currency)
                 for _seq, f, order in self.fills]
 
     def rest_kind(self, order: PaperOrder) -> str:
@@ -490,4 +502,6 @@ class PaperState:
         return AS_LIMIT if order.order_type == ORDER_TYPE_LIMIT or order.triggered else AS_STOP
 
 
-__all__ = ["MARKET_RESULT", "SECONDARY_ROLES", "PaperState", "trail_limit", "trail_trigger"]
+__all__ = [
+    "MARKET_RESULT", "SECONDARY_ROLES", "CompactMarket", "PaperState", "market_result", "trail_limit", "trail_trigger",
+]
