@@ -399,7 +399,7 @@ class _Batch(_Descent):
         self._start_arr = np.array([s.params.start_price for s in states], dtype=np.float64)
         self._half_arr = np.array([s.half_spread for s in states], dtype=np.float64)
         #: per symbol, its quote with the fields that never change filled in: ``_batch`` copies it and sets the
-        #: rest (a copy of a dict is a block copy, about half the work of building the same dict from a literal)
+        #: rest (a copy of a dict is a block copy: a quarter fewer instructions than the same dict from a literal)
         self._templates: list[dict[str, Any]] = [
             {"symbol": s.symbol, "bid": 0.0, "ask": 0.0, "bid_size": s.params.size, "ask_size": s.params.size,
              "timestamp": None, "spread_bps": 0.0, "market_open": True}
