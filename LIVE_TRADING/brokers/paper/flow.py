@@ -393,7 +393,7 @@ _LEG_SUFFIXES = frozenset({"tp", "sl", "stp"})
 
 
 def _compact(f: dict[str, Any]) -> dict[str, Any]:
-    """A fill as an ``order`` record holds it (``recovery.COMPACT_FILL_KEYS``: the rest comes from the order)."""
+    """A fill as an ``order`` record holds it (``orders.COMPACT_FILL_KEYS``: the rest comes from the order)."""
     return {"fill_id": f["fill_id"], "qty": f["qty"], "fill_price": f["fill_price"], "notional": f["notional"],
             "fee": f["fee"], "slippage_bps": f["slippage_bps"], "fee_bps": f["fee_bps"], "liquidity": f["liquidity"]}
 

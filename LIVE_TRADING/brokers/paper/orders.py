@@ -25,6 +25,8 @@ VENUE = "paper"
 STATE_FIELDS = ("status", "filled_qty", "filled_notional", "fee", "nfills", "rest_seq", "seq")
 #: issue 14 fields, journaled (in ``spec()``) only when set: a trailing stop's distance, a bracket / OCO leg's links
 LINK_FIELDS = ("trail_amount", "trail_percent", "limit_offset", "parent_order_id", "order_list_id", "list_role")
+#: the keys of a fill inside an ``order`` record, its compact form (the rest comes from the order and the record)
+COMPACT_FILL_KEYS = ("fill_id", "qty", "fill_price", "notional", "fee", "slippage_bps", "fee_bps", "liquidity")
 
 
 def _dt(value: Any) -> datetime | None:
@@ -32,7 +34,7 @@ def _dt(value: Any) -> datetime | None:
 
 
 def public_fill(compact: dict[str, Any], order: Any, timestamp: datetime, currency: str) -> dict[str, Any]:
-    """The public ``Fill`` of a compact fill (``recovery.COMPACT_FILL_KEYS``, as an ``order`` record holds it).
+    """The public ``Fill`` of a compact fill (``COMPACT_FILL_KEYS``, as an ``order`` record holds it).
 
     ``order`` is a mapping with the order's ``order_id``, ``symbol`` and ``side``
     (an ``order`` record's spec, or the result dict of a compact order);

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from LIVE_TRADING.brokers.paper.orders import PaperOrder, public_fill
+from LIVE_TRADING.brokers.paper.orders import COMPACT_FILL_KEYS, PaperOrder, public_fill
 from LIVE_TRADING.brokers.paper.state import PaperState
 from LIVE_TRADING.common.constants import FINAL_STATUSES, ORDER_TYPE_MARKET, SIDE_BUY, STATUS_FILLED, TIF_GTC
 from LIVE_TRADING.common.exceptions import JournalCorruptError
@@ -24,8 +24,6 @@ from LIVE_TRADING.common.journal.store import Scan, iter_lines, read_records
 #: the keys of a ``Fill`` (the public shape) as journaled in a ``fill`` record
 FILL_KEYS = ("order_id", "fill_id", "timestamp", "symbol", "side", "qty", "fill_price", "notional", "fee",
              "fee_currency", "venue", "slippage_bps", "fee_bps", "liquidity")
-#: the keys of a fill inside an ``order`` record (the rest comes from the order and the record)
-COMPACT_FILL_KEYS = ("fill_id", "qty", "fill_price", "notional", "fee", "slippage_bps", "fee_bps", "liquidity")
 COMPACT_FILL_KEY_SET = frozenset(COMPACT_FILL_KEYS)
 #: the keys of the ``order`` of an ``order`` record of a plain market order (``is_plain_market``)
 PLAIN_MARKET_KEYS = frozenset({"order_id", "symbol", "side", "order_type", "qty", "time_in_force"})

@@ -12,8 +12,11 @@ are read back from the journal when asked for (``recovery``).
 
 A market order that filled in full at once (most orders of a pipeline or a
 backtest) is kept compact: ``apply_market`` stores a ``CompactMarket`` tuple in
-``orders`` (instead of a ``PaperOrder``), whose fill is the journal record's
-compact fill; ``order_result`` and ``fills_in_memory`` give the public shapes.
+``orders`` (instead of a ``PaperOrder``), its fill as the values of the journal
+record's compact fill; ``order_result`` and ``fills_in_memory`` give the public
+shapes. Tuples of plain values only, so the garbage collector stops tracking
+them at its first pass (a tuple holding a dict is tracked for as long as it
+lives, and a window of them makes every full collection longer and more frequent).
 
 Why one module of ~510 lines: every change of the paper account's state is an ``apply_*`` method of
 this one class, on purpose: live trading and recovery both call these and nothing else changes
@@ -23,6 +26,7 @@ state.
 from __future__ import annotations
 
 import heapq
+import operator
 from collections import deque
 from datetime import datetime
 from typing import Any
@@ -30,7 +34,7 @@ from typing import Any
 from LIVE_TRADING.brokers.paper import costs
 from LIVE_TRADING.brokers.paper.ledger import Position
 from LIVE_TRADING.brokers.paper.matching import AS_LIMIT, AS_OPEN, AS_STOP, SymbolBook
-from LIVE_TRADING.brokers.paper.orders import VENUE, PaperOrder, public_fill
+from LIVE_TRADING.brokers.paper.orders import COMPACT_FILL_KEYS, VENUE, PaperOrder, public_fill
 from LIVE_TRADING.brokers.validation import OrderRequest
 from LIVE_TRADING.common.constants import (
     FINAL_STATUSES,
@@ -49,25 +53,30 @@ MARKET_RESULT: dict[str, Any] = {
     "qty": None, "filled_qty": None, "status": STATUS_FILLED, "fill_price": None, "fee": None, "limit_price": None,
     "stop_price": None, "time_in_force": TIF_GTC, "timestamp": None, "venue": VENUE,
 }
-#: a market order ``apply_market`` applied, as kept in memory: (order_id, symbol, side, qty, timestamp, compact fill)
-CompactMarket = tuple[str, str, str, float, datetime, dict[str, Any]]
+#: a market order ``apply_market`` applied, as kept in memory: (order_id, symbol, side, qty, timestamp,
+#: its fill's values in ``COMPACT_FILL_KEYS`` order)
+CompactMarket = tuple[str, str, str, float, datetime, tuple[Any, ...]]
+#: a compact fill dict's values, in ``COMPACT_FILL_KEYS`` order
+fill_values = operator.itemgetter(*COMPACT_FILL_KEYS)
+_FILL_QTY, _FILL_NOTIONAL, _FILL_FEE = (COMPACT_FILL_KEYS.index(k) for k in ("qty", "notional", "fee"))
 
 
 def market_result(
-    order_id: str, symbol: str, side: str, qty: float, ts: datetime, fill: dict[str, Any]
+    order_id: str, symbol: str, side: str, qty: float, ts: datetime, fill: tuple[Any, ...]
 ) -> dict[str, Any]:
-    """``PaperOrder.result()`` (a new dict) of a market order (gtc, no client id) filled in full at once by ``fill``.
+    """``PaperOrder.result()`` (a new dict) of a market order (gtc, no client id) filled in full at once.
 
-    Its sums start at 0.0, as an order's do; ``*CompactMarket`` are its arguments.
+    ``fill``: its fill's values (``fill_values``). Its sums start at 0.0, as an order's do;
+    ``*CompactMarket`` are its arguments.
     """
     out = MARKET_RESULT.copy()
     out["order_id"] = order_id
     out["symbol"] = symbol
     out["side"] = side
     out["qty"] = qty
-    out["filled_qty"] = filled = 0.0 + fill["qty"]
-    out["fill_price"] = (0.0 + fill["notional"]) / filled
-    out["fee"] = 0.0 + fill["fee"]
+    out["filled_qty"] = filled = 0.0 + fill[_FILL_QTY]
+    out["fill_price"] = (0.0 + fill[_FILL_NOTIONAL]) / filled
+    out["fee"] = 0.0 + fill[_FILL_FEE]
     out["timestamp"] = ts
     return out
 
@@ -113,9 +122,9 @@ class PaperState:
         self.by_cid: dict[str, tuple[str, OrderRequest]] = {}
         #: a bracket's / OCO's client_order_id -> [list id, kind, *its validated request], kept for the account's life
         self.list_cids: dict[str, list[Any]] = {}
-        #: (seq, fill, order): a public ``Fill`` dict and ``None``, or (``apply_market``) a compact fill
-        #: (``recovery.COMPACT_FILL_KEYS``) and its order's ``CompactMarket``; ``fills_in_memory`` gives the public ones
-        self.fills: deque[tuple[int, dict[str, Any], CompactMarket | None]] = deque()
+        #: (seq, fill, order): a public ``Fill`` dict and ``None``, or (``apply_market``) ``None`` and the
+        #: ``CompactMarket`` that holds the fill; ``fills_in_memory`` gives the public ones
+        self.fills: deque[tuple[int, dict[str, Any] | None, CompactMarket | None]] = deque()
         self.terminal: deque[str] = deque()
         self.books: dict[str, SymbolBook] = {}
         self.expiries: list[tuple[datetime, int, PaperOrder]] = []
@@ -154,17 +163,17 @@ class PaperState:
         """A market order (gtc, no client id) that filled in full at once with one fill (record ``order``).
 
         What ``apply_order`` does for such an order, without building a
-        ``PaperOrder``: the order is kept as a ``CompactMarket`` tuple, its fill
-        as the record's compact ``fill`` (``recovery.COMPACT_FILL_KEYS``); both
-        stay for the terminal window like any ended order. Returns the order's
-        result (``market_result``: a new dict, the caller's).
+        ``PaperOrder``: the order is kept as a ``CompactMarket`` tuple that
+        holds the values of the record's compact ``fill`` (``COMPACT_FILL_KEYS``);
+        it stays for the terminal window like any ended order. Returns the
+        order's result (``market_result``: a new dict, the caller's).
         """
         self._book(symbol, is_buy, fill["qty"], fill["fill_price"], fill["notional"], fill["fee"])
-        kept = (order_id, symbol, side, qty, ts, fill)
+        kept = (order_id, symbol, side, qty, ts, fill_values(fill))
         self.orders[order_id] = kept
-        self._remember_fill((seq, fill, kept))
+        self._remember_fill((seq, None, kept))
         self._ended(order_id)
-        return market_result(order_id, symbol, side, qty, ts, fill)
+        return market_result(*kept)
 
     def apply_fill(self, order_id: str, fill: dict[str, Any], status: str, rest: str | None, seq: int,
                    triggered: bool = False) -> None:
@@ -314,7 +323,7 @@ class PaperState:
             pos = self.positions[symbol] = Position()
         pos.apply(is_buy, qty, price, fee)
 
-    def _remember_fill(self, entry: tuple[int, dict[str, Any], CompactMarket | None]) -> None:
+    def _remember_fill(self, entry: tuple[int, dict[str, Any] | None, CompactMarket | None]) -> None:
         """Keep a fill (``fills``' ``(seq, fill, order)``) for the window; older ones leave memory."""
         fills = self.fills
         fills.append(entry)
@@ -491,9 +500,14 @@ class PaperState:
     def fills_in_memory(self) -> list[dict[str, Any]]:
         """The fills in memory as public ``Fill`` dicts (new ones), oldest first."""
         currency = self.currency
-        return [dict(f) if order is None
-                else public_fill(f, {"order_id": order[0], "symbol": order[1], "side": order[2]}, order[4], currency)
-                for _seq, f, order in self.fills]
+        out = []
+        for _seq, f, order in self.fills:
+            if order is None:  # a public ``Fill`` kept as it is
+                out.append(dict(f))  # type: ignore[arg-type]  # (never None without an order)
+            else:
+                out.append(public_fill(dict(zip(COMPACT_FILL_KEYS, order[5], strict=True)),
+                                       {"order_id": order[0], "symbol": order[1], "side": order[2]}, order[4], currency))
+        return out
 
     def rest_kind(self, order: PaperOrder) -> str:
         """Where an accepted, unfilled order rests: the at-open, limit or stop queue."""
