@@ -11,6 +11,7 @@ fills, summaries, and the state rebuilt from the journal.
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -184,3 +185,29 @@ def test_compact_orders_leave_memory_and_come_back_like_any_order(tmp_path: Path
     resumed = _window_run(tmp_path / "fast", "market", resume=True)  # rebuilt from snapshot + records
     assert {k: v for k, v in resumed.items() if k != "in_memory"} == {k: v for k, v in fast.items() if k != "in_memory"}
     assert verify_account(tmp_path / "fast" / "default")["ok"]  # replays with a window of 0
+
+
+def test_compact_orders_leave_the_garbage_collectors_care(tmp_path: Path) -> None:
+    """What the window keeps of a hot-path order holds plain values only, so the collector stops tracking it.
+
+    (A tuple holding a dict stays tracked as long as it lives: a window of them made every full collection
+    longer and more frequent.) A tuple of tuples goes within two passes: the inner one at the first, the outer
+    one at the next. What a caller reads back is unchanged.
+    """
+    b = PaperBroker(log_dir=tmp_path, initial_cash=100_000, slippage_bps=5, fee_bps=2)
+    b.set_quote("AAPL", 100.0, 100.04)
+    results = [b.submit_order("AAPL", "BUY" if i % 3 else "SELL", 2) if i else b.submit_order("AAPL", "BUY", 5)
+               for i in range(12)]
+    gc.collect()
+    gc.collect()
+    st = b._state
+    kept = [st.orders[r["order_id"]] for r in results]
+    assert all(type(k) is tuple for k in kept)  # the compact form, not a PaperOrder
+    assert not any(gc.is_tracked(k) for k in kept)
+    assert not any(gc.is_tracked(entry) for entry in st.fills)
+    assert [b.get_order(r["order_id"]) for r in results] == results
+    fills = b.get_fills()
+    assert [f["order_id"] for f in fills] == [r["order_id"] for r in results]
+    assert [f["fill_price"] for f in fills] == [r["fill_price"] for r in results]
+    assert {f["liquidity"] for f in fills} == {"taker"}
+    b.close()

@@ -15,8 +15,9 @@ backtest) is kept compact: ``apply_market`` stores a ``CompactMarket`` tuple in
 ``orders`` (instead of a ``PaperOrder``), its fill as the values of the journal
 record's compact fill; ``order_result`` and ``fills_in_memory`` give the public
 shapes. Tuples of plain values only, so the garbage collector stops tracking
-them at its first pass (a tuple holding a dict is tracked for as long as it
-lives, and a window of them makes every full collection longer and more frequent).
+them within its first two passes, before they reach its oldest generation (a
+tuple holding a dict is tracked for as long as it lives, and a window of them
+makes every full collection longer and more frequent).
 
 Why one module of ~510 lines: every change of the paper account's state is an ``apply_*`` method of
 this one class, on purpose: live trading and recovery both call these and nothing else changes
