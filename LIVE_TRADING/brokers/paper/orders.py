@@ -37,7 +37,7 @@ def public_fill(compact: dict[str, Any], order: Any, timestamp: datetime, curren
     """The public ``Fill`` of a compact fill (``COMPACT_FILL_KEYS``, as an ``order`` record holds it).
 
     ``order`` is a mapping with the order's ``order_id``, ``symbol`` and ``side``
-    (an ``order`` record's spec, or the result dict of a compact order);
+    (an ``order`` record's spec, or those three of a ``state.CompactMarket``);
     ``timestamp`` is when the fill took place.
     """
     return {"order_id": order["order_id"], "timestamp": timestamp, "symbol": order["symbol"], "side": order["side"],
