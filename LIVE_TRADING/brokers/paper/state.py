@@ -518,5 +518,6 @@ class PaperState:
 
 
 __all__ = [
-    "MARKET_RESULT", "SECONDARY_ROLES", "CompactMarket", "PaperState", "market_result", "trail_limit", "trail_trigger",
+    "MARKET_RESULT", "SECONDARY_ROLES", "CompactMarket", "PaperState", "fill_values", "market_result", "trail_limit",
+    "trail_trigger",
 ]
